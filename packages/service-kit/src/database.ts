@@ -1,0 +1,97 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+
+/** Which engine a database URL names; the code above the adapters treats both alike. */
+export type DatabaseEngine = 'sqlite' | 'postgres';
+
+export interface Database<Schema> {
+  readonly db: Kysely<Schema>;
+  readonly engine: DatabaseEngine;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+// BIGINT and NUMERIC come back from pg as strings; money is BIGINT, and every amount we
+// store fits a safe integer, so parse strictly and refuse anything that does not.
+const PG_INT8 = 20;
+pg.types.setTypeParser(PG_INT8, (text: string) => {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new Error(`BIGINT out of safe range: ${text}`);
+  return value;
+});
+
+/**
+ * Opens a database by URL: `sqlite:./data/broker.db` (or a bare path) for the embedded default,
+ * `postgres://user@host:port/db?schema=name` for PostgreSQL. The `schema` parameter sets the
+ * search path, which is how tests give every run its own namespace.
+ *
+ * @example
+ * const { db, close } = openDatabase<MySchema>('sqlite:./data/bank.db');
+ */
+export function openDatabase<Schema>(url: string): Database<Schema> {
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const parsed = new URL(url);
+    const schema = parsed.searchParams.get('schema');
+    parsed.searchParams.delete('schema');
+    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new Error(`invalid schema name in database URL: ${schema}`);
+    }
+    const pool = new pg.Pool({
+      connectionString: parsed.toString(),
+      max: Number(process.env.NETPAY_PG_POOL_MAX ?? 10),
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    return { db, engine: 'postgres', url, close: () => db.destroy() };
+  }
+  const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SQLite(path);
+  // WAL lets the operator CLI read while a service writes; the busy timeout makes a second
+  // process wait for the writer instead of failing at once.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, engine: 'sqlite', url, close: () => db.destroy() };
+}
+
+/** Applies the named migrations in key order; the same list serves both engines. */
+export async function migrate(db: Kysely<unknown>, migrations: Record<string, Migration>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Row-locking read inside a transaction. PostgreSQL takes a row lock; SQLite needs none because
+ * Kysely runs one SQLite transaction at a time per process and WAL serialises writers across processes.
+ */
+export function forUpdate(engine: DatabaseEngine): boolean {
+  return engine === 'postgres';
+}
+
+/** True when an error is a unique-constraint violation on either engine. */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | null;
+  if (!e) return false;
+  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** True when PostgreSQL aborted a transaction that may simply be retried. */
+export function isRetryableTransactionError(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
+}
+
+export { sql };

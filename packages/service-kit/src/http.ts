@@ -1,0 +1,129 @@
+import { ERROR_CODES, type ErrorCode, PROBLEM_CONTENT_TYPE, ProtocolError, problemDetails } from '@netpay/protocol';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type Logger, pino } from 'pino';
+import { Metrics } from './metrics.ts';
+
+export interface ServiceOptions {
+  /** Service name for logs and metrics. */
+  name: string;
+  logger?: Logger;
+  /** Largest request body accepted; anything larger is a 413 problem before it is parsed. */
+  bodyLimitBytes?: number;
+  metrics?: Metrics;
+  /** Behind a TLS-terminating proxy: trust X-Forwarded-* and mark cookies Secure. */
+  trustProxy?: boolean;
+}
+
+/** A pino logger; level from NETPAY_LOG_LEVEL (default info, silent under tests unless asked). */
+export function createLogger(name: string, level = process.env.NETPAY_LOG_LEVEL ?? 'info'): Logger {
+  return pino({ name, level, base: { service: name } });
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics;
+  }
+}
+
+/**
+ * A Fastify instance with NetPay's edge rules: every error leaves as an RFC 9457 problem with a
+ * registered code, unexpected errors are logged with their cause and shown only as `internal_error`,
+ * bodies are bounded, and every request is counted and timed for `/metrics`.
+ *
+ * Handlers validate inputs themselves with `parseWire` from the protocol package, so the same
+ * schema that types a message also rejects it: Fastify's own Ajv pass is not used for bodies.
+ */
+export function createService(options: ServiceOptions): FastifyInstance {
+  const logger = options.logger ?? createLogger(options.name);
+  const metrics = options.metrics ?? new Metrics();
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
+    trustProxy: options.trustProxy ?? false,
+    disableRequestLogging: true,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  });
+  app.decorate('metrics', metrics);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.inc('netpay_http_requests_total', {
+      service: options.name,
+      method: request.method,
+      route,
+      status: reply.statusCode,
+    });
+    metrics.observe('netpay_http_request_duration_ms', { service: options.name, route }, reply.elapsedTime);
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500 && !(error instanceof ProtocolError)) {
+      request.log.error({ err: error }, 'unexpected error');
+    }
+    return sendProblemObject(reply, problem);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    return sendProblem(reply, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.type('text/plain; version=0.0.4');
+    return metrics.render();
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  return app;
+}
+
+type Problem = ReturnType<typeof problemDetails>;
+
+function toProblem(error: unknown): Problem {
+  if (error instanceof ProtocolError) return problemDetails(error.code, error.detail, error.extra, error.status);
+  const e = error as { statusCode?: number; code?: string; message?: string };
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    const byStatus: Record<number, ErrorCode> = {
+      400: 'bad_request',
+      401: 'unauthorized',
+      403: 'forbidden',
+      404: 'not_found',
+      405: 'method_not_allowed',
+      413: 'payload_too_large',
+      415: 'unsupported_media_type',
+      429: 'rate_limited',
+    };
+    const code = byStatus[status] ?? 'bad_request';
+    // Fastify's own 4xx messages (bad JSON, too large, wrong media type) are safe to show.
+    return problemDetails(code, e.message);
+  }
+  return problemDetails('internal_error', 'an unexpected error occurred; it has been logged');
+}
+
+/** Sends a registered problem; `extra` members are merged into the body as RFC 9457 extensions. */
+export function sendProblem(
+  reply: FastifyReply,
+  code: ErrorCode,
+  detail?: string,
+  extra?: Record<string, unknown>,
+  status?: number,
+): FastifyReply {
+  return sendProblemObject(reply, problemDetails(code, detail, extra, status));
+}
+
+function sendProblemObject(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
+/** The client address used for rate limits. */
+export function clientKey(request: FastifyRequest): string {
+  return request.ip;
+}
+
+export { ERROR_CODES };

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { DatabaseEngine } from './database.ts';
+
+/** A throwaway database for one test: its URL and how to drop it. */
+export interface TestDatabase {
+  engine: DatabaseEngine;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** The PostgreSQL server tests use; CI makes sure it is up. */
+export const TEST_PG_URL = process.env.NETPAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * The engines every storage test runs on. Set NETPAY_TEST_ENGINES=sqlite to run one engine while
+ * developing; CI runs both.
+ */
+export function testEngines(): DatabaseEngine[] {
+  const wanted = (process.env.NETPAY_TEST_ENGINES ?? 'sqlite,postgres').split(',').map((s) => s.trim());
+  return (['sqlite', 'postgres'] as const).filter((e) => wanted.includes(e));
+}
+
+/**
+ * Makes a fresh database: a SQLite file in a temp folder, or a new PostgreSQL schema named
+ * for this run, so concurrent runs never see each other's rows. `drop()` removes it.
+ */
+export async function createTestDatabase(engine: DatabaseEngine): Promise<TestDatabase> {
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'netpay-test-'));
+    return {
+      engine,
+      url: `sqlite:${join(dir, 'test.db')}`,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const client = new pg.Client({ connectionString: TEST_PG_URL });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(TEST_PG_URL);
+  url.searchParams.set('schema', schema);
+  return {
+    engine,
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: TEST_PG_URL });
+      await c.connect();
+      try {
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A temp folder for a test's data, removed by the returned function. */
+export function tempDir(prefix = 'netpay-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
