@@ -132,7 +132,8 @@ function checkB64(text: unknown, bytes: number, name: string): string {
 }
 
 function checkIndex(index: unknown, max: number, name: string): number {
-  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index > max) bad(`${name} out of range`);
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index > max)
+    bad(`${name} out of range`);
   return index;
 }
 

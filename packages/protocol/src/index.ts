@@ -5,6 +5,7 @@ export * from './ed25519.ts';
 export * from './encoding.ts';
 export * from './error-codes.ts';
 export * from './headers.ts';
+export * from './key-id.ts';
 export * from './money.ts';
 export * from './payword-chain.ts';
 export * from './schemas/index.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import fc from 'fast-check';
 import {
   b64uDecode,
@@ -77,9 +77,9 @@ for (const kind of kinds) {
 
     it('fails when any single field is changed', () => {
       const fields = Object.keys(kind.doc).filter((f) => f !== 'sig');
-      const arb = fc.constantFrom(...fields).chain((field) =>
-        changed(kind.doc[field] as string | number).map((value) => ({ field, value })),
-      );
+      const arb = fc
+        .constantFrom(...fields)
+        .chain((field) => changed(kind.doc[field] as string | number).map((value) => ({ field, value })));
       fc.assert(
         fc.property(arb, ({ field, value }) => {
           const tampered = { ...kind.doc, [field]: value } as Doc;
@@ -138,4 +138,13 @@ describe('ed25519', () => {
     assert.equal(findKey(keys, 'bad'), undefined);
     assert.equal(findKey(keys, 'missing'), undefined);
   });
+});
+
+test('keyIdForPublicKey is stable, short and differs between keys', async () => {
+  const { keyIdForPublicKey, generateSigningKey } = await import('../src/index.ts');
+  const a = generateSigningKey().publicKey;
+  const b = generateSigningKey().publicKey;
+  assert.equal(keyIdForPublicKey(a), keyIdForPublicKey(a));
+  assert.match(keyIdForPublicKey(a), /^v[A-Za-z0-9_-]{10}$/);
+  assert.notEqual(keyIdForPublicKey(a), keyIdForPublicKey(b));
 });

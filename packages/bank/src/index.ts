@@ -1,0 +1,16 @@
+export * from './app.ts';
+export * from './card.ts';
+export * from './faults.ts';
+export * from './main.ts';
+export * from './migrations.ts';
+export * from './postings.ts';
+export * from './schemas.ts';
+export {
+  type BankDb,
+  type BankSchema,
+  ensureMerchant,
+  ensureMerchantKeyHash,
+  postingsTotal,
+  type StatementLine,
+} from './store.ts';
+export type { DestinationStatement, MerchantStatement } from './statements.ts';

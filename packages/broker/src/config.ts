@@ -1,0 +1,65 @@
+/** What an operator may tune; everything else follows from the protocol. */
+export interface BrokerConfig {
+  /** The broker's base URL as clients reach it, e.g. http://127.0.0.1:4000 (no trailing slash). */
+  publicUrl: string;
+  currency: string;
+  /** The broker's fee on redemptions in basis points, rounded down. */
+  feeBps: number;
+  maxChainLength: number;
+  leaseTtlSeconds: number;
+  coinTtlDays: number;
+  /** How long a connect grant code stays valid (used by the connect flow). */
+  grantTtlSeconds: number;
+  /** Session lifetime for customer tokens. */
+  sessionTtlSeconds: number;
+  /** Timeout when the broker calls a vendor's release URL (refunds). */
+  releaseTimeoutMs: number;
+  rateLimits: {
+    /** Login attempts per client address: bucket size and refill per second. */
+    loginPerIp: [capacity: number, perSecond: number];
+    loginPerEmail: [capacity: number, perSecond: number];
+    signupPerIp: [capacity: number, perSecond: number];
+    coinPurchasesPerCustomer: [capacity: number, perSecond: number];
+  };
+}
+
+export const DEFAULT_CONFIG: Omit<BrokerConfig, 'publicUrl'> = {
+  currency: 'NZD',
+  feeBps: 200,
+  maxChainLength: 100_000,
+  leaseTtlSeconds: 300,
+  coinTtlDays: 365,
+  grantTtlSeconds: 60,
+  sessionTtlSeconds: 30 * 24 * 3600,
+  releaseTimeoutMs: 5000,
+  rateLimits: {
+    loginPerIp: [100, 2],
+    loginPerEmail: [10, 0.2],
+    signupPerIp: [100, 2],
+    coinPurchasesPerCustomer: [60, 2],
+  },
+};
+
+/** Fills in defaults and checks the values an operator may get wrong. */
+export function brokerConfig(partial: Partial<BrokerConfig> & { publicUrl: string }): BrokerConfig {
+  const config: BrokerConfig = {
+    ...DEFAULT_CONFIG,
+    ...partial,
+    rateLimits: { ...DEFAULT_CONFIG.rateLimits, ...(partial.rateLimits ?? {}) },
+    publicUrl: partial.publicUrl.replace(/\/+$/, ''),
+  };
+  if (!/^https?:\/\/[^\s"\\]+$/.test(config.publicUrl)) throw new Error(`invalid publicUrl ${config.publicUrl}`);
+  if (!Number.isInteger(config.feeBps) || config.feeBps < 0 || config.feeBps > 10_000) {
+    throw new Error('feeBps must be an integer in 0..10000');
+  }
+  if (!Number.isInteger(config.maxChainLength) || config.maxChainLength < 1 || config.maxChainLength > 1_000_000) {
+    throw new Error('maxChainLength must be an integer in 1..1000000');
+  }
+  if (!(config.leaseTtlSeconds >= 1)) throw new Error('leaseTtlSeconds must be at least 1');
+  return config;
+}
+
+/** The API base URL, the discovery document's `api` member. */
+export function apiBase(config: BrokerConfig): string {
+  return `${config.publicUrl}/api/v1`;
+}

@@ -1,0 +1,134 @@
+import type { Kysely, Transaction } from 'kysely';
+
+/**
+ * The broker's tables as Kysely sees them. Money columns are BIGINT (parsed to safe integers by
+ * service-kit); chain positions are INTEGER; timestamps are RFC 3339 text, which sorts by time.
+ */
+export interface BrokerSchema {
+  signing_keys: {
+    key_id: string;
+    seq: number;
+    private_seed: string;
+    public_key: string;
+    created_at: string;
+    retired_at: string | null;
+  };
+  vendors: {
+    id: string;
+    name: string;
+    url: string;
+    release_url: string;
+    api_key_hash: string;
+    created_at: string;
+  };
+  vendor_keys: { vendor_id: string; key_id: string; public_key: string; created_at: string };
+  customers: { id: string; email: string; password_hash: string; created_at: string };
+  sessions: { token_hash: string; customer_id: string; created_at: string; expires_at: string };
+  chains: {
+    chain_id: string;
+    customer_id: string;
+    anchor: string;
+    seed: string | null;
+    length: number;
+    unit: number;
+    currency: string;
+    issued_at: string;
+    expires_at: string;
+    touchstone: string;
+    charge_id: string;
+    amount: number;
+    current_epoch: number;
+    refund_index: number | null;
+    refunded_units: number;
+    refunded_amount: number;
+    refunded_at: string | null;
+    /** active | refunding | refunded */
+    status: string;
+  };
+  epochs: {
+    chain_id: string;
+    epoch: number;
+    vendor_id: string;
+    prev_vendor_id: string;
+    prev_epoch: number;
+    start_index: number | null;
+    start_payword: string | null;
+    /** anchor | release | forced, null while the broker does not know where the epoch starts */
+    start_kind: string | null;
+    issued_at: string;
+    lease_expires_at: string;
+    holder: string;
+    checkpoint_index: number | null;
+    checkpoint_payword: string | null;
+    release_index: number | null;
+    release_payword: string | null;
+    release: string | null;
+    superseded_by: number | null;
+    forced_bound: number | null;
+  };
+  redeemed_ranges: {
+    id: string;
+    chain_id: string;
+    from_index: number;
+    from_payword: string;
+    to_index: number;
+    to_payword: string;
+    /** The end still paid for: to_index until a take-back lowers it. */
+    kept_to: number;
+    vendor_id: string;
+    epoch: number;
+    redemption_id: string;
+    gross: number;
+    fee: number;
+    taken_back_gross: number;
+    taken_back_fee: number;
+    created_at: string;
+  };
+  redemptions: {
+    id: string;
+    vendor_id: string;
+    idempotency_key: string;
+    fingerprint: string;
+    response: string | null;
+    created_at: string;
+  };
+  coin_purchases: {
+    customer_id: string;
+    idempotency_key: string;
+    fingerprint: string;
+    chain_id: string;
+    response: string;
+    created_at: string;
+  };
+  conflicts: {
+    id: string;
+    chain_id: string;
+    epoch: number;
+    vendor_id: string;
+    kind: string;
+    from_index: number;
+    to_index: number;
+    amount: number;
+    evidence: string;
+    created_at: string;
+  };
+  payouts: {
+    id: string;
+    vendor_id: string;
+    amount: number;
+    currency: string;
+    /** pending | paid | failed */
+    status: string;
+    bank_payout_id: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  accounts: { id: string; kind: string; floor: number | null };
+  ledger_entries: { id: string; kind: string; reference: string; created_at: string };
+  postings: { entry_id: string; account_id: string; amount: number };
+}
+
+export type BrokerDb = Kysely<BrokerSchema>;
+export type BrokerTx = Transaction<BrokerSchema>;
+/** Either the database or a transaction on it: repositories accept both. */
+export type Queryable = Kysely<BrokerSchema> | Transaction<BrokerSchema>;

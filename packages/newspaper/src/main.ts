@@ -1,0 +1,173 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger, listenUntilSignal } from '@netpay/service-kit';
+import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey, type NetPayVendor } from '@netpay/vendor-sdk';
+import type { Logger } from 'pino';
+import { createNewspaperApp } from './app.ts';
+import { loadSite, type Site } from './site.ts';
+
+/** How often the running vendor redeems spent coins, and renews its holder leases. */
+export const REDEEM_INTERVAL_MS = 30_000;
+export const RENEW_INTERVAL_MS = 10_000;
+
+/** Everything `netpay vendor` needs, read from its arguments. */
+export interface VendorConfig {
+  site: Site;
+  host: string;
+  port: number;
+  dataDir: string;
+  /** `<data>/vendors/<vendorId>/`: signing key, API key, default spend store. */
+  vendorDir: string;
+  dbUrl: string;
+  brokerUrl: string;
+  publicUrl: string;
+}
+
+const OPTIONS = {
+  site: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  data: { type: 'string' },
+  db: { type: 'string' },
+  'broker-url': { type: 'string' },
+  'public-url': { type: 'string' },
+} as const;
+
+const USAGE =
+  'usage: netpay vendor --site <daily-planet|the-bugle|path.json> [--host 127.0.0.1] [--port N] [--data ./data] ' +
+  '[--db URL] [--broker-url http://127.0.0.1:4000] [--public-url http://127.0.0.1:PORT]';
+
+/**
+ * Reads `netpay vendor` arguments (those after `vendor`, or after `vendor redeem|account`).
+ *
+ * @throws Error with the usage line on a bad or missing argument
+ * @example
+ * parseVendorArgs(['--site', 'the-bugle', '--port', '5002']).publicUrl; // 'http://127.0.0.1:5002'
+ */
+export function parseVendorArgs(argv: string[]): VendorConfig {
+  let values: { [K in keyof typeof OPTIONS]?: string };
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (!values.site) throw new Error(`--site is required\n${USAGE}`);
+  const site = loadSite(values.site);
+  const host = values.host ?? '127.0.0.1';
+  const port = values.port === undefined ? site.port : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535\n${USAGE}`);
+  const dataDir = resolve(values.data ?? './data');
+  const vendorDir = join(dataDir, 'vendors', site.vendorId);
+  const brokerUrl = (values['broker-url'] ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
+  const publicUrl = (values['public-url'] ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(
+    /\/+$/,
+    '',
+  );
+  for (const [name, url] of [
+    ['--broker-url', brokerUrl],
+    ['--public-url', publicUrl],
+  ] as const) {
+    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`${name} must be an http(s) URL\n${USAGE}`);
+  }
+  return {
+    site,
+    host,
+    port,
+    dataDir,
+    vendorDir,
+    dbUrl: values.db ?? `sqlite:${join(vendorDir, 'spend.db')}`,
+    brokerUrl,
+    publicUrl,
+  };
+}
+
+/** The API key the broker issued to this vendor, written by `netpay start` when it registered the vendor. */
+export function readApiKey(vendorDir: string): string {
+  const path = join(vendorDir, 'api-key');
+  if (!existsSync(path)) {
+    throw new Error(
+      `no broker API key at ${path}: register the vendor with the broker first (\`netpay start\` does this and writes the key there)`,
+    );
+  }
+  const key = readFileSync(path, 'utf8').trim();
+  if (key.length === 0) throw new Error(`the API key file ${path} is empty`);
+  return key;
+}
+
+/** Builds the vendor for a config: signing key, API key, spend store, release URL. The caller closes it. */
+export async function openVendor(config: VendorConfig, logger: Logger): Promise<NetPayVendor> {
+  mkdirSync(config.vendorDir, { recursive: true });
+  const key = await loadOrCreateVendorKey(config.vendorDir);
+  const apiKey = readApiKey(config.vendorDir);
+  const store = await createSpendStore(config.dbUrl);
+  return createNetPayVendor({
+    vendorId: config.site.vendorId,
+    brokerUrl: config.brokerUrl,
+    apiKey,
+    signingKey: { privateSeed: key.privateSeed, keyId: key.keyId },
+    releaseUrl: `${config.publicUrl}/netpay/release`,
+    store,
+    logger,
+  });
+}
+
+/**
+ * `netpay vendor --site …`: serves one newspaper site, redeems every 30 s, renews leases every 10 s, and stops
+ * cleanly on SIGINT/SIGTERM (in-flight requests finish, background jobs stop, the spend store closes).
+ *
+ * @example
+ * await runVendor(['--site', 'daily-planet', '--data', './data']);
+ */
+export async function runVendor(argv: string[]): Promise<string> {
+  const config = parseVendorArgs(argv);
+  const logger = createLogger(config.site.vendorId);
+  const vendor = await openVendor(config, logger);
+  const app = createNewspaperApp({ site: config.site, vendor, brokerUrl: config.brokerUrl, logger });
+  app.addHook('onClose', async () => {
+    await vendor.close();
+  });
+  vendor.startBackgroundJobs({ redeemIntervalMs: REDEEM_INTERVAL_MS, renewIntervalMs: RENEW_INTERVAL_MS });
+  const address = await listenUntilSignal(app, config.host, config.port);
+  logger.info({ address, publicUrl: config.publicUrl, site: config.site.name }, 'newspaper listening');
+  return address;
+}
+
+/**
+ * `netpay vendor redeem --site …`: one redemption pass now, a line per progress event, then a JSON summary.
+ *
+ * @example
+ * await runVendorRedeem(['--site', 'the-bugle']);
+ */
+export async function runVendorRedeem(argv: string[], out: (line: string) => void = console.log): Promise<void> {
+  const config = parseVendorArgs(argv);
+  const logger = createLogger(config.site.vendorId, process.env.NETPAY_LOG_LEVEL ?? 'warn');
+  const vendor = await openVendor(config, logger);
+  try {
+    const summary = await vendor.redeemNow({ onProgress: (event: unknown) => out(progressLine(event)) });
+    out(JSON.stringify(summary, null, 2));
+  } finally {
+    await vendor.close();
+  }
+}
+
+/**
+ * `netpay vendor account --site …`: prints the vendor's account view as JSON.
+ *
+ * @example
+ * await runVendorAccount(['--site', 'daily-planet']);
+ */
+export async function runVendorAccount(argv: string[], out: (line: string) => void = console.log): Promise<void> {
+  const config = parseVendorArgs(argv);
+  const logger = createLogger(config.site.vendorId, process.env.NETPAY_LOG_LEVEL ?? 'warn');
+  const vendor = await openVendor(config, logger);
+  try {
+    out(JSON.stringify(await vendor.account(), null, 2));
+  } finally {
+    await vendor.close();
+  }
+}
+
+function progressLine(event: unknown): string {
+  return typeof event === 'string' ? event : JSON.stringify(event);
+}

@@ -1,0 +1,11 @@
+import { type SafeHtml, html } from '../html.ts';
+import type { Site } from '../site.ts';
+import { renderPage } from './layout.ts';
+
+/** A 404 page for browsers. */
+export function renderNotFoundPage(site: Site, path: string): SafeHtml {
+  const main = html`<h1>Story not found</h1>
+<p>There is nothing at <code>${path}</code>. It may have been moved, or never existed.</p>
+<p><a href="/">Go to the front page</a></p>`;
+  return renderPage(site, { title: 'Not found', main });
+}

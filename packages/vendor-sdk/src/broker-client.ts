@@ -1,0 +1,243 @@
+import {
+  type CheckpointResponse,
+  CheckpointResponseSchema,
+  type ClaimResponse,
+  ClaimResponseSchema,
+  type Discovery,
+  DiscoverySchema,
+  type ErrorCode,
+  isProblem,
+  parseWire,
+  type RedemptionRequest,
+  type RedemptionResponse,
+  RedemptionResponseSchema,
+  type ReleaseResponse,
+  ReleaseResponseSchema,
+  type VendorAccount,
+  VendorAccountSchema,
+  type VendorDirectoryEntry,
+  VendorDirectoryEntrySchema,
+} from '@netpay/protocol';
+import type { TSchema } from '@sinclair/typebox';
+
+/** The `fetch` the SDK uses; injectable so tests can fake the network. */
+export type FetchLike = typeof fetch;
+
+/**
+ * Why a call to another party failed: `unreachable` (network, timeout, 5xx, unparseable answer) or `refused`
+ * (a 4xx problem, whose code is kept).
+ */
+export class RemoteError extends Error {
+  readonly kind: 'unreachable' | 'refused';
+  readonly status: number;
+  readonly code: ErrorCode | undefined;
+  readonly body: unknown;
+  constructor(kind: 'unreachable' | 'refused', message: string, status = 0, code?: ErrorCode, body?: unknown) {
+    super(message);
+    this.name = 'RemoteError';
+    this.kind = kind;
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+export interface BrokerClientOptions {
+  brokerUrl: string;
+  apiKey: string;
+  fetch?: FetchLike;
+  timeoutMs?: number;
+  /** How long discovery and directory entries stay cached. */
+  cacheTtlMs?: number;
+  now?: () => number;
+}
+
+/** The largest JSON answer the SDK reads from another party. */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Sends a JSON request and parses the answer with a schema. Every failure becomes a `RemoteError`, so callers map
+ * "could not reach" and "said no" onto their own problem codes.
+ */
+export async function requestJson<T extends TSchema>(
+  fetchFn: FetchLike,
+  url: string,
+  init: { method: string; headers?: Record<string, string>; body?: unknown; timeoutMs: number },
+  schema: T,
+): Promise<import('@sinclair/typebox').Static<T>> {
+  let res: Response;
+  const headers: Record<string, string> = { accept: 'application/json', ...(init.headers ?? {}) };
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  try {
+    res = await fetchFn(url, {
+      method: init.method,
+      headers,
+      body: init.body === undefined ? null : JSON.stringify(init.body),
+      signal: AbortSignal.timeout(init.timeoutMs),
+      redirect: 'error',
+    });
+  } catch (error) {
+    throw new RemoteError('unreachable', `${init.method} ${url}: ${(error as Error).message}`);
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (error) {
+    throw new RemoteError('unreachable', `${init.method} ${url}: ${(error as Error).message}`, res.status);
+  }
+  if (text.length > MAX_RESPONSE_BYTES) throw new RemoteError('unreachable', `${url}: answer too large`, res.status);
+  let json: unknown;
+  try {
+    json = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const code = isProblem(json) ? json.code : undefined;
+    const kind = res.status >= 500 || res.status === 429 ? 'unreachable' : 'refused';
+    throw new RemoteError(kind, `${init.method} ${url}: HTTP ${res.status} ${code ?? ''}`, res.status, code, json);
+  }
+  try {
+    return parseWire(schema, json);
+  } catch (error) {
+    throw new RemoteError('unreachable', `${url}: unexpected answer: ${(error as Error).message}`, res.status);
+  }
+}
+
+/**
+ * The vendor's side of §3 and §5: discovery, the vendor directory, claim, checkpoint, redemptions and the
+ * account, each one HTTP call with a timeout. Discovery and directory entries are cached.
+ */
+export class BrokerClient {
+  readonly brokerUrl: string;
+  readonly #apiKey: string;
+  readonly #fetch: FetchLike;
+  readonly #timeoutMs: number;
+  readonly #cacheTtlMs: number;
+  readonly #now: () => number;
+  #discovery: { value: Discovery; at: number } | undefined;
+  #discovering: Promise<Discovery> | undefined;
+  readonly #directory = new Map<string, { value: VendorDirectoryEntry; at: number }>();
+
+  constructor(options: BrokerClientOptions) {
+    this.brokerUrl = options.brokerUrl.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#cacheTtlMs = options.cacheTtlMs ?? 5 * 60_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** §3 discovery, cached; `refresh` forces a new fetch (after an unknown keyId, say). */
+  async discovery(refresh = false): Promise<Discovery> {
+    const cached = this.#discovery;
+    if (cached && !refresh && this.#now() - cached.at < this.#cacheTtlMs) return cached.value;
+    if (!this.#discovering) {
+      this.#discovering = requestJson(
+        this.#fetch,
+        `${this.brokerUrl}/.well-known/netpay`,
+        { method: 'GET', timeoutMs: this.#timeoutMs },
+        DiscoverySchema,
+      )
+        .then((value) => {
+          this.#discovery = { value, at: this.#now() };
+          return value;
+        })
+        .finally(() => {
+          this.#discovering = undefined;
+        });
+    }
+    try {
+      return await this.#discovering;
+    } catch (error) {
+      // A stale discovery beats none when the broker blips; keys rarely change.
+      if (cached && !refresh) return cached.value;
+      throw error;
+    }
+  }
+
+  /** The discovery already fetched, if any (no I/O). */
+  get cachedDiscovery(): Discovery | undefined {
+    return this.#discovery?.value;
+  }
+
+  async #api(): Promise<string> {
+    return (await this.discovery()).api.replace(/\/+$/, '');
+  }
+
+  #auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.#apiKey}` };
+  }
+
+  /** §3 vendor directory entry, cached; `refresh` forces a new fetch. */
+  async vendor(vendorId: string, refresh = false): Promise<VendorDirectoryEntry> {
+    const cached = this.#directory.get(vendorId);
+    if (cached && !refresh && this.#now() - cached.at < this.#cacheTtlMs) return cached.value;
+    const value = await requestJson(
+      this.#fetch,
+      `${await this.#api()}/vendors/${encodeURIComponent(vendorId)}`,
+      { method: 'GET', timeoutMs: this.#timeoutMs },
+      VendorDirectoryEntrySchema,
+    );
+    this.#directory.set(vendorId, { value, at: this.#now() });
+    return value;
+  }
+
+  /** §5 claim. */
+  async claim(chainId: string): Promise<ClaimResponse> {
+    return requestJson(
+      this.#fetch,
+      `${await this.#api()}/chains/${encodeURIComponent(chainId)}/claim`,
+      { method: 'POST', headers: this.#auth(), body: {}, timeoutMs: this.#timeoutMs },
+      ClaimResponseSchema,
+    );
+  }
+
+  /** §5 checkpoint: renews the lease. */
+  async checkpoint(
+    chainId: string,
+    point: { epoch: number; index: number; payword: string },
+  ): Promise<CheckpointResponse> {
+    return requestJson(
+      this.#fetch,
+      `${await this.#api()}/chains/${encodeURIComponent(chainId)}/checkpoint`,
+      { method: 'POST', headers: this.#auth(), body: point, timeoutMs: this.#timeoutMs },
+      CheckpointResponseSchema,
+    );
+  }
+
+  /** §5 redemption, with the caller's idempotency key. */
+  async redeem(idempotencyKey: string, body: RedemptionRequest): Promise<RedemptionResponse> {
+    return requestJson(
+      this.#fetch,
+      `${await this.#api()}/redemptions`,
+      {
+        method: 'POST',
+        headers: { ...this.#auth(), 'idempotency-key': idempotencyKey },
+        body,
+        timeoutMs: Math.max(this.#timeoutMs, 30_000),
+      },
+      RedemptionResponseSchema,
+    );
+  }
+
+  /** §5 the vendor's account at the broker. */
+  async account(): Promise<VendorAccount> {
+    return requestJson(
+      this.#fetch,
+      `${await this.#api()}/vendor/account`,
+      { method: 'GET', headers: this.#auth(), timeoutMs: this.#timeoutMs },
+      VendorAccountSchema,
+    );
+  }
+
+  /** §6 asks a previous holder for its release statement (no broker credentials are sent). */
+  async requestRelease(releaseUrl: string, holder: unknown): Promise<ReleaseResponse> {
+    return requestJson(
+      this.#fetch,
+      releaseUrl,
+      { method: 'POST', body: { holder }, timeoutMs: this.#timeoutMs },
+      ReleaseResponseSchema,
+    );
+  }
+}

@@ -1,0 +1,58 @@
+import { formatMinor } from '@netpay/protocol';
+
+/** What a paywall page shows: the same facts as the 402 challenge. */
+export interface PaywallInfo {
+  vendorId: string;
+  resource: string;
+  priceMinor: number;
+  currency: string;
+  brokerUrl: string;
+  /** The broker's connect URL (§7) with this vendor filled in. */
+  connectUrl: string;
+}
+
+/** Renders the HTML a browser gets with a 402; replace it with the `paywallHtml` option. */
+export type PaywallRenderer = (info: PaywallInfo) => string;
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for HTML element content and quoted attributes. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
+}
+
+/**
+ * The default paywall: price, how to pay, and a "Pay with NetPay" button that links to the broker's connect page.
+ *
+ * @example
+ * const html = defaultPaywallHtml({ vendorId: 'daily-planet', resource: 'GET /a/1', priceMinor: 5, currency: 'NZD', brokerUrl, connectUrl });
+ */
+export function defaultPaywallHtml(info: PaywallInfo): string {
+  const price = escapeHtml(formatMinor(info.priceMinor, info.currency));
+  const vendor = escapeHtml(info.vendorId);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Payment required: ${price}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}
+.price{font-size:2rem;font-weight:700}
+a.pay{display:inline-block;padding:.75rem 1.5rem;background:#0a7c4a;color:#fff;border-radius:.4rem;text-decoration:none;font-weight:600}
+small{color:#666}
+</style>
+</head>
+<body>
+<main>
+<h1>This page costs <span class="price" data-netpay-price="${info.priceMinor}">${price}</span></h1>
+<p><strong>${vendor}</strong> takes NetPay e-coins: a one-off top-up with the broker, then a cent or two per article,
+with no account at this site.</p>
+<p><a class="pay" id="netpay-pay" href="${escapeHtml(info.connectUrl)}">Pay with NetPay</a></p>
+<p><small>Have a NetPay wallet? It pays this page automatically (HTTP 402, <code>WWW-Authenticate: NetPay</code>).
+Broker: <a href="${escapeHtml(info.brokerUrl)}">${escapeHtml(info.brokerUrl)}</a>.</small></p>
+</main>
+</body>
+</html>
+`;
+}

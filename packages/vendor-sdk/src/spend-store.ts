@@ -1,0 +1,649 @@
+import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
+import { type Database, type DatabaseEngine, migrate, openDatabase } from '@netpay/service-kit';
+import type { Kysely, Migration } from 'kysely';
+
+/** The durable state of one chain at this vendor (what the touchstone says). */
+export interface ChainRecord {
+  chainId: string;
+  touchstone: Touchstone;
+  unit: number;
+  length: number;
+  currency: string;
+  expiresAtMs: number;
+}
+
+/** A chain point in wire form. */
+export interface PointRecord {
+  index: number;
+  payword: string;
+}
+
+/**
+ * One holder epoch of a chain at this vendor. `start` is null while the vendor still has to obtain its
+ * predecessor's release; `last` then equals `start` until the first payment.
+ */
+export interface EpochRecord {
+  chainId: string;
+  epoch: number;
+  holder: HolderCertificate;
+  leaseExpiresAtMs: number;
+  previous: PreviousHolder | null;
+  start: PointRecord | null;
+  /** The release this epoch started from, carried in its first redemption. */
+  startRelease: ReleaseStatement | null;
+  last: PointRecord | null;
+  lastResource: string | null;
+  release: ReleaseStatement | null;
+  /** A later claim took the chain without a release from this vendor (forced, or after a lost lease). */
+  superseded: boolean;
+  redeemed: PointRecord | null;
+  redeemedMinor: number;
+  rejectedMinor: number;
+}
+
+/** A payment to record with compare-and-set on the epoch's last index. */
+export interface PaymentWrite {
+  chainId: string;
+  epoch: number;
+  expectedLastIndex: number;
+  index: number;
+  payword: string;
+  resource: string;
+  amountMinor: number;
+  atMs: number;
+}
+
+/** A redemption batch: its idempotency key and body are stored before they are sent. */
+export interface BatchRecord {
+  key: string;
+  body: string;
+  status: 'pending' | 'done' | 'failed';
+  response: string | null;
+}
+
+/** A redeemed range's outcome, written with its batch. */
+export interface RedeemedItem {
+  chainId: string;
+  epoch: number;
+  to: PointRecord;
+  status: 'accepted' | 'rejected';
+  amountMinor: number;
+}
+
+/** Local totals for `account()`. */
+export interface SpendTotals {
+  earned: number;
+  pending: number;
+  redeemed: number;
+  rejected: number;
+}
+
+/**
+ * The vendor's durable memory: chains, epochs, payments, entitlements and redemption batches. Payments are
+ * recorded with group commit: every write that arrives while one transaction is being committed joins the next
+ * one, each still compare-and-set on its epoch's last index, so one fsync serves many payments.
+ */
+export interface SpendStore {
+  readonly engine: DatabaseEngine;
+  loadChain(chainId: string): Promise<{ chain: ChainRecord; epochs: EpochRecord[]; entitlements: string[] } | undefined>;
+  saveChain(chain: ChainRecord): Promise<void>;
+  /** Inserts an epoch; false when it already exists (another process claimed first). */
+  insertEpoch(epoch: EpochRecord): Promise<boolean>;
+  getEpoch(chainId: string, epoch: number): Promise<EpochRecord | undefined>;
+  updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number): Promise<void>;
+  /** Sets a pending epoch's start (and last) once; false when it was already set. */
+  setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null): Promise<boolean>;
+  /** Records a payment durably; 'ok', or 'conflict' when the epoch's last index was not the expected one. */
+  recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'>;
+  /** Stores the epoch's release once and returns the stored one (the first writer wins). */
+  setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement>;
+  markSuperseded(chainId: string, epoch: number): Promise<void>;
+  /** Epochs that are neither released nor superseded (lease renewal). */
+  activeEpochs(): Promise<EpochRecord[]>;
+  /** Epochs with spent units not yet redeemed, with their chains. */
+  redeemable(): Promise<{ chain: ChainRecord; epoch: EpochRecord }[]>;
+  createBatch(key: string, body: string): Promise<void>;
+  pendingBatches(): Promise<BatchRecord[]>;
+  completeBatch(key: string, response: string, items: RedeemedItem[]): Promise<void>;
+  failBatch(key: string, response: string): Promise<void>;
+  totals(): Promise<SpendTotals>;
+  close(): Promise<void>;
+}
+
+interface ChainsTable {
+  chain_id: string;
+  touchstone: string;
+  unit: number;
+  length: number;
+  currency: string;
+  expires_at_ms: number;
+}
+
+interface EpochsTable {
+  chain_id: string;
+  epoch: number;
+  holder: string;
+  lease_expires_at_ms: number;
+  previous: string | null;
+  start_index: number | null;
+  start_payword: string | null;
+  start_release: string | null;
+  last_index: number | null;
+  last_payword: string | null;
+  last_resource: string | null;
+  release: string | null;
+  superseded: number;
+  redeemed_index: number | null;
+  redeemed_payword: string | null;
+  redeemed_minor: number;
+  rejected_minor: number;
+}
+
+interface PaymentsTable {
+  chain_id: string;
+  epoch: number;
+  idx: number;
+  payword: string;
+  resource: string;
+  amount_minor: number;
+  at_ms: number;
+}
+
+interface EntitlementsTable {
+  chain_id: string;
+  resource: string;
+}
+
+interface BatchesTable {
+  idempotency_key: string;
+  body: string;
+  status: string;
+  response: string | null;
+  created_at_ms: number;
+}
+
+interface Schema {
+  netpay_chains: ChainsTable;
+  netpay_epochs: EpochsTable;
+  netpay_payments: PaymentsTable;
+  netpay_entitlements: EntitlementsTable;
+  netpay_redemption_batches: BatchesTable;
+}
+
+const migrations: Record<string, Migration> = {
+  '001_vendor_spend_store': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('netpay_chains')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.primaryKey())
+        .addColumn('touchstone', 'text', (c) => c.notNull())
+        .addColumn('unit', 'bigint', (c) => c.notNull())
+        .addColumn('length', 'integer', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('expires_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('netpay_epochs')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull().references('netpay_chains.chain_id'))
+        .addColumn('epoch', 'bigint', (c) => c.notNull())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('lease_expires_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('previous', 'text')
+        .addColumn('start_index', 'integer')
+        .addColumn('start_payword', 'text')
+        .addColumn('start_release', 'text')
+        .addColumn('last_index', 'integer')
+        .addColumn('last_payword', 'text')
+        .addColumn('last_resource', 'text')
+        .addColumn('release', 'text')
+        .addColumn('superseded', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('redeemed_index', 'integer')
+        .addColumn('redeemed_payword', 'text')
+        .addColumn('redeemed_minor', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('rejected_minor', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('netpay_epochs_pk', ['chain_id', 'epoch'])
+        .execute();
+      // One row per spent index of a chain, across epochs: an index moves forward at one holder only.
+      await db.schema
+        .createTable('netpay_payments')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'bigint', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('payword', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_payments_pk', ['chain_id', 'idx'])
+        .execute();
+      await db.schema
+        .createTable('netpay_entitlements')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_entitlements_pk', ['chain_id', 'resource'])
+        .execute();
+      await db.schema
+        .createTable('netpay_redemption_batches')
+        .ifNotExists()
+        .addColumn('idempotency_key', 'text', (c) => c.primaryKey())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('response', 'text')
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('netpay_epochs_active')
+        .ifNotExists()
+        .on('netpay_epochs')
+        .columns(['superseded', 'chain_id'])
+        .execute();
+    },
+  },
+};
+
+function point(index: number | null, payword: string | null): PointRecord | null {
+  return index === null || payword === null ? null : { index: Number(index), payword };
+}
+
+function json<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function toEpoch(row: EpochsTable): EpochRecord {
+  return {
+    chainId: row.chain_id,
+    epoch: Number(row.epoch),
+    holder: JSON.parse(row.holder) as HolderCertificate,
+    leaseExpiresAtMs: Number(row.lease_expires_at_ms),
+    previous: json<PreviousHolder>(row.previous),
+    start: point(row.start_index, row.start_payword),
+    startRelease: json<ReleaseStatement>(row.start_release),
+    last: point(row.last_index, row.last_payword),
+    lastResource: row.last_resource,
+    release: json<ReleaseStatement>(row.release),
+    superseded: Number(row.superseded) === 1,
+    redeemed: point(row.redeemed_index, row.redeemed_payword),
+    redeemedMinor: Number(row.redeemed_minor),
+    rejectedMinor: Number(row.rejected_minor),
+  };
+}
+
+function toChain(row: ChainsTable): ChainRecord {
+  return {
+    chainId: row.chain_id,
+    touchstone: JSON.parse(row.touchstone) as Touchstone,
+    unit: Number(row.unit),
+    length: Number(row.length),
+    currency: row.currency,
+    expiresAtMs: Number(row.expires_at_ms),
+  };
+}
+
+interface Pending {
+  write: PaymentWrite;
+  resolve(result: 'ok' | 'conflict'): void;
+  reject(error: unknown): void;
+}
+
+/** The group commit of payments: one transaction per turn of the event loop, each write still CAS-checked. */
+class GroupCommitter {
+  #queue: Pending[] = [];
+  #flushing = false;
+  #scheduled = false;
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  submit(write: PaymentWrite): Promise<'ok' | 'conflict'> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ write, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#flushing || this.#scheduled) return;
+    this.#scheduled = true;
+    // setImmediate lets every request parsed in this I/O turn join the batch.
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing || this.#queue.length === 0) return;
+    this.#flushing = true;
+    const batch = this.#queue;
+    this.#queue = [];
+    try {
+      const results = await this.db.transaction().execute(async (trx) => {
+        const out: ('ok' | 'conflict')[] = [];
+        for (const { write: w } of batch) {
+          const updated = await trx
+            .updateTable('netpay_epochs')
+            .set({ last_index: w.index, last_payword: w.payword, last_resource: w.resource })
+            .where('chain_id', '=', w.chainId)
+            .where('epoch', '=', w.epoch)
+            .where('last_index', '=', w.expectedLastIndex)
+            .where('release', 'is', null)
+            .executeTakeFirst();
+          if (Number(updated.numUpdatedRows) !== 1) {
+            out.push('conflict');
+            continue;
+          }
+          await trx
+            .insertInto('netpay_payments')
+            .values({
+              chain_id: w.chainId,
+              epoch: w.epoch,
+              idx: w.index,
+              payword: w.payword,
+              resource: w.resource,
+              amount_minor: w.amountMinor,
+              at_ms: w.atMs,
+            })
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+          await trx
+            .insertInto('netpay_entitlements')
+            .values({ chain_id: w.chainId, resource: w.resource })
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+          out.push('ok');
+        }
+        return out;
+      });
+      batch.forEach((p, i) => p.resolve(results[i] as 'ok' | 'conflict'));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    } finally {
+      this.#flushing = false;
+      if (this.#queue.length > 0) this.#schedule();
+    }
+  }
+}
+
+/**
+ * Opens the spend store at a database URL (`sqlite:./data/vendor.db`, or `postgres://…`) and runs its migrations.
+ *
+ * @example
+ * const store = await createSpendStore('sqlite:./data/daily-planet.db');
+ */
+export async function createSpendStore(url: string): Promise<SpendStore> {
+  const database: Database<Schema> = openDatabase<Schema>(url);
+  await migrate(database.db as Kysely<unknown>, migrations);
+  return new KyselySpendStore(database);
+}
+
+class KyselySpendStore implements SpendStore {
+  readonly engine: DatabaseEngine;
+  readonly #db: Kysely<Schema>;
+  readonly #database: Database<Schema>;
+  readonly #committer: GroupCommitter;
+
+  constructor(database: Database<Schema>) {
+    this.#database = database;
+    this.#db = database.db;
+    this.engine = database.engine;
+    this.#committer = new GroupCommitter(database.db);
+  }
+
+  async loadChain(chainId: string) {
+    const row = await this.#db.selectFrom('netpay_chains').selectAll().where('chain_id', '=', chainId).executeTakeFirst();
+    if (!row) return undefined;
+    const epochs = await this.#db
+      .selectFrom('netpay_epochs')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .orderBy('epoch')
+      .execute();
+    const ents = await this.#db
+      .selectFrom('netpay_entitlements')
+      .select('resource')
+      .where('chain_id', '=', chainId)
+      .execute();
+    return { chain: toChain(row), epochs: epochs.map(toEpoch), entitlements: ents.map((e) => e.resource) };
+  }
+
+  async saveChain(chain: ChainRecord): Promise<void> {
+    await this.#db
+      .insertInto('netpay_chains')
+      .values({
+        chain_id: chain.chainId,
+        touchstone: JSON.stringify(chain.touchstone),
+        unit: chain.unit,
+        length: chain.length,
+        currency: chain.currency,
+        expires_at_ms: chain.expiresAtMs,
+      })
+      .onConflict((oc) => oc.column('chain_id').doNothing())
+      .execute();
+  }
+
+  async insertEpoch(e: EpochRecord): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('netpay_epochs')
+      .values({
+        chain_id: e.chainId,
+        epoch: e.epoch,
+        holder: JSON.stringify(e.holder),
+        lease_expires_at_ms: e.leaseExpiresAtMs,
+        previous: e.previous ? JSON.stringify(e.previous) : null,
+        start_index: e.start?.index ?? null,
+        start_payword: e.start?.payword ?? null,
+        start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
+        last_index: e.last?.index ?? null,
+        last_payword: e.last?.payword ?? null,
+        last_resource: e.lastResource,
+        release: e.release ? JSON.stringify(e.release) : null,
+        superseded: e.superseded ? 1 : 0,
+        redeemed_index: null,
+        redeemed_payword: null,
+        redeemed_minor: 0,
+        rejected_minor: 0,
+      })
+      .onConflict((oc) => oc.columns(['chain_id', 'epoch']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+
+  async getEpoch(chainId: string, epoch: number): Promise<EpochRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('netpay_epochs')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .executeTakeFirst();
+    return row ? toEpoch(row) : undefined;
+  }
+
+  async updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number) {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ holder: JSON.stringify(holder), lease_expires_at_ms: leaseExpiresAtMs })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .where('lease_expires_at_ms', '<=', leaseExpiresAtMs)
+      .execute();
+  }
+
+  async setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null) {
+    const result = await this.#db
+      .updateTable('netpay_epochs')
+      .set({
+        start_index: start.index,
+        start_payword: start.payword,
+        start_release: startRelease ? JSON.stringify(startRelease) : null,
+        last_index: start.index,
+        last_payword: start.payword,
+      })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .where('start_index', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'> {
+    return this.#committer.submit(write);
+  }
+
+  async setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement> {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ release: JSON.stringify(release) })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .where('release', 'is', null)
+      .execute();
+    const stored = await this.getEpoch(chainId, epoch);
+    if (!stored?.release) throw new Error(`release of ${chainId}/${epoch} was not stored`);
+    return stored.release;
+  }
+
+  async markSuperseded(chainId: string, epoch: number): Promise<void> {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ superseded: 1 })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .execute();
+  }
+
+  async activeEpochs(): Promise<EpochRecord[]> {
+    const rows = await this.#db
+      .selectFrom('netpay_epochs')
+      .selectAll()
+      .where('superseded', '=', 0)
+      .where('release', 'is', null)
+      .where('start_index', 'is not', null)
+      .execute();
+    return rows.map(toEpoch);
+  }
+
+  async redeemable() {
+    const rows = await this.#db
+      .selectFrom('netpay_epochs')
+      .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'netpay_epochs.chain_id')
+      .selectAll('netpay_epochs')
+      .select([
+        'netpay_chains.touchstone',
+        'netpay_chains.unit',
+        'netpay_chains.length',
+        'netpay_chains.currency',
+        'netpay_chains.expires_at_ms',
+      ])
+      .where('netpay_epochs.start_index', 'is not', null)
+      .orderBy('netpay_epochs.chain_id')
+      .orderBy('netpay_epochs.epoch')
+      .execute();
+    const out: { chain: ChainRecord; epoch: EpochRecord }[] = [];
+    for (const row of rows) {
+      const epoch = toEpoch(row);
+      const from = epoch.redeemed ?? epoch.start;
+      if (!from || !epoch.last || epoch.last.index <= from.index) continue;
+      out.push({ chain: toChain(row), epoch });
+    }
+    return out;
+  }
+
+  async createBatch(key: string, body: string): Promise<void> {
+    await this.#db
+      .insertInto('netpay_redemption_batches')
+      .values({ idempotency_key: key, body, status: 'pending', response: null, created_at_ms: Date.now() })
+      .execute();
+  }
+
+  async pendingBatches(): Promise<BatchRecord[]> {
+    const rows = await this.#db
+      .selectFrom('netpay_redemption_batches')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .orderBy('created_at_ms')
+      .execute();
+    return rows.map((r) => ({
+      key: r.idempotency_key,
+      body: r.body,
+      status: r.status as BatchRecord['status'],
+      response: r.response,
+    }));
+  }
+
+  async completeBatch(key: string, response: string, items: RedeemedItem[]): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      const marked = await trx
+        .updateTable('netpay_redemption_batches')
+        .set({ status: 'done', response })
+        .where('idempotency_key', '=', key)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (Number(marked.numUpdatedRows) !== 1) return; // already applied
+      for (const item of items) {
+        const accepted = item.status === 'accepted';
+        const row = await trx
+          .selectFrom('netpay_epochs')
+          .select(['redeemed_minor', 'rejected_minor', 'redeemed_index'])
+          .where('chain_id', '=', item.chainId)
+          .where('epoch', '=', item.epoch)
+          .executeTakeFirst();
+        if (!row) continue;
+        if (row.redeemed_index !== null && Number(row.redeemed_index) >= item.to.index) continue;
+        await trx
+          .updateTable('netpay_epochs')
+          .set({
+            redeemed_index: item.to.index,
+            redeemed_payword: item.to.payword,
+            redeemed_minor: Number(row.redeemed_minor) + (accepted ? item.amountMinor : 0),
+            rejected_minor: Number(row.rejected_minor) + (accepted ? 0 : item.amountMinor),
+          })
+          .where('chain_id', '=', item.chainId)
+          .where('epoch', '=', item.epoch)
+          .execute();
+      }
+    });
+  }
+
+  async failBatch(key: string, response: string): Promise<void> {
+    await this.#db
+      .updateTable('netpay_redemption_batches')
+      .set({ status: 'failed', response })
+      .where('idempotency_key', '=', key)
+      .execute();
+  }
+
+  async totals(): Promise<SpendTotals> {
+    const earned = await this.#db
+      .selectFrom('netpay_payments')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_minor'), eb.lit(0)).as('s'))
+      .executeTakeFirstOrThrow();
+    const epochs = await this.#db
+      .selectFrom('netpay_epochs')
+      .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'netpay_epochs.chain_id')
+      .select([
+        'netpay_chains.unit',
+        'netpay_epochs.start_index',
+        'netpay_epochs.last_index',
+        'netpay_epochs.redeemed_index',
+        'netpay_epochs.redeemed_minor',
+        'netpay_epochs.rejected_minor',
+      ])
+      .execute();
+    let pending = 0;
+    let redeemed = 0;
+    let rejected = 0;
+    for (const e of epochs) {
+      redeemed += Number(e.redeemed_minor);
+      rejected += Number(e.rejected_minor);
+      if (e.start_index === null || e.last_index === null) continue;
+      const from = Number(e.redeemed_index ?? e.start_index);
+      pending += Math.max(0, Number(e.last_index) - from) * Number(e.unit);
+    }
+    return { earned: Number(earned.s), pending, redeemed, rejected };
+  }
+
+  close(): Promise<void> {
+    return this.#database.close();
+  }
+}
