@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROBLEM_CONTENT_TYPE, ProtocolError, parseWire } from '@netpay/protocol';
-import { type Clock, createService, type DatabaseEngine, migrate, sendProblem, systemClock } from '@netpay/service-kit';
+import { type Clock, createService, type DatabaseEngine, sendProblem, systemClock } from '@netpay/service-kit';
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -10,7 +10,7 @@ import { createCharge } from './charges.ts';
 import type { BankDeps } from './deps.ts';
 import { Faults } from './faults.ts';
 import type { Answer } from './idempotency.ts';
-import { bankMigrations } from './migrations.ts';
+import { migrateBankStore } from './migrations.ts';
 import { createPayout } from './payouts.ts';
 import { createRefund } from './refunds.ts';
 import {
@@ -57,7 +57,7 @@ export function createBankApp(options: BankAppOptions): FastifyInstance {
   };
 
   app.addHook('onReady', async () => {
-    await migrate(deps.db as unknown as Kysely<unknown>, bankMigrations);
+    await migrateBankStore(deps.db as unknown as Kysely<unknown>, deps.engine);
     if (options.apiKeyHash) await ensureMerchantKeyHash(deps.db, 'broker', options.apiKeyHash);
   });
 
@@ -83,16 +83,17 @@ export function createBankApp(options: BankAppOptions): FastifyInstance {
           if (faults.takeFailure(merchantId)) {
             return sendProblem(reply, 'internal_error', 'sandbox fault injection: failed on purpose', {}, 503);
           }
+          let answer: Answer;
           try {
             const key = idempotencyKey(request);
-            const answer = await run(deps, merchantId, key, parseWire(schema, request.body));
-            return sendAnswer(reply, answer);
+            answer = await run(deps, merchantId, key, parseWire(schema, request.body));
           } finally {
-            // After the commit: a client that gives up waiting has still been charged, which is what makes
-            // retrying with the same key matter.
+            // After the commit, before the answer: a client that gives up waiting has still been charged,
+            // which is what makes retrying with the same key matter.
             const latencyMs = faults.latencyMs(merchantId);
             if (latencyMs > 0) await sleep(latencyMs);
           }
+          return sendAnswer(reply, answer);
         });
 
       moneyRoute('/charges', ChargeRequestSchema, createCharge);

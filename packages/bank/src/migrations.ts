@@ -1,4 +1,5 @@
-import type { Kysely, Migration } from 'kysely';
+import { type DatabaseEngine, migrate } from '@netpay/service-kit';
+import { type Kysely, type Migration, sql } from 'kysely';
 
 // Portable types only (text, integer, bigint) so one list serves SQLite and PostgreSQL.
 // Money columns are BIGINT minor units; timestamps are RFC 3339 text, which sorts by time.
@@ -79,3 +80,8 @@ export const bankMigrations: Record<string, Migration> = {
     },
   },
 };
+
+/** Brings the bank's store up to date (service-kit pins PostgreSQL's migration tables to the current schema). */
+export async function migrateBankStore(db: Kysely<unknown>, _engine: DatabaseEngine): Promise<void> {
+  await migrate(db, bankMigrations);
+}

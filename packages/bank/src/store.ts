@@ -105,13 +105,17 @@ export async function findMerchantByKeyHash(db: BankDb, apiKeyHash: string): Pro
   return row?.id;
 }
 
-/** Takes the merchant's row lock (PostgreSQL) so balance checks and the writes after them are serialised. */
+/**
+ * Takes the merchant's row lock (PostgreSQL) so balance checks and the writes after them are serialised.
+ * FOR NO KEY UPDATE, not FOR UPDATE: the transaction has already inserted rows whose foreign keys hold a KEY
+ * SHARE lock on this merchant, and FOR UPDATE would deadlock two such transactions against each other.
+ */
 export async function lockMerchant(db: BankDb, engine: DatabaseEngine, merchantId: string): Promise<void> {
   await db
     .selectFrom('merchants')
     .select('id')
     .where('id', '=', merchantId)
-    .$if(forUpdate(engine), (q) => q.forUpdate())
+    .$if(forUpdate(engine), (q) => q.forNoKeyUpdate())
     .executeTakeFirstOrThrow();
 }
 
@@ -151,7 +155,7 @@ export async function insertCharge(db: BankDb, charge: ChargeTable): Promise<voi
   await db.insertInto('charges').values(charge).execute();
 }
 
-/** A merchant's charge, row-locked on PostgreSQL so concurrent refunds of it are serialised. */
+/** A merchant's charge, row-locked on PostgreSQL so concurrent refunds of it are serialised (see lockMerchant). */
 export async function findChargeForUpdate(
   db: BankDb,
   engine: DatabaseEngine,
@@ -163,7 +167,7 @@ export async function findChargeForUpdate(
     .selectAll()
     .where('id', '=', chargeId)
     .where('merchant_id', '=', merchantId)
-    .$if(forUpdate(engine), (q) => q.forUpdate())
+    .$if(forUpdate(engine), (q) => q.forNoKeyUpdate())
     .executeTakeFirst();
 }
 

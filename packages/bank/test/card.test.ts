@@ -63,7 +63,11 @@ describe('checkCard', () => {
     assert.deepEqual(card('4242-4242-4242-4242'), { ok: false, field: 'number', reason: 'must be 12-19 digits' });
     assert.deepEqual(card('4242424242424241'), { ok: false, field: 'number', reason: 'fails the Luhn check' });
     assert.deepEqual(card('4242424242424242', '10/26'), { ok: false, field: 'expiry', reason: 'the card has expired' });
-    assert.deepEqual(card('4242424242424242', '12/30', '12'), { ok: false, field: 'cvc', reason: 'must be 3 or 4 digits' });
+    assert.deepEqual(card('4242424242424242', '12/30', '12'), {
+      ok: false,
+      field: 'cvc',
+      reason: 'must be 3 or 4 digits',
+    });
     assert.equal(cardDigits('4242 4242 4242 4242'), '4242424242424242');
     assert.equal(cardDigits('42'), undefined);
   });

@@ -18,7 +18,14 @@ for (const engine of testEngines()) {
       assert.match(res.body.id, /^ch_/);
       assert.deepEqual(
         { ...res.body, id: 'x' },
-        { id: 'x', status: 'succeeded', amount: 1250, currency: 'NZD', cardLast4: '4242', createdAt: '2026-11-24T00:00:00Z' },
+        {
+          id: 'x',
+          status: 'succeeded',
+          amount: 1250,
+          currency: 'NZD',
+          cardLast4: '4242',
+          createdAt: '2026-11-24T00:00:00Z',
+        },
       );
       const balance = await m.call('GET', '/v1/balance');
       assert.deepEqual(balance.body, { available: 1250, currency: 'NZD' });

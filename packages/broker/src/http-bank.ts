@@ -53,6 +53,7 @@ export class HttpBank implements Bank {
       return { ok: false, code: declined, ...(detail ? { detail } : {}) };
     }
     if (status === 400) return { ok: false, code: 'invalid_card', ...(detail ? { detail } : {}) };
+    if (status === 422) return { ok: false, code: 'idempotency_conflict', ...(detail ? { detail } : {}) };
     throw new Error(`bank refused the charge: ${status} ${code} ${detail ?? ''}`);
   }
 

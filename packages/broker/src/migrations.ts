@@ -116,7 +116,11 @@ export const migrations: Record<string, Migration> = {
         .addColumn('taken_back_fee', 'bigint', (c) => c.notNull().defaultTo(0))
         .addColumn('created_at', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('redeemed_ranges_chain').on('redeemed_ranges').columns(['chain_id', 'from_index']).execute();
+      await db.schema
+        .createIndex('redeemed_ranges_chain')
+        .on('redeemed_ranges')
+        .columns(['chain_id', 'from_index'])
+        .execute();
 
       await db.schema
         .createTable('redemptions')

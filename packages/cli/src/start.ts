@@ -88,7 +88,17 @@ export async function runStart(argv: string[]): Promise<number> {
 
   launch('bank', ['bank', '--data', dataDir, '--host', host, '--port', values['bank-port']]);
   await waitHealthy(`${bankUrl}/healthz`);
-  launch('broker', ['broker', '--data', dataDir, '--host', host, '--port', values['broker-port'], '--bank-url', bankUrl]);
+  launch('broker', [
+    'broker',
+    '--data',
+    dataDir,
+    '--host',
+    host,
+    '--port',
+    values['broker-port'],
+    '--bank-url',
+    bankUrl,
+  ]);
   await waitHealthy(`${brokerUrl}/healthz`);
 
   const vendors: Array<{ id: string; name: string; url: string; apiKey: string }> = [];
@@ -97,7 +107,19 @@ export async function runStart(argv: string[]): Promise<number> {
       const url = `http://${host}:${site.port}`;
       const apiKey = await ensureVendorRegistered(dataDir, site, url);
       vendors.push({ id: site.id, name: site.name, url, apiKey });
-      launch(site.id, ['vendor', '--site', site.id, '--data', dataDir, '--host', host, '--port', String(site.port), '--broker-url', brokerUrl]);
+      launch(site.id, [
+        'vendor',
+        '--site',
+        site.id,
+        '--data',
+        dataDir,
+        '--host',
+        host,
+        '--port',
+        String(site.port),
+        '--broker-url',
+        brokerUrl,
+      ]);
     }
     await Promise.all(vendors.map((v) => waitHealthy(`${v.url}/healthz`)));
   }

@@ -19,8 +19,6 @@ export interface NewspaperAppOptions {
   logger?: Logger;
 }
 
-type ArticleRequest = FastifyRequest<{ Params: { id: string } }>;
-
 const HTML = 'text/html; charset=utf-8';
 
 /** The resource name of an article: the same for its page and its API, so a chain that bought one may read both. */
@@ -56,12 +54,7 @@ function articleOf(site: Site, request: FastifyRequest): Article | undefined {
 function paymentNote(request: FastifyRequest, article: Article): PaymentNote | undefined {
   const paid = request.netpay;
   if (!paid || article.priceMinor === 0) return undefined;
-  return { chargedMinor: chargedMinor(paid.charged, article), balanceMinor: paid.balanceMinor };
-}
-
-function chargedMinor(charged: unknown, article: Article): number {
-  if (typeof charged === 'number') return charged;
-  return charged === false ? 0 : article.priceMinor;
+  return { chargedMinor: paid.charged ? article.priceMinor : 0, balanceMinor: paid.balanceMinor };
 }
 
 /**
@@ -111,14 +104,17 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
     return reply.type(HTML).send(renderFrontPage(site).toString());
   });
 
-  app.get(
+  app.get<{ Params: { id: string } }>(
     '/articles/:id',
     { config: { netpay }, onSend: sitePaywall },
-    async (request: ArticleRequest, reply) => {
+    async (request, reply) => {
       const article = findArticle(site, request.params.id);
       if (!article) {
         if (wantsHtml(request.headers.accept)) {
-          return reply.code(404).type(HTML).send(renderNotFoundPage(site, request.url.split('?')[0] ?? '').toString());
+          return reply
+            .code(404)
+            .type(HTML)
+            .send(renderNotFoundPage(site, request.url.split('?')[0] ?? '').toString());
         }
         return sendProblem(reply, 'not_found', `no article ${request.params.id}`);
       }
@@ -135,10 +131,15 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
   });
 
   app.get('/api/articles', async () => ({
-    articles: site.articles.map((a) => ({ id: a.id, title: a.title, priceMinor: a.priceMinor, currency: site.currency })),
+    articles: site.articles.map((a) => ({
+      id: a.id,
+      title: a.title,
+      priceMinor: a.priceMinor,
+      currency: site.currency,
+    })),
   }));
 
-  app.get('/api/articles/:id', { config: { netpay } }, async (request: ArticleRequest, reply) => {
+  app.get<{ Params: { id: string } }>('/api/articles/:id', { config: { netpay } }, async (request, reply) => {
     const article = findArticle(site, request.params.id);
     if (!article) return sendProblem(reply, 'not_found', `no article ${request.params.id}`);
     if (article.priceMinor > 0) reply.header('cache-control', 'private, no-store');
@@ -152,21 +153,24 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
 export async function accountSummary(vendor: NetPayVendor, currency: string): Promise<AccountSummary> {
   try {
     const view = await vendor.account();
-    return {
+    const summary: AccountSummary = {
       currency: view.currency ?? currency,
       earnedMinor: view.earnedMinor,
       pendingMinor: view.pendingMinor,
       redeemedMinor: view.redeemedMinor,
-      paidOutMinor: view.paidOutMinor,
-      balanceMinor: view.balanceMinor,
     };
+    if (view.paidOutMinor !== null) summary.paidOutMinor = view.paidOutMinor;
+    if (view.balanceMinor !== null) summary.balanceMinor = view.balanceMinor;
+    if (view.paidOutMinor === null || view.balanceMinor === null) {
+      summary.brokerError = 'showing our own records only; paid-out and balance figures come from the broker';
+    }
+    return summary;
   } catch (err) {
     return {
       currency,
       earnedMinor: 0,
       pendingMinor: 0,
       redeemedMinor: 0,
-      paidOutMinor: 0,
       brokerError: err instanceof Error ? err.message : String(err),
     };
   }

@@ -2,7 +2,13 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, listenUntilSignal } from '@netpay/service-kit';
-import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey, type NetPayVendor } from '@netpay/vendor-sdk';
+import {
+  createNetPayVendor,
+  createSpendStore,
+  loadOrCreateVendorKey,
+  type NetPayVendor,
+  type RedemptionProgress,
+} from '@netpay/vendor-sdk';
 import type { Logger } from 'pino';
 import { createNewspaperApp } from './app.ts';
 import { loadSite, type Site } from './site.ts';
@@ -95,13 +101,19 @@ export function readApiKey(vendorDir: string): string {
   return key;
 }
 
+/** A vendor and the one call that stops its jobs and then closes its spend store. */
+export interface OpenedVendor {
+  vendor: NetPayVendor;
+  close(): Promise<void>;
+}
+
 /** Builds the vendor for a config: signing key, API key, spend store, release URL. The caller closes it. */
-export async function openVendor(config: VendorConfig, logger: Logger): Promise<NetPayVendor> {
+export async function openVendor(config: VendorConfig, logger: Logger): Promise<OpenedVendor> {
   mkdirSync(config.vendorDir, { recursive: true });
   const key = await loadOrCreateVendorKey(config.vendorDir);
   const apiKey = readApiKey(config.vendorDir);
   const store = await createSpendStore(config.dbUrl);
-  return createNetPayVendor({
+  const vendor = createNetPayVendor({
     vendorId: config.site.vendorId,
     brokerUrl: config.brokerUrl,
     apiKey,
@@ -109,7 +121,16 @@ export async function openVendor(config: VendorConfig, logger: Logger): Promise<
     releaseUrl: `${config.publicUrl}/netpay/release`,
     store,
     logger,
+    currency: config.site.currency,
   });
+  return {
+    vendor,
+    // The vendor stops its jobs; the store is ours to close, after it.
+    close: async () => {
+      await vendor.close();
+      await store.close();
+    },
+  };
 }
 
 /**
@@ -122,11 +143,9 @@ export async function openVendor(config: VendorConfig, logger: Logger): Promise<
 export async function runVendor(argv: string[]): Promise<string> {
   const config = parseVendorArgs(argv);
   const logger = createLogger(config.site.vendorId);
-  const vendor = await openVendor(config, logger);
+  const { vendor, close } = await openVendor(config, logger);
   const app = createNewspaperApp({ site: config.site, vendor, brokerUrl: config.brokerUrl, logger });
-  app.addHook('onClose', async () => {
-    await vendor.close();
-  });
+  app.addHook('onClose', close);
   vendor.startBackgroundJobs({ redeemIntervalMs: REDEEM_INTERVAL_MS, renewIntervalMs: RENEW_INTERVAL_MS });
   const address = await listenUntilSignal(app, config.host, config.port);
   logger.info({ address, publicUrl: config.publicUrl, site: config.site.name }, 'newspaper listening');
@@ -142,12 +161,12 @@ export async function runVendor(argv: string[]): Promise<string> {
 export async function runVendorRedeem(argv: string[], out: (line: string) => void = console.log): Promise<void> {
   const config = parseVendorArgs(argv);
   const logger = createLogger(config.site.vendorId, process.env.NETPAY_LOG_LEVEL ?? 'warn');
-  const vendor = await openVendor(config, logger);
+  const { vendor, close } = await openVendor(config, logger);
   try {
-    const summary = await vendor.redeemNow({ onProgress: (event: unknown) => out(progressLine(event)) });
+    const summary = await vendor.redeemNow({ onProgress: (p) => out(progressLine(p)) });
     out(JSON.stringify(summary, null, 2));
   } finally {
-    await vendor.close();
+    await close();
   }
 }
 
@@ -160,14 +179,14 @@ export async function runVendorRedeem(argv: string[], out: (line: string) => voi
 export async function runVendorAccount(argv: string[], out: (line: string) => void = console.log): Promise<void> {
   const config = parseVendorArgs(argv);
   const logger = createLogger(config.site.vendorId, process.env.NETPAY_LOG_LEVEL ?? 'warn');
-  const vendor = await openVendor(config, logger);
+  const { vendor, close } = await openVendor(config, logger);
   try {
     out(JSON.stringify(await vendor.account(), null, 2));
   } finally {
-    await vendor.close();
+    await close();
   }
 }
 
-function progressLine(event: unknown): string {
-  return typeof event === 'string' ? event : JSON.stringify(event);
+function progressLine(p: RedemptionProgress): string {
+  return `batch ${p.batch}/${p.batches}: ${p.accepted} accepted, ${p.rejected} rejected, ${p.credited} credited so far`;
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, type Migration, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 
 /** Which engine a database URL names; the code above the adapters treats both alike. */
@@ -60,10 +60,17 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
   return { db, engine: 'sqlite', url, close: () => db.destroy() };
 }
 
-/** Applies the named migrations in key order; the same list serves both engines. */
+/**
+ * Applies the named migrations in key order; the same list serves both engines. On PostgreSQL the
+ * migration bookkeeping tables are pinned to the connection's current schema: Kysely otherwise
+ * finds another schema's `kysely_migration*` tables and skips creating its own, which breaks
+ * concurrent test runs that each live in their own schema.
+ */
 export async function migrate(db: Kysely<unknown>, migrations: Record<string, Migration>): Promise<void> {
+  const schema = await currentPostgresSchema(db);
   const migrator = new Migrator({
     db,
+    ...(schema ? { migrationTableSchema: schema } : {}),
     provider: { getMigrations: async () => migrations },
   });
   const { error, results } = await migrator.migrateToLatest();
@@ -71,6 +78,12 @@ export async function migrate(db: Kysely<unknown>, migrations: Record<string, Mi
   if (error || failed) {
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
   }
+}
+
+async function currentPostgresSchema(db: Kysely<unknown>): Promise<string | undefined> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return rows[0]?.schema;
 }
 
 /**

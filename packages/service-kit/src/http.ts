@@ -79,7 +79,8 @@ export function createService(options: ServiceOptions): FastifyInstance {
     return metrics.render();
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
-  return app;
+  // A pino Logger is a FastifyBaseLogger; the generic only records which one, and callers need not care.
+  return app as unknown as FastifyInstance;
 }
 
 type Problem = ReturnType<typeof problemDetails>;

@@ -70,7 +70,12 @@ describe('http edge', () => {
   after(() => app.close());
 
   test('malformed JSON is a 400 problem', async () => {
-    const res = await app.inject({ method: 'POST', url: '/echo', payload: '{"a":', headers: { 'content-type': 'application/json' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      payload: '{"a":',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(res.statusCode, 400);
     assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
     assert.equal(res.json().code, 'bad_request');
@@ -115,14 +120,20 @@ describe('secrets and limits', () => {
   test('constant-time text compare and request fingerprints', () => {
     assert.equal(constantTimeEqualText('abc', 'abc'), true);
     assert.equal(constantTimeEqualText('abc', 'abd'), false);
-    assert.equal(requestFingerprint({ b: 1, a: [1, { d: 2, c: 3 }] }), requestFingerprint({ a: [1, { c: 3, d: 2 }], b: 1 }));
+    assert.equal(
+      requestFingerprint({ b: 1, a: [1, { d: 2, c: 3 }] }),
+      requestFingerprint({ a: [1, { c: 3, d: 2 }], b: 1 }),
+    );
     assert.notEqual(requestFingerprint({ a: 1 }), requestFingerprint({ a: 2 }));
   });
 
   test('the rate limiter refuses past capacity and refills with time', () => {
     const clock = new ManualClock();
     const limiter = new RateLimiter(3, 1, clock);
-    assert.deepEqual([1, 2, 3, 4].map(() => limiter.take('ip')), [true, true, true, false]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => limiter.take('ip')),
+      [true, true, true, false],
+    );
     assert.equal(limiter.take('other'), true);
     clock.advance(1000);
     assert.equal(limiter.take('ip'), true);

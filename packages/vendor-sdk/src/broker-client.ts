@@ -188,7 +188,7 @@ export class BrokerClient {
     return requestJson(
       this.#fetch,
       `${await this.#api()}/chains/${encodeURIComponent(chainId)}/claim`,
-      { method: 'POST', headers: this.#auth(), body: {}, timeoutMs: this.#timeoutMs },
+      { method: 'POST', headers: this.#auth(), timeoutMs: this.#timeoutMs },
       ClaimResponseSchema,
     );
   }

@@ -1,6 +1,6 @@
 import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
-import { type Database, type DatabaseEngine, migrate, openDatabase } from '@netpay/service-kit';
-import type { Kysely, Migration } from 'kysely';
+import { type Database, type DatabaseEngine, openDatabase, sql } from '@netpay/service-kit';
+import { type Kysely, type Migration, Migrator } from 'kysely';
 
 /** The durable state of one chain at this vendor (what the touchstone says). */
 export interface ChainRecord {
@@ -373,8 +373,33 @@ class GroupCommitter {
  */
 export async function createSpendStore(url: string): Promise<SpendStore> {
   const database: Database<Schema> = openDatabase<Schema>(url);
-  await migrate(database.db as Kysely<unknown>, migrations);
+  await migrateSpendStore(database.db as Kysely<unknown>, database.engine);
   return new KyselySpendStore(database);
+}
+
+/**
+ * Runs the store's migrations with their own bookkeeping tables, so the SDK can share a database with the app
+ * that embeds it. On PostgreSQL the bookkeeping is pinned to the current schema (Kysely otherwise sees migration
+ * tables of every schema, and parallel stores in one database break each other).
+ */
+async function migrateSpendStore(db: Kysely<unknown>, engine: DatabaseEngine): Promise<void> {
+  let schema: string | undefined;
+  if (engine === 'postgres') {
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+    schema = rows[0]?.schema;
+  }
+  const migrator = new Migrator({
+    db,
+    migrationTableName: 'netpay_vendor_migration',
+    migrationLockTableName: 'netpay_vendor_migration_lock',
+    ...(schema ? { migrationTableSchema: schema } : {}),
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`spend store migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
+  }
 }
 
 class KyselySpendStore implements SpendStore {

@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
  * Bundles the browser entry (`src/browser.ts`, protocol and its dependencies included) into one ES module file with
@@ -21,4 +21,11 @@ export async function buildBrowserBundle(outFile: string, options: { minify?: bo
     sourcemap: false,
     logLevel: 'silent',
   });
+}
+
+// `node --import tsx src/bundle.ts OUT_FILE` (the package's `build:browser` script).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const out = process.argv[2] ?? 'dist/netpay-wallet.js';
+  await buildBrowserBundle(out, { minify: true });
+  process.stdout.write(`wrote ${out}\n`);
 }

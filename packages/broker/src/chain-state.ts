@@ -1,0 +1,115 @@
+import { verifyPaywordB64 } from '@netpay/protocol';
+import { type DatabaseEngine, forUpdate } from '@netpay/service-kit';
+import type { BrokerSchema, BrokerTx } from './schema.ts';
+
+export type ChainRow = BrokerSchema['chains'];
+export type EpochRow = BrokerSchema['epochs'];
+export type RangeRow = BrokerSchema['redeemed_ranges'];
+
+/** Everything the broker knows about one chain, loaded under the chain's row lock. */
+export interface ChainState {
+  chain: ChainRow;
+  /** By epoch number. */
+  epochs: Map<number, EpochRow>;
+  ranges: RangeRow[];
+}
+
+/** A point on a chain the broker has verified: w_index. */
+export interface Point {
+  index: number;
+  payword: string;
+}
+
+/**
+ * Every verified point of the chain, from epochs before `beforeEpoch` when given: the anchor, epoch
+ * starts, checkpoints, releases and the ends of redeemed ranges. Each one was checked against the anchor
+ * (directly or through another point) before it was stored.
+ */
+export function knownPoints(state: ChainState, beforeEpoch = Number.POSITIVE_INFINITY): Point[] {
+  const points: Point[] = [{ index: 0, payword: state.chain.anchor }];
+  for (const e of state.epochs.values()) {
+    if (e.epoch >= beforeEpoch) continue;
+    if (e.start_index !== null && e.start_payword !== null)
+      points.push({ index: e.start_index, payword: e.start_payword });
+    if (e.checkpoint_index !== null && e.checkpoint_payword !== null) {
+      points.push({ index: e.checkpoint_index, payword: e.checkpoint_payword });
+    }
+    if (e.release_index !== null && e.release_payword !== null) {
+      points.push({ index: e.release_index, payword: e.release_payword });
+    }
+  }
+  for (const r of state.ranges) {
+    if (r.epoch >= beforeEpoch) continue;
+    points.push({ index: r.from_index, payword: r.from_payword }, { index: r.to_index, payword: r.to_payword });
+  }
+  return points;
+}
+
+/** The highest verified point (the anchor when nothing else is known). */
+export function highestKnownPoint(state: ChainState, beforeEpoch?: number): Point {
+  let best: Point = { index: 0, payword: state.chain.anchor };
+  for (const p of knownPoints(state, beforeEpoch)) if (p.index > best.index) best = p;
+  return best;
+}
+
+/** The highest spent index the broker knows of. */
+export function highestKnownIndex(state: ChainState): number {
+  return highestKnownPoint(state).index;
+}
+
+/**
+ * Whether (index, payword) lies on the chain: equal to a known point at that index, or hashing down to the
+ * nearest known point below it. Costs at most index − base SHA-256 steps.
+ */
+export function pointOnChain(state: ChainState, presented: Point): boolean {
+  if (!Number.isInteger(presented.index) || presented.index < 0 || presented.index > state.chain.length) return false;
+  let base: Point = { index: 0, payword: state.chain.anchor };
+  for (const p of knownPoints(state)) {
+    if (p.index === presented.index) return p.payword === presented.payword;
+    if (p.index < presented.index && p.index > base.index) base = p;
+  }
+  if (base.index === presented.index) return base.payword === presented.payword;
+  return verifyPaywordB64({ chainId: state.chain.chain_id, known: base, presented });
+}
+
+/** Locks the chain's row for the rest of the transaction (PostgreSQL; SQLite transactions are serial). */
+export async function lockChain(trx: BrokerTx, engine: DatabaseEngine, chainId: string): Promise<ChainRow | undefined> {
+  let query = trx.selectFrom('chains').selectAll().where('chain_id', '=', chainId);
+  if (forUpdate(engine)) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+/** Locks and loads a chain with its epochs and redeemed ranges. */
+export async function loadChainState(
+  trx: BrokerTx,
+  engine: DatabaseEngine,
+  chainId: string,
+): Promise<ChainState | undefined> {
+  const chain = await lockChain(trx, engine, chainId);
+  if (!chain) return undefined;
+  const epochs = await trx.selectFrom('epochs').selectAll().where('chain_id', '=', chainId).execute();
+  const ranges = await trx
+    .selectFrom('redeemed_ranges')
+    .selectAll()
+    .where('chain_id', '=', chainId)
+    .orderBy('from_index')
+    .execute();
+  return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])), ranges };
+}
+
+/** Writes the changed columns of an epoch and keeps the in-memory copy in step. */
+export async function updateEpoch(
+  trx: BrokerTx,
+  state: ChainState,
+  epoch: EpochRow,
+  patch: Partial<EpochRow>,
+): Promise<void> {
+  await trx
+    .updateTable('epochs')
+    .set(patch)
+    .where('chain_id', '=', epoch.chain_id)
+    .where('epoch', '=', epoch.epoch)
+    .execute();
+  Object.assign(epoch, patch);
+  state.epochs.set(epoch.epoch, epoch);
+}

@@ -1,0 +1,186 @@
+import { type ClaimResponse, type PreviousHolder, ProtocolError, type Touchstone } from '@netpay/protocol';
+import {
+  type ChainState,
+  type EpochRow,
+  highestKnownPoint,
+  loadChainState,
+  type Point,
+  updateEpoch,
+} from './chain-state.ts';
+import type { BrokerDeps } from './deps.ts';
+import { holderCertificate, leaseTimes, leaseValid } from './holder-lease.ts';
+import type { BrokerTx } from './schema.ts';
+import { activeSigningKey } from './signing-keys.ts';
+import { findVendor } from './vendor-registry.ts';
+
+/** The claim answer plus what the broker's own refund needs to know. */
+export interface ClaimOutcome {
+  response: ClaimResponse;
+  epoch: EpochRow;
+}
+
+/**
+ * §5 claim, inside the caller's transaction with the chain locked: makes `vendorId` the holder of a new
+ * epoch, or answers the current holder with its certificate (renewing an expired lease nobody else took).
+ * When the previous holder's lease has expired the new epoch starts *forced* at the highest point the broker
+ * knows, and the previous holder may redeem nothing beyond it.
+ */
+export async function claimInTransaction(
+  deps: BrokerDeps,
+  trx: BrokerTx,
+  state: ChainState,
+  vendorId: string,
+  options: { allowExpired?: boolean } = {},
+): Promise<ClaimOutcome> {
+  const now = deps.clock.now();
+  const { chain } = state;
+  if (!options.allowExpired && now.getTime() >= Date.parse(chain.expires_at)) {
+    throw new ProtocolError('chain_expired', `chain expired at ${chain.expires_at}`);
+  }
+  const current = state.epochs.get(chain.current_epoch);
+
+  if (current && current.vendor_id === vendorId) {
+    if (!leaseValid(current, now)) {
+      // Nobody claimed it since: the same holder renews its lease in the same epoch.
+      await renew(deps, trx, state, current, now);
+    }
+    await forceStartIfPredecessorExpired(trx, state, current, now);
+    return { response: await responseFor(trx, state, current), epoch: current };
+  }
+
+  const epochNumber = (current?.epoch ?? 0) + 1;
+  const { issuedAt, expiresAt } = leaseTimes(now, deps.config.leaseTtlSeconds);
+  let start: Point | null = null;
+  let startKind: string | null = null;
+  if (!current) {
+    start = { index: 0, payword: chain.anchor };
+    startKind = 'anchor';
+  } else if (!leaseValid(current, now)) {
+    start = highestKnownPoint(state, epochNumber);
+    startKind = 'forced';
+  }
+  const key = await activeSigningKey(trx);
+  const holder = holderCertificate(
+    {
+      chainId: chain.chain_id,
+      epoch: epochNumber,
+      vendorId,
+      prevVendorId: current?.vendor_id ?? '',
+      prevEpoch: current?.epoch ?? 0,
+      issuedAt,
+      expiresAt,
+    },
+    deps.config.publicUrl,
+    key,
+  );
+  const row: EpochRow = {
+    chain_id: chain.chain_id,
+    epoch: epochNumber,
+    vendor_id: vendorId,
+    prev_vendor_id: current?.vendor_id ?? '',
+    prev_epoch: current?.epoch ?? 0,
+    start_index: start?.index ?? null,
+    start_payword: start?.payword ?? null,
+    start_kind: startKind,
+    issued_at: issuedAt,
+    lease_expires_at: expiresAt,
+    holder: JSON.stringify(holder),
+    checkpoint_index: null,
+    checkpoint_payword: null,
+    release_index: null,
+    release_payword: null,
+    release: null,
+    superseded_by: null,
+    forced_bound: null,
+  };
+  if (current) {
+    const patch: Partial<EpochRow> = { superseded_by: epochNumber };
+    if (startKind === 'forced' && start) patch.forced_bound = lowerBound(current.forced_bound, start.index);
+    await updateEpoch(trx, state, current, patch);
+  }
+  await trx.insertInto('epochs').values(row).execute();
+  state.epochs.set(epochNumber, row);
+  await trx.updateTable('chains').set({ current_epoch: epochNumber }).where('chain_id', '=', chain.chain_id).execute();
+  chain.current_epoch = epochNumber;
+  return { response: await responseFor(trx, state, row), epoch: row };
+}
+
+function lowerBound(existing: number | null, index: number): number {
+  return existing === null ? index : Math.min(existing, index);
+}
+
+async function renew(deps: BrokerDeps, trx: BrokerTx, state: ChainState, epoch: EpochRow, now: Date): Promise<void> {
+  const { issuedAt, expiresAt } = leaseTimes(now, deps.config.leaseTtlSeconds);
+  const holder = holderCertificate(
+    {
+      chainId: epoch.chain_id,
+      epoch: epoch.epoch,
+      vendorId: epoch.vendor_id,
+      prevVendorId: epoch.prev_vendor_id,
+      prevEpoch: epoch.prev_epoch,
+      issuedAt,
+      expiresAt,
+    },
+    deps.config.publicUrl,
+    await activeSigningKey(trx),
+  );
+  await updateEpoch(trx, state, epoch, {
+    issued_at: issuedAt,
+    lease_expires_at: expiresAt,
+    holder: JSON.stringify(holder),
+  });
+}
+
+/**
+ * A holder that could not reach its predecessor repeats the claim; once the predecessor's lease has run out
+ * (it cannot renew a superseded epoch) the broker fixes the start at the highest point it knows.
+ */
+async function forceStartIfPredecessorExpired(
+  trx: BrokerTx,
+  state: ChainState,
+  epoch: EpochRow,
+  now: Date,
+): Promise<void> {
+  if (epoch.start_kind !== null) return;
+  const previous = state.epochs.get(epoch.epoch - 1);
+  if (!previous || leaseValid(previous, now)) return;
+  const start = highestKnownPoint(state, epoch.epoch);
+  await updateEpoch(trx, state, epoch, {
+    start_index: start.index,
+    start_payword: start.payword,
+    start_kind: 'forced',
+  });
+  await updateEpoch(trx, state, previous, { forced_bound: lowerBound(previous.forced_bound, start.index) });
+}
+
+async function responseFor(trx: BrokerTx, state: ChainState, epoch: EpochRow): Promise<ClaimResponse> {
+  let previous: PreviousHolder | null = null;
+  if (epoch.prev_vendor_id !== '') {
+    const vendor = await findVendor(trx, epoch.prev_vendor_id);
+    previous = { vendorId: epoch.prev_vendor_id, releaseUrl: vendor?.release_url ?? '', epoch: epoch.prev_epoch };
+  }
+  const start =
+    epoch.start_kind === 'forced' && epoch.start_index !== null && epoch.start_payword !== null
+      ? { index: epoch.start_index, payword: epoch.start_payword }
+      : null;
+  return {
+    touchstone: JSON.parse(state.chain.touchstone) as Touchstone,
+    holder: JSON.parse(epoch.holder),
+    previous,
+    start,
+  };
+}
+
+/**
+ * `POST {api}/chains/{chainId}/claim` for a vendor: one transaction with the chain's row locked, so
+ * concurrent claims leave exactly one holder per epoch.
+ */
+export async function claimChain(deps: BrokerDeps, chainId: string, vendorId: string): Promise<ClaimResponse> {
+  return deps.db.transaction().execute(async (trx) => {
+    const state = await loadChainState(trx, deps.engine, chainId);
+    if (state?.chain.status !== 'active') {
+      throw new ProtocolError('unknown_chain', 'the broker does not know this chain', undefined, 404);
+    }
+    return (await claimInTransaction(deps, trx, state, vendorId)).response;
+  });
+}

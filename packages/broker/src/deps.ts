@@ -1,0 +1,17 @@
+import type { Clock, DatabaseEngine } from '@netpay/service-kit';
+import type { Logger } from 'pino';
+import type { Bank } from './bank-port.ts';
+import type { BrokerConfig } from './config.ts';
+import type { ReleaseClient } from './release-client.ts';
+import type { BrokerDb } from './schema.ts';
+
+/** The ports every use case of the broker is given: store, bank, clock, config, and the vendor release call. */
+export interface BrokerDeps {
+  db: BrokerDb;
+  engine: DatabaseEngine;
+  bank: Bank;
+  clock: Clock;
+  config: BrokerConfig;
+  logger: Logger;
+  releaseClient: ReleaseClient;
+}

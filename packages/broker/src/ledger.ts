@@ -1,0 +1,115 @@
+/**
+ * The broker's double-entry ledger, pure: entries are built and checked here and written by
+ * `ledger-store.ts`. Signs: a posting is positive for a debit. `cash` is an asset (debit-normal);
+ * `coins_outstanding`, `fees` and `vendor:<id>` are credit-normal (what the broker owes or earned),
+ * so their balances are ≤ 0 in good health, except a vendor's after a take-back.
+ */
+
+export const CASH = 'cash';
+export const COINS_OUTSTANDING = 'coins_outstanding';
+export const FEES = 'fees';
+
+/** The payable account of a vendor. */
+export function vendorAccount(vendorId: string): string {
+  return `vendor:${vendorId}`;
+}
+
+export type AccountKind = 'asset' | 'liability' | 'revenue';
+
+/** The fixed accounts and their floors (on the account's normal balance; null = no floor). */
+export const FIXED_ACCOUNTS: ReadonlyArray<{ id: string; kind: AccountKind; floor: number | null }> = [
+  { id: CASH, kind: 'asset', floor: 0 },
+  { id: COINS_OUTSTANDING, kind: 'liability', floor: 0 },
+  { id: FEES, kind: 'revenue', floor: 0 },
+];
+
+export type EntryKind = 'purchase' | 'redemption' | 'take_back' | 'refund' | 'payout';
+
+export interface Posting {
+  accountId: string;
+  amount: number;
+}
+
+export interface LedgerEntry {
+  kind: EntryKind;
+  reference: string;
+  postings: Posting[];
+}
+
+/** Throws unless the postings are safe integers on distinct accounts that sum to zero. */
+export function assertBalanced(entry: LedgerEntry): void {
+  let sum = 0;
+  const seen = new Set<string>();
+  for (const p of entry.postings) {
+    if (!Number.isSafeInteger(p.amount)) throw new Error(`ledger: non-integer posting ${p.amount} on ${p.accountId}`);
+    if (seen.has(p.accountId)) throw new Error(`ledger: two postings on ${p.accountId}`);
+    seen.add(p.accountId);
+    sum += p.amount;
+  }
+  if (sum !== 0) throw new Error(`ledger: ${entry.kind} ${entry.reference} does not balance (sum ${sum})`);
+}
+
+function entry(kind: EntryKind, reference: string, postings: Posting[]): LedgerEntry {
+  const e = { kind, reference, postings: postings.filter((p) => p.amount !== 0) };
+  assertBalanced(e);
+  return e;
+}
+
+function nonNegative(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`ledger: ${name} must be a non-negative integer`);
+}
+
+/** A customer bought a coin: the bank holds the cash, the broker owes the coin's value. */
+export function purchaseEntry(chainId: string, amount: number): LedgerEntry {
+  nonNegative('amount', amount);
+  return entry('purchase', chainId, [
+    { accountId: CASH, amount },
+    { accountId: COINS_OUTSTANDING, amount: -amount },
+  ]);
+}
+
+/** A vendor redeemed `gross` of a chain: the coin liability moves to the vendor, less the fee. */
+export function redemptionEntry(reference: string, vendorId: string, gross: number, fee: number): LedgerEntry {
+  nonNegative('gross', gross);
+  nonNegative('fee', fee);
+  if (fee > gross) throw new Error('ledger: fee above gross');
+  return entry('redemption', reference, [
+    { accountId: COINS_OUTSTANDING, amount: gross },
+    { accountId: FEES, amount: -fee },
+    { accountId: vendorAccount(vendorId), amount: -(gross - fee) },
+  ]);
+}
+
+/** The exact reverse of part of a redemption: `gross` and `fee` are the amounts taken back. */
+export function takeBackEntry(reference: string, vendorId: string, gross: number, fee: number): LedgerEntry {
+  nonNegative('gross', gross);
+  nonNegative('fee', fee);
+  return entry('take_back', reference, [
+    { accountId: COINS_OUTSTANDING, amount: -gross },
+    { accountId: FEES, amount: fee },
+    { accountId: vendorAccount(vendorId), amount: gross - fee },
+  ]);
+}
+
+/** The unspent remainder of a chain went back to the card. */
+export function refundEntry(chainId: string, amount: number): LedgerEntry {
+  nonNegative('amount', amount);
+  return entry('refund', chainId, [
+    { accountId: COINS_OUTSTANDING, amount },
+    { accountId: CASH, amount: -amount },
+  ]);
+}
+
+/** The bank paid a vendor what the broker owed it. */
+export function payoutEntry(payoutId: string, vendorId: string, amount: number): LedgerEntry {
+  nonNegative('amount', amount);
+  return entry('payout', payoutId, [
+    { accountId: vendorAccount(vendorId), amount },
+    { accountId: CASH, amount: -amount },
+  ]);
+}
+
+/** The balance as the account's owner reads it: assets debit-positive, the rest credit-positive. */
+export function normalBalance(kind: string, balance: number): number {
+  return kind === 'asset' ? balance : -balance;
+}

@@ -1,0 +1,183 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ProtocolError } from '@netpay/protocol';
+import { createLogger, listenUntilSignal, openDatabase } from '@netpay/service-kit';
+import { createBrokerApp, prepareBrokerStore } from './app.ts';
+import { audit } from './audit.ts';
+import { DEFAULT_CONFIG } from './config.ts';
+import { HttpBank } from './http-bank.ts';
+import { runPayouts } from './payouts.ts';
+import type { BrokerSchema } from './schema.ts';
+import { rotateSigningKey } from './signing-keys.ts';
+import { listVendors, registerVendor } from './vendor-registry.ts';
+
+const BANK_KEY_FILE = 'bank-api-key';
+
+function databaseUrl(data: string, db: string | undefined): string {
+  return db ?? `sqlite:${join(resolve(data), 'broker.db')}`;
+}
+
+/** The bank's API key from the data folder; the bank writes it on its first start, so wait for it a little. */
+async function readBankKey(data: string, waitMs: number): Promise<string> {
+  const file = join(resolve(data), BANK_KEY_FILE);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if (existsSync(file)) {
+      const key = readFileSync(file, 'utf8').trim();
+      if (key) return key;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`no bank API key at ${file}: start the bank first (netpay bank --data ${data})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function integerOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value)) throw new Error(`--${name} must be a non-negative integer`);
+  return Number(value);
+}
+
+/**
+ * `netpay broker [--host 127.0.0.1] [--port 4000] [--data ./data] [--db URL] [--bank-url URL] [--public-url URL]
+ * [--fee-bps N] [--lease-ttl-seconds N] [--bank-timeout-ms N]`: runs the broker until SIGINT/SIGTERM.
+ */
+export async function runBroker(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '4000' },
+      data: { type: 'string', default: './data' },
+      db: { type: 'string' },
+      'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
+      'public-url': { type: 'string' },
+      'fee-bps': { type: 'string' },
+      'lease-ttl-seconds': { type: 'string' },
+      'bank-timeout-ms': { type: 'string' },
+      'max-chain-length': { type: 'string' },
+    },
+  });
+  const port = integerOption('port', values.port) ?? 4000;
+  const publicUrl = values['public-url'] ?? `http://${values.host}:${port}`;
+  const logger = createLogger('broker');
+  const apiKey = await readBankKey(values.data, 30_000);
+  const database = openDatabase<BrokerSchema>(databaseUrl(values.data, values.db));
+  const bankTimeoutMs = integerOption('bank-timeout-ms', values['bank-timeout-ms']) ?? 5000;
+  const app = await createBrokerApp({
+    db: database.db,
+    engine: database.engine,
+    bank: new HttpBank({ url: values['bank-url'], apiKey, timeoutMs: bankTimeoutMs }),
+    logger,
+    config: {
+      publicUrl,
+      feeBps: integerOption('fee-bps', values['fee-bps']) ?? DEFAULT_CONFIG.feeBps,
+      leaseTtlSeconds:
+        integerOption('lease-ttl-seconds', values['lease-ttl-seconds']) ?? DEFAULT_CONFIG.leaseTtlSeconds,
+      maxChainLength: integerOption('max-chain-length', values['max-chain-length']) ?? DEFAULT_CONFIG.maxChainLength,
+    },
+  });
+  app.addHook('onClose', async () => database.close());
+  const address = await listenUntilSignal(app, values.host, port);
+  logger.info({ address, publicUrl, db: database.engine }, 'broker listening');
+}
+
+const ADMIN_HELP = `netpay admin — operator commands on the broker's store
+
+  vendor add --id ID --name NAME --url URL --release-url URL --public-key B64U [--key-id K]
+      registers a vendor and prints {"vendorId","apiKey","keyId","rotated"}. Adding an existing id again
+      updates its name and URLs, adds the key if new, and issues a fresh API key (the old one stops working).
+  vendor list           prints every vendor with its keys
+  audit                 checks the ledger; exit 1 with the first discrepancy on stderr when it does not hold
+  payouts [--bank-url URL]   pays every vendor the broker owes
+  rotate-key            makes a new active broker signing key (old keys stay published)
+
+Common options: --data DIR (default ./data), --db URL (default sqlite:<data>/broker.db)
+`;
+
+/** `netpay admin …`: returns the process exit code. */
+export async function runAdmin(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      data: { type: 'string', default: './data' },
+      db: { type: 'string' },
+      id: { type: 'string' },
+      name: { type: 'string' },
+      url: { type: 'string' },
+      'release-url': { type: 'string' },
+      'public-key': { type: 'string' },
+      'key-id': { type: 'string' },
+      'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals.join(' ');
+  if (values.help || command === '' || command === 'help') {
+    process.stdout.write(ADMIN_HELP);
+    return 0;
+  }
+  const known = ['vendor add', 'vendor list', 'audit', 'payouts', 'rotate-key'];
+  if (!known.includes(command)) {
+    process.stderr.write(`netpay admin: unknown command '${command}'\n\n${ADMIN_HELP}`);
+    return 2;
+  }
+  const database = openDatabase<BrokerSchema>(databaseUrl(values.data, values.db));
+  const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  try {
+    await prepareBrokerStore(database.db, undefined, new Date());
+    switch (command) {
+      case 'vendor add': {
+        const missing = ['id', 'name', 'url', 'release-url', 'public-key'].filter(
+          (k) => values[k as keyof typeof values] === undefined,
+        );
+        if (missing.length) {
+          process.stderr.write(`netpay admin vendor add: missing --${missing.join(', --')}\n`);
+          return 2;
+        }
+        const result = await registerVendor(database.db, {
+          id: values.id as string,
+          name: values.name as string,
+          url: values.url as string,
+          releaseUrl: values['release-url'] as string,
+          publicKey: values['public-key'] as string,
+          ...(values['key-id'] ? { keyId: values['key-id'] } : {}),
+        });
+        out(result);
+        return 0;
+      }
+      case 'vendor list':
+        out(await listVendors(database.db));
+        return 0;
+      case 'audit': {
+        const result = await audit(database.db);
+        out(result);
+        if (!result.ok) {
+          process.stderr.write(`audit failed: ${result.discrepancies[0]}\n`);
+          return 1;
+        }
+        return 0;
+      }
+      case 'payouts': {
+        const apiKey = await readBankKey(values.data, 0);
+        const report = await runPayouts(database.db, new HttpBank({ url: values['bank-url'], apiKey }));
+        out(report);
+        return report.failed.length > 0 ? 1 : 0;
+      }
+      case 'rotate-key': {
+        const keyId = await database.db.transaction().execute((trx) => rotateSigningKey(trx, new Date()));
+        out({ keyId });
+        return 0;
+      }
+    }
+    return 2;
+  } catch (error) {
+    const message = error instanceof ProtocolError ? (error.detail ?? error.code) : (error as Error).message;
+    process.stderr.write(`netpay admin ${command}: ${message}\n`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}

@@ -1,0 +1,238 @@
+import {
+  type ErrorCode,
+  feeFor,
+  ProtocolError,
+  type RedemptionItem,
+  type RedemptionItemResult,
+  type RedemptionRequest,
+  type RedemptionResponse,
+  verifyPaywordB64,
+} from '@netpay/protocol';
+import { isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
+import { type ChainState, loadChainState, type RangeRow } from './chain-state.ts';
+import type { BrokerDeps } from './deps.ts';
+import { newId } from './ids.ts';
+import { redemptionEntry } from './ledger.ts';
+import { postEntry } from './ledger-store.ts';
+import type { BrokerTx, Queryable } from './schema.ts';
+import { checkRelease, learnRelease } from './take-back.ts';
+
+/** Longest Idempotency-Key accepted. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/**
+ * §5 redemption. The whole request is one transaction with every chain it names locked (in chainId order, so
+ * two requests never wait on each other in a cycle); items are judged in order and later items see earlier
+ * ones. The answer is stored with the idempotency key: the same key and body get the same bytes back, the
+ * same key with another body is 422.
+ *
+ * @returns the response JSON text, byte-identical on retries
+ */
+export async function redeem(
+  deps: BrokerDeps,
+  vendorId: string,
+  idempotencyKey: string,
+  request: RedemptionRequest,
+): Promise<string> {
+  const fingerprint = requestFingerprint(request);
+  const stored = await storedAnswer(deps.db, vendorId, idempotencyKey, fingerprint);
+  if (stored !== undefined) return stored;
+  try {
+    return await deps.db
+      .transaction()
+      .execute((trx) => judgeAll(deps, trx, vendorId, idempotencyKey, fingerprint, request));
+  } catch (error) {
+    // A concurrent request with the same key committed first: answer what it answered.
+    if (!isUniqueViolation(error)) throw error;
+    const again = await storedAnswer(deps.db, vendorId, idempotencyKey, fingerprint);
+    if (again !== undefined) return again;
+    throw error;
+  }
+}
+
+async function storedAnswer(
+  db: Queryable,
+  vendorId: string,
+  idempotencyKey: string,
+  fingerprint: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('redemptions')
+    .select(['fingerprint', 'response'])
+    .where('vendor_id', '=', vendorId)
+    .where('idempotency_key', '=', idempotencyKey)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  if (row.fingerprint !== fingerprint) {
+    throw new ProtocolError('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+  }
+  if (row.response === null) throw new Error('redemption stored without an answer');
+  return row.response;
+}
+
+async function judgeAll(
+  deps: BrokerDeps,
+  trx: BrokerTx,
+  vendorId: string,
+  idempotencyKey: string,
+  fingerprint: string,
+  request: RedemptionRequest,
+): Promise<string> {
+  const at = rfc3339(deps.clock.now());
+  const redemptionId = newId('red');
+  // Claim the key first: a concurrent twin blocks here (PostgreSQL) and then fails on the unique key.
+  await trx
+    .insertInto('redemptions')
+    .values({
+      id: redemptionId,
+      vendor_id: vendorId,
+      idempotency_key: idempotencyKey,
+      fingerprint,
+      response: null,
+      created_at: at,
+    })
+    .execute();
+
+  const chainIds = [...new Set(request.items.map((i) => i.chainId))].sort();
+  const states = new Map<string, ChainState>();
+  for (const chainId of chainIds) {
+    const state = await loadChainState(trx, deps.engine, chainId);
+    if (state) states.set(chainId, state);
+  }
+
+  const items: RedemptionItemResult[] = [];
+  let credited = 0;
+  for (const item of request.items) {
+    const state = states.get(item.chainId);
+    const outcome = state
+      ? await judgeItem(deps, trx, state, vendorId, item, redemptionId, at)
+      : ({ code: 'unknown_chain' } as const);
+    if ('code' in outcome) {
+      items.push({
+        chainId: item.chainId,
+        epoch: item.epoch,
+        status: 'rejected',
+        amount: 0,
+        fee: 0,
+        code: outcome.code,
+      });
+    } else {
+      items.push({
+        chainId: item.chainId,
+        epoch: item.epoch,
+        status: 'accepted',
+        amount: outcome.gross,
+        fee: outcome.fee,
+      });
+      credited += outcome.gross - outcome.fee;
+    }
+  }
+  const response: RedemptionResponse = { redemptionId, items, credited };
+  const text = JSON.stringify(response);
+  await trx.updateTable('redemptions').set({ response: text }).where('id', '=', redemptionId).execute();
+  return text;
+}
+
+type ItemOutcome = { code: ErrorCode } | { gross: number; fee: number };
+
+/** Judges one item against the chain's state, writing the range and ledger entry when it is accepted. */
+async function judgeItem(
+  deps: BrokerDeps,
+  trx: BrokerTx,
+  state: ChainState,
+  vendorId: string,
+  item: RedemptionItem,
+  redemptionId: string,
+  at: string,
+): Promise<ItemOutcome> {
+  const { chain } = state;
+  const epoch = state.epochs.get(item.epoch);
+  if (!epoch || epoch.vendor_id !== vendorId) return { code: 'not_holder' };
+  const from = { index: item.from.index, payword: item.from.payword };
+  const to = { index: item.to.index, payword: item.to.payword };
+
+  let fromOk = false;
+  if (item.from.release) {
+    const release = item.from.release;
+    if (release.index !== from.index || release.payword !== from.payword) return { code: 'invalid_payword' };
+    const problem = await checkRelease(trx, state, release, vendorId, item.epoch);
+    if (problem) return { code: problem };
+    const previous = state.epochs.get(item.epoch - 1);
+    if (previous) await learnRelease(trx, state, previous, release, deps.config.feeBps, at);
+    fromOk = true;
+  } else {
+    fromOk = isValidStart(state, vendorId, item.epoch, from);
+  }
+  if (!fromOk) return { code: 'invalid_payword' };
+
+  if (to.index <= from.index || to.index > chain.length) return { code: 'invalid_payword' };
+  if (!verifyPaywordB64({ chainId: chain.chain_id, known: from, presented: to })) return { code: 'invalid_payword' };
+
+  if (epoch.release_index !== null && to.index > epoch.release_index) return { code: 'beyond_release' };
+  if (epoch.forced_bound !== null && to.index > epoch.forced_bound) return { code: 'beyond_release' };
+
+  for (const r of state.ranges) {
+    if (r.kept_to > r.from_index && r.from_index < to.index && r.kept_to > from.index) return { code: 'overlap' };
+  }
+
+  const units = to.index - from.index;
+  const gross = units * chain.unit;
+  if (!Number.isSafeInteger(gross)) return { code: 'bad_request' };
+  const fee = feeFor(gross, deps.config.feeBps);
+  const range: RangeRow = {
+    id: newId('rr'),
+    chain_id: chain.chain_id,
+    from_index: from.index,
+    from_payword: from.payword,
+    to_index: to.index,
+    to_payword: to.payword,
+    kept_to: to.index,
+    vendor_id: vendorId,
+    epoch: item.epoch,
+    redemption_id: redemptionId,
+    gross,
+    fee,
+    taken_back_gross: 0,
+    taken_back_fee: 0,
+    created_at: at,
+  };
+  await trx.insertInto('redeemed_ranges').values(range).execute();
+  state.ranges.push(range);
+  await postEntry(trx, redemptionEntry(range.id, vendorId, gross, fee), at);
+  assertChainNotOverRedeemed(state);
+  return { gross, fee };
+}
+
+/**
+ * Where a vendor may start redeeming in an epoch without carrying a release: the epoch's start (the anchor for
+ * epoch 1, a release the broker already learned, or a forced start), or the end of a range it already redeemed.
+ */
+function isValidStart(
+  state: ChainState,
+  vendorId: string,
+  epochNumber: number,
+  from: { index: number; payword: string },
+): boolean {
+  const epoch = state.epochs.get(epochNumber);
+  if (!epoch) return false;
+  if (epoch.start_index === from.index && epoch.start_payword === from.payword) return true;
+  const previous = state.epochs.get(epochNumber - 1);
+  if (previous && previous.release_index === from.index && previous.release_payword === from.payword) return true;
+  return state.ranges.some(
+    (r) =>
+      r.vendor_id === vendorId &&
+      r.epoch === epochNumber &&
+      r.kept_to === r.to_index &&
+      r.to_index === from.index &&
+      r.to_payword === from.payword,
+  );
+}
+
+/** Paired assertion: ranges that never overlap can never redeem more than the chain is worth. */
+function assertChainNotOverRedeemed(state: ChainState): void {
+  let kept = 0;
+  for (const r of state.ranges) kept += r.gross - r.taken_back_gross;
+  if (kept > state.chain.length * state.chain.unit) {
+    throw new Error(`invariant: chain ${state.chain.chain_id} redeemed beyond its value`);
+  }
+}

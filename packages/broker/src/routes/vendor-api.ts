@@ -1,0 +1,53 @@
+import {
+  CheckpointRequestSchema,
+  ChainIdSchema,
+  checkWire,
+  parseWire,
+  ProtocolError,
+  RedemptionRequestSchema,
+  type VendorAccount,
+} from '@netpay/protocol';
+import type { FastifyInstance } from 'fastify';
+import { idempotencyKey, requireVendor } from '../auth.ts';
+import { checkpoint } from '../checkpoint.ts';
+import { claimChain } from '../claim.ts';
+import type { BrokerDeps } from '../deps.ts';
+import { vendorAccountView } from '../payouts.ts';
+import { redeem } from '../redemption.ts';
+
+/** The most bytes a redemption request may have (1000 items, each possibly carrying a release). */
+export const REDEMPTION_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
+
+function chainIdParam(value: string): string {
+  if (!checkWire(ChainIdSchema, value)) throw new ProtocolError('bad_request', 'chainId must be 16 bytes of base64url');
+  return value;
+}
+
+/** §5: the vendor ↔ broker API (vendor API key as Bearer). */
+export function vendorApiRoutes(app: FastifyInstance, deps: BrokerDeps): void {
+  app.post<{ Params: { chainId: string } }>('/api/v1/chains/:chainId/claim', async (request) => {
+    const vendor = await requireVendor(deps, request);
+    const chainId = chainIdParam(request.params.chainId);
+    return claimChain(deps, chainId, vendor.id);
+  });
+
+  app.post<{ Params: { chainId: string } }>('/api/v1/chains/:chainId/checkpoint', async (request) => {
+    const vendor = await requireVendor(deps, request);
+    const chainId = chainIdParam(request.params.chainId);
+    const body = parseWire(CheckpointRequestSchema, request.body);
+    return checkpoint(deps, chainId, vendor.id, body);
+  });
+
+  app.post('/api/v1/redemptions', { bodyLimit: REDEMPTION_BODY_LIMIT_BYTES }, async (request, reply) => {
+    const vendor = await requireVendor(deps, request);
+    const key = idempotencyKey(request);
+    const body = parseWire(RedemptionRequestSchema, request.body);
+    const text = await redeem(deps, vendor.id, key, body);
+    return reply.code(200).type('application/json; charset=utf-8').send(text);
+  });
+
+  app.get('/api/v1/vendor/account', async (request): Promise<VendorAccount> => {
+    const vendor = await requireVendor(deps, request);
+    return vendorAccountView(deps.db, vendor.id, deps.config.currency);
+  });
+}

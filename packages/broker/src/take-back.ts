@@ -1,0 +1,118 @@
+import { b64uDecode, type ErrorCode, feeFor, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
+import { type ChainState, type EpochRow, pointOnChain, updateEpoch } from './chain-state.ts';
+import { newId } from './ids.ts';
+import { takeBackEntry } from './ledger.ts';
+import { postEntry } from './ledger-store.ts';
+import type { BrokerTx } from './schema.ts';
+
+/**
+ * Checks a release statement carried to the broker: it hands epoch e−1 of this chain from its holder to
+ * (toVendorId, toEpoch), is signed with a key of the releasing vendor, and its payword lies on the chain.
+ * Returns the rejection code, or null when it is good evidence.
+ */
+export async function checkRelease(
+  trx: BrokerTx,
+  state: ChainState,
+  release: ReleaseStatement,
+  toVendorId: string,
+  toEpoch: number,
+): Promise<ErrorCode | null> {
+  const previous = state.epochs.get(toEpoch - 1);
+  if (
+    !previous ||
+    release.chainId !== state.chain.chain_id ||
+    release.epoch !== previous.epoch ||
+    release.vendorId !== previous.vendor_id ||
+    release.toVendorId !== toVendorId ||
+    release.toEpoch !== toEpoch
+  ) {
+    return 'invalid_signature';
+  }
+  const key = await trx
+    .selectFrom('vendor_keys')
+    .select('public_key')
+    .where('vendor_id', '=', release.vendorId)
+    .where('key_id', '=', release.keyId)
+    .executeTakeFirst();
+  if (!key || !verifyRelease(release, b64uDecode(key.public_key, 32))) return 'invalid_signature';
+  if (!pointOnChain(state, { index: release.index, payword: release.payword })) return 'invalid_payword';
+  return null;
+}
+
+/**
+ * Records a verified release of `previous` (the epoch it ends): it bounds what that holder may redeem, gives
+ * the next epoch its start if the broker did not know it, and takes back whatever the releasing vendor was
+ * already paid beyond the released index (its own signature is the evidence).
+ */
+export async function learnRelease(
+  trx: BrokerTx,
+  state: ChainState,
+  previous: EpochRow,
+  release: ReleaseStatement,
+  feeBps: number,
+  at: string,
+): Promise<void> {
+  if (previous.release_index === null || release.index < previous.release_index) {
+    await updateEpoch(trx, state, previous, {
+      release_index: release.index,
+      release_payword: release.payword,
+      release: JSON.stringify(release),
+    });
+    await takeBackBeyond(trx, state, previous, release.index, feeBps, JSON.stringify(release), at);
+  }
+  const next = state.epochs.get(previous.epoch + 1);
+  if (next && next.start_kind === null) {
+    await updateEpoch(trx, state, next, {
+      start_index: release.index,
+      start_payword: release.payword,
+      start_kind: 'release',
+    });
+  }
+}
+
+/** Takes back from the epoch's holder every redeemed unit at or past `bound`, with a conflict record each. */
+export async function takeBackBeyond(
+  trx: BrokerTx,
+  state: ChainState,
+  epoch: EpochRow,
+  bound: number,
+  feeBps: number,
+  evidence: string,
+  at: string,
+): Promise<void> {
+  const unit = state.chain.unit;
+  for (const range of state.ranges) {
+    if (range.vendor_id !== epoch.vendor_id || range.epoch !== epoch.epoch) continue;
+    if (range.kept_to <= bound || range.kept_to <= range.from_index) continue;
+    const newKeptTo = Math.max(range.from_index, bound);
+    const keptGross = range.gross - range.taken_back_gross;
+    const keptFee = range.fee - range.taken_back_fee;
+    const newGross = (newKeptTo - range.from_index) * unit;
+    const newFee = Math.min(keptFee, feeFor(newGross, feeBps));
+    const grossBack = keptGross - newGross;
+    const feeBack = keptFee - newFee;
+    await postEntry(trx, takeBackEntry(range.id, epoch.vendor_id, grossBack, feeBack), at);
+    const patch = {
+      kept_to: newKeptTo,
+      taken_back_gross: range.taken_back_gross + grossBack,
+      taken_back_fee: range.taken_back_fee + feeBack,
+    };
+    await trx.updateTable('redeemed_ranges').set(patch).where('id', '=', range.id).execute();
+    await trx
+      .insertInto('conflicts')
+      .values({
+        id: newId('cf'),
+        chain_id: range.chain_id,
+        epoch: range.epoch,
+        vendor_id: range.vendor_id,
+        kind: 'redeemed_past_release',
+        from_index: newKeptTo,
+        to_index: range.kept_to,
+        amount: grossBack - feeBack,
+        evidence,
+        created_at: at,
+      })
+      .execute();
+    Object.assign(range, patch);
+  }
+}

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  b64uDecode,
+  ClaimResponseSchema,
+  checkWire,
+  DiscoverySchema,
+  findKey,
+  HolderCertificateSchema,
+  PaywordChain,
+  RedemptionResponseSchema,
+  verifyHolderCertificate,
+  verifyTouchstone,
+} from '@netpay/protocol';
+import { testEngines } from '@netpay/service-kit/testing';
+import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker } from './harness.ts';
+
+async function assertAudit(broker: BrokerUnderTest, step: string) {
+  const result = await broker.audit();
+  assert.ok(result.ok, `audit after ${step}: ${result.discrepancies.join('; ')}`);
+  return result;
+}
+
+for (const engine of testEngines()) {
+  describe(`broker on ${engine}`, () => {
+    let bank: BankUnderTest;
+    let broker: BrokerUnderTest;
+    before(async () => {
+      bank = await startBank(engine);
+      broker = await startBroker(engine, bank);
+    });
+    after(async () => {
+      await broker?.close();
+      await bank?.close();
+    });
+
+    test('a coin with a client-made anchor is claimed, moved between vendors, and redeemed exactly', async () => {
+      const discovery = await call(broker.url, 'GET', '/.well-known/netpay');
+      assert.equal(discovery.status, 200);
+      assert.ok(checkWire(DiscoverySchema, discovery.body), discovery.text);
+      assert.equal(discovery.body.api, broker.api);
+      assert.equal(discovery.body.broker, broker.url);
+      assert.equal(discovery.body.feeBps, 200);
+
+      const customer = await broker.customer();
+      const chain = PaywordChain.generate(1000);
+      const bought = await broker.buyCoin(customer.token, { amount: 2000, unit: 2, chain });
+      assert.equal(bought.status, 201, bought.text);
+      assert.equal(bought.body.chainId, chain.chainIdB64);
+      assert.equal(bought.body.seed, undefined, 'the broker never sees a client seed');
+      const touchstone = bought.body.touchstone;
+      assert.equal(touchstone.anchor, chain.anchorB64);
+      assert.equal(touchstone.length, 1000);
+      assert.equal(touchstone.unit, 2);
+      const brokerKey = findKey(discovery.body.keys, touchstone.keyId);
+      assert.ok(brokerKey && verifyTouchstone(touchstone, brokerKey), 'touchstone verifies with the published key');
+      await assertAudit(broker, 'purchase');
+
+      const a = await broker.addVendor('vendor-a');
+      const b = await broker.addVendor('vendor-b');
+      const directory = await call(broker.api, 'GET', '/vendors/vendor-a');
+      assert.equal(directory.status, 200);
+      assert.equal(directory.body.keys[0].publicKey, a.publicKey);
+
+      const claimA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
+      assert.equal(claimA.status, 200, claimA.text);
+      assert.ok(checkWire(ClaimResponseSchema, claimA.body), claimA.text);
+      assert.equal(claimA.body.holder.epoch, 1);
+      assert.equal(claimA.body.holder.vendorId, 'vendor-a');
+      assert.equal(claimA.body.holder.prevVendorId, '');
+      assert.equal(claimA.body.holder.prevEpoch, 0);
+      assert.equal(claimA.body.previous, null);
+      assert.equal(claimA.body.start, null);
+      assert.ok(verifyHolderCertificate(claimA.body.holder, brokerKey));
+      assert.deepEqual(claimA.body.touchstone, touchstone);
+
+      const again = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
+      assert.equal(again.text, claimA.text, 'a repeated claim by the holder is idempotent');
+
+      const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: a.apiKey,
+        body: { epoch: 1, index: 10, payword: chain.b64(10) },
+      });
+      assert.equal(cp.status, 200, cp.text);
+      assert.ok(checkWire(HolderCertificateSchema, cp.body.holder));
+
+      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: b.apiKey });
+      assert.equal(claimB.status, 200, claimB.text);
+      assert.equal(claimB.body.holder.epoch, 2);
+      assert.equal(claimB.body.holder.prevVendorId, 'vendor-a');
+      assert.equal(claimB.body.holder.prevEpoch, 1);
+      assert.deepEqual(claimB.body.previous, { vendorId: 'vendor-a', releaseUrl: 'http://127.0.0.1:9/vendor-a/release', epoch: 1 });
+      assert.equal(claimB.body.start, null);
+
+      // A was superseded: it may not renew any more.
+      const cpA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: a.apiKey,
+        body: { epoch: 1, index: 12, payword: chain.b64(12) },
+      });
+      assert.equal(cpA.status, 409);
+      assert.equal(cpA.body.code, 'lease_superseded');
+
+      // A was paid up to 12 and releases there; B takes payments 12 → 40.
+      const release = a.release(claimB.body.holder, 12, chain.b64(12));
+      const redeemA = await call(broker.api, 'POST', '/redemptions', {
+        token: a.apiKey,
+        key: 'a-1',
+        body: { items: [item(chain, 1, 0, 12)] },
+      });
+      assert.equal(redeemA.status, 200, redeemA.text);
+      assert.ok(checkWire(RedemptionResponseSchema, redeemA.body));
+      assert.deepEqual(redeemA.body.items, [
+        { chainId: chain.chainIdB64, epoch: 1, status: 'accepted', amount: 24, fee: 0 },
+      ]);
+      assert.equal(redeemA.body.credited, 24);
+      await assertAudit(broker, 'redemption by A');
+
+      const redeemB = await call(broker.api, 'POST', '/redemptions', {
+        token: b.apiKey,
+        key: 'b-1',
+        body: { items: [item(chain, 2, 12, 30, release), item(chain, 2, 30, 40)] },
+      });
+      assert.equal(redeemB.status, 200, redeemB.text);
+      assert.deepEqual(
+        redeemB.body.items.map((i: { status: string; amount: number; fee: number }) => [i.status, i.amount, i.fee]),
+        [
+          ['accepted', 36, 0],
+          ['accepted', 20, 0],
+        ],
+      );
+      await assertAudit(broker, 'redemption by B');
+
+      // A cannot redeem past its own release, and nothing can be redeemed twice.
+      const beyond = await call(broker.api, 'POST', '/redemptions', {
+        token: a.apiKey,
+        key: 'a-2',
+        body: { items: [item(chain, 1, 12, 20), item(chain, 2, 40, 41)] },
+      });
+      assert.deepEqual(
+        beyond.body.items.map((i: { code?: string }) => i.code),
+        ['beyond_release', 'not_holder'],
+      );
+      const twice = await call(broker.api, 'POST', '/redemptions', {
+        token: b.apiKey,
+        key: 'b-2',
+        body: { items: [item(chain, 2, 30, 40)] },
+      });
+      assert.equal(twice.body.items[0].code, 'overlap');
+
+      // A bigger redemption pays exactly (to − from) × unit less the 2% fee, rounded down.
+      const big = await call(broker.api, 'POST', '/redemptions', {
+        token: b.apiKey,
+        key: 'b-3',
+        body: { items: [item(chain, 2, 40, 765)] },
+      });
+      assert.deepEqual(big.body.items[0], { chainId: chain.chainIdB64, epoch: 2, status: 'accepted', amount: 1450, fee: 29 });
+      assert.equal(big.body.credited, 1421);
+      const accountB = await call(broker.api, 'GET', '/vendor/account', { token: b.apiKey });
+      assert.deepEqual(accountB.body, { vendorId: 'vendor-b', balance: 36 + 20 + 1421, pending: 0, paidOut: 0, currency: 'NZD' });
+      const accountA = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      assert.equal(accountA.body.balance, 24);
+      const totals = await assertAudit(broker, 'all redemptions');
+      assert.equal(totals.totals.accounts.fees, -29);
+
+      const coins = await call(broker.api, 'GET', '/coins', { token: customer.token });
+      assert.equal(coins.status, 200);
+      const coin = coins.body.coins.find((c: { chainId: string }) => c.chainId === chain.chainIdB64);
+      assert.equal(coin.spentIndex, 765);
+      assert.equal(coin.holder, 'vendor-b');
+      assert.equal(coin.status, 'active');
+      assert.equal(coin.value, 2000);
+      assert.equal(coin.remaining, (1000 - 765) * 2);
+      const history = await call(broker.api, 'GET', '/history', { token: customer.token });
+      assert.equal(history.body.events[0].kind, 'purchase');
+      const spent = history.body.events
+        .filter((e: { kind: string }) => e.kind === 'spend')
+        .reduce((s: number, e: { amount: number }) => s + e.amount, 0);
+      assert.equal(spent, 24 + 36 + 20 + 1450);
+      void b64uDecode;
+    });
+  });
+}

@@ -1,0 +1,78 @@
+import { RECEIPT_HEADER } from '@netpay/protocol';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { NetPayPaid } from './fastify.ts';
+import type { NetPayVendor } from './vendor.ts';
+
+/** What a route charges: a price in minor units (or a function of the request) and what is bought. */
+export interface NetPayExpressOptions {
+  price: number | ((req: Request) => number | Promise<number>);
+  /** Default: method + path without the query. */
+  resource?: (req: Request) => string;
+}
+
+declare global {
+  namespace Express {
+    interface Locals {
+      netpay?: NetPayPaid;
+    }
+  }
+}
+
+/**
+ * Express middleware that charges for the route it guards: a 402 challenge or problem, or the `NetPay-Receipt`
+ * header and `res.locals.netpay` (also `req.netpay`) before `next()`.
+ *
+ * @example
+ * app.get('/articles/:id', netpayExpress(vendor, { price: 2 }), (req, res) => res.json({ text: '…' }));
+ */
+export function netpayExpress(vendor: NetPayVendor, options: NetPayExpressOptions): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    void (async () => {
+      const price = typeof options.price === 'function' ? await options.price(req) : options.price;
+      const resource = options.resource
+        ? options.resource(req)
+        : `${req.method} ${(req.originalUrl ?? req.url).split('?')[0]}`;
+      const decision = await vendor.charge({
+        authorization: req.get('authorization'),
+        accept: req.get('accept'),
+        resource,
+        priceMinor: price,
+      });
+      if (decision.kind === 'free') return next();
+      if (decision.kind === 'paid') {
+        const paid: NetPayPaid = {
+          chainId: decision.chainId,
+          index: decision.index,
+          balanceMinor: decision.balanceMinor,
+          charged: decision.charged,
+        };
+        res.setHeader(RECEIPT_HEADER, decision.receipt);
+        res.locals.netpay = paid;
+        (req as Request & { netpay?: NetPayPaid }).netpay = paid;
+        return next();
+      }
+      res.status(decision.status);
+      for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
+      res.send(decision.html ?? JSON.stringify(decision.body));
+    })().catch(next);
+  };
+}
+
+/**
+ * The §6 release endpoint for Express; mount it after `express.json()` at the path registered as releaseUrl.
+ *
+ * @example
+ * app.post('/netpay/release', express.json(), netpayReleaseHandler(vendor));
+ */
+export function netpayReleaseHandler(vendor: NetPayVendor): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    vendor
+      .release(req.body)
+      .then((answer) => {
+        res.status(answer.status);
+        for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+        res.send(JSON.stringify(answer.body));
+      })
+      .catch(next);
+  };
+}

@@ -1,0 +1,101 @@
+import { RECEIPT_HEADER } from '@netpay/protocol';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { NetPayVendor } from './vendor.ts';
+
+/** What a route declares to be priced: `config: { netpay: { price, resource? } }`. */
+export interface NetPayRouteConfig {
+  /** Price in minor units, or a function of the request (0 = free). */
+  price: number | ((request: FastifyRequest) => number | Promise<number>);
+  /** What is bought; default: method + path without the query (`GET /articles/1`). */
+  resource?: (request: FastifyRequest) => string;
+}
+
+/** What a paid (or re-read) request carries after the plugin let it through. */
+export interface NetPayPaid {
+  chainId: string;
+  index: number;
+  balanceMinor: number;
+  /** False for a retry of the last payment or an entitlement. */
+  charged: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    netpay?: NetPayRouteConfig;
+  }
+  interface FastifyRequest {
+    netpay: NetPayPaid | null;
+  }
+}
+
+export interface NetPayFastifyOptions {
+  vendor: NetPayVendor;
+  /** Where other vendors POST for a release (§6); default `/netpay/release`. Must match the registered releaseUrl. */
+  releasePath?: string;
+}
+
+/** The default resource of a request: method and path, without the query. */
+export function defaultResource(method: string, url: string): string {
+  const q = url.indexOf('?');
+  return `${method} ${q < 0 ? url : url.slice(0, q)}`;
+}
+
+async function chargeRoute(
+  vendor: NetPayVendor,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply | undefined> {
+  const config = request.routeOptions.config.netpay;
+  if (!config) return;
+  const price = typeof config.price === 'function' ? await config.price(request) : config.price;
+  const resource = config.resource ? config.resource(request) : defaultResource(request.method, request.url);
+  const decision = await vendor.charge({
+    authorization: request.headers.authorization,
+    accept: request.headers.accept,
+    resource,
+    priceMinor: price,
+  });
+  if (decision.kind === 'free') return;
+  if (decision.kind === 'paid') {
+    reply.header(RECEIPT_HEADER, decision.receipt);
+    request.netpay = {
+      chainId: decision.chainId,
+      index: decision.index,
+      balanceMinor: decision.balanceMinor,
+      charged: decision.charged,
+    };
+    return;
+  }
+  // An async hook that answers must return the reply, so Fastify stops before the handler.
+  return reply
+    .code(decision.status)
+    .headers(decision.headers)
+    .send(decision.html ?? JSON.stringify(decision.body));
+}
+
+/**
+ * The Fastify plugin: every route with `config.netpay` is charged before its handler runs (402 challenge, problem,
+ * or `NetPay-Receipt` plus `request.netpay`), and the §6 release route is registered. Register it before the
+ * priced routes.
+ *
+ * @example
+ * const app = Fastify();
+ * await app.register(netpayFastify, { vendor });
+ * app.get('/articles/:id', { config: { netpay: { price: 2 } } }, async (req) => ({ text: '…', paid: req.netpay }));
+ */
+export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
+  app: FastifyInstance,
+  options: NetPayFastifyOptions,
+) => {
+  const { vendor } = options;
+  app.decorateRequest('netpay', null);
+  app.addHook('preHandler', (request, reply) => chargeRoute(vendor, request, reply));
+  app.post(options.releasePath ?? '/netpay/release', async (request, reply) => {
+    const answer = await vendor.release(request.body);
+    return reply.code(answer.status).headers(answer.headers).send(JSON.stringify(answer.body));
+  });
+};
+
+// Like fastify-plugin: the hook and decorator apply to the app that registers the plugin, not a child context.
+(netpayFastify as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true;
+(netpayFastify as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')] = 'netpay';

@@ -1,0 +1,78 @@
+/**
+ * `@netpay/vendor-sdk`: take NetPay payments on your routes.
+ *
+ * @example
+ * import Fastify from 'fastify';
+ * import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey, netpayFastify } from '@netpay/vendor-sdk';
+ *
+ * const vendor = createNetPayVendor({
+ *   vendorId: 'daily-planet',
+ *   brokerUrl: 'http://127.0.0.1:4000',
+ *   apiKey: process.env.NETPAY_API_KEY!,
+ *   signingKey: loadOrCreateVendorKey('./data'),
+ *   releaseUrl: 'http://127.0.0.1:4001/netpay/release',
+ *   store: await createSpendStore('sqlite:./data/vendor.db'),
+ * });
+ * const app = Fastify();
+ * await app.register(netpayFastify, { vendor });
+ * app.get('/articles/:id', { config: { netpay: { price: 2 } } }, async () => ({ text: 'Hello, paid world' }));
+ * vendor.startBackgroundJobs({ redeemIntervalMs: 60_000, renewIntervalMs: 15_000 });
+ */
+export { BrokerClient, type FetchLike, RemoteError } from './broker-client.ts';
+export {
+  type ChallengeFacts,
+  challengeHeader,
+  connectUrl,
+  type ProblemDecision,
+  paymentProblem,
+  paymentRequired,
+  prefersHtml,
+} from './challenge.ts';
+export { netpayExpress, netpayReleaseHandler, type NetPayExpressOptions } from './express.ts';
+export {
+  defaultResource,
+  type NetPayFastifyOptions,
+  type NetPayPaid,
+  type NetPayRouteConfig,
+  netpayFastify,
+} from './fastify.ts';
+export { leaseTtlMs, needsRenewal, type RenewalReport } from './lease.ts';
+export {
+  balanceMinor,
+  type ChainView,
+  checkPayment,
+  type KnownPoint,
+  type PaymentCheck,
+  type PresentedPayment,
+  verifiesAtOrBelow,
+} from './payment.ts';
+export { defaultPaywallHtml, escapeHtml, type PaywallInfo, type PaywallRenderer } from './paywall-page.ts';
+export {
+  batches,
+  REDEMPTION_BATCH_SIZE,
+  type RedemptionProgress,
+  type RedemptionReport,
+  redemptionItem,
+} from './redemption-job.ts';
+export { checkRelease, type ExpectedRelease, makeRelease } from './release.ts';
+export {
+  type BatchRecord,
+  type ChainRecord,
+  createSpendStore,
+  type EpochRecord,
+  type PaymentWrite,
+  type PointRecord,
+  type SpendStore,
+  type SpendTotals,
+} from './spend-store.ts';
+export {
+  type ChargeInput,
+  createNetPayVendor,
+  type HttpAnswer,
+  type NetPayVendor,
+  type NetPayVendorOptions,
+  type PaymentDecision,
+  type VendorAccountSummary,
+  type VendorLogger,
+} from './vendor.ts';
+export { keyIdForPublicKey, loadOrCreateVendorKey, type VendorKey } from './vendor-key.ts';

@@ -1,0 +1,826 @@
+import {
+  b64uDecode,
+  type ClaimResponse,
+  type ErrorCode,
+  findKey,
+  formatReceipt,
+  type HolderCertificate,
+  isNetPayAuthorization,
+  PROBLEM_CONTENT_TYPE,
+  ProtocolError,
+  parseAuthorization,
+  parseWire,
+  problemDetails,
+  type ReleaseStatement,
+  ReleaseRequestSchema,
+  verifyHolderCertificate,
+  verifyTouchstone,
+} from '@netpay/protocol';
+import { type Clock, systemClock } from '@netpay/service-kit';
+import { BrokerClient, type FetchLike, RemoteError } from './broker-client.ts';
+import { type ChallengeFacts, type ProblemDecision, paymentProblem, paymentRequired } from './challenge.ts';
+import { ChainState, type EpochState } from './chain-state.ts';
+import { type RenewalReport, needsRenewal } from './lease.ts';
+import { balanceMinor, checkPayment, verifiesAtOrBelow } from './payment.ts';
+import { defaultPaywallHtml, type PaywallRenderer } from './paywall-page.ts';
+import { type RedemptionProgress, type RedemptionReport, runRedemption } from './redemption-job.ts';
+import { checkRelease, makeRelease } from './release.ts';
+import type { ChainRecord, EpochRecord, SpendStore } from './spend-store.ts';
+
+/** Logs the SDK writes; a pino logger fits. */
+export interface VendorLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** How to build a vendor. */
+export interface NetPayVendorOptions {
+  /** This vendor's id at the broker (a slug). */
+  vendorId: string;
+  /** The broker's base URL; its API is found through `/.well-known/netpay`. */
+  brokerUrl: string;
+  /** The vendor API key the broker issued (sent as `Authorization: Bearer`). */
+  apiKey: string;
+  /** The Ed25519 key release statements are signed with (registered at the broker under keyId). */
+  signingKey: { privateSeed: Uint8Array; keyId: string };
+  /** Where other vendors POST to obtain a release (§6), as registered at the broker. */
+  releaseUrl: string;
+  store: SpendStore;
+  clock?: Clock;
+  fetch?: FetchLike;
+  logger?: VendorLogger;
+  brokerTimeoutMs?: number;
+  /** The currency prices are in; defaults to the broker's (discovery). */
+  currency?: string;
+  /** Renders the browser paywall; defaults to `defaultPaywallHtml`. */
+  paywallHtml?: PaywallRenderer;
+}
+
+/** A request to charge for, as plain values (framework adapters fill it in). */
+export interface ChargeInput {
+  /** The `Authorization` header, if any. */
+  authorization?: string | undefined;
+  /** The `Accept` header, to give browsers an HTML paywall. */
+  accept?: string | undefined;
+  /** What is being bought, e.g. `GET /articles/42`; retries and entitlements are per resource. */
+  resource: string;
+  /** The price in minor units; 0 means free. */
+  priceMinor: number;
+}
+
+/** The vendor's verdict on a request: serve it free, serve it paid (with a receipt), or answer a problem. */
+export type PaymentDecision =
+  | { kind: 'free' }
+  | {
+      kind: 'paid';
+      chainId: string;
+      index: number;
+      balanceMinor: number;
+      /** The `NetPay-Receipt` header value. */
+      receipt: string;
+      /** False for a retry of the last payment or an entitlement (nothing was charged). */
+      charged: boolean;
+    }
+  | ProblemDecision;
+
+/** An HTTP answer for the release endpoint. */
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+/** The vendor's money, combining its own records with the broker's account. */
+export interface VendorAccountSummary {
+  currency: string | null;
+  /** Everything taken in payments, locally. */
+  earned: number;
+  /** Spent and not yet redeemed. */
+  pending: number;
+  /** Redeemed and accepted by the broker (gross, before the fee). */
+  redeemed: number;
+  /** Ranges the broker refused. */
+  rejected: number;
+  /** Paid out by the broker to the vendor's bank account (null when the broker cannot be reached). */
+  paidOut: number | null;
+  /** The broker's balance for the vendor (null when the broker cannot be reached). */
+  balance: number | null;
+  /** The same figures with their unit in the name (STYLE.md): minor units. */
+  earnedMinor: number;
+  pendingMinor: number;
+  redeemedMinor: number;
+  paidOutMinor: number | null;
+  balanceMinor: number | null;
+}
+
+/** The vendor side of NetPay. */
+export interface NetPayVendor {
+  readonly vendorId: string;
+  /** Decides a request (§4): free, paid or a problem to send. */
+  charge(input: ChargeInput): Promise<PaymentDecision>;
+  /** Answers another vendor's release request (§6); `body` is the parsed JSON body. */
+  release(body: unknown): Promise<HttpAnswer>;
+  /** Checkpoints every lease that expires within the next third of its TTL. */
+  renewLeases(): Promise<RenewalReport>;
+  /** Redeems everything spent and not yet redeemed. Safe to interrupt and re-run. */
+  redeemNow(options?: { onProgress?: (p: RedemptionProgress) => void }): Promise<RedemptionReport>;
+  account(): Promise<VendorAccountSummary>;
+  /** Runs redemption and lease renewal on timers; returns the function that stops them. */
+  startBackgroundJobs(options?: { redeemIntervalMs?: number; renewIntervalMs?: number }): () => void;
+  /** Stops background jobs; the caller closes the store. */
+  close(): Promise<void>;
+}
+
+const CLAIM_REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set([
+  'chain_expired',
+  'chain_exhausted',
+  'currency_mismatch',
+  'unknown_chain',
+]);
+
+class Failure {
+  constructor(readonly problem: ProblemDecision) {}
+}
+
+/** A per-key promise queue: one task at a time per key. */
+class KeyedQueue {
+  readonly #tails = new Map<string, Promise<unknown>>();
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.#tails.get(key) ?? Promise.resolve();
+    const next = prev.then(task, task);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return next;
+  }
+}
+
+const noop = () => undefined;
+
+/**
+ * Builds the vendor side of NetPay: the payment decision for each request, the release endpoint other vendors
+ * call, lease renewal and redemption. Framework adapters (`netpayFastify`, `netpayExpress`) map its decisions onto
+ * HTTP.
+ *
+ * @example
+ * const store = await createSpendStore('sqlite:./data/vendor.db');
+ * const key = loadOrCreateVendorKey('./data');
+ * const vendor = createNetPayVendor({
+ *   vendorId: 'daily-planet', brokerUrl: 'http://127.0.0.1:4000', apiKey: process.env.NETPAY_API_KEY!,
+ *   signingKey: key, releaseUrl: 'https://daily-planet.example/netpay/release', store,
+ * });
+ * const decision = await vendor.charge({ authorization: req.headers.authorization, resource: 'GET /a/1', priceMinor: 2 });
+ */
+export function createNetPayVendor(options: NetPayVendorOptions): NetPayVendor {
+  return new Vendor(options);
+}
+
+class Vendor implements NetPayVendor {
+  readonly vendorId: string;
+  readonly #o: NetPayVendorOptions;
+  readonly #store: SpendStore;
+  readonly #clock: Clock;
+  readonly #broker: BrokerClient;
+  readonly #brokerUrl: string;
+  readonly #renderHtml: PaywallRenderer;
+  readonly #chains = new Map<string, ChainState>();
+  readonly #loading = new Map<string, Promise<ChainState | undefined>>();
+  readonly #claims = new KeyedQueue();
+  #currency: string | undefined;
+  #redeeming: Promise<RedemptionReport> | undefined;
+  #renewing: Promise<RenewalReport> | undefined;
+  readonly #timers = new Set<ReturnType<typeof setInterval>>();
+
+  constructor(options: NetPayVendorOptions) {
+    this.#o = options;
+    this.vendorId = options.vendorId;
+    this.#store = options.store;
+    this.#clock = options.clock ?? systemClock;
+    this.#brokerUrl = options.brokerUrl.replace(/\/+$/, '');
+    this.#renderHtml = options.paywallHtml ?? defaultPaywallHtml;
+    this.#currency = options.currency;
+    this.#broker = new BrokerClient({
+      brokerUrl: this.#brokerUrl,
+      apiKey: options.apiKey,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.brokerTimeoutMs ? { timeoutMs: options.brokerTimeoutMs } : {}),
+      now: () => this.#clock.now().getTime(),
+    });
+  }
+
+  #now(): number {
+    return this.#clock.now().getTime();
+  }
+
+  async #currencyOrFail(): Promise<string> {
+    if (this.#currency) return this.#currency;
+    try {
+      this.#currency = (await this.#broker.discovery()).currency;
+      return this.#currency;
+    } catch (error) {
+      throw new Failure(paymentProblem(undefined, 'broker_unavailable', `broker discovery failed: ${msg(error)}`));
+    }
+  }
+
+  // ---- §4 paying a vendor -------------------------------------------------------------------------------------
+
+  async charge(input: ChargeInput): Promise<PaymentDecision> {
+    const price = input.priceMinor;
+    if (!Number.isSafeInteger(price) || price < 0) throw new TypeError('priceMinor must be a non-negative integer');
+    if (price === 0) return { kind: 'free' };
+    try {
+      const currency = await this.#currencyOrFail();
+      const facts: ChallengeFacts = { vendorId: this.vendorId, priceMinor: price, currency, brokerUrl: this.#brokerUrl };
+      const auth = input.authorization;
+      if (!auth || !isNetPayAuthorization(auth)) {
+        return paymentRequired(facts, input.resource, input.accept, this.#renderHtml);
+      }
+      let params: { chain: string; index: number; payword: string };
+      try {
+        params = parseAuthorization(auth);
+      } catch (error) {
+        return paymentProblem(facts, 'bad_request', error instanceof ProtocolError ? error.detail : 'bad header');
+      }
+      return await this.#pay(facts, params, input.resource);
+    } catch (error) {
+      if (error instanceof Failure) return error.problem;
+      this.#o.logger?.error({ err: error }, 'netpay charge failed');
+      return paymentProblem(undefined, 'internal_error', 'an unexpected error occurred; it has been logged');
+    }
+  }
+
+  async #pay(
+    facts: ChallengeFacts,
+    params: { chain: string; index: number; payword: string },
+    resource: string,
+  ): Promise<PaymentDecision> {
+    const chainId = params.chain;
+    const payword = b64uDecode(params.payword, 32);
+    const presented = { index: params.index, payword, resource, priceMinor: facts.priceMinor };
+    let chain = this.#chains.get(chainId) ?? (await this.#getChain(chainId));
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (chain && !chain.broken) {
+        const check = checkPayment(chain, presented, { nowMs: this.#now(), currency: facts.currency });
+        switch (check.kind) {
+          case 'retry':
+          case 'entitled':
+            // The payment that earned it may still be on its way to disk.
+            await chain.writeTail;
+            if (!chain.broken) return this.#paid(chain, chainId, false);
+            chain = await this.#getChain(chainId);
+            continue;
+          case 'reject':
+            return paymentProblem(facts, check.code, check.detail, check.extra);
+          case 'pay':
+            return this.#record(facts, chain, chainId, params, payword, resource, check.amountMinor);
+          case 'claim':
+            break;
+        }
+      } else if (chain?.broken) {
+        chain = await this.#getChain(chainId);
+        continue;
+      }
+      chain = await this.#acquire(chainId, facts);
+    }
+    return paymentProblem(facts, 'broker_unavailable', 'could not obtain a valid lease on the chain');
+  }
+
+  /** The synchronous heart of a payment: advance in memory, then wait for the durable compare-and-set. */
+  async #record(
+    facts: ChallengeFacts,
+    chain: ChainState,
+    chainId: string,
+    params: { index: number; payword: string },
+    payword: Uint8Array,
+    resource: string,
+    amountMinor: number,
+  ): Promise<PaymentDecision> {
+    const epoch = chain.current as EpochState;
+    const expectedLastIndex = chain.lastIndex;
+    chain.advance(params.index, params.payword, payword, resource);
+    const write = this.#store.recordPayment({
+      chainId,
+      epoch: epoch.record.epoch,
+      expectedLastIndex,
+      index: params.index,
+      payword: params.payword,
+      resource,
+      amountMinor,
+      atMs: this.#now(),
+    });
+    chain.writeTail = write.then(noop, noop);
+    let result: 'ok' | 'conflict';
+    try {
+      result = await write;
+    } catch (error) {
+      this.#discard(chain, chainId);
+      this.#o.logger?.error({ err: error, chainId }, 'netpay payment not recorded');
+      return paymentProblem(facts, 'internal_error', 'the payment could not be recorded; nothing was charged');
+    }
+    if (result === 'conflict') {
+      // Another process moved this chain's epoch (or a write before this one failed): the store is the truth.
+      this.#discard(chain, chainId);
+      const fresh = await this.#getChain(chainId);
+      const lastIndex = fresh?.lastIndex ?? expectedLastIndex;
+      return paymentProblem(facts, 'already_spent', `index ${params.index} was taken concurrently`, { lastIndex });
+    }
+    return this.#paid(chain, chainId, true);
+  }
+
+  #paid(chain: ChainState, chainId: string, charged: boolean): PaymentDecision {
+    const balance = balanceMinor(chain, chain.lastIndex);
+    return {
+      kind: 'paid',
+      chainId,
+      index: chain.lastIndex,
+      balanceMinor: balance,
+      receipt: formatReceipt({ chain: chainId, index: chain.lastIndex, balance }),
+      charged,
+    };
+  }
+
+  #discard(chain: ChainState, chainId: string): void {
+    chain.broken = true;
+    if (this.#chains.get(chainId) === chain) this.#chains.delete(chainId);
+  }
+
+  async #getChain(chainId: string): Promise<ChainState | undefined> {
+    const cached = this.#chains.get(chainId);
+    if (cached && !cached.broken) return cached;
+    let loading = this.#loading.get(chainId);
+    if (!loading) {
+      loading = (async () => {
+        // Let writes of a discarded copy settle before reading, so the store is the whole truth.
+        if (cached) await cached.writeTail;
+        const loaded = await this.#store.loadChain(chainId);
+        if (!loaded) return undefined;
+        const state = new ChainState(loaded.chain, loaded.epochs, loaded.entitlements, () => this.#now());
+        this.#chains.set(chainId, state);
+        return state;
+      })().finally(() => this.#loading.delete(chainId));
+      this.#loading.set(chainId, loading);
+    }
+    return loading;
+  }
+
+  // ---- §5 claim ---------------------------------------------------------------------------------------------
+
+  /** Makes this vendor a valid holder of the chain with a known start (claiming and obtaining the release). */
+  #acquire(chainId: string, facts: ChallengeFacts): Promise<ChainState> {
+    return this.#claims.run(chainId, async () => {
+      let chain = await this.#getChain(chainId);
+      if (chain?.accepting) return chain;
+      let claim: ClaimResponse;
+      try {
+        claim = await this.#broker.claim(chainId);
+      } catch (error) {
+        throw new Failure(this.#claimProblem(facts, error));
+      }
+      await this.#checkClaim(chainId, claim, facts);
+      if (!chain) {
+        const t = claim.touchstone;
+        const record: ChainRecord = {
+          chainId,
+          touchstone: t,
+          unit: t.unit,
+          length: t.length,
+          currency: t.currency,
+          expiresAtMs: Date.parse(t.expiresAt),
+        };
+        await this.#store.saveChain(record);
+        chain = (await this.#getChain(chainId)) ?? new ChainState(record, [], [], () => this.#now());
+        this.#chains.set(chainId, chain);
+      }
+      const holder = claim.holder;
+      let epoch = chain.epochs.get(holder.epoch);
+      if (epoch) {
+        await this.#renewLocal(chain, epoch, holder);
+        if (!epoch.record.start && claim.start) await this.#setStart(chain, epoch, claim.start, null, facts);
+      } else {
+        epoch = await this.#newEpoch(chain, claim, facts);
+      }
+      if (!epoch.record.start) {
+        const problem = await this.#obtainStart(chain, epoch);
+        if (problem) throw new Failure({ ...problem, headers: { ...problem.headers, ...challengeHeaders(facts) } });
+      }
+      return chain;
+    });
+  }
+
+  #claimProblem(facts: ChallengeFacts, error: unknown): ProblemDecision {
+    if (error instanceof RemoteError && error.kind === 'refused') {
+      if (error.code && CLAIM_REFUSAL_CODES.has(error.code)) return paymentProblem(facts, error.code, 'refused by the broker');
+      if (error.status === 404 || error.code === 'not_found') {
+        return paymentProblem(facts, 'unknown_chain', 'the broker does not know this chain');
+      }
+    }
+    this.#o.logger?.warn({ err: msg(error) }, 'netpay claim failed');
+    return paymentProblem(facts, 'broker_unavailable', `claim failed: ${msg(error)}`);
+  }
+
+  async #brokerKey(keyId: string): Promise<Uint8Array | undefined> {
+    try {
+      let key = findKey((await this.#broker.discovery()).keys, keyId);
+      if (!key) key = findKey((await this.#broker.discovery(true)).keys, keyId);
+      return key;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #checkClaim(chainId: string, claim: ClaimResponse, facts: ChallengeFacts): Promise<void> {
+    const bad = (why: string) => {
+      this.#o.logger?.error({ chainId, why }, 'netpay claim answer rejected');
+      return new Failure(paymentProblem(facts, 'broker_unavailable', `the broker's answer does not verify: ${why}`));
+    };
+    const t = claim.touchstone;
+    const h = claim.holder;
+    if (t.chainId !== chainId || h.chainId !== chainId) throw bad('wrong chain');
+    if (h.vendorId !== this.vendorId) throw bad('holder certificate names another vendor');
+    const tKey = await this.#brokerKey(t.keyId);
+    if (!tKey || !verifyTouchstone(t, tKey)) throw bad('touchstone signature');
+    const hKey = h.keyId === t.keyId ? tKey : await this.#brokerKey(h.keyId);
+    if (!hKey || !verifyHolderCertificate(h, hKey)) throw bad('holder signature');
+  }
+
+  async #newEpoch(chain: ChainState, claim: ClaimResponse, facts: ChallengeFacts): Promise<EpochState> {
+    const holder = claim.holder;
+    const chainId = chain.record.chainId;
+    const previous = claim.previous;
+    let start = claim.start;
+    if (start) {
+      const words = b64uDecode(start.payword, 32);
+      if (!verifiesAtOrBelow(chain.chainId, chain.knownPoints, start.index, words) || start.index > chain.length) {
+        throw new Failure(paymentProblem(facts, 'broker_unavailable', 'forced start does not verify'));
+      }
+    } else if (!previous) {
+      start = { index: 0, payword: chain.record.touchstone.anchor };
+    }
+    const old = chain.current;
+    const record: EpochRecord = {
+      chainId,
+      epoch: holder.epoch,
+      holder,
+      leaseExpiresAtMs: Date.parse(holder.expiresAt),
+      previous: start ? null : (previous ?? null),
+      start: start ?? null,
+      startRelease: null,
+      last: start ?? null,
+      lastResource: null,
+      release: null,
+      superseded: false,
+      redeemed: null,
+      redeemedMinor: 0,
+      rejectedMinor: 0,
+    };
+    const inserted = await this.#store.insertEpoch(record);
+    let epoch: EpochState;
+    if (inserted) {
+      epoch = chain.putEpoch(record);
+    } else {
+      const stored = await this.#store.getEpoch(chainId, holder.epoch);
+      epoch = chain.putEpoch(stored ?? record);
+    }
+    // An earlier epoch of ours that is not released to this one was taken from us by force.
+    if (old && old !== epoch && !old.record.release && !old.record.superseded) {
+      const selfRelease = previous?.vendorId === this.vendorId && previous.epoch === old.record.epoch && !start;
+      if (!selfRelease) {
+        old.stopping = true;
+        old.record.superseded = true;
+        await this.#store.markSuperseded(chainId, old.record.epoch);
+      }
+    }
+    return epoch;
+  }
+
+  async #renewLocal(chain: ChainState, epoch: EpochState, holder: HolderCertificate): Promise<void> {
+    const expires = Date.parse(holder.expiresAt);
+    if (expires <= epoch.record.leaseExpiresAtMs) return;
+    epoch.record.holder = holder;
+    epoch.record.leaseExpiresAtMs = expires;
+    await this.#store.updateLease(chain.record.chainId, epoch.record.epoch, holder, expires);
+  }
+
+  async #setStart(
+    chain: ChainState,
+    epoch: EpochState,
+    start: { index: number; payword: string },
+    release: ReleaseStatement | null,
+    facts?: ChallengeFacts,
+  ): Promise<void> {
+    if (!release) {
+      const words = b64uDecode(start.payword, 32);
+      if (!verifiesAtOrBelow(chain.chainId, chain.knownPoints, start.index, words)) {
+        throw new Failure(paymentProblem(facts, 'broker_unavailable', 'forced start does not verify'));
+      }
+    }
+    const chainId = chain.record.chainId;
+    await this.#store.setStart(chainId, epoch.record.epoch, start, release);
+    const stored = await this.#store.getEpoch(chainId, epoch.record.epoch);
+    if (stored) {
+      epoch.record = stored;
+      chain.putEpoch(stored);
+    }
+  }
+
+  /** Obtains the predecessor's release for an epoch whose start is unknown; a problem when it cannot. */
+  async #obtainStart(chain: ChainState, epoch: EpochState): Promise<ProblemDecision | undefined> {
+    const prev = epoch.record.previous;
+    const chainId = chain.record.chainId;
+    if (!prev) {
+      await this.#setStart(chain, epoch, { index: 0, payword: chain.record.touchstone.anchor }, null);
+      return undefined;
+    }
+    let release: ReleaseStatement;
+    if (prev.vendorId === this.vendorId) {
+      const mine = chain.epochs.get(prev.epoch);
+      if (!mine) {
+        return paymentProblem(undefined, 'previous_holder_unavailable', `epoch ${prev.epoch} is unknown here`);
+      }
+      const result = await this.#releaseEpoch(chain, mine, epoch.record.holder);
+      if (!('sig' in result)) {
+        return paymentProblem(undefined, 'previous_holder_unavailable', String(result.body.detail ?? 'self-release'));
+      }
+      release = result;
+    } else {
+      try {
+        release = (await this.#broker.requestRelease(prev.releaseUrl, epoch.record.holder)).release;
+      } catch (error) {
+        this.#o.logger?.warn({ chainId, prev: prev.vendorId, err: msg(error) }, 'netpay release not obtained');
+        return paymentProblem(undefined, 'previous_holder_unavailable', `${prev.vendorId}: ${msg(error)}`);
+      }
+      const expected = {
+        chainId,
+        chainIdBytes: chain.chainId,
+        prevVendorId: prev.vendorId,
+        prevEpoch: prev.epoch,
+        toVendorId: this.vendorId,
+        toEpoch: epoch.record.epoch,
+        knownPoints: chain.knownPoints,
+      };
+      let why: string | undefined;
+      try {
+        why = checkRelease(release, expected, (await this.#broker.vendor(prev.vendorId)).keys);
+        if (why?.startsWith('unknown key')) {
+          why = checkRelease(release, expected, (await this.#broker.vendor(prev.vendorId, true)).keys);
+        }
+      } catch (error) {
+        return paymentProblem(undefined, 'broker_unavailable', `vendor directory: ${msg(error)}`);
+      }
+      if (why) {
+        this.#o.logger?.error({ chainId, prev: prev.vendorId, why }, 'netpay release rejected');
+        return paymentProblem(undefined, 'previous_holder_unavailable', `release rejected: ${why}`);
+      }
+    }
+    await this.#setStart(chain, epoch, { index: release.index, payword: release.payword }, release);
+    return undefined;
+  }
+
+  // ---- §6 release ---------------------------------------------------------------------------------------------
+
+  async release(body: unknown): Promise<HttpAnswer> {
+    try {
+      let holder: HolderCertificate;
+      try {
+        holder = parseWire(ReleaseRequestSchema, body).holder;
+      } catch (error) {
+        return answer('bad_request', error instanceof ProtocolError ? error.detail : 'bad body');
+      }
+      const key = await this.#brokerKey(holder.keyId);
+      if (!key) {
+        const reachable = await this.#broker.discovery().then(
+          () => true,
+          () => false,
+        );
+        if (!reachable) return answer('broker_unavailable', 'cannot fetch the broker keys');
+        return answer('forbidden', 'the holder certificate is not signed by the broker');
+      }
+      if (!verifyHolderCertificate(holder, key)) {
+        return answer('forbidden', 'the holder certificate is not signed by the broker');
+      }
+      if (holder.prevVendorId !== this.vendorId) {
+        return answer('forbidden', `the holder certificate does not name ${this.vendorId} as previous holder`);
+      }
+      const chain = await this.#getChain(holder.chainId);
+      const epoch = chain?.epochs.get(holder.prevEpoch);
+      if (!chain || !epoch) return answer('conflict', `${this.vendorId} never held epoch ${holder.prevEpoch}`);
+      if (epoch !== chain.current && !epoch.record.release) {
+        return answer('conflict', `epoch ${holder.prevEpoch} is not the current epoch here`);
+      }
+      const result = await this.#releaseEpoch(chain, epoch, holder);
+      if (!('sig' in result)) return result;
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: { release: result } };
+    } catch (error) {
+      this.#o.logger?.error({ err: error }, 'netpay release failed');
+      return answer('internal_error', 'an unexpected error occurred; it has been logged');
+    }
+  }
+
+  /**
+   * Releases an epoch to the holder of the next one: stop taking payments, wait for those in flight, obtain this
+   * epoch's own start if needed, sign at the durable last index and store it. The first statement is final.
+   */
+  async #releaseEpoch(
+    chain: ChainState,
+    epoch: EpochState,
+    to: HolderCertificate,
+  ): Promise<ReleaseStatement | HttpAnswer> {
+    const matches = (r: ReleaseStatement) => r.toVendorId === to.vendorId && r.toEpoch === to.epoch;
+    const chainId = chain.record.chainId;
+    if (!epoch.record.release) {
+      if (!epoch.releasing) {
+        epoch.stopping = true;
+        epoch.releasing = (async () => {
+          await chain.writeTail;
+          if (!epoch.record.start) {
+            const problem = await this.#obtainStart(chain, epoch);
+            if (problem) return problem;
+          }
+          const durable = await this.#store.getEpoch(chainId, epoch.record.epoch);
+          const last = durable?.last;
+          if (!durable || !last) throw new Error(`epoch ${chainId}/${epoch.record.epoch} vanished`);
+          if (durable.release) return durable.release;
+          const statement = makeRelease({
+            chainId,
+            epoch: epoch.record.epoch,
+            vendorId: this.vendorId,
+            last,
+            to,
+            keyId: this.#o.signingKey.keyId,
+            privateSeed: this.#o.signingKey.privateSeed,
+            now: this.#clock.now(),
+          });
+          const stored = await this.#store.setRelease(chainId, epoch.record.epoch, statement);
+          epoch.record.release = stored;
+          epoch.record.last = last;
+          chain.refresh();
+          this.#o.logger?.info({ chainId, epoch: epoch.record.epoch, index: last.index, to: to.vendorId }, 'netpay released');
+          return stored;
+        })().finally(() => {
+          epoch.releasing = undefined;
+        });
+      }
+      const outcome = await epoch.releasing;
+      if (outcome && typeof outcome === 'object' && 'kind' in outcome) {
+        const p = outcome as ProblemDecision;
+        return { status: p.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, body: p.body };
+      }
+    }
+    const release = epoch.record.release as ReleaseStatement | null;
+    if (!release) return answer('internal_error', 'release not stored');
+    if (!matches(release)) {
+      return answer('conflict', `epoch ${epoch.record.epoch} was released to ${release.toVendorId} ${release.toEpoch}`);
+    }
+    return release;
+  }
+
+  // ---- leases -------------------------------------------------------------------------------------------------
+
+  renewLeases(): Promise<RenewalReport> {
+    if (!this.#renewing) {
+      this.#renewing = this.#renew().finally(() => {
+        this.#renewing = undefined;
+      });
+    }
+    return this.#renewing;
+  }
+
+  async #renew(): Promise<RenewalReport> {
+    const report: RenewalReport = { renewed: 0, superseded: 0, failed: 0 };
+    const now = this.#now();
+    for (const row of await this.#store.activeEpochs()) {
+      if (!needsRenewal(row.holder, now)) continue;
+      const chain = await this.#getChain(row.chainId);
+      const epoch = chain?.epochs.get(row.epoch);
+      if (!chain || !epoch || epoch !== chain.current || epoch.stopping || epoch.record.release) continue;
+      await chain.writeTail;
+      const durable = await this.#store.getEpoch(row.chainId, row.epoch);
+      if (!durable?.last || durable.release || durable.superseded) continue;
+      try {
+        const { holder } = await this.#broker.checkpoint(row.chainId, {
+          epoch: row.epoch,
+          index: durable.last.index,
+          payword: durable.last.payword,
+        });
+        const key = await this.#brokerKey(holder.keyId);
+        if (
+          !key ||
+          !verifyHolderCertificate(holder, key) ||
+          holder.chainId !== row.chainId ||
+          holder.epoch !== row.epoch ||
+          holder.vendorId !== this.vendorId
+        ) {
+          throw new Error('renewed holder certificate does not verify');
+        }
+        await this.#renewLocal(chain, epoch, holder);
+        report.renewed += 1;
+      } catch (error) {
+        if (
+          error instanceof RemoteError &&
+          error.kind === 'refused' &&
+          (error.code === 'lease_superseded' || error.code === 'not_holder' || error.status === 409)
+        ) {
+          epoch.stopping = true;
+          epoch.record.superseded = true;
+          await this.#store.markSuperseded(row.chainId, row.epoch);
+          report.superseded += 1;
+          this.#o.logger?.warn({ chainId: row.chainId, epoch: row.epoch }, 'netpay lease superseded');
+        } else {
+          report.failed += 1;
+          this.#o.logger?.warn({ chainId: row.chainId, err: msg(error) }, 'netpay checkpoint failed');
+        }
+      }
+    }
+    return report;
+  }
+
+  // ---- redemption and account ---------------------------------------------------------------------------------
+
+  redeemNow(options: { onProgress?: (p: RedemptionProgress) => void } = {}): Promise<RedemptionReport> {
+    if (!this.#redeeming) {
+      this.#redeeming = runRedemption(
+        {
+          store: this.#store,
+          broker: this.#broker,
+          log: (m, fields) => this.#o.logger?.info(fields ?? {}, `netpay ${m}`),
+        },
+        options.onProgress,
+      ).finally(() => {
+        this.#redeeming = undefined;
+      });
+    }
+    return this.#redeeming;
+  }
+
+  async account(): Promise<VendorAccountSummary> {
+    const totals = await this.#store.totals();
+    let remote: { paidOut: number; balance: number; currency: string } | undefined;
+    try {
+      remote = await this.#broker.account();
+    } catch (error) {
+      this.#o.logger?.warn({ err: msg(error) }, 'netpay account: broker unreachable');
+    }
+    return {
+      currency: remote?.currency ?? this.#currency ?? null,
+      earned: totals.earned,
+      pending: totals.pending,
+      redeemed: totals.redeemed,
+      rejected: totals.rejected,
+      paidOut: remote?.paidOut ?? null,
+      balance: remote?.balance ?? null,
+      earnedMinor: totals.earned,
+      pendingMinor: totals.pending,
+      redeemedMinor: totals.redeemed,
+      paidOutMinor: remote?.paidOut ?? null,
+      balanceMinor: remote?.balance ?? null,
+    };
+  }
+
+  startBackgroundJobs(options: { redeemIntervalMs?: number; renewIntervalMs?: number } = {}): () => void {
+    const redeemMs = options.redeemIntervalMs ?? 60_000;
+    const renewMs = options.renewIntervalMs ?? 15_000;
+    const redeem = setInterval(() => {
+      this.redeemNow().catch((error) => this.#o.logger?.warn({ err: msg(error) }, 'netpay redemption failed'));
+    }, redeemMs);
+    const renew = setInterval(() => {
+      this.renewLeases().catch((error) => this.#o.logger?.warn({ err: msg(error) }, 'netpay renewal failed'));
+    }, renewMs);
+    redeem.unref();
+    renew.unref();
+    this.#timers.add(redeem);
+    this.#timers.add(renew);
+    return () => {
+      clearInterval(redeem);
+      clearInterval(renew);
+      this.#timers.delete(redeem);
+      this.#timers.delete(renew);
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers.clear();
+    await Promise.allSettled([this.#redeeming, this.#renewing]);
+    await Promise.allSettled([...this.#chains.values()].map((c) => c.writeTail));
+  }
+}
+
+function answer(code: ErrorCode, detail?: string): HttpAnswer {
+  const body = problemDetails(code, detail);
+  return { status: body.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, body };
+}
+
+function challengeHeaders(facts: ChallengeFacts): Record<string, string> {
+  const p = paymentProblem(facts, 'previous_holder_unavailable');
+  return { 'www-authenticate': p.headers['www-authenticate'] as string };
+}
+
+function msg(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

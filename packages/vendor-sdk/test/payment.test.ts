@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { b64uDecode, PaywordChain, parseWwwAuthenticate } from '@netpay/protocol';
+import {
+  challengeHeader,
+  checkPayment,
+  type ChainView,
+  connectUrl,
+  paymentProblem,
+  paymentRequired,
+  prefersHtml,
+  verifiesAtOrBelow,
+} from '../src/index.ts';
+
+const chain = PaywordChain.generate(20);
+const NOW = Date.parse('2026-11-24T00:00:00Z');
+
+function view(overrides: Partial<ChainView> = {}, entitled: string[] = []): ChainView {
+  return {
+    chainId: chain.chainId,
+    unit: 1,
+    length: 20,
+    currency: 'NZD',
+    expiresAtMs: NOW + 86_400_000,
+    lastIndex: 5,
+    lastPayword: chain.payword(5),
+    lastResource: 'GET /a/5',
+    knownPoints: [
+      { index: 0, payword: chain.payword(0) },
+      { index: 5, payword: chain.payword(5) },
+    ],
+    entitled: (r) => entitled.includes(r),
+    accepting: true,
+    ...overrides,
+  };
+}
+
+const ctx = { nowMs: NOW, currency: 'NZD' };
+const pay = (index: number, resource = 'GET /a/x', priceMinor = 1, payword = chain.payword(index)) => ({
+  index,
+  payword,
+  resource,
+  priceMinor,
+});
+
+describe('checkPayment (§4 rules as a pure function)', () => {
+  it('accepts the next index and counts the units', () => {
+    assert.deepEqual(checkPayment(view(), pay(6), ctx), { kind: 'pay', units: 1, amountMinor: 1 });
+    assert.deepEqual(checkPayment(view(), pay(8, 'r', 3), ctx), { kind: 'pay', units: 3, amountMinor: 3 });
+  });
+  it('accepts and records units past the price (resynchronisation)', () => {
+    assert.deepEqual(checkPayment(view(), pay(9, 'r', 1), ctx), { kind: 'pay', units: 4, amountMinor: 4 });
+  });
+  it('serves a retry of the last payment for the same resource free', () => {
+    assert.deepEqual(checkPayment(view(), pay(5, 'GET /a/5'), ctx), { kind: 'retry' });
+  });
+  it('a retry for another resource is already_spent with lastIndex', () => {
+    const c = checkPayment(view(), pay(5, 'GET /other'), ctx);
+    assert.equal(c.kind, 'reject');
+    assert.equal(c.kind === 'reject' && c.code, 'already_spent');
+    assert.deepEqual(c.kind === 'reject' && c.extra, { lastIndex: 5 });
+  });
+  it('an entitled resource is free with a payword at or below last', () => {
+    assert.deepEqual(checkPayment(view({}, ['GET /old']), pay(3, 'GET /old'), ctx), { kind: 'entitled' });
+    assert.deepEqual(checkPayment(view({}, ['GET /old']), pay(5, 'GET /old'), ctx), { kind: 'entitled' });
+    const forged = checkPayment(view({}, ['GET /old']), pay(3, 'GET /old', 1, chain.payword(4)), ctx);
+    assert.equal(forged.kind === 'reject' && forged.code, 'already_spent');
+  });
+  it('refuses expired chains, other currencies, odd prices, exhausted chains', () => {
+    const code = (c: ReturnType<typeof checkPayment>) => (c.kind === 'reject' ? c.code : c.kind);
+    assert.equal(code(checkPayment(view({ expiresAtMs: NOW }), pay(6), ctx)), 'chain_expired');
+    assert.equal(code(checkPayment(view({ currency: 'AUD' }), pay(6), ctx)), 'currency_mismatch');
+    assert.equal(code(checkPayment(view({ unit: 2 }), pay(6, 'r', 3), ctx)), 'insufficient_amount');
+    assert.equal(code(checkPayment(view(), pay(21, 'r', 1, chain.payword(20)), ctx)), 'chain_exhausted');
+    assert.equal(code(checkPayment(view({ lastIndex: 19, lastPayword: chain.payword(19) }), pay(20, 'r', 2), ctx)), 'chain_exhausted');
+    assert.equal(code(checkPayment(view(), pay(4), ctx)), 'already_spent');
+    assert.equal(code(checkPayment(view(), pay(6, 'r', 2), ctx)), 'insufficient_amount');
+    assert.equal(code(checkPayment(view(), pay(6, 'r', 1, chain.payword(7)), ctx)), 'invalid_payword');
+  });
+  it('asks for a claim only for a payword that verifies against what it knows', () => {
+    assert.deepEqual(checkPayment(view({ accepting: false }), pay(6), ctx), { kind: 'claim' });
+    const forged = checkPayment(view({ accepting: false }), pay(6, 'r', 1, chain.payword(8)), ctx);
+    assert.equal(forged.kind === 'reject' && forged.code, 'invalid_payword');
+  });
+});
+
+describe('verifiesAtOrBelow', () => {
+  it('hashes down to the nearest known point, equality at a known index', () => {
+    const points = [
+      { index: 0, payword: chain.payword(0) },
+      { index: 10, payword: chain.payword(10) },
+    ];
+    assert.equal(verifiesAtOrBelow(chain.chainId, points, 10, chain.payword(10)), true);
+    assert.equal(verifiesAtOrBelow(chain.chainId, points, 12, chain.payword(12)), true);
+    assert.equal(verifiesAtOrBelow(chain.chainId, points, 3, chain.payword(3)), true);
+    assert.equal(verifiesAtOrBelow(chain.chainId, points, 3, chain.payword(2)), false);
+    assert.equal(verifiesAtOrBelow(chain.chainId, points, 10, chain.payword(9)), false);
+  });
+});
+
+describe('challenge', () => {
+  const facts = { vendorId: 'daily-planet', priceMinor: 5, currency: 'NZD', brokerUrl: 'http://127.0.0.1:4000' };
+  it('formats WWW-Authenticate exactly as §4', () => {
+    assert.equal(
+      challengeHeader(facts),
+      'NetPay realm="daily-planet", price="5", currency="NZD", broker="http://127.0.0.1:4000"',
+    );
+    assert.deepEqual(parseWwwAuthenticate(challengeHeader(facts)), {
+      realm: 'daily-planet',
+      price: 5,
+      currency: 'NZD',
+      broker: 'http://127.0.0.1:4000',
+    });
+  });
+  it('gives a payment_required problem with price, currency, vendor, broker, connect', () => {
+    const d = paymentRequired(facts, 'GET /a/1', 'application/json');
+    assert.equal(d.status, 402);
+    assert.equal(d.html, undefined);
+    assert.equal(d.headers['content-type'], 'application/problem+json');
+    assert.equal(d.body.type, 'urn:netpay:error:payment_required');
+    assert.equal(d.body.code, 'payment_required');
+    assert.equal(d.body.price, 5);
+    assert.equal(d.body.currency, 'NZD');
+    assert.equal(d.body.vendor, 'daily-planet');
+    assert.equal(d.body.broker, 'http://127.0.0.1:4000');
+    assert.equal(d.body.connect, connectUrl(facts.brokerUrl));
+    assert.equal(d.body.connect, 'http://127.0.0.1:4000/connect');
+  });
+  it('gives browsers an HTML paywall with a Pay with NetPay button', () => {
+    const d = paymentRequired(facts, 'GET /a/1', 'text/html,application/xhtml+xml,*/*;q=0.8');
+    assert.match(d.html ?? '', /Pay with NetPay/);
+    assert.match(d.html ?? '', /NZD 0\.05/);
+    assert.match(d.html ?? '', /href="http:\/\/127\.0\.0\.1:4000\/connect\?vendor=daily-planet"/);
+    assert.equal(d.headers['www-authenticate']?.startsWith('NetPay realm='), true);
+  });
+  it('negotiates Accept', () => {
+    assert.equal(prefersHtml(undefined), false);
+    assert.equal(prefersHtml('*/*'), false);
+    assert.equal(prefersHtml('application/json, text/html;q=0.5'), false);
+    assert.equal(prefersHtml('text/html'), true);
+  });
+  it('problems carry the challenge and registered statuses', () => {
+    const p = paymentProblem(facts, 'already_spent', 'x', { lastIndex: 3 });
+    assert.equal(p.status, 402);
+    assert.equal(p.body.lastIndex, 3);
+    assert.ok(p.headers['www-authenticate']);
+    assert.equal(paymentProblem(facts, 'bad_request').status, 400);
+    assert.equal(paymentProblem(facts, 'broker_unavailable').status, 503);
+  });
+  it('decodes test helpers', () => {
+    assert.equal(b64uDecode(chain.b64(1), 32).length, 32);
+  });
+});

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { PaywordChain } from '@netpay/protocol';
+import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
+import { type ChainRecord, createSpendStore, type EpochRecord, type SpendStore } from '../src/index.ts';
+
+const chain = PaywordChain.generate(50);
+const chainId = chain.chainIdB64;
+
+const touchstone = {
+  chainId,
+  anchor: chain.anchorB64,
+  length: 50,
+  unit: 2,
+  currency: 'NZD',
+  broker: 'http://broker.test',
+  keyId: 'bk1',
+  issuedAt: '2026-11-24T00:00:00Z',
+  expiresAt: '2027-11-24T00:00:00Z',
+  sig: 'A'.repeat(86),
+};
+const holder = {
+  chainId,
+  epoch: 1,
+  vendorId: 'daily-planet',
+  prevVendorId: '',
+  prevEpoch: 0,
+  broker: 'http://broker.test',
+  keyId: 'bk1',
+  issuedAt: '2026-11-24T00:00:00Z',
+  expiresAt: '2026-11-24T01:00:00Z',
+  sig: 'A'.repeat(86),
+};
+
+const chainRecord: ChainRecord = {
+  chainId,
+  touchstone,
+  unit: 2,
+  length: 50,
+  currency: 'NZD',
+  expiresAtMs: Date.parse(touchstone.expiresAt),
+};
+
+function epochRecord(epoch: number, startIndex: number | null): EpochRecord {
+  const start = startIndex === null ? null : { index: startIndex, payword: chain.b64(startIndex) };
+  return {
+    chainId,
+    epoch,
+    holder: { ...holder, epoch },
+    leaseExpiresAtMs: Date.parse(holder.expiresAt),
+    previous: null,
+    start,
+    startRelease: null,
+    last: start,
+    lastResource: null,
+    release: null,
+    superseded: false,
+    redeemed: null,
+    redeemedMinor: 0,
+    rejectedMinor: 0,
+  };
+}
+
+const pay = (expected: number, index: number, resource = `r${index}`) => ({
+  chainId,
+  epoch: 1,
+  expectedLastIndex: expected,
+  index,
+  payword: chain.b64(index),
+  resource,
+  amountMinor: (index - expected) * 2,
+  atMs: Date.now(),
+});
+
+for (const engine of testEngines()) {
+  describe(`spend store on ${engine}`, () => {
+    const stores: SpendStore[] = [];
+    const drops: (() => Promise<void>)[] = [];
+    after(async () => {
+      for (const s of stores) await s.close();
+      for (const d of drops) await d();
+    });
+    const open = async () => {
+      const db = await createTestDatabase(engine);
+      drops.push(db.drop);
+      const store = await createSpendStore(db.url);
+      stores.push(store);
+      return { store, url: db.url };
+    };
+
+    it('stores a chain and its epochs, and records payments with compare-and-set', async () => {
+      const { store, url } = await open();
+      await store.saveChain(chainRecord);
+      assert.equal(await store.insertEpoch(epochRecord(1, 0)), true);
+      assert.equal(await store.insertEpoch(epochRecord(1, 0)), false);
+      assert.equal(await store.recordPayment(pay(0, 1)), 'ok');
+      assert.equal(await store.recordPayment(pay(0, 2)), 'conflict');
+      assert.equal(await store.recordPayment(pay(1, 3)), 'ok');
+      const loaded = await store.loadChain(chainId);
+      assert.equal(loaded?.chain.unit, 2);
+      assert.deepEqual(loaded?.epochs[0]?.last, { index: 3, payword: chain.b64(3) });
+      assert.equal(loaded?.epochs[0]?.lastResource, 'r3');
+      assert.deepEqual(loaded?.entitlements.sort(), ['r1', 'r3']);
+      // Survives a reopen (migrations run again harmlessly).
+      const again = await createSpendStore(url);
+      stores.push(again);
+      assert.deepEqual((await again.loadChain(chainId))?.epochs[0]?.last?.index, 3);
+      assert.deepEqual(await again.totals(), { earned: 6, pending: 6, redeemed: 0, rejected: 0 });
+    });
+
+    it('group-commits concurrent writes: of the same index at most one wins', async () => {
+      const { store } = await open();
+      await store.saveChain(chainRecord);
+      await store.insertEpoch(epochRecord(1, 0));
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordPayment(pay(0, 1, `a${i}`))));
+      assert.equal(results.filter((r) => r === 'ok').length, 1);
+      // A pipeline of consecutive writes in one batch all succeed in order.
+      const chained = await Promise.all([store.recordPayment(pay(1, 2)), store.recordPayment(pay(2, 3)), store.recordPayment(pay(3, 4))]);
+      assert.deepEqual(chained, ['ok', 'ok', 'ok']);
+    });
+
+    it('sets a pending start once, stores the first release, tracks supersession', async () => {
+      const { store } = await open();
+      await store.saveChain(chainRecord);
+      await store.insertEpoch(epochRecord(2, null));
+      assert.equal((await store.activeEpochs()).length, 0);
+      assert.equal(await store.setStart(chainId, 2, { index: 7, payword: chain.b64(7) }, null), true);
+      assert.equal(await store.setStart(chainId, 2, { index: 8, payword: chain.b64(8) }, null), false);
+      assert.equal((await store.activeEpochs()).length, 1);
+      const release = {
+        chainId,
+        epoch: 2,
+        vendorId: 'daily-planet',
+        index: 7,
+        payword: chain.b64(7),
+        toVendorId: 'the-bugle',
+        toEpoch: 3,
+        keyId: 'v1',
+        releasedAt: '2026-11-24T00:10:00Z',
+        sig: 'B'.repeat(86),
+      };
+      assert.deepEqual(await store.setRelease(chainId, 2, release), release);
+      assert.deepEqual(await store.setRelease(chainId, 2, { ...release, toVendorId: 'x' }), release);
+      assert.equal(await store.recordPayment({ ...pay(7, 8), epoch: 2 }), 'conflict');
+      assert.equal((await store.activeEpochs()).length, 0);
+      await store.insertEpoch(epochRecord(4, 9));
+      await store.markSuperseded(chainId, 4);
+      assert.equal((await store.getEpoch(chainId, 4))?.superseded, true);
+    });
+
+    it('plans redemptions and keeps batches until they complete', async () => {
+      const { store } = await open();
+      await store.saveChain(chainRecord);
+      await store.insertEpoch(epochRecord(1, 0));
+      await store.recordPayment(pay(0, 4));
+      const rows = await store.redeemable();
+      assert.equal(rows.length, 1);
+      await store.createBatch('k1', '{"items":[]}');
+      assert.deepEqual(
+        (await store.pendingBatches()).map((b) => b.key),
+        ['k1'],
+      );
+      await store.completeBatch('k1', '{}', [
+        { chainId, epoch: 1, to: { index: 4, payword: chain.b64(4) }, status: 'accepted', amountMinor: 8 },
+      ]);
+      // Applying twice changes nothing.
+      await store.completeBatch('k1', '{}', [
+        { chainId, epoch: 1, to: { index: 4, payword: chain.b64(4) }, status: 'accepted', amountMinor: 8 },
+      ]);
+      assert.equal((await store.pendingBatches()).length, 0);
+      assert.equal((await store.redeemable()).length, 0);
+      assert.deepEqual(await store.totals(), { earned: 8, pending: 0, redeemed: 8, rejected: 0 });
+    });
+  });
+}
