@@ -30,16 +30,20 @@ export async function runStart(argv: string[]): Promise<number> {
     options: {
       data: { type: 'string', default: './data' },
       host: { type: 'string', default: '127.0.0.1' },
-      'bank-port': { type: 'string', default: '4100' },
-      'broker-port': { type: 'string', default: '4000' },
+      // Tests run a whole second system beside a developer's: everything moves with the base port.
+      'port-base': { type: 'string', default: '4000' },
       'no-vendors': { type: 'boolean', default: false },
+      'lease-ttl-seconds': { type: 'string' },
     },
   });
+  const base = Number(values['port-base']);
+  if (!Number.isInteger(base) || base < 1024 || base > 65000) throw new Error('--port-base must be a port number');
+  const ports = { broker: base, bank: base + 100, vendors: [base + 1, base + 2] };
   const dataDir = resolve(values.data);
   mkdirSync(dataDir, { recursive: true });
   const host = values.host;
-  const bankUrl = `http://${host}:${values['bank-port']}`;
-  const brokerUrl = `http://${host}:${values['broker-port']}`;
+  const bankUrl = `http://${host}:${ports.bank}`;
+  const brokerUrl = `http://${host}:${ports.broker}`;
   const children: ChildProcess[] = [];
   let stopping = false;
 
@@ -86,7 +90,7 @@ export async function runStart(argv: string[]): Promise<number> {
     return child;
   };
 
-  launch('bank', ['bank', '--data', dataDir, '--host', host, '--port', values['bank-port']]);
+  launch('bank', ['bank', '--data', dataDir, '--host', host, '--port', String(ports.bank)]);
   await waitHealthy(`${bankUrl}/healthz`);
   launch('broker', [
     'broker',
@@ -95,16 +99,18 @@ export async function runStart(argv: string[]): Promise<number> {
     '--host',
     host,
     '--port',
-    values['broker-port'],
+    String(ports.broker),
     '--bank-url',
     bankUrl,
+    ...(values['lease-ttl-seconds'] ? ['--lease-ttl-seconds', values['lease-ttl-seconds']] : []),
   ]);
   await waitHealthy(`${brokerUrl}/healthz`);
 
   const vendors: Array<{ id: string; name: string; url: string; apiKey: string }> = [];
   if (!values['no-vendors']) {
-    for (const site of DEMO_SITES) {
-      const url = `http://${host}:${site.port}`;
+    for (const [i, site] of DEMO_SITES.entries()) {
+      const port = ports.vendors[i] ?? site.port;
+      const url = `http://${host}:${port}`;
       const apiKey = await ensureVendorRegistered(dataDir, site, url);
       vendors.push({ id: site.id, name: site.name, url, apiKey });
       launch(site.id, [
@@ -116,7 +122,7 @@ export async function runStart(argv: string[]): Promise<number> {
         '--host',
         host,
         '--port',
-        String(site.port),
+        String(port),
         '--broker-url',
         brokerUrl,
       ]);

@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { type HolderCertificate, PaywordChain } from '@netpay/protocol';
+import { ManualClock } from '@netpay/service-kit';
+import { testEngines } from '@netpay/service-kit/testing';
+import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker, type TestVendor } from './harness.ts';
+
+async function assertAudit(broker: BrokerUnderTest) {
+  const result = await broker.audit();
+  assert.ok(result.ok, result.discrepancies.join('; '));
+  return result;
+}
+
+/** A vendor's release endpoint: answers with a release at whatever index the test set for the chain. */
+async function releaseServer(
+  getVendor: () => TestVendor,
+  indexFor: (holder: HolderCertificate) => { index: number; payword: string } | undefined,
+): Promise<{ url: string; server: Server; calls: HolderCertificate[] }> {
+  const calls: HolderCertificate[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      const { holder } = JSON.parse(body) as { holder: HolderCertificate };
+      calls.push(holder);
+      const point = indexFor(holder);
+      if (!point) {
+        res.writeHead(503).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ release: getVendor().release(holder, point.index, point.payword) }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { url: `http://127.0.0.1:${port}/release`, server, calls };
+}
+
+for (const engine of testEngines()) {
+  describe(`leases, take-backs and refunds on ${engine}`, () => {
+    let bank: BankUnderTest;
+    let broker: BrokerUnderTest;
+    const clock = new ManualClock('2026-11-24T00:00:00Z');
+    before(async () => {
+      bank = await startBank(engine);
+      broker = await startBroker(engine, bank, { clock, config: { leaseTtlSeconds: 60 } });
+    });
+    after(async () => {
+      await broker?.close();
+      await bank?.close();
+    });
+
+    const claim = (v: TestVendor, chain: PaywordChain) =>
+      call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v.apiKey });
+    const redeem = (v: TestVendor, key: string, items: unknown[]) =>
+      call(broker.api, 'POST', '/redemptions', { token: v.apiKey, key, body: { items } });
+
+    test('a claim after the holder’s lease expired is forced: it starts at the last checkpoint and bounds the old holder', async () => {
+      const { token } = await broker.customer();
+      const chain = PaywordChain.generate(100);
+      assert.equal((await broker.buyCoin(token, { amount: 100, chain })).status, 201);
+      const a = await broker.addVendor('forced-a');
+      const b = await broker.addVendor('forced-b');
+      assert.equal((await claim(a, chain)).status, 200);
+      clock.advance(30_000);
+      const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: a.apiKey,
+        body: { epoch: 1, index: 7, payword: chain.b64(7) },
+      });
+      assert.equal(cp.status, 200);
+      assert.equal(cp.body.holder.expiresAt, '2026-11-24T00:01:30Z', 'checkpoint renews the lease');
+      clock.advance(61_000);
+      const forced = await claim(b, chain);
+      assert.equal(forced.status, 200);
+      assert.equal(forced.body.holder.epoch, 2);
+      assert.deepEqual(forced.body.start, { index: 7, payword: chain.b64(7) });
+      assert.equal(forced.body.previous.vendorId, 'forced-a');
+
+      const lateCp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: a.apiKey,
+        body: { epoch: 1, index: 9, payword: chain.b64(9) },
+      });
+      assert.equal(lateCp.body.code, 'lease_superseded');
+      const aRes = await redeem(a, 'fa-1', [item(chain, 1, 0, 9), item(chain, 1, 0, 7)]);
+      assert.deepEqual(
+        aRes.body.items.map((i: { status: string; code?: string }) => i.code ?? i.status),
+        ['beyond_release', 'accepted'],
+      );
+      const bRes = await redeem(b, 'fb-1', [item(chain, 2, 7, 20)]);
+      assert.equal(bRes.body.items[0].status, 'accepted', bRes.text);
+      await assertAudit(broker);
+    });
+
+    test('a holder that cannot reach its predecessor repeats the claim and gets a start once that lease runs out', async () => {
+      const { token } = await broker.customer();
+      const chain = PaywordChain.generate(100);
+      await broker.buyCoin(token, { amount: 100, chain });
+      const a = await broker.addVendor('repeat-a');
+      const b = await broker.addVendor('repeat-b');
+      const c = await broker.addVendor('repeat-c');
+      const claimA = await claim(a, chain);
+      assert.equal(claimA.body.start, null);
+      const first = await claim(b, chain);
+      assert.equal(first.body.start, null);
+      assert.equal(first.body.previous.vendorId, 'repeat-a');
+      const repeat = await claim(b, chain);
+      assert.equal(repeat.text, first.text, 'idempotent while the predecessor’s lease is valid');
+      clock.advance(61_000);
+      // B's own lease ran out too; nobody else claimed, so B renews in the same epoch, with a forced start.
+      const later = await claim(b, chain);
+      assert.equal(later.body.holder.epoch, 2);
+      assert.notEqual(later.body.holder.expiresAt, first.body.holder.expiresAt);
+      assert.deepEqual(later.body.start, { index: 0, payword: chain.anchorB64 });
+      const aRes = await redeem(a, 'ra-1', [item(chain, 1, 0, 3)]);
+      assert.equal(aRes.body.items[0].code, 'beyond_release');
+      // C takes over while B's lease is valid: C must get B's release.
+      const claimC = await claim(c, chain);
+      assert.equal(claimC.body.holder.epoch, 3);
+      assert.equal(claimC.body.start, null);
+      assert.deepEqual(claimC.body.previous, { vendorId: 'repeat-b', releaseUrl: 'http://127.0.0.1:9/repeat-b/release', epoch: 2 });
+      await assertAudit(broker);
+    });
+
+    test('a release that shows a vendor was paid for units it had released takes them back', async () => {
+      const { token } = await broker.customer();
+      const chain = PaywordChain.generate(100);
+      await broker.buyCoin(token, { amount: 1000, unit: 10, chain });
+      const a = await broker.addVendor('tb-a');
+      const b = await broker.addVendor('tb-b');
+      await claim(a, chain);
+      const aRes = await redeem(a, 'tb-a-1', [item(chain, 1, 0, 10)]);
+      assert.equal(aRes.body.items[0].amount, 100);
+      assert.equal(aRes.body.items[0].fee, 2);
+      const before = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      assert.equal(before.body.balance, 98);
+      const claimB = await claim(b, chain);
+      // A signed that it stopped at 6, yet redeemed up to 10.
+      const release = a.release(claimB.body.holder, 6, chain.b64(6));
+      const bRes = await redeem(b, 'tb-b-1', [item(chain, 2, 6, 12, release)]);
+      assert.equal(bRes.body.items[0].status, 'accepted', bRes.text);
+      assert.equal(bRes.body.items[0].amount, 60);
+      const after = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      // A keeps [0,6): 60 less fee 1.
+      assert.equal(after.body.balance, 59);
+      const conflicts = await broker.database.db.selectFrom('conflicts').selectAll().where('chain_id', '=', chain.chainIdB64).execute();
+      assert.equal(conflicts.length, 1);
+      assert.equal(conflicts[0]?.vendor_id, 'tb-a');
+      assert.equal(conflicts[0]?.from_index, 6);
+      assert.equal(conflicts[0]?.to_index, 10);
+      // A cannot redeem past its release any more; B's range stands.
+      const again = await redeem(a, 'tb-a-2', [item(chain, 1, 0, 10)]);
+      assert.equal(again.body.items[0].code, 'beyond_release');
+      // A forged release (signed by B's key for A's epoch) is refused.
+      const forged = b.release(claimB.body.holder, 3, chain.b64(3), 1);
+      const forgedRes = await redeem(b, 'tb-b-2', [item(chain, 2, 3, 5, { ...forged, vendorId: 'tb-a' })]);
+      assert.equal(forgedRes.body.items[0].status, 'rejected');
+      const audited = await assertAudit(broker);
+      assert.equal(audited.totals.redeemedGross, 60 + 60 + (await sumOthers()));
+
+      async function sumOthers() {
+        const rows = await broker.database.db
+          .selectFrom('redeemed_ranges')
+          .select(['gross', 'taken_back_gross'])
+          .where('chain_id', '!=', chain.chainIdB64)
+          .execute();
+        return rows.reduce((s, r) => s + r.gross - r.taken_back_gross, 0);
+      }
+    });
+
+    test('refund: the broker claims the chain, gets the holder’s release, and refunds the unspent rest once', async () => {
+      let holderVendor: TestVendor | undefined;
+      const chain = PaywordChain.generate(100);
+      const rs = await releaseServer(
+        () => holderVendor as TestVendor,
+        () => ({ index: 30, payword: chain.b64(30) }),
+      );
+      try {
+        const customer = await broker.customer();
+        await broker.buyCoin(customer.token, { amount: 200, unit: 2, chain });
+        holderVendor = await broker.addVendor('refund-a', rs.url);
+        await claim(holderVendor, chain);
+        const bankBefore = await bank.balance();
+        const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+        assert.equal(refund.status, 200, refund.text);
+        assert.deepEqual(refund.body, { chainId: chain.chainIdB64, refunded: 140, releasedIndex: 30 });
+        assert.equal(rs.calls.length, 1);
+        assert.equal(rs.calls[0]?.vendorId, 'broker');
+        assert.equal(rs.calls[0]?.prevVendorId, 'refund-a');
+        assert.equal(await bank.balance(), bankBefore - 140);
+        const twice = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+        assert.equal(twice.status, 409);
+        assert.equal(twice.body.code, 'not_refundable');
+        const coins = await call(broker.api, 'GET', '/coins', { token: customer.token });
+        const coin = coins.body.coins.find((c: { chainId: string }) => c.chainId === chain.chainIdB64);
+        assert.equal(coin.status, 'refunded');
+        // The vendor still redeems what it was paid, and nothing past its release.
+        const res = await redeem(holderVendor, 'refund-a-1', [item(chain, 1, 0, 31), item(chain, 1, 0, 30)]);
+        assert.deepEqual(
+          res.body.items.map((i: { status: string; code?: string }) => i.code ?? i.status),
+          ['beyond_release', 'accepted'],
+        );
+        const claimAfter = await claim(holderVendor, chain);
+        assert.equal(claimAfter.status, 404);
+        await assertAudit(broker);
+        const history = await call(broker.api, 'GET', '/history', { token: customer.token });
+        assert.deepEqual(
+          history.body.events.map((e: { kind: string; amount: number }) => `${e.kind}:${e.amount}`),
+          ['purchase:200', 'spend:60', 'refund:140'],
+        );
+      } finally {
+        rs.server.close();
+      }
+    });
+
+    test('refund of a coin nobody claimed returns everything; another customer cannot refund it', async () => {
+      const customer = await broker.customer();
+      const bought = await broker.buyCoin(customer.token, { amount: 40 });
+      const chainId = bought.body.chainId;
+      const stranger = await broker.customer();
+      const denied = await call(broker.api, 'POST', `/coins/${chainId}/refund`, { token: stranger.token });
+      assert.equal(denied.status, 404);
+      const refund = await call(broker.api, 'POST', `/coins/${chainId}/refund`, { token: customer.token });
+      assert.deepEqual(refund.body, { chainId, refunded: 40, releasedIndex: 0 });
+      await assertAudit(broker);
+    });
+
+    test('refund when the holder is unreachable: 503, then a forced start once its lease runs out', async () => {
+      const customer = await broker.customer();
+      const chain = PaywordChain.generate(50);
+      await broker.buyCoin(customer.token, { amount: 50, chain });
+      const a = await broker.addVendor('refund-gone');
+      await claim(a, chain);
+      const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: a.apiKey,
+        body: { epoch: 1, index: 12, payword: chain.b64(12) },
+      });
+      assert.equal(cp.status, 200);
+      const first = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+      assert.equal(first.status, 503);
+      assert.equal(first.body.code, 'previous_holder_unavailable');
+      clock.advance(61_000);
+      const second = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+      assert.equal(second.status, 200, second.text);
+      assert.deepEqual(second.body, { chainId: chain.chainIdB64, refunded: 38, releasedIndex: 12 });
+      await assertAudit(broker);
+    });
+  });
+}
