@@ -31,6 +31,8 @@ export interface Theme {
   bodyFont: string;
   headingFont: string;
   uiFont: string;
+  /** `broadsheet`: quiet masthead on the page colour; `tabloid`: heavy masthead on the accent colour. */
+  masthead: 'broadsheet' | 'tabloid';
   mastheadAlign: 'left' | 'center';
   mastheadCase: 'none' | 'uppercase';
 }
@@ -103,6 +105,7 @@ export function parseSite(value: unknown, source = 'site'): Site {
     bodyFont: css('bodyFont'),
     headingFont: css('headingFont'),
     uiFont: css('uiFont'),
+    masthead: t.masthead === 'tabloid' ? 'tabloid' : 'broadsheet',
     mastheadAlign: t.mastheadAlign === 'center' ? 'center' : 'left',
     mastheadCase: t.mastheadCase === 'uppercase' ? 'uppercase' : 'none',
   };

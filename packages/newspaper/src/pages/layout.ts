@@ -10,6 +10,14 @@ export interface PageOptions {
   current?: 'front' | 'account';
 }
 
+// A tabloid masthead: heavy type reversed out of the accent colour, with a dark navigation bar under it.
+const TABLOID_CSS = `
+.masthead{background:var(--accent);color:var(--accent-text);border-bottom:6px solid var(--text)}
+.masthead .name{font-weight:900;letter-spacing:-.01em}
+.masthead .tagline{color:var(--accent-text);font-weight:700}
+.nav{background:var(--text);color:var(--bg)}
+.nav a{color:var(--bg)}`;
+
 /**
  * The site's stylesheet. Theme values were checked by `parseSite` to hold only characters that colours and
  * font lists need, so they cannot close the style element.
@@ -30,8 +38,8 @@ a:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-off
 .masthead .name a{color:inherit;text-decoration:none}
 .masthead .tagline{font-family:var(--ui-font);color:var(--muted);margin:.25rem 0 0;font-size:.95rem}
 .nav{font-family:var(--ui-font);background:var(--accent);color:var(--accent-text)}
-.nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.25rem 1.5rem}
-.nav a{color:var(--accent-text);display:inline-block;padding:.6rem 0;text-decoration:none;font-weight:600}
+.nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:0 1.25rem}
+.nav a{color:var(--accent-text);display:inline-block;padding:.6rem 0;font-size:.95rem;text-decoration:none;font-weight:600}
 .nav a[aria-current="page"]{text-decoration:underline;text-underline-offset:.3em}
 main{padding:1.5rem 0 3rem}
 h1,h2,h3{font-family:var(--heading-font);line-height:1.2}
@@ -59,7 +67,7 @@ table{border-collapse:collapse;width:100%;max-width:32rem;background:var(--surfa
 th,td{text-align:left;padding:.5rem .75rem;border-bottom:1px solid var(--rule)}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 footer{border-top:1px solid var(--rule);color:var(--muted);font-size:.85rem;padding:1rem 0 2rem}
-@media (prefers-reduced-motion:reduce){*{transition:none!important}}`;
+@media (prefers-reduced-motion:reduce){*{transition:none!important}}${theme.masthead === 'tabloid' ? TABLOID_CSS : ''}`;
 }
 
 /**
@@ -93,7 +101,7 @@ export function renderPage(site: Site, options: PageOptions): SafeHtml {
 <ul>
 <li><a href="/"${current('front')}>Front page</a></li>
 <li><a href="/account"${current('account')}>Vendor account</a></li>
-<li><a href="/api/articles">Article API (JSON)</a></li>
+<li><a href="/api/articles">JSON API</a></li>
 </ul>
 </div>
 </nav>
