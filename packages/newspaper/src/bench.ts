@@ -307,6 +307,8 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
+/** autocannon records latency in whole milliseconds, so 0 means under one. */
+const ms = (n: number) => (n < 1 ? '<1' : fmt(n));
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -372,14 +374,7 @@ export async function runBench(argv: string[], print: (line: string) => void = c
     print(
       table(
         ['route', 'req/s', 'p50 ms', 'p99 ms', '2xx', 'other'],
-        [free, paid].map((r) => [
-          r.name,
-          fmt(r.reqPerSec),
-          fmt(r.p50, 1),
-          fmt(r.p99, 1),
-          String(r.ok),
-          String(r.other),
-        ]),
+        [free, paid].map((r) => [r.name, fmt(r.reqPerSec), ms(r.p50), ms(r.p99), String(r.ok), String(r.other)]),
       ),
     );
     print(

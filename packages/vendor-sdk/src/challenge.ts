@@ -78,13 +78,17 @@ export function paymentRequired(
   renderHtml: PaywallRenderer = defaultPaywallHtml,
 ): ProblemDecision {
   const connect = connectUrl(facts.brokerUrl);
-  const body = problemDetails('payment_required', `${resource} costs ${facts.priceMinor} ${facts.currency} minor units`, {
-    price: facts.priceMinor,
-    currency: facts.currency,
-    vendor: facts.vendorId,
-    broker: facts.brokerUrl,
-    connect,
-  });
+  const body = problemDetails(
+    'payment_required',
+    `${resource} costs ${facts.priceMinor} ${facts.currency} minor units`,
+    {
+      price: facts.priceMinor,
+      currency: facts.currency,
+      vendor: facts.vendorId,
+      broker: facts.brokerUrl,
+      connect,
+    },
+  );
   const decision: ProblemDecision = {
     kind: 'problem',
     status: 402,

@@ -96,12 +96,22 @@ export function checkPayment(
   }
   const units = pay.priceMinor / view.unit;
   if (k > view.length || last + units > view.length) {
-    return reject('chain_exhausted', `the chain has ${view.length - last} of ${view.length} units left; ${units} needed`);
+    return reject(
+      'chain_exhausted',
+      `the chain has ${view.length - last} of ${view.length} units left; ${units} needed`,
+    );
   }
   if (k <= last) return reject('already_spent', `index ${k} is not above ${last}`, { lastIndex: last });
   if (!view.accepting) {
     // Refuse a forgery before claiming: a genuine w_k always verifies against any earlier point of its chain.
-    if (view.knownPoints.length > 0 && !verifyPayword({ chainId: view.chainId, known: { index: last, payword: view.lastPayword }, presented: { index: k, payword: pay.payword } })) {
+    if (
+      view.knownPoints.length > 0 &&
+      !verifyPayword({
+        chainId: view.chainId,
+        known: { index: last, payword: view.lastPayword },
+        presented: { index: k, payword: pay.payword },
+      })
+    ) {
       return reject('invalid_payword', `payword for index ${k} does not verify`);
     }
     return { kind: 'claim' };

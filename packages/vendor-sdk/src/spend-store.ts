@@ -85,7 +85,9 @@ export interface SpendTotals {
  */
 export interface SpendStore {
   readonly engine: DatabaseEngine;
-  loadChain(chainId: string): Promise<{ chain: ChainRecord; epochs: EpochRecord[]; entitlements: string[] } | undefined>;
+  loadChain(
+    chainId: string,
+  ): Promise<{ chain: ChainRecord; epochs: EpochRecord[]; entitlements: string[] } | undefined>;
   saveChain(chain: ChainRecord): Promise<void>;
   /** Inserts an epoch; false when it already exists (another process claimed first). */
   insertEpoch(epoch: EpochRecord): Promise<boolean>;
@@ -355,7 +357,7 @@ class GroupCommitter {
         }
         return out;
       });
-      batch.forEach((p, i) => p.resolve(results[i] as 'ok' | 'conflict'));
+      for (const [i, p] of batch.entries()) p.resolve(results[i] as 'ok' | 'conflict');
     } catch (error) {
       for (const p of batch) p.reject(error);
     } finally {
@@ -416,7 +418,11 @@ class KyselySpendStore implements SpendStore {
   }
 
   async loadChain(chainId: string) {
-    const row = await this.#db.selectFrom('netpay_chains').selectAll().where('chain_id', '=', chainId).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('netpay_chains')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .executeTakeFirst();
     if (!row) return undefined;
     const epochs = await this.#db
       .selectFrom('netpay_epochs')

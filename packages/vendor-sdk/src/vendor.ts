@@ -236,7 +236,12 @@ class Vendor implements NetPayVendor {
     if (price === 0) return { kind: 'free' };
     try {
       const currency = await this.#currencyOrFail();
-      const facts: ChallengeFacts = { vendorId: this.vendorId, priceMinor: price, currency, brokerUrl: this.#brokerUrl };
+      const facts: ChallengeFacts = {
+        vendorId: this.vendorId,
+        priceMinor: price,
+        currency,
+        brokerUrl: this.#brokerUrl,
+      };
       const auth = input.authorization;
       if (!auth || !isNetPayAuthorization(auth)) {
         return paymentRequired(facts, input.resource, input.accept, this.#renderHtml);
@@ -415,7 +420,8 @@ class Vendor implements NetPayVendor {
 
   #claimProblem(facts: ChallengeFacts, error: unknown): ProblemDecision {
     if (error instanceof RemoteError && error.kind === 'refused') {
-      if (error.code && CLAIM_REFUSAL_CODES.has(error.code)) return paymentProblem(facts, error.code, 'refused by the broker');
+      if (error.code && CLAIM_REFUSAL_CODES.has(error.code))
+        return paymentProblem(facts, error.code, 'refused by the broker');
       if (error.status === 404 || error.code === 'not_found') {
         return paymentProblem(facts, 'unknown_chain', 'the broker does not know this chain');
       }
@@ -660,7 +666,10 @@ class Vendor implements NetPayVendor {
           epoch.record.release = stored;
           epoch.record.last = last;
           chain.refresh();
-          this.#o.logger?.info({ chainId, epoch: epoch.record.epoch, index: last.index, to: to.vendorId }, 'netpay released');
+          this.#o.logger?.info(
+            { chainId, epoch: epoch.record.epoch, index: last.index, to: to.vendorId },
+            'netpay released',
+          );
           return stored;
         })().finally(() => {
           epoch.releasing = undefined;

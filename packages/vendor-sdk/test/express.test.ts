@@ -26,9 +26,13 @@ describe('Express middleware and release handler over real HTTP', () => {
     });
     const app = express();
     app.post('/netpay/release', express.json(), netpayReleaseHandler(vendor));
-    app.get('/articles/:id', netpayExpress(vendor, { price: (req) => (req.params.id === 'free' ? 0 : 2) }), (req, res) => {
-      res.json({ article: req.params.id, paid: res.locals.netpay ?? null });
-    });
+    app.get(
+      '/articles/:id',
+      netpayExpress(vendor, { price: (req) => (req.params.id === 'free' ? 0 : 2) }),
+      (req, res) => {
+        res.json({ article: req.params.id, paid: res.locals.netpay ?? null });
+      },
+    );
     const server = app.listen(identity.port, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     assert.equal((server.address() as AddressInfo).port, identity.port);

@@ -7,13 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { createBankApp } from '@netpay/bank';
 import { audit, type BrokerDb, createBrokerApp, HttpBank, registerVendor } from '@netpay/broker';
-import {
-  b64uEncode,
-  formatAuthorization,
-  generateSigningKey,
-  PaywordChain,
-  type Touchstone,
-} from '@netpay/protocol';
+import { b64uEncode, formatAuthorization, generateSigningKey, PaywordChain, type Touchstone } from '@netpay/protocol';
 import { type DatabaseEngine, hashToken, newSecret, openDatabase } from '@netpay/service-kit';
 import { createTestDatabase, type TestDatabase } from '@netpay/service-kit/testing';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -45,15 +39,10 @@ export async function freePort(): Promise<number> {
 }
 
 /** A vendor under test: the SDK core, its Fastify app, its store and how to reach it. */
-export interface TestVendor {
-  id: string;
-  url: string;
+export interface TestVendor extends VendorIdentity {
   vendor: NetPayVendor;
   store: SpendStore;
   app: FastifyInstance;
-  storeUrl: string;
-  apiKey: string;
-  signingKey: { privateSeed: Uint8Array; publicKey: Uint8Array; keyId: string };
   close(): Promise<void>;
 }
 
@@ -74,7 +63,10 @@ export interface World {
   brokerDb: BrokerDb;
   feeBps: number;
   /** Registers a vendor at the broker and starts it with the SDK behind Fastify. */
-  addVendor(id: string, options?: Partial<NetPayVendorOptions> & { prices?: Record<string, number> }): Promise<TestVendor>;
+  addVendor(
+    id: string,
+    options?: Partial<NetPayVendorOptions> & { prices?: Record<string, number> },
+  ): Promise<TestVendor>;
   /** Registers a vendor and makes its store, without starting it. */
   registerVendorIdentity(id: string): Promise<VendorIdentity>;
   /** Starts a vendor for an identity made earlier (e.g. after a restart). */
@@ -222,7 +214,10 @@ export async function startWorld(
       );
       if (res.status >= 300) throw new Error(`buying a coin failed: ${res.status} ${JSON.stringify(res.body)}`);
       const body = res.body as { chainId: string; seed: string; touchstone: Touchstone };
-      return { chain: PaywordChain.fromB64(body.chainId, body.seed, body.touchstone.length), touchstone: body.touchstone };
+      return {
+        chain: PaywordChain.fromB64(body.chainId, body.seed, body.touchstone.length),
+        touchstone: body.touchstone,
+      };
     },
     audit: () => audit(brokerDb),
     vendorAccount: async (apiKey) => {

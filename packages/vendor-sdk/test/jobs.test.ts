@@ -67,7 +67,8 @@ describe('release endpoint, lease renewal and interrupted redemption', () => {
     };
     const a = await world.addVendor('flaky', { fetch: flaky });
     const { chain } = await world.buyCoin(500);
-    for (let i = 1; i <= 4; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i * 100 })).status, 200);
+    for (let i = 1; i <= 4; i++)
+      assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i * 100 })).status, 200);
     const first = await a.vendor.redeemNow();
     assert.ok(first.error);
     assert.equal(first.batches, 0);

@@ -47,7 +47,12 @@ describe('paying at two vendors and redeeming (real bank, broker and vendors ove
       assert.equal(res.status, 200, JSON.stringify(res.body));
       const receipt = parseReceipt(res.headers.get('netpay-receipt') ?? undefined);
       assert.deepEqual(receipt, { chain: chain.chainIdB64, index: i, balance: (20 - i) * 50 });
-      assert.deepEqual(res.body.paid, { chainId: chain.chainIdB64, index: i, balanceMinor: (20 - i) * 50, charged: true });
+      assert.deepEqual(res.body.paid, {
+        chainId: chain.chainIdB64,
+        index: i,
+        balanceMinor: (20 - i) * 50,
+        charged: true,
+      });
     }
     // B claims, A releases at 3, B continues from 3.
     const stale = await get(`${b.url}/articles/4`, { chain, index: 3 });
@@ -66,7 +71,10 @@ describe('paying at two vendors and redeeming (real bank, broker and vendors ove
 
     const ra = await a.vendor.redeemNow();
     const rb = await b.vendor.redeemNow();
-    assert.deepEqual({ ...ra, credited: ra.credited }, { batches: 1, accepted: 1, rejected: 0, credited: 150 - feeFor(150, 200) });
+    assert.deepEqual(
+      { ...ra, credited: ra.credited },
+      { batches: 1, accepted: 1, rejected: 0, credited: 150 - feeFor(150, 200) },
+    );
     assert.deepEqual(rb, { batches: 1, accepted: 1, rejected: 0, credited: 100 - feeFor(100, 200) });
     // Running again finds nothing to redeem.
     assert.deepEqual(await a.vendor.redeemNow(), { batches: 0, accepted: 0, rejected: 0, credited: 0 });

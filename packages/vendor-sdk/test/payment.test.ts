@@ -72,7 +72,10 @@ describe('checkPayment (§4 rules as a pure function)', () => {
     assert.equal(code(checkPayment(view({ currency: 'AUD' }), pay(6), ctx)), 'currency_mismatch');
     assert.equal(code(checkPayment(view({ unit: 2 }), pay(6, 'r', 3), ctx)), 'insufficient_amount');
     assert.equal(code(checkPayment(view(), pay(21, 'r', 1, chain.payword(20)), ctx)), 'chain_exhausted');
-    assert.equal(code(checkPayment(view({ lastIndex: 19, lastPayword: chain.payword(19) }), pay(20, 'r', 2), ctx)), 'chain_exhausted');
+    assert.equal(
+      code(checkPayment(view({ lastIndex: 19, lastPayword: chain.payword(19) }), pay(20, 'r', 2), ctx)),
+      'chain_exhausted',
+    );
     assert.equal(code(checkPayment(view(), pay(4), ctx)), 'already_spent');
     assert.equal(code(checkPayment(view(), pay(6, 'r', 2), ctx)), 'insufficient_amount');
     assert.equal(code(checkPayment(view(), pay(6, 'r', 1, chain.payword(7)), ctx)), 'invalid_payword');

@@ -115,7 +115,11 @@ for (const engine of testEngines()) {
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordPayment(pay(0, 1, `a${i}`))));
       assert.equal(results.filter((r) => r === 'ok').length, 1);
       // A pipeline of consecutive writes in one batch all succeed in order.
-      const chained = await Promise.all([store.recordPayment(pay(1, 2)), store.recordPayment(pay(2, 3)), store.recordPayment(pay(3, 4))]);
+      const chained = await Promise.all([
+        store.recordPayment(pay(1, 2)),
+        store.recordPayment(pay(2, 3)),
+        store.recordPayment(pay(3, 4)),
+      ]);
       assert.deepEqual(chained, ['ok', 'ok', 'ok']);
     });
 
