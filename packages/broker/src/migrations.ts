@@ -195,4 +195,25 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('postings_account').on('postings').columns(['account_id']).execute();
     },
   },
+  /** Web pages and connect (src/web, src/wallet-grants.ts): the pages' HMAC key and one-time wallet grant codes. */
+  '0002_web_connect': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('web_secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('wallet_grants')
+        .addColumn('code_hash', 'text', (c) => c.primaryKey())
+        .addColumn('vendor_id', 'text', (c) => c.notNull())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('used_at', 'text')
+        .execute();
+    },
+  },
 };

@@ -92,7 +92,8 @@ export function articleRoutes(app: FastifyInstance, prices: Record<string, numbe
 export async function startWorld(
   options: { engine?: DatabaseEngine; feeBps?: number; leaseTtlSeconds?: number } = {},
 ): Promise<World> {
-  const engine = options.engine ?? 'sqlite';
+  // NETPAY_TEST_WORLD_ENGINE=postgres runs the whole world (bank, broker, vendor stores) on PostgreSQL.
+  const engine = options.engine ?? (process.env.NETPAY_TEST_WORLD_ENGINE === 'postgres' ? 'postgres' : 'sqlite');
   const feeBps = options.feeBps ?? 200;
   const drops: TestDatabase[] = [];
   const closers: (() => Promise<void>)[] = [];
