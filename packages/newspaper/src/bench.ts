@@ -2,18 +2,20 @@
  * `npm run bench`: what a payment costs a vendor.
  *
  * 1. HTTP: a real bank, broker and one newspaper vendor in this process on loopback; the same article route is
- *    loaded with autocannon once for a free article and once for a paid one (every paid request carries a fresh
+ *    loaded by autocannon in a separate process (bench-load.ts) once for a free article and once for a paid one (every paid request carries a fresh
  *    payword of the connection's own client-made chain), printing requests/s, the paid/free ratio and p99s.
  * 2. CPU: PayWord verification (one SHA-256) beside Ed25519 verification, each for about a second.
  *
  * Tooling only: this is the one file of the newspaper that imports the bank and the broker, and it is never run
  * by the tests.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { Logger } from 'pino';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   b64uEncode,
@@ -28,7 +30,8 @@ import { type BankSchema, createBankApp } from '@netpay/bank';
 import { type BrokerSchema, createBrokerApp, HttpBank, registerVendor } from '@netpay/broker';
 import { createLogger, hashToken, newSecret, openDatabase, rfc3339 } from '@netpay/service-kit';
 import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey, type NetPayVendor } from '@netpay/vendor-sdk';
-import autocannon, { type RequestParams, type Result } from 'autocannon';
+import type { Result } from 'autocannon';
+import type { LoadPlan } from './bench-load.ts';
 import { createNewspaperApp } from './app.ts';
 import { type Site, SITES } from './site.ts';
 
@@ -248,34 +251,17 @@ export async function startBenchNetwork(options: {
   }
 }
 
-/**
- * Hands each autocannon connection its own chain: autocannon deep-copies `requests` per connection, and the
- * `payer` object below survives its shallow per-request copy, so it is the connection's state. A connection
- * whose chain runs out takes the next unused one.
- */
-function paidRequest(path: string, pool: PaywordChain[], start: Map<PaywordChain, number>) {
-  return {
-    method: 'GET',
-    path,
-    payer: {} as { chain?: PaywordChain; index?: number },
-    setupRequest(req: RequestParams): RequestParams {
-      const payer = req.payer as { chain?: PaywordChain; index?: number };
-      if (!payer.chain || (payer.index ?? 0) >= payer.chain.length) {
-        const next = pool.shift();
-        if (!next) throw new Error('the benchmark ran out of coins: raise --chain-length');
-        payer.chain = next;
-        payer.index = start.get(next) ?? 0;
-      }
-      payer.index = (payer.index ?? 0) + 1;
-      const chain = payer.chain;
-      const authorization = formatAuthorization({
-        chain: chain.chainIdB64,
-        index: payer.index,
-        payword: chain.b64(payer.index),
-      });
-      return { ...req, headers: { ...(req.headers ?? {}), accept: 'application/json', authorization } };
-    },
-  };
+/** Runs one load in a separate process (see bench-load.ts) and returns autocannon's result. */
+async function runLoad(plan: LoadPlan): Promise<Result> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-load.ts', import.meta.url))], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const out: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stdin.end(JSON.stringify(plan));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`the load generator exited with ${code}`);
+  return JSON.parse(Buffer.concat(out).toString('utf8')) as Result;
 }
 
 interface Row {
@@ -318,7 +304,8 @@ async function httpBench(options: BenchOptions, print: (line: string) => void): 
   const site = benchSite();
   const network = await startBenchNetwork({ dir, site, logger });
   try {
-    const coins = options.connections * 2;
+    // One coin per connection plus spares: purchases are rate-limited per customer, as in production.
+    const coins = options.connections + 2;
     print(
       `buying ${coins} coins of ${options.chainLength} units and paying once with each (the first payment claims)…`,
     );
@@ -337,14 +324,20 @@ async function httpBench(options: BenchOptions, print: (line: string) => void): 
       if (res.status !== 200) throw new Error(`warm-up payment answered ${res.status}`);
       start.set(chain, 1);
     }
-    const common = { url: network.vendorUrl, connections: options.connections, duration: options.durationSec };
+    const common = { url: network.vendorUrl, connections: options.connections, durationSec: options.durationSec };
     print(`free: ${options.connections} connections × ${options.durationSec} s …`);
-    const free = await autocannon({
-      ...common,
-      requests: [{ method: 'GET', path: `/api/articles/${FREE_ID}`, headers: { accept: 'application/json' } }],
-    });
+    const free = await runLoad({ ...common, path: `/api/articles/${FREE_ID}` });
     print(`paid: ${options.connections} connections × ${options.durationSec} s …`);
-    const paid = await autocannon({ ...common, requests: [paidRequest(`/api/articles/${PAID_ID}`, chains, start)] });
+    const paid = await runLoad({
+      ...common,
+      path: `/api/articles/${PAID_ID}`,
+      chains: chains.map((chain) => ({
+        chainId: chain.chainIdB64,
+        seed: chain.seedB64,
+        length: chain.length,
+        startIndex: start.get(chain) ?? 0,
+      })),
+    });
     return [row(`GET /api/articles/${FREE_ID} (free)`, free), row(`GET /api/articles/${PAID_ID} (1 cent)`, paid)];
   } finally {
     await network.close();
