@@ -22,6 +22,7 @@ import { vendorApiRoutes } from './routes/vendor-api.ts';
 import type { BrokerDb } from './schema.ts';
 import { ensureSigningKey } from './signing-keys.ts';
 import { ensureBrokerVendor } from './vendor-registry.ts';
+import { registerWebRoutes } from './web/web-routes.ts';
 
 /** A module of routes: the web pages and the connect flow plug in here without touching the API routes. */
 export type BrokerRoutes = (app: FastifyInstance, deps: BrokerDeps) => void | Promise<void>;
@@ -102,6 +103,7 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
   discoveryRoutes(app, deps);
   vendorApiRoutes(app, deps);
   customerApiRoutes(app, deps);
+  await registerWebRoutes(app, deps);
   for (const routes of options.routes ?? []) await routes(app, deps);
   return app;
 }

@@ -25,7 +25,11 @@ export interface ChargeRequest {
 
 export type ChargeResult =
   | { ok: true; chargeId: string; amount: number }
-  | { ok: false; code: 'card_declined' | 'insufficient_funds' | 'invalid_card' | 'idempotency_conflict'; detail?: string };
+  | {
+      ok: false;
+      code: 'card_declined' | 'insufficient_funds' | 'invalid_card' | 'idempotency_conflict';
+      detail?: string;
+    };
 
 export interface RefundRequest {
   chargeId: string;

@@ -89,7 +89,11 @@ for (const engine of testEngines()) {
       assert.equal(claimB.body.holder.epoch, 2);
       assert.equal(claimB.body.holder.prevVendorId, 'vendor-a');
       assert.equal(claimB.body.holder.prevEpoch, 1);
-      assert.deepEqual(claimB.body.previous, { vendorId: 'vendor-a', releaseUrl: 'http://127.0.0.1:9/vendor-a/release', epoch: 1 });
+      assert.deepEqual(claimB.body.previous, {
+        vendorId: 'vendor-a',
+        releaseUrl: 'http://127.0.0.1:9/vendor-a/release',
+        epoch: 1,
+      });
       assert.equal(claimB.body.start, null);
 
       // A was superseded: it may not renew any more.
@@ -153,10 +157,22 @@ for (const engine of testEngines()) {
         key: 'b-3',
         body: { items: [item(chain, 2, 40, 765)] },
       });
-      assert.deepEqual(big.body.items[0], { chainId: chain.chainIdB64, epoch: 2, status: 'accepted', amount: 1450, fee: 29 });
+      assert.deepEqual(big.body.items[0], {
+        chainId: chain.chainIdB64,
+        epoch: 2,
+        status: 'accepted',
+        amount: 1450,
+        fee: 29,
+      });
       assert.equal(big.body.credited, 1421);
       const accountB = await call(broker.api, 'GET', '/vendor/account', { token: b.apiKey });
-      assert.deepEqual(accountB.body, { vendorId: 'vendor-b', balance: 36 + 20 + 1421, pending: 0, paidOut: 0, currency: 'NZD' });
+      assert.deepEqual(accountB.body, {
+        vendorId: 'vendor-b',
+        balance: 36 + 20 + 1421,
+        pending: 0,
+        paidOut: 0,
+        currency: 'NZD',
+      });
       const accountA = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(accountA.body.balance, 24);
       const totals = await assertAudit(broker, 'all redemptions');

@@ -53,7 +53,11 @@ for (const engine of testEngines()) {
         assert.equal(e.superseded_by, i === epochs.length - 1 ? null : i + 2);
         if (holderOf.has(e.epoch)) assert.equal(holderOf.get(e.epoch), e.vendor_id);
       });
-      const chainRow = await broker.database.db.selectFrom('chains').selectAll().where('chain_id', '=', chain.chainIdB64).executeTakeFirstOrThrow();
+      const chainRow = await broker.database.db
+        .selectFrom('chains')
+        .selectAll()
+        .where('chain_id', '=', chain.chainIdB64)
+        .executeTakeFirstOrThrow();
       assert.equal(chainRow.current_epoch, epochs.length);
     });
 
@@ -89,7 +93,11 @@ for (const engine of testEngines()) {
       const replies = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
           i % 2 === 0
-            ? call(broker.api, 'POST', '/redemptions', { token: a.apiKey, key: `a-${i}`, body: { items: [item(chain, 1, 0, 20)] } })
+            ? call(broker.api, 'POST', '/redemptions', {
+                token: a.apiKey,
+                key: `a-${i}`,
+                body: { items: [item(chain, 1, 0, 20)] },
+              })
             : call(broker.api, 'POST', '/redemptions', {
                 token: b.apiKey,
                 key: `b-${i}`,
@@ -118,7 +126,9 @@ for (const engine of testEngines()) {
       await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
       const body = { items: [item(chain, 1, 0, 50), item(chain, 1, 50, 60)] };
       const replies = await Promise.all(
-        Array.from({ length: 20 }, () => call(broker.api, 'POST', '/redemptions', { token: a.apiKey, key: 'same', body })),
+        Array.from({ length: 20 }, () =>
+          call(broker.api, 'POST', '/redemptions', { token: a.apiKey, key: 'same', body }),
+        ),
       );
       for (const r of replies) {
         assert.equal(r.status, 200, r.text);
@@ -127,7 +137,11 @@ for (const engine of testEngines()) {
       assert.equal(replies[0]?.body.credited, 59);
       const account = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(account.body.balance, 59);
-      const other = await call(broker.api, 'POST', '/redemptions', { token: a.apiKey, key: 'same', body: { items: [item(chain, 1, 60, 61)] } });
+      const other = await call(broker.api, 'POST', '/redemptions', {
+        token: a.apiKey,
+        key: 'same',
+        body: { items: [item(chain, 1, 60, 61)] },
+      });
       assert.equal(other.status, 422);
       assert.equal(other.body.code, 'idempotency_conflict');
       assert.ok((await broker.audit()).ok);
@@ -135,11 +149,16 @@ for (const engine of testEngines()) {
 
     test('the same purchase sent 20 times at once makes one coin and one charge', async () => {
       const customer = await broker.customer();
-      const statement = async () => (await bank.statement()).body.lines.filter((l: { kind: string }) => l.kind === 'charge').length;
+      const statement = async () =>
+        (await bank.statement()).body.lines.filter((l: { kind: string }) => l.kind === 'charge').length;
       const before = await statement();
       const replies = await Promise.all(
         Array.from({ length: 20 }, () =>
-          call(broker.api, 'POST', '/coins', { token: customer.token, key: 'one', body: { amount: 25, payment: { card: GOOD_CARD } } }),
+          call(broker.api, 'POST', '/coins', {
+            token: customer.token,
+            key: 'one',
+            body: { amount: 25, payment: { card: GOOD_CARD } },
+          }),
         ),
       );
       for (const r of replies) {

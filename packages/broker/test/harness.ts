@@ -132,7 +132,10 @@ export interface BrokerUnderTest {
   addVendor(id: string, releaseUrl?: string): Promise<TestVendor>;
   /** A new customer with a session token. */
   customer(email?: string): Promise<{ token: string; customerId: string; email: string }>;
-  buyCoin(token: string, options?: { amount?: number; unit?: number; chain?: PaywordChain; key?: string }): Promise<Reply>;
+  buyCoin(
+    token: string,
+    options?: { amount?: number; unit?: number; chain?: PaywordChain; key?: string },
+  ): Promise<Reply>;
   audit(): Promise<Awaited<ReturnType<typeof audit>>>;
   /** Row counts of every table, to prove a refused request changed nothing. */
   counts(): Promise<Record<string, number>>;
@@ -144,7 +147,12 @@ let customerSeq = 0;
 export async function startBroker(
   engine: DatabaseEngine,
   bank: { url: string; apiKey: string },
-  options: { clock?: Clock; config?: Partial<BrokerConfig>; bankTimeoutMs?: number; releaseClient?: ReleaseClient } = {},
+  options: {
+    clock?: Clock;
+    config?: Partial<BrokerConfig>;
+    bankTimeoutMs?: number;
+    releaseClient?: ReleaseClient;
+  } = {},
 ): Promise<BrokerUnderTest> {
   const testDb = await createTestDatabase(engine);
   const database = openDatabase<BrokerSchema>(testDb.url);

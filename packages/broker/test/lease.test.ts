@@ -4,7 +4,15 @@ import { after, before, describe, test } from 'node:test';
 import { type HolderCertificate, PaywordChain } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker, type TestVendor } from './harness.ts';
+import {
+  type BankUnderTest,
+  type BrokerUnderTest,
+  call,
+  item,
+  startBank,
+  startBroker,
+  type TestVendor,
+} from './harness.ts';
 
 async function assertAudit(broker: BrokerUnderTest) {
   const result = await broker.audit();
@@ -122,7 +130,11 @@ for (const engine of testEngines()) {
       const claimC = await claim(c, chain);
       assert.equal(claimC.body.holder.epoch, 3);
       assert.equal(claimC.body.start, null);
-      assert.deepEqual(claimC.body.previous, { vendorId: 'repeat-b', releaseUrl: 'http://127.0.0.1:9/repeat-b/release', epoch: 2 });
+      assert.deepEqual(claimC.body.previous, {
+        vendorId: 'repeat-b',
+        releaseUrl: 'http://127.0.0.1:9/repeat-b/release',
+        epoch: 2,
+      });
       await assertAudit(broker);
     });
 
@@ -147,7 +159,11 @@ for (const engine of testEngines()) {
       const after = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       // A keeps [0,6): 60 less fee 1.
       assert.equal(after.body.balance, 59);
-      const conflicts = await broker.database.db.selectFrom('conflicts').selectAll().where('chain_id', '=', chain.chainIdB64).execute();
+      const conflicts = await broker.database.db
+        .selectFrom('conflicts')
+        .selectAll()
+        .where('chain_id', '=', chain.chainIdB64)
+        .execute();
       assert.equal(conflicts.length, 1);
       assert.equal(conflicts[0]?.vendor_id, 'tb-a');
       assert.equal(conflicts[0]?.from_index, 6);

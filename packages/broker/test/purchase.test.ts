@@ -150,14 +150,25 @@ for (const engine of testEngines()) {
       const chain = PaywordChain.generate(5);
       const onlyId = await buy(token, 'r3', { amount: 5, chainId: chain.chainIdB64, payment: { card: GOOD_CARD } });
       assert.equal(onlyId.status, 400);
-      const noKey = await call(broker.api, 'POST', '/coins', { token, body: { amount: 5, payment: { card: GOOD_CARD } } });
+      const noKey = await call(broker.api, 'POST', '/coins', {
+        token,
+        body: { amount: 5, payment: { card: GOOD_CARD } },
+      });
       assert.equal(noKey.status, 400);
-      const noAuth = await call(broker.api, 'POST', '/coins', { key: 'x', body: { amount: 5, payment: { card: GOOD_CARD } } });
+      const noAuth = await call(broker.api, 'POST', '/coins', {
+        key: 'x',
+        body: { amount: 5, payment: { card: GOOD_CARD } },
+      });
       assert.equal(noAuth.status, 401);
       assert.equal(noAuth.body.code, 'unauthorized');
       assert.deepEqual(await broker.counts(), before);
 
-      const first = await buy(token, 'r4', { amount: 5, chainId: chain.chainIdB64, anchor: chain.anchorB64, payment: { card: GOOD_CARD } });
+      const first = await buy(token, 'r4', {
+        amount: 5,
+        chainId: chain.chainIdB64,
+        anchor: chain.anchorB64,
+        payment: { card: GOOD_CARD },
+      });
       assert.equal(first.status, 201);
       const other = await broker.customer();
       const taken = await call(broker.api, 'POST', '/coins', {
@@ -175,13 +186,17 @@ for (const engine of testEngines()) {
       const created = await call(broker.api, 'POST', '/customers', { body: { email, password: 'password-1' } });
       assert.equal(created.status, 201);
       assert.match(created.body.customerId, /^cus_/);
-      const dup = await call(broker.api, 'POST', '/customers', { body: { email: email.toLowerCase(), password: 'password-2' } });
+      const dup = await call(broker.api, 'POST', '/customers', {
+        body: { email: email.toLowerCase(), password: 'password-2' },
+      });
       assert.equal(dup.status, 409);
       assert.equal(dup.body.code, 'email_taken');
       const wrong = await call(broker.api, 'POST', '/sessions', { body: { email, password: 'nope-nope' } });
       assert.equal(wrong.status, 401);
       assert.equal(wrong.body.code, 'invalid_credentials');
-      const unknown = await call(broker.api, 'POST', '/sessions', { body: { email: 'nobody@example.test', password: 'x' } });
+      const unknown = await call(broker.api, 'POST', '/sessions', {
+        body: { email: 'nobody@example.test', password: 'x' },
+      });
       assert.equal(unknown.status, 401);
       let limited: Awaited<ReturnType<typeof call>> | undefined;
       for (let i = 0; i < 15 && !limited; i++) {

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { b64uEncode, PaywordChain, randomBytes } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, GOOD_CARD, item, startBank, startBroker, type TestVendor } from './harness.ts';
+import {
+  type BankUnderTest,
+  type BrokerUnderTest,
+  call,
+  GOOD_CARD,
+  item,
+  startBank,
+  startBroker,
+  type TestVendor,
+} from './harness.ts';
 
 for (const engine of testEngines()) {
   describe(`hostile input on ${engine}`, () => {
@@ -46,7 +55,11 @@ for (const engine of testEngines()) {
 
     test('malformed JSON, wrong types, extra fields, bad amounts are 400 and change nothing', async () => {
       await unchanged(async () => {
-        isProblem(await call(broker.api, 'POST', '/coins', { token, key: 'm1', raw: '{"amount": 5,' }), 400, 'bad_request');
+        isProblem(
+          await call(broker.api, 'POST', '/coins', { token, key: 'm1', raw: '{"amount": 5,' }),
+          400,
+          'bad_request',
+        );
         const bad = [
           { amount: '5', payment: { card: GOOD_CARD } },
           { amount: -5, payment: { card: GOOD_CARD } },
@@ -62,12 +75,29 @@ for (const engine of testEngines()) {
         for (const [i, body] of bad.entries()) {
           isProblem(await call(broker.api, 'POST', '/coins', { token, key: `m-${i}`, body }), 400, 'bad_request');
         }
-        isProblem(await call(broker.api, 'POST', '/customers', { body: { email: 'x', password: 'long enough' } }), 400, 'bad_request');
-        isProblem(await call(broker.api, 'POST', '/customers', { body: { email: 'a@b.cd', password: 'long enough', admin: true } }), 400, 'bad_request');
-        const proto = await call(broker.api, 'POST', '/customers', { raw: '{"__proto__":{"x":1},"email":"p@q.rs","password":"long enough"}' });
+        isProblem(
+          await call(broker.api, 'POST', '/customers', { body: { email: 'x', password: 'long enough' } }),
+          400,
+          'bad_request',
+        );
+        isProblem(
+          await call(broker.api, 'POST', '/customers', {
+            body: { email: 'a@b.cd', password: 'long enough', admin: true },
+          }),
+          400,
+          'bad_request',
+        );
+        const proto = await call(broker.api, 'POST', '/customers', {
+          raw: '{"__proto__":{"x":1},"email":"p@q.rs","password":"long enough"}',
+        });
         assert.equal(proto.status, 400);
         isProblem(
-          await call(broker.api, 'POST', '/coins', { token, key: 'm-ct', raw: 'amount=5', contentType: 'application/x-www-form-urlencoded' }),
+          await call(broker.api, 'POST', '/coins', {
+            token,
+            key: 'm-ct',
+            raw: 'amount=5',
+            contentType: 'application/x-www-form-urlencoded',
+          }),
           415,
           'unsupported_media_type',
         );
@@ -79,7 +109,11 @@ for (const engine of testEngines()) {
         const huge = JSON.stringify({ email: `${'a'.repeat(100_000)}@b.cd`, password: 'long enough' });
         isProblem(await call(broker.api, 'POST', '/customers', { raw: huge }), 413, 'payload_too_large');
         const items = Array.from({ length: 1001 }, () => item(chain, 1, 0, 1));
-        const tooMany = await call(broker.api, 'POST', '/redemptions', { token: vendor.apiKey, key: 'many', body: { items } });
+        const tooMany = await call(broker.api, 'POST', '/redemptions', {
+          token: vendor.apiKey,
+          key: 'many',
+          body: { items },
+        });
         isProblem(tooMany, 400, 'bad_request');
         const giant = await call(broker.api, 'POST', '/redemptions', {
           token: vendor.apiKey,
@@ -93,11 +127,19 @@ for (const engine of testEngines()) {
     test('vendor API: no key, unknown chains, forged paywords, wrong epochs', async () => {
       await unchanged(async () => {
         isProblem(await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`), 401, 'unauthorized');
-        isProblem(await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: 'np_vk_nope' }), 401, 'unauthorized');
+        isProblem(
+          await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: 'np_vk_nope' }),
+          401,
+          'unauthorized',
+        );
         const unknownId = b64uEncode(randomBytes(16));
         const unknown = await call(broker.api, 'POST', `/chains/${unknownId}/claim`, { token: vendor.apiKey });
         isProblem(unknown, 404, 'unknown_chain');
-        isProblem(await call(broker.api, 'POST', '/chains/not-a-chain/claim', { token: vendor.apiKey }), 400, 'bad_request');
+        isProblem(
+          await call(broker.api, 'POST', '/chains/not-a-chain/claim', { token: vendor.apiKey }),
+          400,
+          'bad_request',
+        );
         isProblem(await call(broker.api, 'GET', '/vendors/nobody'), 404, 'unknown_vendor');
 
         const forged = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
@@ -115,9 +157,20 @@ for (const engine of testEngines()) {
           body: { epoch: 1, index: 5, payword: chain.b64(5), more: 1 },
         });
         isProblem(extra, 400, 'bad_request');
-        const noKey = await call(broker.api, 'POST', '/redemptions', { token: vendor.apiKey, body: { items: [item(chain, 1, 0, 5)] } });
+        const noKey = await call(broker.api, 'POST', '/redemptions', {
+          token: vendor.apiKey,
+          body: { items: [item(chain, 1, 0, 5)] },
+        });
         isProblem(noKey, 400, 'bad_request');
-        isProblem(await call(broker.api, 'POST', '/redemptions', { token: vendor.apiKey, key: 'neg', body: { items: [item(chain, 1, 0, 5)].map((i) => ({ ...i, epoch: -1 })) } }), 400, 'bad_request');
+        isProblem(
+          await call(broker.api, 'POST', '/redemptions', {
+            token: vendor.apiKey,
+            key: 'neg',
+            body: { items: [item(chain, 1, 0, 5)].map((i) => ({ ...i, epoch: -1 })) },
+          }),
+          400,
+          'bad_request',
+        );
       });
       // Rejected items are answered (and the answer stored) but credit nothing.
       const before = (await broker.audit()).totals;

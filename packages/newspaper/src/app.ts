@@ -8,6 +8,8 @@ import { type PaymentNote, renderArticlePage } from './pages/article-page.ts';
 import { renderFrontPage } from './pages/front-page.ts';
 import { renderNotFoundPage } from './pages/not-found-page.ts';
 import { renderPaywallPage } from './pages/paywall-page.ts';
+import { buyCoinsUrl } from './pages/article-page.ts';
+import type { WalletNote } from './pages/layout.ts';
 import { type Article, findArticle, type Site } from './site.ts';
 
 export interface NewspaperAppOptions {
@@ -84,9 +86,9 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
     if (reply.statusCode !== 402 || !wantsHtml(request.headers.accept)) return payload;
     const article = articleOf(site, request);
     if (!article) return payload;
-    let code = 'payment_required';
+    let code = request.netpayRefusal ?? 'payment_required';
     const type = String(reply.getHeader('content-type') ?? '');
-    if (type.includes('json') && typeof payload === 'string') {
+    if (!request.netpayRefusal && type.includes('json') && typeof payload === 'string') {
       try {
         const problem: unknown = JSON.parse(payload);
         if (isProblem(problem)) code = problem.code;
@@ -96,12 +98,21 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
     }
     reply.header('content-type', HTML);
     reply.header('cache-control', 'no-store');
-    const connectUrl = `${brokerUrl}/connect?vendor=${encodeURIComponent(site.vendorId)}`;
-    return renderPaywallPage(site, article, { code, brokerUrl, connectUrl }).toString();
+    // The button runs connect here (server-side wallet), which sends the reader to the broker and back.
+    const connectUrl = vendor.serverWallets
+      ? `/netpay/connect?return_to=${encodeURIComponent(request.url)}`
+      : `${brokerUrl}/connect?vendor=${encodeURIComponent(site.vendorId)}`;
+    return renderPaywallPage(site, article, { code, brokerUrl, connectUrl, wallet: walletOf(request) }).toString();
   };
 
-  app.get('/', async (_request, reply) => {
-    return reply.type(HTML).send(renderFrontPage(site).toString());
+  const walletOf = (request: FastifyRequest): WalletNote | null =>
+    request.netpayWallet
+      ? { balanceMinor: request.netpayWallet.balanceMinor, buyMoreUrl: buyCoinsUrl(brokerUrl) }
+      : null;
+
+  app.get('/', async (request, reply) => {
+    reply.header('cache-control', 'private, no-cache');
+    return reply.type(HTML).send(renderFrontPage(site, walletOf(request)).toString());
   });
 
   app.get<{ Params: { id: string } }>(
@@ -114,20 +125,24 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
           return reply
             .code(404)
             .type(HTML)
-            .send(renderNotFoundPage(site, request.url.split('?')[0] ?? '').toString());
+            .send(renderNotFoundPage(site, request.url.split('?')[0] ?? '', walletOf(request)).toString());
         }
         return sendProblem(reply, 'not_found', `no article ${request.params.id}`);
       }
       const payment = paymentNote(request, article);
       if (article.priceMinor > 0) reply.header('cache-control', 'private, no-store');
-      const options = payment ? { brokerUrl, payment } : { brokerUrl };
+      const wallet = walletOf(request);
+      const options = payment ? { brokerUrl, payment, wallet } : { brokerUrl, wallet };
       return reply.type(HTML).send(renderArticlePage(site, article, options).toString());
     },
   );
 
-  app.get('/account', async (_request, reply) => {
+  app.get('/account', async (request, reply) => {
     const summary = await accountSummary(vendor, site.currency);
-    return reply.type(HTML).header('cache-control', 'no-store').send(renderAccountPage(site, summary).toString());
+    return reply
+      .type(HTML)
+      .header('cache-control', 'no-store')
+      .send(renderAccountPage(site, summary, walletOf(request)).toString());
   });
 
   app.get('/api/articles', async () => ({

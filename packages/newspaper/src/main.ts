@@ -119,6 +119,7 @@ export async function openVendor(config: VendorConfig, logger: Logger): Promise<
     apiKey,
     signingKey: { privateSeed: key.privateSeed, keyId: key.keyId },
     releaseUrl: `${config.publicUrl}/netpay/release`,
+    publicUrl: config.publicUrl,
     store,
     logger,
     currency: config.site.currency,

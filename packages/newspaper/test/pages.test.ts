@@ -139,6 +139,32 @@ describe('pages', () => {
     assert.ok(exhausted.includes(`<a href="${BROKER}/coins">Buy more coins from the NetPay broker</a>`));
   });
 
+  it('every page shows the server-side wallet balance when the session has one', () => {
+    const site = SITES['daily-planet'];
+    const article = site.articles.find((a) => a.priceMinor === 5)!;
+    const wallet = { balanceMinor: 195, buyMoreUrl: `${BROKER}/coins` };
+    const pages = [
+      renderFrontPage(site, wallet).toString(),
+      renderArticlePage(site, article, { brokerUrl: BROKER, wallet }).toString(),
+      renderPaywallPage(site, article, { code: 'payment_required', brokerUrl: BROKER, wallet }).toString(),
+      renderAccountPage(
+        site,
+        { currency: 'NZD', earnedMinor: 0, pendingMinor: 0, redeemedMinor: 0 },
+        wallet,
+      ).toString(),
+    ];
+    for (const page of pages) assert.match(page, /Your NetPay balance: <strong[^>]*>NZ\$1\.95<\/strong>/);
+    assert.ok(!renderFrontPage(site).toString().includes('Your NetPay balance'));
+    const empty = renderFrontPage(site, { ...wallet, balanceMinor: 0 }).toString();
+    assert.ok(empty.includes(`<a href="${BROKER}/coins">buy more from the NetPay broker</a>`));
+    const connect = renderPaywallPage(site, article, {
+      code: 'payment_required',
+      brokerUrl: BROKER,
+      connectUrl: '/netpay/connect?return_to=%2Farticles%2Fx',
+    }).toString();
+    assert.ok(connect.includes('href="/netpay/connect?return_to=%2Farticles%2Fx">Pay NZ$0.05 with NetPay</a>'));
+  });
+
   it('account page shows earned, pending, redeemed and paid out', () => {
     const page = renderAccountPage(SITES['the-bugle'], {
       currency: 'NZD',

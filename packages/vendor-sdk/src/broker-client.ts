@@ -17,6 +17,8 @@ import {
   VendorAccountSchema,
   type VendorDirectoryEntry,
   VendorDirectoryEntrySchema,
+  type WalletGrantResponse,
+  WalletGrantResponseSchema,
 } from '@netpay/protocol';
 import type { TSchema } from '@sinclair/typebox';
 
@@ -190,6 +192,19 @@ export class BrokerClient {
       `${await this.#api()}/chains/${encodeURIComponent(chainId)}/claim`,
       { method: 'POST', headers: this.#auth(), timeoutMs: this.#timeoutMs },
       ClaimResponseSchema,
+    );
+  }
+
+  /**
+   * §7 exchanges a connect code for the customer's chain: the broker claims it for this vendor (like `claim`)
+   * and adds the seed. A used, expired or foreign code is refused with `grant_invalid`.
+   */
+  async exchangeWalletGrant(code: string): Promise<WalletGrantResponse> {
+    return requestJson(
+      this.#fetch,
+      `${await this.#api()}/wallet-grants/${encodeURIComponent(code)}`,
+      { method: 'POST', headers: this.#auth(), timeoutMs: this.#timeoutMs },
+      WalletGrantResponseSchema,
     );
   }
 

@@ -76,6 +76,8 @@ export function paymentRequired(
   resource: string,
   accept: string | undefined,
   renderHtml: PaywallRenderer = defaultPaywallHtml,
+  /** The vendor's own connect link for the paywall button (server-side wallets); default: the broker's. */
+  paywallConnectUrl?: string,
 ): ProblemDecision {
   const connect = connectUrl(facts.brokerUrl);
   const body = problemDetails(
@@ -102,11 +104,42 @@ export function paymentRequired(
       priceMinor: facts.priceMinor,
       currency: facts.currency,
       brokerUrl: facts.brokerUrl,
-      connectUrl: `${connect}?vendor=${encodeURIComponent(facts.vendorId)}`,
+      connectUrl: paywallConnectUrl ?? `${connect}?vendor=${encodeURIComponent(facts.vendorId)}`,
     });
     decision.headers['content-type'] = 'text/html; charset=utf-8';
   }
   return decision;
+}
+
+/** The broker page where a customer buys more coins. */
+export function buyCoinsUrl(brokerUrl: string): string {
+  return `${brokerUrl.replace(/\/+$/, '')}/coins`;
+}
+
+/**
+ * Adds the HTML paywall to a refused server-side-wallet payment for a browser: the reason (coin used up,
+ * expired, refunded), a link to buy more at the broker and the connect button to attach another coin.
+ */
+export function withWalletPaywall(
+  problem: ProblemDecision,
+  facts: ChallengeFacts,
+  resource: string,
+  accept: string | undefined,
+  renderHtml: PaywallRenderer,
+  paywallConnectUrl: string,
+): ProblemDecision {
+  if (problem.status !== 402 || !prefersHtml(accept)) return problem;
+  const html = renderHtml({
+    vendorId: facts.vendorId,
+    resource,
+    priceMinor: facts.priceMinor,
+    currency: facts.currency,
+    brokerUrl: facts.brokerUrl,
+    connectUrl: paywallConnectUrl,
+    code: String(problem.body.code ?? 'payment_required'),
+    buyMoreUrl: buyCoinsUrl(facts.brokerUrl),
+  });
+  return { ...problem, headers: { ...problem.headers, 'content-type': 'text/html; charset=utf-8' }, html };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { NetPayPaid } from './fastify.ts';
+import type { WebAnswer } from './server-wallet.ts';
 import type { NetPayVendor } from './vendor.ts';
 
 /** What a route charges: a price in minor units (or a function of the request) and what is bought. */
@@ -37,6 +38,8 @@ export function netpayExpress(vendor: NetPayVendor, options: NetPayExpressOption
         accept: req.get('accept'),
         resource,
         priceMinor: price,
+        cookie: req.get('cookie'),
+        path: req.originalUrl ?? req.url,
       });
       if (decision.kind === 'free') return next();
       if (decision.kind === 'paid') {
@@ -73,6 +76,36 @@ export function netpayReleaseHandler(vendor: NetPayVendor): RequestHandler {
         for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
         res.send(JSON.stringify(answer.body));
       })
+      .catch(next);
+  };
+}
+
+function sendWeb(res: Response, answer: WebAnswer): void {
+  res.status(answer.status);
+  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  if (answer.cookies.length > 0) res.setHeader('set-cookie', answer.cookies);
+  res.send(answer.html ?? '');
+}
+
+/**
+ * Server-side wallets (§7 connect) for Express: `GET /netpay/connect` and `GET /netpay/callback`. Needs the
+ * vendor's `publicUrl` (or a releaseUrl ending in `/netpay/release`).
+ *
+ * @example
+ * app.get('/netpay/connect', netpayConnectHandler(vendor));
+ * app.get('/netpay/callback', netpayCallbackHandler(vendor));
+ */
+export function netpayConnectHandler(vendor: NetPayVendor): RequestHandler {
+  return (req: Request, res: Response) => {
+    sendWeb(res, vendor.connect({ returnTo: req.query.return_to, cookie: req.get('cookie') }));
+  };
+}
+
+export function netpayCallbackHandler(vendor: NetPayVendor): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    vendor
+      .connectCallback({ query: req.query as Record<string, unknown>, cookie: req.get('cookie') })
+      .then((answer) => sendWeb(res, answer))
       .catch(next);
   };
 }

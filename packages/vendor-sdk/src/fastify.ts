@@ -1,5 +1,6 @@
 import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { CALLBACK_PATH, CONNECT_PATH, type WalletBalance, type WebAnswer } from './server-wallet.ts';
 import type { NetPayVendor } from './vendor.ts';
 
 /** What a route declares to be priced: `config: { netpay: { price, resource? } }`. */
@@ -25,6 +26,10 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     netpay: NetPayPaid | null;
+    /** The browser session's server-side wallet (§7 connect) and its balance, on every request; null if none. */
+    netpayWallet: WalletBalance | null;
+    /** The problem code when the plugin answered a priced route instead of its handler (402, 503, …). */
+    netpayRefusal: string | null;
   }
 }
 
@@ -54,10 +59,15 @@ async function chargeRoute(
     accept: request.headers.accept,
     resource,
     priceMinor: price,
+    cookie: request.headers.cookie,
+    path: request.url,
   });
   if (decision.kind === 'free') return;
   if (decision.kind === 'paid') {
     reply.header(RECEIPT_HEADER, decision.receipt);
+    if (request.netpayWallet?.chainId === decision.chainId) {
+      request.netpayWallet = { chainId: decision.chainId, balanceMinor: decision.balanceMinor };
+    }
     request.netpay = {
       chainId: decision.chainId,
       index: decision.index,
@@ -66,6 +76,14 @@ async function chargeRoute(
     };
     return;
   }
+  request.netpayRefusal = String(decision.body.code ?? 'payment_required');
+  // The session's coin is dead (refunded, expired): show no spendable balance on this page.
+  if (
+    request.netpayWallet &&
+    (request.netpayRefusal === 'unknown_chain' || request.netpayRefusal === 'chain_expired')
+  ) {
+    request.netpayWallet = { ...request.netpayWallet, balanceMinor: 0 };
+  }
   // An async hook that answers must return the reply, so Fastify stops before the handler.
   return reply
     .code(decision.status)
@@ -73,10 +91,17 @@ async function chargeRoute(
     .send(decision.html ?? JSON.stringify(decision.body));
 }
 
+function sendWeb(reply: FastifyReply, answer: WebAnswer): FastifyReply {
+  reply.code(answer.status).headers(answer.headers);
+  if (answer.cookies.length > 0) reply.header('set-cookie', answer.cookies);
+  return reply.send(answer.html ?? '');
+}
+
 /**
  * The Fastify plugin: every route with `config.netpay` is charged before its handler runs (402 challenge, problem,
- * or `NetPay-Receipt` plus `request.netpay`), and the §6 release route is registered. Register it before the
- * priced routes.
+ * or `NetPay-Receipt` plus `request.netpay`), and the §6 release route is registered. With server-side wallets on
+ * (`publicUrl`), it also serves `GET /netpay/connect` and `GET /netpay/callback`, pays priced routes from the
+ * session's wallet, and sets `request.netpayWallet` on every request. Register it before the priced routes.
  *
  * @example
  * const app = Fastify();
@@ -89,6 +114,19 @@ export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
 ) => {
   const { vendor } = options;
   app.decorateRequest('netpay', null);
+  app.decorateRequest('netpayWallet', null);
+  app.decorateRequest('netpayRefusal', null);
+  if (vendor.serverWallets) {
+    app.addHook('onRequest', async (request) => {
+      if (request.headers.cookie) request.netpayWallet = await vendor.walletBalanceFor(request.headers.cookie);
+    });
+    app.get<{ Querystring: Record<string, unknown> }>(CONNECT_PATH, async (request, reply) =>
+      sendWeb(reply, vendor.connect({ returnTo: request.query.return_to, cookie: request.headers.cookie })),
+    );
+    app.get<{ Querystring: Record<string, unknown> }>(CALLBACK_PATH, async (request, reply) =>
+      sendWeb(reply, await vendor.connectCallback({ query: request.query, cookie: request.headers.cookie })),
+    );
+  }
   app.addHook('preHandler', (request, reply) => chargeRoute(vendor, request, reply));
   app.post(options.releasePath ?? '/netpay/release', async (request, reply) => {
     const answer = await vendor.release(request.body);

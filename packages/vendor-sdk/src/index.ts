@@ -20,6 +20,7 @@
  */
 export { BrokerClient, type FetchLike, RemoteError } from './broker-client.ts';
 export {
+  buyCoinsUrl,
   type ChallengeFacts,
   challengeHeader,
   connectUrl,
@@ -28,7 +29,14 @@ export {
   paymentRequired,
   prefersHtml,
 } from './challenge.ts';
-export { netpayExpress, netpayReleaseHandler, type NetPayExpressOptions } from './express.ts';
+export {
+  netpayCallbackHandler,
+  netpayConnectHandler,
+  netpayExpress,
+  netpayReleaseHandler,
+  type NetPayExpressOptions,
+} from './express.ts';
+export { type CookieOptions, parseCookies, serializeCookie } from './cookies.ts';
 export {
   defaultResource,
   type NetPayFastifyOptions,
@@ -56,12 +64,30 @@ export {
 } from './redemption-job.ts';
 export { checkRelease, type ExpectedRelease, makeRelease } from './release.ts';
 export {
+  CALLBACK_PATH,
+  CONNECT_PATH,
+  CONNECT_TTL_MS,
+  type ConnectState,
+  checkGrant,
+  connectSecret,
+  openConnectState,
+  type ServerWallet,
+  safeReturnTo,
+  sealConnectState,
+  stateMatches,
+  WALLET_SESSION_COOKIE,
+  type WalletBalance,
+  type WebAnswer,
+  walletSessionFrom,
+} from './server-wallet.ts';
+export {
   type BatchRecord,
   type ChainRecord,
   createSpendStore,
   type EpochRecord,
   type PaymentWrite,
   type PointRecord,
+  type ServerWalletRecord,
   type SpendStore,
   type SpendTotals,
 } from './spend-store.ts';

@@ -7,9 +7,20 @@ export interface PaywallInfo {
   priceMinor: number;
   currency: string;
   brokerUrl: string;
-  /** The broker's connect URL (§7) with this vendor filled in. */
+  /** Where "Pay with NetPay" goes: the vendor's `/netpay/connect` (server-side wallets), or the broker's. */
   connectUrl: string;
+  /** Why a server-side wallet could not pay (`chain_exhausted`, `chain_expired`, …); absent for a plain 402. */
+  code?: string;
+  /** The broker's page to buy more coins, shown with `code`. */
+  buyMoreUrl?: string;
 }
+
+const REASONS: Record<string, string> = {
+  chain_exhausted: 'Your NetPay coin has run out.',
+  chain_expired: 'Your NetPay coin has expired.',
+  unknown_chain: 'Your NetPay coin can no longer be used (it was refunded or is unknown to the broker).',
+  insufficient_amount: 'Your NetPay coin cannot pay this price.',
+};
 
 /** Renders the HTML a browser gets with a 402; replace it with the `paywallHtml` option. */
 export type PaywallRenderer = (info: PaywallInfo) => string;
@@ -30,6 +41,12 @@ export function escapeHtml(text: string): string {
 export function defaultPaywallHtml(info: PaywallInfo): string {
   const price = escapeHtml(formatMinor(info.priceMinor, info.currency));
   const vendor = escapeHtml(info.vendorId);
+  const why = info.code ? (REASONS[info.code] ?? 'Your NetPay coin could not pay for this page.') : undefined;
+  const reason = why
+    ? `<p class="why" role="alert">${escapeHtml(why)}${
+        info.buyMoreUrl ? ` <a href="${escapeHtml(info.buyMoreUrl)}">Buy more at the NetPay broker</a>.` : ''
+      }</p>\n`
+    : '';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -48,7 +65,7 @@ small{color:#666}
 <h1>This page costs <span class="price" data-netpay-price="${info.priceMinor}">${price}</span></h1>
 <p><strong>${vendor}</strong> takes NetPay e-coins: a one-off top-up with the broker, then a cent or two per article,
 with no account at this site.</p>
-<p><a class="pay" id="netpay-pay" href="${escapeHtml(info.connectUrl)}">Pay with NetPay</a></p>
+${reason}<p><a class="pay" id="netpay-pay" href="${escapeHtml(info.connectUrl)}">Pay with NetPay</a></p>
 <p><small>Have a NetPay wallet? It pays this page automatically (HTTP 402, <code>WWW-Authenticate: NetPay</code>).
 Broker: <a href="${escapeHtml(info.brokerUrl)}">${escapeHtml(info.brokerUrl)}</a>.</small></p>
 </main>

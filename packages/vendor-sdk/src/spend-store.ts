@@ -70,6 +70,18 @@ export interface RedeemedItem {
   amountMinor: number;
 }
 
+/**
+ * A server-side wallet (§7 connect): the coin a browser's anonymous session attached, found by a hash of the
+ * session id (the store never sees the cookie itself). The seed is the coin: keep the store private.
+ */
+export interface ServerWalletRecord {
+  sessionHash: string;
+  chainId: string;
+  seed: string;
+  length: number;
+  updatedAtMs: number;
+}
+
 /** Local totals for `account()`. */
 export interface SpendTotals {
   earned: number;
@@ -109,6 +121,10 @@ export interface SpendStore {
   completeBatch(key: string, response: string, items: RedeemedItem[]): Promise<void>;
   failBatch(key: string, response: string): Promise<void>;
   totals(): Promise<SpendTotals>;
+  /** The wallet of a session (by the hash of its id), one indexed read. */
+  getServerWallet(sessionHash: string): Promise<ServerWalletRecord | undefined>;
+  /** Attaches (or replaces) a session's wallet. */
+  putServerWallet(record: ServerWalletRecord): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -164,12 +180,21 @@ interface BatchesTable {
   created_at_ms: number;
 }
 
+interface ServerWalletsTable {
+  session_hash: string;
+  chain_id: string;
+  seed: string;
+  length: number;
+  updated_at_ms: number;
+}
+
 interface Schema {
   netpay_chains: ChainsTable;
   netpay_epochs: EpochsTable;
   netpay_payments: PaymentsTable;
   netpay_entitlements: EntitlementsTable;
   netpay_redemption_batches: BatchesTable;
+  netpay_server_wallets: ServerWalletsTable;
 }
 
 const migrations: Record<string, Migration> = {
@@ -241,6 +266,19 @@ const migrations: Record<string, Migration> = {
         .ifNotExists()
         .on('netpay_epochs')
         .columns(['superseded', 'chain_id'])
+        .execute();
+    },
+  },
+  '002_server_wallets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('netpay_server_wallets')
+        .ifNotExists()
+        .addColumn('session_hash', 'text', (c) => c.primaryKey())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('seed', 'text', (c) => c.notNull())
+        .addColumn('length', 'integer', (c) => c.notNull())
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
         .execute();
     },
   },
@@ -672,6 +710,44 @@ class KyselySpendStore implements SpendStore {
       pending += Math.max(0, Number(e.last_index) - from) * Number(e.unit);
     }
     return { earned: Number(earned.s), pending, redeemed, rejected };
+  }
+
+  async getServerWallet(sessionHash: string): Promise<ServerWalletRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('netpay_server_wallets')
+      .selectAll()
+      .where('session_hash', '=', sessionHash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      sessionHash: row.session_hash,
+      chainId: row.chain_id,
+      seed: row.seed,
+      length: Number(row.length),
+      updatedAtMs: Number(row.updated_at_ms),
+    };
+  }
+
+  async putServerWallet(record: ServerWalletRecord): Promise<void> {
+    const values = {
+      session_hash: record.sessionHash,
+      chain_id: record.chainId,
+      seed: record.seed,
+      length: record.length,
+      updated_at_ms: record.updatedAtMs,
+    };
+    await this.#db
+      .insertInto('netpay_server_wallets')
+      .values(values)
+      .onConflict((oc) =>
+        oc.column('session_hash').doUpdateSet({
+          chain_id: values.chain_id,
+          seed: values.seed,
+          length: values.length,
+          updated_at_ms: values.updated_at_ms,
+        }),
+      )
+      .execute();
   }
 
   close(): Promise<void> {

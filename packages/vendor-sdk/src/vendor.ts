@@ -15,16 +15,31 @@ import {
   ReleaseRequestSchema,
   verifyHolderCertificate,
   verifyTouchstone,
+  type WalletGrantResponse,
 } from '@netpay/protocol';
 import { type Clock, systemClock } from '@netpay/service-kit';
 import { BrokerClient, type FetchLike, RemoteError } from './broker-client.ts';
-import { type ChallengeFacts, type ProblemDecision, paymentProblem, paymentRequired } from './challenge.ts';
+import {
+  type ChallengeFacts,
+  type ProblemDecision,
+  paymentProblem,
+  paymentRequired,
+  withWalletPaywall,
+} from './challenge.ts';
 import { ChainState, type EpochState } from './chain-state.ts';
 import { type RenewalReport, needsRenewal } from './lease.ts';
 import { balanceMinor, checkPayment, verifiesAtOrBelow } from './payment.ts';
 import { defaultPaywallHtml, type PaywallRenderer } from './paywall-page.ts';
 import { type RedemptionProgress, type RedemptionReport, runRedemption } from './redemption-job.ts';
 import { checkRelease, makeRelease } from './release.ts';
+import {
+  connectSecret,
+  type ServerWallet,
+  ServerWallets,
+  type WalletBalance,
+  type WebAnswer,
+  walletSessionFrom,
+} from './server-wallet.ts';
 import type { ChainRecord, EpochRecord, SpendStore } from './spend-store.ts';
 
 /** Logs the SDK writes; a pino logger fits. */
@@ -55,6 +70,13 @@ export interface NetPayVendorOptions {
   currency?: string;
   /** Renders the browser paywall; defaults to `defaultPaywallHtml`. */
   paywallHtml?: PaywallRenderer;
+  /**
+   * The vendor's public base URL, e.g. `https://news.example`. It turns on server-side wallets (§7 connect): the
+   * broker sends browsers back to `<publicUrl>/netpay/callback`, which must lie under the site URL registered at
+   * the broker, and session cookies are `Secure` when it is https. Default: `releaseUrl` without a trailing
+   * `/netpay/release`, when it has one; otherwise server-side wallets are off.
+   */
+  publicUrl?: string;
 }
 
 /** A request to charge for, as plain values (framework adapters fill it in). */
@@ -67,6 +89,10 @@ export interface ChargeInput {
   resource: string;
   /** The price in minor units; 0 means free. */
   priceMinor: number;
+  /** The `Cookie` header: a server-side wallet's session pays when there is no `Authorization`. */
+  cookie?: string | undefined;
+  /** The request's path and query, where connect returns the browser to (the paywall's button). */
+  path?: string | undefined;
 }
 
 /** The vendor's verdict on a request: serve it free, serve it paid (with a receipt), or answer a problem. */
@@ -121,6 +147,19 @@ export interface NetPayVendor {
   charge(input: ChargeInput): Promise<PaymentDecision>;
   /** Answers another vendor's release request (§6); `body` is the parsed JSON body. */
   release(body: unknown): Promise<HttpAnswer>;
+  /** True when server-side wallets (§7 connect) are on (a public URL is known). */
+  readonly serverWallets: boolean;
+  /** `GET /netpay/connect?return_to=/path`: starts connect at the broker (303 with cookies). */
+  connect(input: { returnTo?: unknown; cookie?: string | undefined }): WebAnswer;
+  /** `GET /netpay/callback?code&state`: attaches the coin to the browser's session, then 303 to `return_to`. */
+  connectCallback(input: { query: Record<string, unknown>; cookie?: string | undefined }): Promise<WebAnswer>;
+  /**
+   * The balance of a session's server-side wallet (the `np_wallet_session` cookie's value), or null when it has
+   * none. A memory cache in front of one indexed read.
+   */
+  walletBalance(sessionId: string | undefined): Promise<WalletBalance | null>;
+  /** `walletBalance` for a request's `Cookie` header. */
+  walletBalanceFor(cookieHeader: string | undefined): Promise<WalletBalance | null>;
   /** Checkpoints every lease that expires within the next third of its TTL. */
   renewLeases(): Promise<RenewalReport>;
   /** Redeems everything spent and not yet redeemed. Safe to interrupt and re-run. */
@@ -192,6 +231,7 @@ class Vendor implements NetPayVendor {
   readonly #chains = new Map<string, ChainState>();
   readonly #loading = new Map<string, Promise<ChainState | undefined>>();
   readonly #claims = new KeyedQueue();
+  readonly #wallets: ServerWallets | undefined;
   #currency: string | undefined;
   #redeeming: Promise<RedemptionReport> | undefined;
   #renewing: Promise<RenewalReport> | undefined;
@@ -212,6 +252,26 @@ class Vendor implements NetPayVendor {
       ...(options.brokerTimeoutMs ? { timeoutMs: options.brokerTimeoutMs } : {}),
       now: () => this.#clock.now().getTime(),
     });
+    const publicUrl = options.publicUrl ?? options.releaseUrl.match(/^(https?:\/\/.+)\/netpay\/release$/)?.[1];
+    if (publicUrl) {
+      this.#wallets = new ServerWallets({
+        vendorId: this.vendorId,
+        publicUrl,
+        brokerUrl: this.#brokerUrl,
+        secret: connectSecret(options.signingKey.privateSeed),
+        port: {
+          exchangeGrant: (code) => this.#broker.exchangeWalletGrant(code),
+          adoptGrant: (grant) => this.#adoptGrant(grant),
+          store: this.#store,
+          now: () => this.#now(),
+          logWarn: (fields, m) => this.#o.logger?.warn(fields, m),
+        },
+      });
+    }
+  }
+
+  get serverWallets(): boolean {
+    return this.#wallets !== undefined;
   }
 
   #now(): number {
@@ -244,7 +304,12 @@ class Vendor implements NetPayVendor {
       };
       const auth = input.authorization;
       if (!auth || !isNetPayAuthorization(auth)) {
-        return paymentRequired(facts, input.resource, input.accept, this.#renderHtml);
+        const connect = this.#wallets?.connectPath(input.path ?? '/');
+        if (!auth && this.#wallets && connect) {
+          const wallet = await this.#wallets.lookup(input.cookie);
+          if (wallet) return await this.#payFromWallet(facts, wallet, input, connect);
+        }
+        return paymentRequired(facts, input.resource, input.accept, this.#renderHtml, connect);
       }
       let params: { chain: string; index: number; payword: string };
       try {
@@ -294,6 +359,51 @@ class Vendor implements NetPayVendor {
       chain = await this.#acquire(chainId, facts);
     }
     return paymentProblem(facts, 'broker_unavailable', 'could not obtain a valid lease on the chain');
+  }
+
+  /**
+   * A server-side wallet pays for the request: k = this vendor's last index for the chain (claimed first when it
+   * does not hold it, e.g. the reader comes back from another site) + price / unit, w_k derived from the seed,
+   * then the very same §4 checks, compare-and-set and receipt as a presented payment (`#pay`). A re-read of a
+   * bought resource presents the last point, which `checkPayment` serves free. If a concurrent payment of the same
+   * session took the index first, it tries again from the new last index.
+   */
+  async #payFromWallet(
+    facts: ChallengeFacts,
+    wallet: ServerWallet,
+    input: ChargeInput,
+    connect: string,
+  ): Promise<PaymentDecision> {
+    const chainId = wallet.chainId;
+    let decision: PaymentDecision | undefined;
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        let chain = this.#chains.get(chainId) ?? (await this.#getChain(chainId));
+        if (chain?.broken) chain = await this.#getChain(chainId);
+        const units = chain ? Math.ceil(facts.priceMinor / chain.unit) : 0;
+        const exhausted = chain !== undefined && chain.lastIndex + units > chain.length;
+        if (!chain || (!chain.accepting && !chain.entitled(input.resource) && !exhausted)) {
+          chain = await this.#acquire(chainId, facts);
+        }
+        let params: { chain: string; index: number; payword: string };
+        if (chain.entitled(input.resource)) {
+          params = { chain: chainId, index: chain.lastIndex, payword: chain.lastPaywordB64 };
+        } else {
+          const k = chain.lastIndex + Math.ceil(facts.priceMinor / chain.unit);
+          // Past the end there is no w_k; checkPayment refuses it as chain_exhausted before looking at the payword.
+          const payword = k <= wallet.length ? wallet.payword(k) : chain.lastPaywordB64;
+          params = { chain: chainId, index: k, payword };
+        }
+        decision = await this.#pay(facts, params, input.resource);
+        if (decision.kind !== 'problem' || decision.body.code !== 'already_spent') break;
+      }
+    } catch (error) {
+      if (!(error instanceof Failure)) throw error;
+      decision = error.problem;
+    }
+    if (!decision) return paymentProblem(facts, 'internal_error', 'no payment attempted');
+    if (decision.kind !== 'problem') return decision;
+    return withWalletPaywall(decision, facts, input.resource, input.accept, this.#renderHtml, connect);
   }
 
   /** The synchronous heart of a payment: advance in memory, then wait for the durable compare-and-set. */
@@ -379,7 +489,7 @@ class Vendor implements NetPayVendor {
   /** Makes this vendor a valid holder of the chain with a known start (claiming and obtaining the release). */
   #acquire(chainId: string, facts: ChallengeFacts): Promise<ChainState> {
     return this.#claims.run(chainId, async () => {
-      let chain = await this.#getChain(chainId);
+      const chain = await this.#getChain(chainId);
       if (chain?.accepting) return chain;
       let claim: ClaimResponse;
       try {
@@ -387,35 +497,54 @@ class Vendor implements NetPayVendor {
       } catch (error) {
         throw new Failure(this.#claimProblem(facts, error));
       }
-      await this.#checkClaim(chainId, claim, facts);
-      if (!chain) {
-        const t = claim.touchstone;
-        const record: ChainRecord = {
-          chainId,
-          touchstone: t,
-          unit: t.unit,
-          length: t.length,
-          currency: t.currency,
-          expiresAtMs: Date.parse(t.expiresAt),
-        };
-        await this.#store.saveChain(record);
-        chain = (await this.#getChain(chainId)) ?? new ChainState(record, [], [], () => this.#now());
-        this.#chains.set(chainId, chain);
-      }
-      const holder = claim.holder;
-      let epoch = chain.epochs.get(holder.epoch);
-      if (epoch) {
-        await this.#renewLocal(chain, epoch, holder);
-        if (!epoch.record.start && claim.start) await this.#setStart(chain, epoch, claim.start, null, facts);
-      } else {
-        epoch = await this.#newEpoch(chain, claim, facts);
-      }
-      if (!epoch.record.start) {
-        const problem = await this.#obtainStart(chain, epoch);
-        if (problem) throw new Failure({ ...problem, headers: { ...problem.headers, ...challengeHeaders(facts) } });
-      }
-      return chain;
+      return this.#adoptClaim(chain, chainId, claim, facts);
     });
+  }
+
+  /**
+   * What a claim answer does here, whoever obtained it (`POST …/claim`, or a connect grant that claimed for us):
+   * verify the touchstone and holder signatures, store the chain and the epoch, then take the forced start or
+   * obtain the previous holder's release. Runs inside the chain's claim queue.
+   */
+  async #adoptClaim(
+    known: ChainState | undefined,
+    chainId: string,
+    claim: ClaimResponse,
+    facts: ChallengeFacts | undefined,
+  ): Promise<ChainState> {
+    let chain = known;
+    await this.#checkClaim(chainId, claim, facts);
+    if (!chain) {
+      const t = claim.touchstone;
+      const record: ChainRecord = {
+        chainId,
+        touchstone: t,
+        unit: t.unit,
+        length: t.length,
+        currency: t.currency,
+        expiresAtMs: Date.parse(t.expiresAt),
+      };
+      await this.#store.saveChain(record);
+      chain = (await this.#getChain(chainId)) ?? new ChainState(record, [], [], () => this.#now());
+      this.#chains.set(chainId, chain);
+    }
+    const holder = claim.holder;
+    let epoch = chain.epochs.get(holder.epoch);
+    if (epoch) {
+      await this.#renewLocal(chain, epoch, holder);
+      if (!epoch.record.start && claim.start) await this.#setStart(chain, epoch, claim.start, null, facts);
+    } else {
+      epoch = await this.#newEpoch(chain, claim, facts);
+    }
+    if (!epoch.record.start) {
+      const problem = await this.#obtainStart(chain, epoch);
+      if (problem) {
+        throw new Failure(
+          facts ? { ...problem, headers: { ...problem.headers, ...challengeHeaders(facts) } } : problem,
+        );
+      }
+    }
+    return chain;
   }
 
   #claimProblem(facts: ChallengeFacts, error: unknown): ProblemDecision {
@@ -440,7 +569,7 @@ class Vendor implements NetPayVendor {
     }
   }
 
-  async #checkClaim(chainId: string, claim: ClaimResponse, facts: ChallengeFacts): Promise<void> {
+  async #checkClaim(chainId: string, claim: ClaimResponse, facts: ChallengeFacts | undefined): Promise<void> {
     const bad = (why: string) => {
       this.#o.logger?.error({ chainId, why }, 'netpay claim answer rejected');
       return new Failure(paymentProblem(facts, 'broker_unavailable', `the broker's answer does not verify: ${why}`));
@@ -455,7 +584,7 @@ class Vendor implements NetPayVendor {
     if (!hKey || !verifyHolderCertificate(h, hKey)) throw bad('holder signature');
   }
 
-  async #newEpoch(chain: ChainState, claim: ClaimResponse, facts: ChallengeFacts): Promise<EpochState> {
+  async #newEpoch(chain: ChainState, claim: ClaimResponse, facts: ChallengeFacts | undefined): Promise<EpochState> {
     const holder = claim.holder;
     const chainId = chain.record.chainId;
     const previous = claim.previous;
@@ -586,6 +715,61 @@ class Vendor implements NetPayVendor {
     }
     await this.#setStart(chain, epoch, { index: release.index, payword: release.payword }, release);
     return undefined;
+  }
+
+  // ---- §7 server-side wallets ---------------------------------------------------------------------------------
+
+  /** A connect grant's claim goes through the same processing as our own claim, in the chain's claim queue. */
+  async #adoptGrant(grant: WalletGrantResponse): Promise<ProblemDecision | undefined> {
+    const claim: ClaimResponse = {
+      touchstone: grant.touchstone,
+      holder: grant.holder,
+      previous: grant.previous,
+      start: grant.start,
+    };
+    try {
+      await this.#claims.run(grant.chainId, async () =>
+        this.#adoptClaim(await this.#getChain(grant.chainId), grant.chainId, claim, undefined),
+      );
+      return undefined;
+    } catch (error) {
+      if (error instanceof Failure) return error.problem;
+      throw error;
+    }
+  }
+
+  connect(input: { returnTo?: unknown; cookie?: string | undefined }): WebAnswer {
+    if (!this.#wallets) return notFound();
+    return this.#wallets.connect(input);
+  }
+
+  async connectCallback(input: { query: Record<string, unknown>; cookie?: string | undefined }): Promise<WebAnswer> {
+    if (!this.#wallets) return notFound();
+    try {
+      return await this.#wallets.callback(input);
+    } catch (error) {
+      this.#o.logger?.error({ err: error }, 'netpay connect callback failed');
+      return {
+        status: 500,
+        headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+        cookies: [],
+        html: 'An unexpected error occurred; it has been logged. Nothing was attached.',
+      };
+    }
+  }
+
+  async walletBalance(sessionId: string | undefined): Promise<WalletBalance | null> {
+    const wallet = await this.#wallets?.lookupSession(sessionId);
+    if (!wallet) return null;
+    const chain = this.#chains.get(wallet.chainId) ?? (await this.#getChain(wallet.chainId));
+    if (!chain) return null;
+    // What this vendor knows: after the coin moved on to another site it may have been spent further there.
+    const left = chain.expiresAtMs <= this.#now() ? 0 : balanceMinor(chain, chain.lastIndex);
+    return { chainId: wallet.chainId, balanceMinor: left };
+  }
+
+  walletBalanceFor(cookieHeader: string | undefined): Promise<WalletBalance | null> {
+    return this.walletBalance(walletSessionFrom(cookieHeader));
   }
 
   // ---- §6 release ---------------------------------------------------------------------------------------------
@@ -818,6 +1002,15 @@ class Vendor implements NetPayVendor {
     await Promise.allSettled([this.#redeeming, this.#renewing]);
     await Promise.allSettled([...this.#chains.values()].map((c) => c.writeTail));
   }
+}
+
+function notFound(): WebAnswer {
+  return {
+    status: 404,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+    cookies: [],
+    html: 'Server-side wallets are not enabled on this site.',
+  };
 }
 
 function answer(code: ErrorCode, detail?: string): HttpAnswer {

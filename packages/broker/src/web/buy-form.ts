@@ -105,7 +105,10 @@ export function validateBuy(
 }
 
 /** The bank's or the broker's refusal of a purchase, placed next to the field it is about. */
-export function purchaseErrorField(code: string, detail: string | undefined): { field: BuyField | 'form'; message: string } {
+export function purchaseErrorField(
+  code: string,
+  detail: string | undefined,
+): { field: BuyField | 'form'; message: string } {
   switch (code) {
     case 'card_declined':
       return { field: 'cardNumber', message: 'The bank declined this card. Try another card.' };

@@ -35,7 +35,7 @@ export function consentPage(s: ConsentState): string {
 <p>If you connect, <strong>${s.pending.vendorName}</strong> can spend the coin you pick, a few cents per article,
 until it is used up. It will not learn your name or email. You can refund what is left from your wallet at any time.</p>
 ${alertBox(errors.form)}
-<form method="post" action="/connect" novalidate>
+<form method="post" action="/connect" class="consent" novalidate>
 ${hidden('csrf', s.viewer.csrf)}${pendingFields(s.pending)}
 <fieldset${s.choiceError ? html` aria-describedby="${choiceErrorId}"` : ''}>
 <legend>Which coin may ${s.pending.vendorName} use?</legend>
@@ -43,7 +43,7 @@ ${s.choiceError ? html`<p class="field-error" id="${choiceErrorId}">${s.choiceEr
 ${s.coins.length === 0 ? html`<p>You have no coins that can be connected yet: buy one here.</p>` : options}
 <div class="choice"><input type="radio" id="coin-new" name="coin" value="new"${selected === 'new' ? html` checked` : ''}>
 <label for="coin-new">Buy a new coin</label></div>
-<div class="card">
+<div class="card buy-new">
 <h2>Buy a new coin</h2>
 ${buyFields(s.buy, errors, 'new-')}
 </div>

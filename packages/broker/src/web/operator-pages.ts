@@ -20,11 +20,39 @@ ${field({ id: 'token', label: 'Operator token', type: 'password', error: s.error
   });
 }
 
+const NUMERIC = new Set([
+  'Balance',
+  'Owed',
+  'Payout pending',
+  'Paid out',
+  'Items',
+  'Accepted',
+  'Credited',
+  'Amount',
+  'Epoch',
+]);
+
 export interface OperatorData {
   vendors: Array<{ vendorId: string; name: string; url: string; balance: number; pending: number; paidOut: number }>;
-  redemptions: Array<{ id: string; vendorId: string; createdAt: string; items: number; accepted: number; credited: number }>;
+  redemptions: Array<{
+    id: string;
+    vendorId: string;
+    createdAt: string;
+    items: number;
+    accepted: number;
+    credited: number;
+  }>;
   payouts: Array<{ id: string; vendorId: string; amount: number; status: string; updatedAt: string }>;
-  conflicts: Array<{ chainId: string; epoch: number; vendorId: string; kind: string; from: number; to: number; amount: number; at: string }>;
+  conflicts: Array<{
+    chainId: string;
+    epoch: number;
+    vendorId: string;
+    kind: string;
+    from: number;
+    to: number;
+    amount: number;
+    at: string;
+  }>;
   audit: AuditResult;
   currency: string;
 }
@@ -34,7 +62,7 @@ export function operatorPage(csrf: string, d: OperatorData): string {
   const table = (caption: string, head: string[], rows: ReturnType<typeof html>[], empty: string) =>
     rows.length === 0
       ? html`<p>${empty}</p>`
-      : html`<div class="table-wrap"><table><caption>${caption}</caption><thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table></div>`;
+      : html`<div class="table-wrap"><table><caption>${caption}</caption><thead><tr>${head.map((h) => (NUMERIC.has(h) ? html`<th scope="col" class="num">${h}</th>` : html`<th scope="col">${h}</th>`))}</tr></thead><tbody>${rows}</tbody></table></div>`;
   return page({
     title: 'Operator view',
     operator: { csrf },

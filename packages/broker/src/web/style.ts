@@ -37,7 +37,8 @@ button.small{padding:.25rem .6rem;margin:0;font-size:.875rem}
 .notice{border-left:4px solid var(--ok);background:#effaf1;padding:.75rem 1rem;margin:0 0 1rem}
 .table-wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;background:var(--card)}
-caption{text-align:left;font-weight:600;padding:.5rem 0}
+caption{text-align:left;color:var(--muted);font-size:.875rem;padding:.25rem 0 .5rem}
+.table-wrap{margin:0 0 1.5rem}
 th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.875em;word-break:break-all}
@@ -49,5 +50,15 @@ legend{font-weight:600;padding:0 .25rem}
 .status-active{color:var(--ok);font-weight:600}
 .status-ok{color:var(--ok);font-weight:700}
 .status-bad{color:var(--danger);font-weight:700}
-@media (max-width:40rem){th,td{padding:.4rem .3rem;font-size:.9rem}h1{font-size:1.35rem}}
+@media (max-width:40rem){
+h1{font-size:1.35rem}
+th,td{padding:.4rem .3rem;font-size:.9rem}
+table.stack thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.stack tr{display:block;border:1px solid var(--line);border-radius:.5rem;margin:0 0 .75rem;background:var(--card)}
+table.stack td{display:flex;justify-content:space-between;gap:1rem;text-align:right;border-bottom:1px solid var(--bg)}
+table.stack td::before{content:attr(data-label);font-weight:600;text-align:left}
+table.stack{background:none}
+}
+.consent .buy-new{margin-top:.5rem}
+.consent fieldset:has(#coin-new:not(:checked)) .buy-new{display:none}
 `;

@@ -59,12 +59,12 @@ export function walletPage(s: WalletState): string {
     const error = s.refundError?.chainId === c.chainId ? s.refundError.message : undefined;
     const errorId = `refund-error-${c.chainId}`;
     return html`<tr>
-<td>${shortId(c.chainId)}</td>
-<td class="num">${money(c.value, s.currency)}</td>
-<td class="num">${money(c.remaining, s.currency)}<span class="hint"> as known</span></td>
-<td>${c.holder ?? 'not in use'}</td>
-<td>${statusLabel(c)}</td>
-<td>${
+<td data-label="Coin">${shortId(c.chainId)}</td>
+<td data-label="Value" class="num">${money(c.value, s.currency)}</td>
+<td data-label="Remaining" class="num">${money(c.remaining, s.currency)}</td>
+<td data-label="Held by">${c.holder ?? 'not in use'}</td>
+<td data-label="Status">${statusLabel(c)}</td>
+<td data-label="Actions">${
       refundable(c)
         ? html`<form method="post" action="/coins/${c.chainId}/refund">${hidden('csrf', s.viewer.csrf)}
 <button type="submit" class="small secondary" name="refund" value="${c.chainId}" aria-label="Refund the rest of coin ${c.chainId.slice(0, 8)}"${error ? html` aria-describedby="${errorId}"` : ''}>Refund</button></form>`
@@ -84,8 +84,8 @@ ${s.refundError && !s.coins.some((c) => c.chainId === s.refundError?.chainId) ? 
 ${
   s.coins.length === 0
     ? html`<p>You have no coins yet. Buy one below.</p>`
-    : html`<div class="table-wrap"><table>
-<caption>Remaining balances are what the broker has learned from the sites so far.</caption>
+    : html`<div class="table-wrap"><table class="stack">
+<caption>Remaining is what the broker has learned from the sites so far: recent spending may not show yet.</caption>
 <thead><tr><th scope="col">Coin</th><th scope="col" class="num">Value</th><th scope="col" class="num">Remaining</th><th scope="col">Held by</th><th scope="col">Status</th><th scope="col">Actions</th></tr></thead>
 <tbody>${rows}</tbody>
 </table></div>`
@@ -115,8 +115,10 @@ export function historyPage(viewer: Viewer, events: HistoryEvent[], currency: st
     .slice()
     .reverse()
     .map(
-      (e) => html`<tr><td><time datetime="${e.at}">${e.at.replace('T', ' ').replace('Z', ' UTC')}</time></td>
-<td>${KIND_LABEL[e.kind]}</td><td>${e.vendorId ?? ''}</td><td>${shortId(e.chainId)}</td><td class="num">${money(e.amount, currency)}</td></tr>`,
+      (
+        e,
+      ) => html`<tr><td data-label="When"><time datetime="${e.at}">${e.at.replace('T', ' ').replace('Z', ' UTC')}</time></td>
+<td data-label="What">${KIND_LABEL[e.kind]}</td><td data-label="Site">${e.vendorId ?? ''}</td><td data-label="Coin">${shortId(e.chainId)}</td><td data-label="Amount" class="num">${money(e.amount, currency)}</td></tr>`,
     );
   return page({
     title: 'History',
@@ -125,7 +127,7 @@ export function historyPage(viewer: Viewer, events: HistoryEvent[], currency: st
 ${
   events.length === 0
     ? html`<p>Nothing yet. <a href="/coins">Buy a coin</a> to start.</p>`
-    : html`<div class="table-wrap"><table>
+    : html`<div class="table-wrap"><table class="stack">
 <caption>Purchases, spending by site as the broker learns it (when sites redeem), and refunds; newest first.</caption>
 <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Site</th><th scope="col">Coin</th><th scope="col" class="num">Amount</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`

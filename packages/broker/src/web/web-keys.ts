@@ -37,5 +37,7 @@ export async function loadWebKey(deps: BrokerDeps): Promise<Buffer> {
 
 /** HMAC-SHA-256 of `purpose` and `parts`, base64url; the purpose keeps tokens of one kind from passing as another. */
 export function mac(key: Buffer, purpose: string, ...parts: string[]): string {
-  return createHmac('sha256', key).update([purpose, ...parts].join('\n'), 'utf8').digest('base64url');
+  return createHmac('sha256', key)
+    .update([purpose, ...parts].join('\n'), 'utf8')
+    .digest('base64url');
 }

@@ -1,7 +1,7 @@
 import { formatMoney } from '../format.ts';
 import { type SafeHtml, html } from '../html.ts';
 import type { Site } from '../site.ts';
-import { renderPage } from './layout.ts';
+import { renderPage, type WalletNote } from './layout.ts';
 
 /** The vendor's money as the account page shows it; every amount in minor units. */
 export interface AccountSummary {
@@ -26,7 +26,7 @@ export interface AccountSummary {
  * @example
  * renderAccountPage(site, { currency: 'NZD', earnedMinor: 12, pendingMinor: 5, redeemedMinor: 7, paidOutMinor: 0 });
  */
-export function renderAccountPage(site: Site, account: AccountSummary): SafeHtml {
+export function renderAccountPage(site: Site, account: AccountSummary, wallet?: WalletNote | null): SafeHtml {
   const row = (label: string, amount: number | undefined, note: string) =>
     amount === undefined
       ? ''
@@ -45,5 +45,5 @@ ${row('Broker balance', account.balanceMinor, 'held at the broker')}
 ${row('Paid out', account.paidOutMinor, 'sent to our bank account')}
 </tbody>
 </table>`;
-  return renderPage(site, { title: 'Vendor account', main, current: 'account' });
+  return renderPage(site, { title: 'Vendor account', main, current: 'account', wallet });
 }

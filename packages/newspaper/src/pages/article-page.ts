@@ -1,7 +1,7 @@
 import { formatDate, formatMoney, formatPrice } from '../format.ts';
 import { type SafeHtml, html } from '../html.ts';
 import type { Article, Site } from '../site.ts';
-import { renderPage } from './layout.ts';
+import { renderPage, type WalletNote } from './layout.ts';
 
 /** What the reader paid for this page view, from the vendor SDK's `request.netpay`. */
 export interface PaymentNote {
@@ -16,6 +16,8 @@ export interface ArticlePageOptions {
   payment?: PaymentNote;
   /** The broker's base URL, for the "buy more coins" link. */
   brokerUrl: string;
+  /** The reader's server-side wallet, shown in the page's wallet bar. */
+  wallet?: WalletNote | null;
 }
 
 /** The broker's page where a reader buys coins. */
@@ -52,5 +54,5 @@ ${options.payment ? paymentNotice(site, options.payment, options.brokerUrl) : ''
 ${article.body.map((p) => html`<p>${p}</p>\n`)}
 <p><a href="/">← Back to the front page</a></p>
 </article>`;
-  return renderPage(site, { title: article.title, main, description: article.summary });
+  return renderPage(site, { title: article.title, main, description: article.summary, wallet: options.wallet });
 }

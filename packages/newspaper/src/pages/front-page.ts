@@ -1,7 +1,7 @@
 import { formatDate, formatPrice } from '../format.ts';
 import { type SafeHtml, html } from '../html.ts';
 import type { Article, Site } from '../site.ts';
-import { renderPage } from './layout.ts';
+import { renderPage, type WalletNote } from './layout.ts';
 
 /** The price badge of an article, with a label that reads well to a screen reader. */
 export function priceBadge(site: Site, article: Article): SafeHtml {
@@ -30,12 +30,12 @@ ${priceBadge(site, article)}
  * @example
  * renderFrontPage(SITES['daily-planet']).toString();
  */
-export function renderFrontPage(site: Site): SafeHtml {
+export function renderFrontPage(site: Site, wallet?: WalletNote | null): SafeHtml {
   const articles = [...site.articles].sort((a, b) => b.date.localeCompare(a.date));
   const main = html`<h1 class="visually-hidden">Today's stories</h1>
 <p class="meta">Free stories are free. The rest cost a few cents each, paid with a NetPay coin: no subscription, no account with us.</p>
 <ul class="stories">
 ${articles.map((a) => story(site, a))}
 </ul>`;
-  return renderPage(site, { title: 'Front page', main, current: 'front' });
+  return renderPage(site, { title: 'Front page', main, current: 'front', wallet });
 }

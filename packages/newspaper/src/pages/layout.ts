@@ -1,5 +1,13 @@
+import { formatMoney } from '../format.ts';
 import { type SafeHtml, html, unsafeRaw } from '../html.ts';
 import type { Site, Theme } from '../site.ts';
+
+/** The reader's server-side NetPay wallet (§7 connect), shown on every page when the session has one. */
+export interface WalletNote {
+  balanceMinor: number;
+  /** The broker's page to buy more coins, linked when the balance is 0. */
+  buyMoreUrl?: string;
+}
 
 export interface PageOptions {
   /** The document title before the site name. */
@@ -8,6 +16,8 @@ export interface PageOptions {
   description?: string;
   /** Marks the current page in the navigation. */
   current?: 'front' | 'account';
+  /** The reader's wallet balance, when the browser session attached a coin. */
+  wallet?: WalletNote | null | undefined;
 }
 
 // A tabloid masthead: heavy type reversed out of the accent colour, with a dark navigation bar under it.
@@ -61,6 +71,8 @@ h1,h2,h3{font-family:var(--heading-font);line-height:1.2}
 .article .standfirst{font-size:1.2rem;color:var(--muted);margin:0 0 1rem}
 .notice{border-left:6px solid var(--accent);background:var(--surface);padding:.75rem 1rem;margin:1rem 0;font-size:.95rem}
 .notice.warn{border-left-color:#b45309}
+.wallet{font-family:var(--ui-font);background:var(--surface);border-bottom:1px solid var(--rule);font-size:.95rem}
+.wallet p{margin:0;padding:.45rem 0}
 .button{display:inline-block;background:var(--accent);color:var(--accent-text);border:0;border-radius:.3rem;padding:.6rem 1.1rem;font-size:1rem;font-weight:700;text-decoration:none;cursor:pointer}
 .paywall{max-width:36rem;margin:1rem auto;background:var(--surface);border:2px solid var(--accent);padding:1.25rem}
 table{border-collapse:collapse;width:100%;max-width:32rem;background:var(--surface)}
@@ -68,6 +80,18 @@ th,td{text-align:left;padding:.5rem .75rem;border-bottom:1px solid var(--rule)}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 footer{border-top:1px solid var(--rule);color:var(--muted);font-size:.85rem;padding:1rem 0 2rem}
 @media (prefers-reduced-motion:reduce){*{transition:none!important}}${theme.masthead === 'tabloid' ? TABLOID_CSS : ''}`;
+}
+
+/** "Your NetPay balance: NZ$1.95" under the navigation; a link to buy more when the coin is used up. */
+export function walletBar(site: Site, wallet: WalletNote): SafeHtml {
+  const empty =
+    wallet.balanceMinor === 0 && wallet.buyMoreUrl
+      ? html` Your coin is used up: <a href="${wallet.buyMoreUrl}">buy more from the NetPay broker</a>.`
+      : '';
+  return html`<div class="wallet" id="netpay-wallet">
+<div class="wrap"><p role="status">Your NetPay balance: <strong data-netpay-balance="${wallet.balanceMinor}">${formatMoney(wallet.balanceMinor, site.currency)}</strong>${empty}</p></div>
+</div>
+`;
 }
 
 /**
@@ -105,7 +129,7 @@ export function renderPage(site: Site, options: PageOptions): SafeHtml {
 </ul>
 </div>
 </nav>
-<main id="main" tabindex="-1">
+${options.wallet ? walletBar(site, options.wallet) : ''}<main id="main" tabindex="-1">
 <div class="wrap">
 ${options.main}
 </div>

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { b64uEncode, findKey, generateSigningKey, PaywordChain, verifyTouchstone } from '@netpay/protocol';
+import { testEngines } from '@netpay/service-kit/testing';
+import { HttpBank } from '../src/http-bank.ts';
+import { runPayouts } from '../src/payouts.ts';
+import { rotateSigningKey } from '../src/signing-keys.ts';
+import { registerVendor } from '../src/vendor-registry.ts';
+import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker } from './harness.ts';
+
+for (const engine of testEngines()) {
+  describe(`operator functions on ${engine}`, () => {
+    let bank: BankUnderTest;
+    let broker: BrokerUnderTest;
+    before(async () => {
+      bank = await startBank(engine);
+      broker = await startBroker(engine, bank);
+    });
+    after(async () => {
+      await broker?.close();
+      await bank?.close();
+    });
+
+    test('payouts pay each vendor what it is owed once, through the bank', async () => {
+      const { token } = await broker.customer();
+      const chain = PaywordChain.generate(500);
+      await broker.buyCoin(token, { amount: 5000, unit: 10, chain });
+      const v = await broker.addVendor('payee');
+      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v.apiKey });
+      const r = await call(broker.api, 'POST', '/redemptions', {
+        token: v.apiKey,
+        key: 'p1',
+        body: { items: [item(chain, 1, 0, 100)] },
+      });
+      assert.equal(r.body.credited, 980);
+      const httpBank = new HttpBank({ url: bank.url, apiKey: bank.apiKey });
+      const report = await runPayouts(broker.database.db, httpBank);
+      assert.deepEqual(
+        report.paid.map((p) => [p.vendorId, p.amount]),
+        [['payee', 980]],
+      );
+      const account = await call(broker.api, 'GET', '/vendor/account', { token: v.apiKey });
+      assert.deepEqual(account.body, { vendorId: 'payee', balance: 0, pending: 0, paidOut: 980, currency: 'NZD' });
+      const second = await runPayouts(broker.database.db, httpBank);
+      assert.equal(second.paid.length, 0, 'nothing owed, nothing paid');
+      // A bank failure leaves the payout pending; the next run pays it under the same key.
+      await call(broker.api, 'POST', '/redemptions', {
+        token: v.apiKey,
+        key: 'p2',
+        body: { items: [item(chain, 1, 100, 110)] },
+      });
+      await bank.faults({ failNext: 1 });
+      const failed = await runPayouts(broker.database.db, httpBank);
+      assert.equal(failed.pending.length, 1);
+      const pendingView = await call(broker.api, 'GET', '/vendor/account', { token: v.apiKey });
+      assert.equal(pendingView.body.pending, 98);
+      const retried = await runPayouts(broker.database.db, httpBank);
+      assert.equal(retried.paid.length, 1);
+      assert.equal(retried.paid[0]?.payoutId, failed.pending[0]?.payoutId);
+      const audited = await broker.audit();
+      assert.ok(audited.ok, audited.discrepancies.join('; '));
+      assert.equal(audited.totals.accounts['vendor:payee'], 0);
+    });
+
+    test('rotating the key keeps old touchstones verifiable and signs new ones with the new key', async () => {
+      const { token } = await broker.customer();
+      const old = await broker.buyCoin(token, { amount: 10 });
+      const newKeyId = await broker.database.db.transaction().execute((trx) => rotateSigningKey(trx, new Date()));
+      const discovery = await call(broker.url, 'GET', '/.well-known/netpay');
+      assert.ok(discovery.body.keys.length >= 2);
+      const fresh = await broker.buyCoin(token, { amount: 10 });
+      assert.equal(fresh.body.touchstone.keyId, newKeyId);
+      for (const t of [old.body.touchstone, fresh.body.touchstone]) {
+        const key = findKey(discovery.body.keys, t.keyId);
+        assert.ok(key && verifyTouchstone(t, key));
+      }
+      const brokerVendor = await call(broker.api, 'GET', '/vendors/broker');
+      assert.ok(brokerVendor.body.keys.some((k: { keyId: string }) => k.keyId === newKeyId));
+    });
+
+    test('registering a vendor: default keyId, re-registering issues a new API key, bad input refused', async () => {
+      const publicKey = b64uEncode(generateSigningKey().publicKey);
+      const first = await registerVendor(broker.database.db, {
+        id: 'reg-test',
+        name: 'Reg',
+        url: 'http://127.0.0.1:1/',
+        releaseUrl: 'http://127.0.0.1:1/release',
+        publicKey,
+      });
+      assert.match(first.keyId, /^v[A-Za-z0-9_-]{10}$/);
+      assert.equal(first.rotated, false);
+      const second = await registerVendor(broker.database.db, {
+        id: 'reg-test',
+        name: 'Reg 2',
+        url: 'http://127.0.0.1:1/',
+        releaseUrl: 'http://127.0.0.1:1/release',
+        publicKey,
+      });
+      assert.equal(second.rotated, true);
+      assert.equal((await call(broker.api, 'GET', '/vendor/account', { token: first.apiKey })).status, 401);
+      assert.equal((await call(broker.api, 'GET', '/vendor/account', { token: second.apiKey })).status, 200);
+      await assert.rejects(
+        registerVendor(broker.database.db, {
+          id: 'Bad Id',
+          name: 'x',
+          url: 'http://a/',
+          releaseUrl: 'http://a/',
+          publicKey,
+        }),
+      );
+      await assert.rejects(
+        registerVendor(broker.database.db, {
+          id: 'broker',
+          name: 'x',
+          url: 'http://a/',
+          releaseUrl: 'http://a/',
+          publicKey,
+        }),
+      );
+    });
+  });
+}

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { b64uEncode, generateSigningKey } from '@netpay/protocol';
+import { tempDir } from '@netpay/service-kit/testing';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { registerVendor } from '../src/vendor-registry.ts';
+import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const text = async (locator: Locator) => (await locator.textContent()) ?? '';
+const ARTIFACTS = '/work/main/test-artifacts/broker';
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium to run the browser test`;
+
+describe('the broker pages in a real Chromium', { skip }, () => {
+  let bank: BankUnderTest;
+  let broker: BrokerUnderTest;
+  let browser: Browser;
+  let vendorSite: Server;
+  let vendorUrl = '';
+  const data = tempDir('netpay-web-e2e-');
+  const cspViolations: string[] = [];
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    process.env.NETPAY_OPERATOR_TOKEN_FILE = join(data.path, 'operator-token');
+    bank = await startBank('sqlite');
+    broker = await startBroker('sqlite', bank);
+    // A stand-in vendor callback page: shows what the broker sent back.
+    vendorSite = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(
+        `<!doctype html><title>Vendor</title><h1>Connected</h1><p id="code">${url.searchParams.get('code') ?? ''}</p><p id="state">${url.searchParams.get('state') ?? ''}</p>`,
+      );
+    });
+    await new Promise<void>((resolve) => vendorSite.listen(0, '127.0.0.1', resolve));
+    const address = vendorSite.address();
+    vendorUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    await registerVendor(broker.database.db, {
+      id: 'daily-planet',
+      name: 'The Daily Planet',
+      url: `${vendorUrl}/`,
+      releaseUrl: `${vendorUrl}/netpay/release`,
+      publicKey: b64uEncode(generateSigningKey().publicKey),
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await new Promise((r) => vendorSite?.close(r));
+    await broker?.close();
+    await bank?.close();
+    data.remove();
+  });
+
+  function watch(page: Page): Page {
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) cspViolations.push(m.text());
+    });
+    return page;
+  }
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  test('register, buy NZ$2.00, see the coin, history, connect and the operator view', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const page = watch(await context.newPage());
+    await page.goto(`${broker.url}/`);
+    assert.match(await page.title(), /NetPay/);
+    await shot(page, '01-home');
+
+    await page.getByRole('link', { name: 'Create an account' }).first().click();
+    await page.getByLabel('Email').fill(`browser-${Date.now()}@example.test`);
+    await page.getByLabel('Password').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    assert.match(await text(page.locator('#password-error')), /at least 8/);
+    await shot(page, '02-register-error');
+    await page.getByLabel('Password').fill('correct horse battery');
+    await shot(page, '03-register');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(/\/coins$/);
+    await shot(page, '04-wallet-empty');
+
+    await page.getByLabel('Amount in NZ$').fill('2.00');
+    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
+    await page.getByLabel('Security code (CVC)').fill('123');
+    await page.getByRole('button', { name: 'Buy coins' }).click();
+    await page.waitForURL(/done=bought/);
+    const table = await text(page.locator('table'));
+    assert.match(table, /NZ\$2\.00/);
+    assert.match(table, /active/);
+    await shot(page, '05-wallet-with-coin');
+
+    await page.getByLabel('Amount in NZ$').fill('abc');
+    await page.getByRole('button', { name: 'Buy coins' }).click();
+    assert.match(await text(page.locator('#amount-error')), /Enter an amount/);
+    await shot(page, '06-buy-errors');
+
+    await page.getByRole('link', { name: 'History' }).click();
+    assert.match(await text(page.locator('table')), /Bought/);
+    await shot(page, '07-history');
+
+    // The connect consent: pick the coin, Connect, and land on the vendor with a code (CSP form-action allows it).
+    const ret = `${vendorUrl}/netpay/connected`;
+    await page.goto(
+      `${broker.url}/connect?${new URLSearchParams({ vendor: 'daily-planet', return: ret, state: 'n1' })}`,
+    );
+    assert.match(await text(page.locator('h1')), /The Daily Planet asks to use one of your NetPay coins/);
+    await shot(page, '08-connect-consent');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForURL((url) => url.toString().startsWith(ret));
+    assert.match(await text(page.locator('#code')), /^np_wg_/);
+    assert.equal(await text(page.locator('#state')), 'n1');
+
+    // On a phone.
+    const phone = watch(await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage());
+    await phone.context().addCookies(await context.cookies());
+    await phone.goto(`${broker.url}/coins`);
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px)`);
+    await shot(phone, '09-wallet-phone');
+
+    const operator = watch(await (await browser.newContext()).newPage());
+    await operator.goto(`${broker.url}/operator`);
+    await operator.waitForURL(/\/operator\/login$/);
+    await shot(operator, '10-operator-login');
+    const { readFileSync } = await import('node:fs');
+    const token = readFileSync(join(data.path, 'operator-token'), 'utf8').trim();
+    await operator.getByLabel('Operator token', { exact: true }).fill(token);
+    await operator.getByRole('button', { name: 'Log in' }).click();
+    await operator.waitForURL(/\/operator$/);
+    assert.match(await text(operator.locator('#audit-result')), /Audit OK/);
+    await shot(operator, '11-operator');
+
+    await page.goto(`${broker.url}/coins`);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${broker.url}/`);
+    assert.deepEqual(cspViolations, [], 'no page needed anything the CSP forbids');
+  });
+});

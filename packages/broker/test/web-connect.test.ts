@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  b64uDecode,
+  checkWire,
+  findKey,
+  PaywordChain,
+  verifyHolderCertificate,
+  verifyTouchstone,
+  WalletGrantResponseSchema,
+} from '@netpay/protocol';
+import { ManualClock } from '@netpay/service-kit';
+import { testEngines } from '@netpay/service-kit/testing';
+import { type BankUnderTest, type BrokerUnderTest, call, startBank, startBroker, type TestVendor } from './harness.ts';
+import { csrfOf, inputValue, WebClient } from './web-client.ts';
+
+const PASSWORD = 'correct horse battery';
+let seq = 0;
+
+async function loggedIn(broker: BrokerUnderTest): Promise<WebClient> {
+  const client = new WebClient(broker.url);
+  const form = await client.get('/register');
+  const res = await client.post('/register', {
+    csrf: csrfOf(form.text),
+    email: `connect${++seq}-${Date.now()}@example.test`,
+    password: PASSWORD,
+  });
+  assert.equal(res.status, 303, res.text);
+  return client;
+}
+
+function connectPath(vendorId: string, returnUrl: string, state: string): string {
+  return `/connect?${new URLSearchParams({ vendor: vendorId, return: returnUrl, state })}`;
+}
+
+function buyNew(page: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    csrf: csrfOf(page),
+    vendor: inputValue(page, 'vendor') ?? '',
+    return: inputValue(page, 'return') ?? '',
+    state: inputValue(page, 'state') ?? '',
+    idem: inputValue(page, 'idem') ?? '',
+    coin: 'new',
+    amount: '2.00',
+    card_number: '4242 4242 4242 4242',
+    card_expiry: '12/30',
+    card_cvc: '123',
+    action: 'connect',
+    ...extra,
+  };
+}
+
+for (const engine of testEngines()) {
+  describe(`connect and wallet grants on ${engine}`, () => {
+    let bank: BankUnderTest;
+    let broker: BrokerUnderTest;
+    let planet: TestVendor;
+    let bugle: TestVendor;
+    const clock = new ManualClock(new Date());
+    const site = (v: TestVendor) => `http://127.0.0.1:9/${v.id}/`;
+    const callback = (v: TestVendor) => `${site(v)}netpay/connected?from=paywall`;
+
+    before(async () => {
+      bank = await startBank(engine);
+      broker = await startBroker(engine, bank, { clock });
+      planet = await broker.addVendor('daily-planet');
+      bugle = await broker.addVendor('the-bugle');
+    });
+    after(async () => {
+      await broker?.close();
+      await bank?.close();
+    });
+
+    const exchange = (code: string, vendor?: TestVendor) =>
+      call(broker.api, 'POST', `/wallet-grants/${encodeURIComponent(code)}`, vendor ? { token: vendor.apiKey } : {});
+
+    /** Consent with a new 2.00 coin; the code from the redirect. */
+    async function connectNew(client: WebClient, vendor: TestVendor, state = 'st-1'): Promise<string> {
+      const consent = await client.get(connectPath(vendor.id, callback(vendor), state));
+      assert.equal(consent.status, 200, consent.text);
+      const res = await client.post('/connect', buyNew(consent.text));
+      assert.equal(res.status, 303, res.text);
+      const location = new URL(res.location ?? '');
+      assert.equal(location.searchParams.get('state'), state);
+      return location.searchParams.get('code') ?? '';
+    }
+
+    test('a return URL outside the vendor site, an unknown vendor or a missing state: error page, never a redirect', async () => {
+      const client = await loggedIn(broker);
+      const bad: Array<[string, string, string]> = [
+        [planet.id, 'http://evil.example/daily-planet/cb', 's'],
+        [planet.id, 'http://127.0.0.1:9/the-bugle/cb', 's'],
+        [planet.id, 'http://127.0.0.1:9/daily-planetx/cb', 's'],
+        [planet.id, 'http://127.0.0.1:9/daily-planet/../admin', 's'],
+        [planet.id, 'http://127.0.0.1:9/daily-planet/%2e%2e/admin', 's'],
+        [planet.id, 'http://user:pw@127.0.0.1:9/daily-planet/cb', 's'],
+        [planet.id, 'https://127.0.0.1:9/daily-planet/cb', 's'],
+        [planet.id, '/daily-planet/cb', 's'],
+        [planet.id, 'javascript:alert(1)//127.0.0.1:9/daily-planet/', 's'],
+        [planet.id, callback(planet), ''],
+        ['no-such-vendor', callback(planet), 's'],
+        ['broker', `${broker.url}/`, 's'],
+      ];
+      for (const [vendor, ret, state] of bad) {
+        for (const who of [client, new WebClient(broker.url)]) {
+          const res = await who.get(connectPath(vendor, ret, state));
+          assert.equal(res.status, 400, `${vendor} ${ret} ${state}`);
+          assert.equal(res.location, null);
+          assert.match(res.text, /not valid/);
+        }
+      }
+      const page = await client.get(connectPath(planet.id, callback(planet), 's'));
+      const forged = await client.post('/connect', {
+        ...buyNew(page.text),
+        return: 'http://evil.example/daily-planet/cb',
+      });
+      assert.equal(forged.status, 400);
+      assert.equal(forged.location, null);
+    });
+
+    test('logged out: log in, consent, buy inline, redirect with a code; the grant hands over a claimed chain and its seed', async () => {
+      const email = `flow-${Date.now()}@example.test`;
+      await call(broker.api, 'POST', '/customers', { body: { email, password: PASSWORD } });
+      const client = new WebClient(broker.url);
+      const start = await client.get(connectPath(planet.id, callback(planet), 'nonce-42'));
+      assert.equal(start.status, 200);
+      assert.equal(start.headers.get('referrer-policy'), 'no-referrer');
+      assert.match(start.text, /Log in<\/strong>|Log in to let/);
+      assert.equal(inputValue(start.text, 'return'), callback(planet));
+      const login = await client.post('/login', {
+        csrf: csrfOf(start.text),
+        email,
+        password: PASSWORD,
+        vendor: inputValue(start.text, 'vendor') ?? '',
+        return: inputValue(start.text, 'return') ?? '',
+        state: inputValue(start.text, 'state') ?? '',
+      });
+      assert.equal(login.status, 303);
+      assert.ok(login.location?.startsWith('/connect?'), `back to connect, got ${login.location}`);
+      const consent = await client.get(login.location ?? '');
+      assert.equal(consent.status, 200);
+      assert.match(consent.text, /Vendor daily-planet asks to use one of your NetPay coins/);
+      assert.match(consent.headers.get('content-security-policy') ?? '', /form-action 'self' http:\/\/127\.0\.0\.1:9/);
+      assert.match(consent.text, /<label for="new-amount">/);
+      assert.match(consent.text, /<button type="submit" name="action" value="connect">Connect<\/button>/);
+
+      const res = await client.post('/connect', buyNew(consent.text));
+      assert.equal(res.status, 303, res.text);
+      const location = new URL(res.location ?? '');
+      assert.equal(`${location.origin}${location.pathname}`, 'http://127.0.0.1:9/daily-planet/netpay/connected');
+      assert.equal(location.searchParams.get('from'), 'paywall', 'the vendor’s own query is kept');
+      assert.equal(location.searchParams.get('state'), 'nonce-42');
+      const code = location.searchParams.get('code') ?? '';
+      assert.match(code, /^np_wg_/);
+
+      const grant = await exchange(code, planet);
+      assert.equal(grant.status, 200, grant.text);
+      assert.ok(checkWire(WalletGrantResponseSchema, grant.body), grant.text);
+      assert.deepEqual(Object.keys(grant.body).sort(), [
+        'chainId',
+        'holder',
+        'previous',
+        'seed',
+        'start',
+        'touchstone',
+      ]);
+      assert.ok(!grant.text.includes(email), 'nothing identifies the customer');
+      const { chainId, seed, touchstone, holder } = grant.body;
+      const chain = PaywordChain.fromB64(chainId, seed, touchstone.length);
+      assert.equal(chain.anchorB64, touchstone.anchor, 'the seed makes the touchstone anchor');
+      assert.equal(touchstone.length, 200);
+      assert.equal(holder.vendorId, planet.id);
+      assert.equal(holder.epoch, 1);
+      assert.equal(grant.body.previous, null);
+      assert.equal(grant.body.start, null);
+      const discovery = await call(broker.url, 'GET', '/.well-known/netpay');
+      const key = findKey(discovery.body.keys, touchstone.keyId);
+      assert.ok(key);
+      assert.ok(verifyTouchstone(touchstone, key));
+      assert.ok(verifyHolderCertificate(holder, findKey(discovery.body.keys, holder.keyId) ?? new Uint8Array()));
+      assert.equal(b64uDecode(seed, 32).length, 32);
+      // Exactly what the vendor's own claim answers (the current holder's claim is idempotent).
+      const claim = await call(broker.api, 'POST', `/chains/${chainId}/claim`, { token: planet.apiKey });
+      assert.equal(claim.status, 200);
+      assert.deepEqual(claim.body.holder, holder);
+      assert.deepEqual(claim.body.touchstone, touchstone);
+
+      const reuse = await exchange(code, planet);
+      assert.equal(reuse.status, 400);
+      assert.equal(reuse.body.code, 'grant_invalid');
+      assert.equal(reuse.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+      assert.ok((await broker.audit()).ok);
+    });
+
+    test('a code for another vendor, an expired, unknown or malformed code is grant_invalid; no key is 401', async () => {
+      const client = await loggedIn(broker);
+      const code = await connectNew(client, planet);
+      const wrong = await exchange(code, bugle);
+      assert.equal(wrong.status, 400);
+      assert.equal(wrong.body.code, 'grant_invalid');
+      assert.equal((await exchange(code)).status, 401);
+      assert.equal((await exchange(code, planet)).status, 200, 'a refused attempt did not burn the code');
+
+      const late = await connectNew(client, planet, 'st-late');
+      clock.advance(61_000);
+      const expired = await exchange(late, planet);
+      assert.equal(expired.status, 400);
+      assert.equal(expired.body.code, 'grant_invalid');
+
+      assert.equal((await exchange(`np_wg_${'A'.repeat(43)}`, planet)).body.code, 'grant_invalid');
+      assert.equal((await exchange('garbage', planet)).body.code, 'grant_invalid');
+    });
+
+    test('concurrent exchanges of one code: exactly one wins', async () => {
+      const client = await loggedIn(broker);
+      const code = await connectNew(client, planet);
+      const results = await Promise.all(Array.from({ length: 6 }, () => exchange(code, planet)));
+      const statuses = results.map((r) => r.status).sort();
+      assert.deepEqual(statuses, [200, 400, 400, 400, 400, 400]);
+    });
+
+    test('picking an existing coin moves it to the next vendor; only broker-made coins are offered', async () => {
+      const client = await loggedIn(broker);
+      const code = await connectNew(client, planet, 'first');
+      const first = await exchange(code, planet);
+      assert.equal(first.status, 200);
+
+      const consent = await client.get(connectPath(bugle.id, callback(bugle), 'second'));
+      assert.ok(consent.text.includes(`value="${first.body.chainId}"`), 'the coin is offered');
+      assert.match(consent.text, /last used at daily-planet/);
+      const res = await client.post('/connect', { ...buyNew(consent.text), coin: first.body.chainId });
+      assert.equal(res.status, 303);
+      const second = await exchange(new URL(res.location ?? '').searchParams.get('code') ?? '', bugle);
+      assert.equal(second.status, 200, second.text);
+      assert.equal(second.body.chainId, first.body.chainId);
+      assert.equal(second.body.seed, first.body.seed);
+      assert.equal(second.body.holder.epoch, 2);
+      assert.deepEqual(second.body.previous, {
+        vendorId: planet.id,
+        releaseUrl: 'http://127.0.0.1:9/daily-planet/release',
+        epoch: 1,
+      });
+
+      // A coin whose seed the broker never knew (client-made anchor) is not offered and cannot be forced.
+      const token = (
+        await call(broker.api, 'POST', '/sessions', {
+          body: { email: client.jar.size ? await emailOf(client) : '', password: PASSWORD },
+        })
+      ).body.token as string;
+      const own = PaywordChain.generate(50);
+      const bought = await broker.buyCoin(token, { amount: 50, chain: own });
+      assert.equal(bought.status, 201, bought.text);
+      const page = await client.get(connectPath(bugle.id, callback(bugle), 'third'));
+      assert.ok(!page.text.includes(own.chainIdB64));
+      const before = await broker.counts();
+      const forced = await client.post('/connect', { ...buyNew(page.text), coin: own.chainIdB64 });
+      assert.equal(forced.status, 422);
+      assert.match(forced.text, /id="coin-choice-error"/);
+      assert.deepEqual(await broker.counts(), before);
+    });
+
+    test('Cancel goes back with error=access_denied; a bad CSRF token is 403 and issues nothing', async () => {
+      const client = await loggedIn(broker);
+      const consent = await client.get(connectPath(planet.id, callback(planet), 'cancel-me'));
+      const grantsBefore = await grantCount(broker);
+      const forged = await client.post('/connect', { ...buyNew(consent.text), csrf: 'forged' });
+      assert.equal(forged.status, 403);
+      assert.equal(forged.location, null);
+      assert.equal(await grantCount(broker), grantsBefore);
+      const cancel = await client.post('/connect', { ...buyNew(consent.text), action: 'cancel' });
+      assert.equal(cancel.status, 303);
+      const location = new URL(cancel.location ?? '');
+      assert.equal(location.searchParams.get('error'), 'access_denied');
+      assert.equal(location.searchParams.get('state'), 'cancel-me');
+      assert.equal(location.searchParams.get('code'), null);
+      assert.equal(await grantCount(broker), grantsBefore);
+    });
+
+    async function emailOf(client: WebClient): Promise<string> {
+      const page = await client.get('/coins');
+      return /<span class="who">([^<]+)<\/span>/.exec(page.text)?.[1] ?? '';
+    }
+  });
+}
+
+async function grantCount(broker: BrokerUnderTest): Promise<number> {
+  // biome-ignore lint/suspicious/noExplicitAny: wallet_grants is the web module's table, not in BrokerSchema
+  const db = broker.database.db as any;
+  const row = await db
+    .selectFrom('wallet_grants')
+    .select((eb: { fn: { countAll: () => { as: (n: string) => unknown } } }) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

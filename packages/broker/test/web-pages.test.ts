@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { tempDir, testEngines } from '@netpay/service-kit/testing';
+import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';
+import { csrfOf, inputValue, setCookieLine, WebClient } from './web-client.ts';
+
+const PASSWORD = 'correct horse battery';
+let seq = 0;
+const newEmail = () => `web${++seq}-${Date.now()}@example.test`;
+
+async function register(client: WebClient, email = newEmail()): Promise<string> {
+  const form = await client.get('/register');
+  assert.equal(form.status, 200);
+  const res = await client.post('/register', { csrf: csrfOf(form.text), email, password: PASSWORD });
+  assert.equal(res.status, 303, res.text);
+  assert.equal(res.location, '/coins');
+  return email;
+}
+
+function buyForm(page: string, fields: Partial<Record<string, string>> = {}): Record<string, string> {
+  return {
+    csrf: csrfOf(page),
+    idem: inputValue(page, 'idem') ?? '',
+    amount: '2.00',
+    card_number: '4242 4242 4242 4242',
+    card_expiry: '12/30',
+    card_cvc: '123',
+    ...fields,
+  } as Record<string, string>;
+}
+
+for (const engine of testEngines()) {
+  describe(`web pages on ${engine}`, () => {
+    let bank: BankUnderTest;
+    let broker: BrokerUnderTest;
+    const data = tempDir('netpay-web-');
+    const tokenFile = join(data.path, 'operator-token');
+    before(async () => {
+      process.env.NETPAY_OPERATOR_TOKEN_FILE = tokenFile;
+      bank = await startBank(engine);
+      broker = await startBroker(engine, bank, { config: { rateLimits: { loginPerEmail: [3, 0.001] } as never } });
+    });
+    after(async () => {
+      await broker?.close();
+      await bank?.close();
+      data.remove();
+    });
+
+    test('home, register, wallet, logout and login; cookies are HttpOnly and SameSite=Lax; security headers', async () => {
+      const client = new WebClient(broker.url);
+      const home = await client.get('/');
+      assert.equal(home.status, 200);
+      assert.match(home.text, /<meta name="viewport"/);
+      assert.match(home.text, /href="\/register"/);
+      const csp = home.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /default-src 'none'/);
+      assert.match(csp, /frame-ancestors 'none'/);
+      assert.doesNotMatch(csp, /unsafe-inline|script-src/);
+      assert.equal(home.headers.get('x-frame-options'), 'DENY');
+      assert.equal(home.headers.get('referrer-policy'), 'no-referrer');
+      const css = await client.get('/assets/netpay.css');
+      assert.equal(css.status, 200);
+      assert.match(css.headers.get('content-type') ?? '', /text\/css/);
+
+      const form = await client.get('/register');
+      const csrfCookie = setCookieLine(form, 'np_csrf') ?? '';
+      assert.match(csrfCookie, /HttpOnly/i);
+      assert.match(csrfCookie, /SameSite=Lax/i);
+      assert.match(form.text, /<label for="email">/);
+      assert.match(form.text, /<label for="password">/);
+      const email = newEmail();
+      const res = await client.post('/register', { csrf: csrfOf(form.text), email, password: PASSWORD });
+      assert.equal(res.status, 303);
+      const session = setCookieLine(res, 'np_session') ?? '';
+      assert.match(session, /HttpOnly/i);
+      assert.match(session, /SameSite=Lax/i);
+      assert.match(session, /Path=\//);
+      assert.doesNotMatch(session, /Secure/i, 'http broker: no Secure flag');
+      const wallet = await client.get('/coins');
+      assert.equal(wallet.status, 200);
+      assert.ok(wallet.text.includes(email));
+      assert.match(wallet.text, /Buy coins/);
+      assert.equal(wallet.headers.get('cache-control'), 'no-store');
+
+      const logout = await client.post('/logout', { csrf: csrfOf(wallet.text) });
+      assert.equal(logout.status, 303);
+      assert.equal(client.jar.has('np_session'), false, 'the session cookie is cleared');
+      assert.equal((await client.get('/coins')).location, '/login');
+
+      const login = await client.get('/login');
+      const wrong = await client.post('/login', { csrf: csrfOf(login.text), email, password: 'not my password' });
+      assert.equal(wrong.status, 401);
+      assert.match(wrong.text, /id="password-error"[^>]*>Wrong email or password/);
+      assert.equal(inputValue(wrong.text, 'email'), email, 'the email is kept');
+      assert.doesNotMatch(wrong.text, /not my password/, 'the password is not echoed');
+      const ok = await client.post('/login', { csrf: csrfOf(wrong.text), email, password: PASSWORD });
+      assert.equal(ok.status, 303);
+      assert.equal(ok.location, '/coins');
+      assert.equal((await client.get('/coins')).status, 200);
+    });
+
+    test('register form errors sit next to their field and create nothing', async () => {
+      const client = new WebClient(broker.url);
+      const form = await client.get('/register');
+      const before = await broker.counts();
+      const bad = await client.post('/register', { csrf: csrfOf(form.text), email: 'nope', password: 'short' });
+      assert.equal(bad.status, 422);
+      assert.match(bad.text, /<input id="email"[^>]*aria-describedby="email-error"[^>]*aria-invalid="true"/);
+      assert.match(bad.text, /id="password-error"/);
+      assert.equal(inputValue(bad.text, 'email'), 'nope');
+      assert.equal(inputValue(bad.text, 'password'), undefined, 'password fields are emptied');
+      assert.deepEqual(await broker.counts(), before);
+      const email = await register(new WebClient(broker.url));
+      const taken = await client.post('/register', { csrf: csrfOf(bad.text), email, password: PASSWORD });
+      assert.equal(taken.status, 409);
+      assert.match(taken.text, /id="email-error"[^>]*>An account with this email already exists/);
+    });
+
+    test('buying 2.00 through the form makes a coin of 200 units; history shows it', async () => {
+      const client = new WebClient(broker.url);
+      await register(client);
+      const wallet = await client.get('/coins');
+      const before = await broker.counts();
+      const res = await client.post('/coins', buyForm(wallet.text));
+      assert.equal(res.status, 303, res.text);
+      assert.equal(res.location, '/coins?done=bought');
+      const after = await broker.counts();
+      assert.equal(after.chains, (before.chains ?? 0) + 1);
+      const page = await client.get('/coins?done=bought');
+      assert.match(page.text, /Your new coin is ready/);
+      assert.match(page.text, /NZ\$2\.00/);
+      assert.match(page.text, /status-active/);
+      const chain = await broker.database.db
+        .selectFrom('chains')
+        .selectAll()
+        .orderBy('issued_at', 'desc')
+        .executeTakeFirstOrThrow();
+      assert.equal(Number(chain.amount), 200);
+      assert.equal(chain.length, 200);
+      assert.ok(chain.seed, 'the broker made the chain and keeps its seed');
+      const history = await client.get('/history');
+      assert.equal(history.status, 200);
+      assert.match(history.text, /Bought/);
+      assert.ok((await broker.audit()).ok);
+
+      // Resubmitting the same form (same idempotency key) does not buy twice.
+      const again = await client.post('/coins', buyForm(wallet.text));
+      assert.equal(again.status, 303);
+      assert.equal((await broker.counts()).chains, after.chains);
+    });
+
+    test('bad buy input is shown next to its field, the input kept, and nothing changes', async () => {
+      const client = new WebClient(broker.url);
+      await register(client);
+      const wallet = await client.get('/coins');
+      const before = await broker.counts();
+      const bad = await client.post(
+        '/coins',
+        buyForm(wallet.text, {
+          amount: '2.005',
+          card_number: '4242 4242 4242 4241',
+          card_expiry: '13/30',
+          card_cvc: '1',
+        }),
+      );
+      assert.equal(bad.status, 422);
+      assert.match(
+        bad.text,
+        /<input id="amount"[^>]*aria-describedby="amount-hint amount-error"[^>]*aria-invalid="true"/,
+      );
+      assert.match(bad.text, /id="amount-error"/);
+      assert.match(bad.text, /id="card-number-error"/);
+      assert.match(bad.text, /id="card-expiry-error"/);
+      assert.match(bad.text, /id="card-cvc-error"/);
+      assert.equal(inputValue(bad.text, 'amount'), '2.005');
+      assert.equal(inputValue(bad.text, 'card_cvc'), undefined, 'the CVC is not echoed');
+      const declined = await client.post('/coins', buyForm(bad.text, { card_number: '4000 0000 0000 0002' }));
+      assert.equal(declined.status, 402);
+      assert.match(declined.text, /id="card-number-error"[^>]*>The bank declined this card/);
+      const expired = await client.post('/coins', buyForm(declined.text, { card_expiry: '01/20' }));
+      assert.equal(expired.status, 422);
+      assert.match(expired.text, /id="card-expiry-error"[^>]*>This card has expired/);
+      assert.deepEqual(await broker.counts(), before, 'no coin, no ledger entry');
+    });
+
+    test('a missing or wrong CSRF token is 403 and changes nothing', async () => {
+      const client = new WebClient(broker.url);
+      await register(client);
+      const other = new WebClient(broker.url);
+      await register(other);
+      const wallet = await client.get('/coins');
+      const before = await broker.counts();
+      const { csrf: _drop, ...noCsrf } = buyForm(wallet.text);
+      assert.equal((await client.post('/coins', noCsrf)).status, 403);
+      const wrong = await client.post('/coins', buyForm(wallet.text, { csrf: 'x'.repeat(43) }));
+      assert.equal(wrong.status, 403);
+      assert.match(wrong.text, /Nothing was changed/);
+      // Another session's token does not work here either.
+      const otherToken = csrfOf((await other.get('/coins')).text);
+      assert.equal((await client.post('/coins', buyForm(wallet.text, { csrf: otherToken }))).status, 403);
+      assert.equal((await client.post('/logout', { csrf: 'nope' })).status, 403);
+      assert.equal((await client.get('/coins')).status, 200, 'still logged in');
+      // Logged-out forms: the double-submit token must match this browser's cookie.
+      const stranger = new WebClient(broker.url);
+      const form = await stranger.get('/register');
+      const fresh = new WebClient(broker.url);
+      const forged = await fresh.post('/register', { csrf: csrfOf(form.text), email: newEmail(), password: PASSWORD });
+      assert.equal(forged.status, 403);
+      const noToken = await stranger.post('/login', { email: newEmail(), password: PASSWORD });
+      assert.equal(noToken.status, 403);
+      assert.deepEqual(await broker.counts(), before);
+    });
+
+    test('login attempts are rate-limited per email: 429 with a message on the form', async () => {
+      const client = new WebClient(broker.url);
+      const email = await register(new WebClient(broker.url));
+      let page = await client.get('/login');
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        page = await client.post('/login', { csrf: csrfOf(page.text), email, password: `wrong ${i}` });
+        statuses.push(page.status);
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 429]);
+      assert.match(page.text, /role="alert"[\s\S]*Too many login attempts/);
+      assert.ok(Number(page.headers.get('retry-after')) >= 1);
+      const right = await client.post('/login', { csrf: csrfOf(page.text), email, password: PASSWORD });
+      assert.equal(right.status, 429, 'even the right password waits');
+      assert.equal(client.jar.has('np_session'), false);
+    });
+
+    test('the Refund button refunds the unspent coin to the card', async () => {
+      const client = new WebClient(broker.url);
+      await register(client);
+      const wallet = await client.get('/coins');
+      assert.equal((await client.post('/coins', buyForm(wallet.text, { amount: '1.50' }))).status, 303);
+      const page = await client.get('/coins');
+      const action = /action="(\/coins\/[A-Za-z0-9_-]{22}\/refund)"/.exec(page.text)?.[1];
+      assert.ok(action, 'a refund form for the coin');
+      assert.match(page.text, /<button[^>]*aria-label="Refund the rest of coin/);
+      const res = await client.post(action, { csrf: csrfOf(page.text) });
+      assert.equal(res.status, 303, res.text);
+      const after = await client.get('/coins?done=refunded');
+      assert.match(after.text, /refunded to your card/);
+      assert.match(after.text, /status-refunded/);
+      const again = await client.post(action, { csrf: csrfOf(after.text) });
+      assert.equal(again.status, 409);
+      assert.match(again.text, /already refunded/);
+      assert.match((await client.get('/history')).text, /Refunded/);
+      assert.ok((await broker.audit()).ok);
+    });
+
+    test('the operator view needs the operator token and shows the audit', async () => {
+      const client = new WebClient(broker.url);
+      const closed = await client.get('/operator');
+      assert.equal(closed.status, 303);
+      assert.equal(closed.location, '/operator/login');
+      const token = readFileSync(tokenFile, 'utf8').trim();
+      assert.match(token, /^np_op_/);
+      const form = await client.get('/operator/login');
+      assert.match(form.text, /<label for="token">/);
+      const wrong = await client.post('/operator/login', { csrf: csrfOf(form.text), token: 'np_op_guess' });
+      assert.equal(wrong.status, 401);
+      assert.equal((await client.get('/operator')).status, 303);
+      // A customer session is not an operator session.
+      const customer = new WebClient(broker.url);
+      await register(customer);
+      assert.equal((await customer.get('/operator')).status, 303);
+      const ok = await client.post('/operator/login', { csrf: csrfOf(wrong.text), token });
+      assert.equal(ok.status, 303);
+      assert.match(setCookieLine(ok, 'np_operator') ?? '', /HttpOnly/i);
+      const view = await client.get('/operator');
+      assert.equal(view.status, 200);
+      assert.match(view.text, /Audit OK/);
+      assert.match(view.text, /Ledger totals/);
+      assert.match(view.text, /Vendors/);
+      const out = await client.post('/operator/logout', { csrf: csrfOf(view.text) });
+      assert.equal(out.status, 303);
+      assert.equal((await client.get('/operator')).status, 303);
+    });
+  });
+}
