@@ -112,7 +112,7 @@ for (const engine of testEngines()) {
         const redeemAll = async (vi: number) => {
           const v = vendors[vi] as TestVendor;
           const views = epochsOf[vi] as Map<number, EpochView>;
-          const items: Array<Record<string, unknown> & { to: { index: number } }> = [];
+          const items: Array<Record<string, unknown> & { to: { index: number; payword: string } }> = [];
           const sent: EpochView[] = [];
           for (const view of views.values()) {
             if (view.start === null) continue;
