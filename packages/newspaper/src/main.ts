@@ -65,7 +65,7 @@ export function parseVendorArgs(argv: string[]): VendorConfig {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535\n${USAGE}`);
   const dataDir = resolve(values.data ?? './data');
   const vendorDir = join(dataDir, 'vendors', site.vendorId);
-  const brokerUrl = (values['broker-url'] ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
+  const brokerUrl = (values['broker-url'] ?? demoBrokerUrl(dataDir) ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
   const publicUrl = (values['public-url'] ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(
     /\/+$/,
     '',
@@ -190,4 +190,14 @@ export async function runVendorAccount(argv: string[], out: (line: string) => vo
 
 function progressLine(p: RedemptionProgress): string {
   return `batch ${p.batch}/${p.batches}: ${p.accepted} accepted, ${p.rejected} rejected, ${p.credited} credited so far`;
+}
+
+/** The broker the start command ran with this data folder, so `vendor redeem` finds it on any port base. */
+function demoBrokerUrl(dataDir: string): string | undefined {
+  try {
+    const demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as { broker?: { url?: unknown } };
+    return typeof demo.broker?.url === 'string' ? demo.broker.url : undefined;
+  } catch {
+    return undefined;
+  }
 }
