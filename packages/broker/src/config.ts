@@ -17,6 +17,7 @@ export interface BrokerConfig {
   rateLimits: {
     /** Login attempts per client address: bucket size and refill per second. */
     loginPerIp: [capacity: number, perSecond: number];
+    /** Failed logins per email (the API drains it only on a wrong password). */
     loginPerEmail: [capacity: number, perSecond: number];
     signupPerIp: [capacity: number, perSecond: number];
     coinPurchasesPerCustomer: [capacity: number, perSecond: number];
@@ -33,10 +34,10 @@ export const DEFAULT_CONFIG: Omit<BrokerConfig, 'publicUrl'> = {
   sessionTtlSeconds: 30 * 24 * 3600,
   releaseTimeoutMs: 5000,
   rateLimits: {
-    loginPerIp: [100, 2],
+    loginPerIp: [300, 10],
     loginPerEmail: [10, 0.2],
-    signupPerIp: [100, 2],
-    coinPurchasesPerCustomer: [60, 2],
+    signupPerIp: [300, 10],
+    coinPurchasesPerCustomer: [120, 5],
   },
 };
 

@@ -8,7 +8,8 @@ import type { BrokerTx } from './schema.ts';
 /**
  * Checks a release statement carried to the broker: it hands epoch e−1 of this chain from its holder to
  * (toVendorId, toEpoch), is signed with a key of the releasing vendor, and its payword lies on the chain.
- * Returns the rejection code, or null when it is good evidence.
+ * Returns the rejection code, or null when it is good evidence. A release that is not good evidence leaves
+ * `from` unproven, which PROTOCOL.md's item codes call `invalid_payword`.
  */
 export async function checkRelease(
   trx: BrokerTx,
@@ -26,7 +27,7 @@ export async function checkRelease(
     release.toVendorId !== toVendorId ||
     release.toEpoch !== toEpoch
   ) {
-    return 'invalid_signature';
+    return 'invalid_payword';
   }
   const key = await trx
     .selectFrom('vendor_keys')
@@ -34,7 +35,7 @@ export async function checkRelease(
     .where('vendor_id', '=', release.vendorId)
     .where('key_id', '=', release.keyId)
     .executeTakeFirst();
-  if (!key || !verifyRelease(release, b64uDecode(key.public_key, 32))) return 'invalid_signature';
+  if (!key || !verifyRelease(release, b64uDecode(key.public_key, 32))) return 'invalid_payword';
   if (!pointOnChain(state, { index: release.index, payword: release.payword })) return 'invalid_payword';
   return null;
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  b64uDecode,
   ClaimResponseSchema,
+  CoinListSchema,
+  HistorySchema,
   checkWire,
   DiscoverySchema,
   findKey,
@@ -180,6 +181,7 @@ for (const engine of testEngines()) {
 
       const coins = await call(broker.api, 'GET', '/coins', { token: customer.token });
       assert.equal(coins.status, 200);
+      assert.ok(checkWire(CoinListSchema, coins.body), coins.text);
       const coin = coins.body.coins.find((c: { chainId: string }) => c.chainId === chain.chainIdB64);
       assert.equal(coin.spentIndex, 765);
       assert.equal(coin.holder, 'vendor-b');
@@ -187,12 +189,12 @@ for (const engine of testEngines()) {
       assert.equal(coin.value, 2000);
       assert.equal(coin.remaining, (1000 - 765) * 2);
       const history = await call(broker.api, 'GET', '/history', { token: customer.token });
+      assert.ok(checkWire(HistorySchema, history.body), history.text);
       assert.equal(history.body.events[0].kind, 'purchase');
       const spent = history.body.events
         .filter((e: { kind: string }) => e.kind === 'spend')
         .reduce((s: number, e: { amount: number }) => s + e.amount, 0);
       assert.equal(spent, 24 + 36 + 20 + 1450);
-      void b64uDecode;
     });
   });
 }

@@ -3,6 +3,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { tempDir, testEngines } from '@netpay/service-kit/testing';
+import { parseDollars } from '../src/web/buy-form.ts';
+import { returnUnderSite } from '../src/web/connect-routes.ts';
+import { html } from '../src/web/html.ts';
+import { WebContext } from '../src/web/web-context.ts';
+import type { BrokerDeps } from '../src/deps.ts';
 import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';
 import { csrfOf, inputValue, setCookieLine, WebClient } from './web-client.ts';
 
@@ -30,6 +35,66 @@ function buyForm(page: string, fields: Partial<Record<string, string>> = {}): Re
     ...fields,
   } as Record<string, string>;
 }
+
+describe('web page building blocks', () => {
+  test('html escapes every interpolated value, nested templates pass through once', () => {
+    const evil = `<script>alert("x")</script>' \``;
+    assert.equal(
+      html`<p title="${evil}">${evil}${html`<b>${'&'}</b>`}</p>`.text,
+      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; &#96;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; &#96;<b>&amp;</b></p>',
+    );
+    assert.equal(html`${[1, '<', null, undefined, false]}`.text, '1&lt;');
+  });
+
+  test('dollar amounts become minor units without floats', () => {
+    const ok: Array<[string, number]> = [
+      ['2.00', 200],
+      ['2', 200],
+      ['2.5', 250],
+      ['0.01', 1],
+      ['NZ$1.23', 123],
+      ['$ 10', 1000],
+    ];
+    for (const [text, minor] of ok) assert.deepEqual(parseDollars(text), { ok: true, minor }, text);
+    for (const text of ['', '0', '0.00', '2.005', '-1', '1e3', '1,50', '.5', '2.', 'abc', '12345678']) {
+      assert.equal(parseDollars(text).ok, false, text);
+    }
+  });
+
+  test('cookies are Secure when the broker is served over https', () => {
+    for (const [publicUrl, secure] of [
+      ['https://broker.example', true],
+      ['http://127.0.0.1:4000', false],
+    ] as const) {
+      const ctx = new WebContext({ config: { publicUrl } } as BrokerDeps, Buffer.alloc(32));
+      const set: Array<Record<string, unknown>> = [];
+      const reply = { setCookie: (_n: string, _v: string, o: Record<string, unknown>) => set.push(o) };
+      ctx.setCookie(reply as never, 'np_session', 'v', 60);
+      assert.deepEqual(set[0], { path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: 60 });
+    }
+  });
+
+  test('a return URL must stay under the vendor site', () => {
+    const site = 'https://news.example/planet/';
+    assert.ok(returnUnderSite(site, 'https://news.example/planet/netpay/callback?x=1#frag'));
+    assert.equal(returnUnderSite(site, 'https://news.example/planet/cb#frag')?.hash, '');
+    for (const bad of [
+      'https://news.example/planetx/cb',
+      'https://news.example/other',
+      'http://news.example/planet/cb',
+      'https://news.example.evil/planet/cb',
+      'https://news.example:444/planet/cb',
+      'https://a@news.example/planet/cb',
+      'https://news.example/planet/../admin',
+      'https://news.example/planet/%2e%2e/admin',
+      'https://news.example/planet\\..\\admin',
+      '//news.example/planet/cb',
+      'javascript:alert(1)',
+    ]) {
+      assert.equal(returnUnderSite(site, bad), undefined, bad);
+    }
+  });
+});
 
 for (const engine of testEngines()) {
   describe(`web pages on ${engine}`, () => {

@@ -14,6 +14,7 @@ import { buyCoin } from '../coin-purchase.ts';
 import { customerHistory, listCoins } from '../coins-view.ts';
 import { createCustomer, createSession, normalizeEmail } from '../customers.ts';
 import type { BrokerDeps } from '../deps.ts';
+import { FailureThrottle } from '../login-throttle.ts';
 import { refundCoin } from '../refund.ts';
 
 /** Takes a token from each limiter; answers 429 with Retry-After when one is empty. */
@@ -32,7 +33,7 @@ function limited(reply: FastifyReply, checks: Array<[RateLimiter, string]>): Fas
 export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   const r = deps.config.rateLimits;
   const loginPerIp = new RateLimiter(r.loginPerIp[0], r.loginPerIp[1], deps.clock);
-  const loginPerEmail = new RateLimiter(r.loginPerEmail[0], r.loginPerEmail[1], deps.clock);
+  const failuresPerEmail = new FailureThrottle(r.loginPerEmail[0], r.loginPerEmail[1], deps.clock);
   const signupPerIp = new RateLimiter(r.signupPerIp[0], r.signupPerIp[1], deps.clock);
   const buyPerCustomer = new RateLimiter(r.coinPurchasesPerCustomer[0], r.coinPurchasesPerCustomer[1], deps.clock);
 
@@ -46,13 +47,24 @@ export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void 
 
   app.post('/api/v1/sessions', async (request, reply) => {
     const body = parseWire(CreateSessionRequestSchema, request.body);
-    const stop = limited(reply, [
-      [loginPerIp, request.ip],
-      [loginPerEmail, normalizeEmail(body.email)],
-    ]);
+    const stop = limited(reply, [[loginPerIp, request.ip]]);
     if (stop) return stop;
-    const session = await createSession(deps, body.email, body.password);
-    return reply.code(200).send({ token: session.token });
+    const email = normalizeEmail(body.email);
+    const blocked = failuresPerEmail.blockedForSeconds(email);
+    if (blocked > 0) {
+      reply.header('retry-after', String(blocked));
+      return sendProblem(reply, 'rate_limited', `too many failed logins for this email; retry in ${blocked} s`, {
+        retryAfter: blocked,
+      });
+    }
+    try {
+      const session = await createSession(deps, body.email, body.password);
+      failuresPerEmail.reset(email);
+      return reply.code(200).send({ token: session.token });
+    } catch (error) {
+      if (error instanceof ProtocolError && error.code === 'invalid_credentials') failuresPerEmail.fail(email);
+      throw error;
+    }
   });
 
   app.post('/api/v1/coins', async (request, reply) => {
