@@ -33,6 +33,32 @@ async function readBankKey(data: string, waitMs: number): Promise<string> {
   }
 }
 
+/**
+ * `--name value` → `--name=value` for options that take a value, so a value that starts with a dash (a base64url
+ * public key such as `-o29…`) is read as the value and not as another option.
+ */
+function joinOptionValues(argv: string[], valued: Iterable<string>): string[] {
+  const names = new Set([...valued].map((n) => `--${n}`));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (names.has(arg) && next !== undefined) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+function valuedOptions(options: Record<string, { type: string }>): string[] {
+  return Object.entries(options)
+    .filter(([, o]) => o.type === 'string')
+    .map(([name]) => name);
+}
+
 function integerOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-9]+$/.test(value)) throw new Error(`--${name} must be a non-negative integer`);
@@ -44,21 +70,19 @@ function integerOption(name: string, value: string | undefined): number | undefi
  * [--fee-bps N] [--lease-ttl-seconds N] [--bank-timeout-ms N]`: runs the broker until SIGINT/SIGTERM.
  */
 export async function runBroker(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '4000' },
-      data: { type: 'string', default: './data' },
-      db: { type: 'string' },
-      'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
-      'public-url': { type: 'string' },
-      'fee-bps': { type: 'string' },
-      'lease-ttl-seconds': { type: 'string' },
-      'bank-timeout-ms': { type: 'string' },
-      'max-chain-length': { type: 'string' },
-    },
-  });
+  const options = {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '4000' },
+    data: { type: 'string', default: './data' },
+    db: { type: 'string' },
+    'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
+    'public-url': { type: 'string' },
+    'fee-bps': { type: 'string' },
+    'lease-ttl-seconds': { type: 'string' },
+    'bank-timeout-ms': { type: 'string' },
+    'max-chain-length': { type: 'string' },
+  } as const;
+  const { values } = parseArgs({ args: joinOptionValues(argv, valuedOptions(options)), options });
   const port = integerOption('port', values.port) ?? 4000;
   const publicUrl = values['public-url'] ?? `http://${values.host}:${port}`;
   const logger = createLogger('broker');
@@ -98,21 +122,22 @@ Common options: --data DIR (default ./data), --db URL (default sqlite:<data>/bro
 
 /** `netpay admin …`: returns the process exit code. */
 export async function runAdmin(argv: string[]): Promise<number> {
+  const options = {
+    data: { type: 'string', default: './data' },
+    db: { type: 'string' },
+    id: { type: 'string' },
+    name: { type: 'string' },
+    url: { type: 'string' },
+    'release-url': { type: 'string' },
+    'public-key': { type: 'string' },
+    'key-id': { type: 'string' },
+    'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
+    help: { type: 'boolean', short: 'h', default: false },
+  } as const;
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinOptionValues(argv, valuedOptions(options)),
     allowPositionals: true,
-    options: {
-      data: { type: 'string', default: './data' },
-      db: { type: 'string' },
-      id: { type: 'string' },
-      name: { type: 'string' },
-      url: { type: 'string' },
-      'release-url': { type: 'string' },
-      'public-key': { type: 'string' },
-      'key-id': { type: 'string' },
-      'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+    options,
   });
   const command = positionals.join(' ');
   if (values.help || command === '' || command === 'help') {

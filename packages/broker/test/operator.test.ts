@@ -1,12 +1,56 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { b64uEncode, findKey, generateSigningKey, PaywordChain, verifyTouchstone } from '@netpay/protocol';
-import { testEngines } from '@netpay/service-kit/testing';
+import { tempDir, testEngines } from '@netpay/service-kit/testing';
 import { HttpBank } from '../src/http-bank.ts';
 import { runPayouts } from '../src/payouts.ts';
 import { rotateSigningKey } from '../src/signing-keys.ts';
 import { registerVendor } from '../src/vendor-registry.ts';
 import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker } from './harness.ts';
+
+const BIN = fileURLToPath(new URL('../../cli/bin/netpay.mjs', import.meta.url));
+
+describe('netpay admin', () => {
+  test('vendor add takes a public key that starts with a dash; audit and rotate-key print JSON', () => {
+    const dir = tempDir('netpay-admin-');
+    try {
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, [BIN, 'admin', ...args, '--data', dir.path], { encoding: 'utf8' });
+      let publicKey = '';
+      while (!publicKey.startsWith('-')) publicKey = b64uEncode(generateSigningKey().publicKey);
+      const added = run(
+        'vendor',
+        'add',
+        '--id',
+        'dash',
+        '--name',
+        'Dash',
+        '--url',
+        'http://a/',
+        '--release-url',
+        'http://a/r',
+        '--public-key',
+        publicKey,
+      );
+      assert.equal(added.status, 0, added.stderr);
+      assert.match(JSON.parse(added.stdout).apiKey, /^np_vk_/);
+      const listed = JSON.parse(run('vendor', 'list').stdout) as Array<{
+        vendorId: string;
+        keys: Array<{ publicKey: string }>;
+      }>;
+      assert.equal(listed.find((v) => v.vendorId === 'dash')?.keys[0]?.publicKey, publicKey);
+      const audited = run('audit');
+      assert.equal(audited.status, 0);
+      assert.equal(JSON.parse(audited.stdout).ok, true);
+      assert.equal(JSON.parse(run('rotate-key').stdout).keyId, 'bk2');
+      assert.equal(run('nonsense').status, 2);
+    } finally {
+      dir.remove();
+    }
+  });
+});
 
 for (const engine of testEngines()) {
   describe(`operator functions on ${engine}`, () => {
