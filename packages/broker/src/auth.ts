@@ -5,7 +5,6 @@ import type { BrokerDeps } from './deps.ts';
 import { type VendorRow, vendorByApiKey } from './vendor-registry.ts';
 
 /** Name of the cookie the web pages keep a customer session in. */
-export const SESSION_COOKIE = 'netpay_session';
 
 const MAX_TOKEN_LENGTH = 512;
 
@@ -39,8 +38,8 @@ export async function optionalCustomer(
   deps: BrokerDeps,
   request: FastifyRequest,
 ): Promise<{ id: string; email: string } | undefined> {
-  const cookies = (request as FastifyRequest & { cookies?: Record<string, string | undefined> }).cookies;
-  const token = bearerToken(request) ?? cookies?.[SESSION_COOKIE];
+  // Bearer only: the JSON API has no CSRF tokens, so a cookie must never authenticate it (pages use np_session).
+  const token = bearerToken(request);
   if (!token || token.length > MAX_TOKEN_LENGTH) return undefined;
   return customerBySession(deps.db, token, deps.clock.now());
 }

@@ -11,7 +11,7 @@ export type { ReleaseClient } from './release-client.ts';
 export type { BrokerDb, BrokerSchema } from './schema.ts';
 export { rotateSigningKey } from './signing-keys.ts';
 export { keyIdForPublicKey, listVendors, registerVendor, type VendorRegistration } from './vendor-registry.ts';
-export { optionalCustomer, requireCustomer, requireVendor, SESSION_COOKIE } from './auth.ts';
+export { optionalCustomer, requireCustomer, requireVendor } from './auth.ts';
 export { createCustomer, createSession, deleteSession } from './customers.ts';
 export { buyCoin } from './coin-purchase.ts';
 export { customerHistory, listCoins } from './coins-view.ts';

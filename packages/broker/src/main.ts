@@ -87,6 +87,8 @@ export async function runBroker(argv: string[]): Promise<void> {
   const publicUrl = values['public-url'] ?? `http://${values.host}:${port}`;
   const logger = createLogger('broker');
   const apiKey = await readBankKey(values.data, 30_000);
+  // The operator view opens with the token in this file, made (mode 0600) on first start.
+  process.env.NETPAY_OPERATOR_TOKEN_FILE ??= join(resolve(values.data), 'operator-token');
   const database = openDatabase<BrokerSchema>(databaseUrl(values.data, values.db));
   const bankTimeoutMs = integerOption('bank-timeout-ms', values['bank-timeout-ms']) ?? 5000;
   const app = await createBrokerApp({

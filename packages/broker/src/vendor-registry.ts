@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { b64uDecode, b64uEncode, type PublicKeyEntry, ProtocolError } from '@netpay/protocol';
+import { b64uDecode, b64uEncode, keyIdForPublicKey, type PublicKeyEntry, ProtocolError } from '@netpay/protocol';
 import { hashToken, isUniqueViolation, newSecret, rfc3339 } from '@netpay/service-kit';
 import { ensureVendorAccount } from './ledger-store.ts';
 import type { BrokerDb, Queryable } from './schema.ts';
@@ -28,13 +27,7 @@ const VENDOR_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const URL_RE = /^https?:\/\/[^\s"\\]+$/;
 
-/**
- * The default keyId of a vendor key: `v` + the first 10 characters of b64u(SHA-256(publicKey)).
- * (To be replaced by the protocol package's keyIdForPublicKey.)
- */
-export function keyIdForPublicKey(publicKey: Uint8Array): string {
-  return `v${b64uEncode(createHash('sha256').update(publicKey).digest()).slice(0, 10)}`;
-}
+export { keyIdForPublicKey };
 
 /**
  * Registers a vendor (operator command). Returns its API key, which the broker keeps only as a hash.

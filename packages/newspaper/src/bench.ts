@@ -253,9 +253,13 @@ export async function startBenchNetwork(options: {
 
 /** Runs one load in a separate process (see bench-load.ts) and returns autocannon's result. */
 async function runLoad(plan: LoadPlan): Promise<Result> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-load.ts', import.meta.url))], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./bench-load.ts', import.meta.url))],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const out: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
   child.stdin.end(JSON.stringify(plan));
