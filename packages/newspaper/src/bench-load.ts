@@ -12,7 +12,7 @@ export interface LoadPlan {
   connections: number;
   durationSec: number;
   /** Coins to pay with (paid run only): each connection takes one and pays the next payword per request. */
-  chains?: Array<{ chainId: string; seed: string; length: number; startIndex: number }>;
+  chains?: Array<{ chainId: string; seed: string; length: number; startIndex: number; endIndex?: number }>;
 }
 
 async function readStdin(): Promise<string> {
@@ -25,20 +25,22 @@ async function readStdin(): Promise<string> {
  * Each autocannon connection deep-copies `requests`; the `payer` object survives its shallow per-request copy,
  * so it is the connection's own state. A connection whose chain runs out takes the next unused one.
  */
-function paidRequest(path: string, pool: Array<{ chain: PaywordChain; index: number }>) {
+function paidRequest(path: string, pool: Array<{ chain: PaywordChain; index: number; end: number }>) {
   return {
     method: 'GET' as const,
     path,
-    payer: {} as { chain?: PaywordChain; index?: number },
+    payer: {} as { chain?: PaywordChain; index?: number; end?: number },
     setupRequest(req: RequestParams): RequestParams {
-      const payer = (req as RequestParams & { payer: { chain?: PaywordChain; index?: number } }).payer;
-      if (!payer.chain || (payer.index ?? 0) >= payer.chain.length) {
+      const payer = (req as RequestParams & { payer: { chain?: PaywordChain; index?: number; end?: number } }).payer;
+      if (!payer.chain || (payer.index ?? 0) >= (payer.end ?? payer.chain.length)) {
         const next = pool.shift();
         if (!next) throw new Error('the benchmark ran out of coins: raise --chain-length');
         payer.chain = next.chain;
         payer.index = next.index;
+        payer.end = next.end;
       }
       payer.index = (payer.index ?? 0) + 1;
+      lastSent.set(payer.chain.chainIdB64, payer.index);
       const authorization = formatAuthorization({
         chain: payer.chain.chainIdB64,
         index: payer.index,
@@ -49,18 +51,27 @@ function paidRequest(path: string, pool: Array<{ chain: PaywordChain; index: num
   };
 }
 
+/** The last index sent on each chain, so the next round carries on where this one stopped. */
+const lastSent = new Map<string, number>();
 const plan = JSON.parse(await readStdin()) as LoadPlan;
 const pool = (plan.chains ?? []).map((c) => ({
   chain: PaywordChain.fromB64(c.chainId, c.seed, c.length),
   index: c.startIndex,
+  end: Math.min(c.endIndex ?? c.length, c.length),
 }));
 const requests = plan.chains
   ? [paidRequest(plan.path, pool)]
   : [{ method: 'GET' as const, path: plan.path, headers: { accept: 'application/json' } }];
+export interface LoadOutput {
+  result: unknown;
+  lastSent: Record<string, number>;
+}
+
 const result = await autocannon({
   url: plan.url,
   connections: plan.connections,
   duration: plan.durationSec,
   requests,
 });
-process.stdout.write(JSON.stringify(result));
+const output: LoadOutput = { result, lastSent: Object.fromEntries(lastSent) };
+process.stdout.write(JSON.stringify(output));

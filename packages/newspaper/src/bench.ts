@@ -42,6 +42,8 @@ export interface BenchOptions {
   chainLength: number;
   /** How long each CPU measurement runs. */
   cpuMs: number;
+  /** Alternating free/paid rounds; the ratio printed is their median. */
+  rounds: number;
 }
 
 const OPTIONS = {
@@ -49,6 +51,7 @@ const OPTIONS = {
   duration: { type: 'string' },
   'chain-length': { type: 'string' },
   'cpu-ms': { type: 'string' },
+  rounds: { type: 'string' },
   'skip-http': { type: 'boolean' },
 } as const;
 
@@ -251,8 +254,8 @@ export async function startBenchNetwork(options: {
   }
 }
 
-/** Runs one load in a separate process (see bench-load.ts) and returns autocannon's result. */
-async function runLoad(plan: LoadPlan): Promise<Result> {
+/** Runs one load in a separate process (see bench-load.ts); returns autocannon's result and the last index sent per chain. */
+async function runLoad(plan: LoadPlan): Promise<{ result: Result; lastSent: Record<string, number> }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', fileURLToPath(new URL('./bench-load.ts', import.meta.url))],
@@ -265,7 +268,7 @@ async function runLoad(plan: LoadPlan): Promise<Result> {
   child.stdin.end(JSON.stringify(plan));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`the load generator exited with ${code}`);
-  return JSON.parse(Buffer.concat(out).toString('utf8')) as Result;
+  return JSON.parse(Buffer.concat(out).toString('utf8')) as { result: Result; lastSent: Record<string, number> };
 }
 
 interface Row {
@@ -302,7 +305,10 @@ const ms = (n: number) => (n < 1 ? '<1' : fmt(n));
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-async function httpBench(options: BenchOptions, print: (line: string) => void): Promise<Row[]> {
+async function httpBench(
+  options: BenchOptions,
+  print: (line: string) => void,
+): Promise<Array<{ free: Row; paid: Row }>> {
   const dir = mkdtempSync(join(tmpdir(), 'netpay-bench-'));
   const logger = createLogger('bench', process.env.NETPAY_LOG_LEVEL ?? 'warn');
   const site = benchSite();
@@ -328,21 +334,49 @@ async function httpBench(options: BenchOptions, print: (line: string) => void): 
       if (res.status !== 200) throw new Error(`warm-up payment answered ${res.status}`);
       start.set(chain, 1);
     }
-    const common = { url: network.vendorUrl, connections: options.connections, durationSec: options.durationSec };
-    print(`free: ${options.connections} connections × ${options.durationSec} s …`);
-    const free = await runLoad({ ...common, path: `/api/articles/${FREE_ID}` });
-    print(`paid: ${options.connections} connections × ${options.durationSec} s …`);
-    const paid = await runLoad({
-      ...common,
-      path: `/api/articles/${PAID_ID}`,
-      chains: chains.map((chain) => ({
-        chainId: chain.chainIdB64,
-        seed: chain.seedB64,
-        length: chain.length,
-        startIndex: start.get(chain) ?? 0,
-      })),
-    });
-    return [row(`GET /api/articles/${FREE_ID} (free)`, free), row(`GET /api/articles/${PAID_ID} (1 cent)`, paid)];
+    // Free and paid alternate, after a warm-up of each, so that drift of the machine (JIT, CPU frequency,
+    // neighbours) falls on both alike; the ratio is the median of the rounds. Each paid round carries on every
+    // chain from the last index the previous one sent (a request cut off at the end of a round only makes the
+    // next payment a unit larger, which the protocol accepts).
+    const next = new Map(chains.map((chain) => [chain.chainIdB64, start.get(chain) ?? 0]));
+    const paidLoad = async (durationSec: number): Promise<Result> => {
+      const { result, lastSent } = await runLoad({
+        url: network.vendorUrl,
+        connections: options.connections,
+        durationSec,
+        path: `/api/articles/${PAID_ID}`,
+        chains: chains.map((chain) => ({
+          chainId: chain.chainIdB64,
+          seed: chain.seedB64,
+          length: chain.length,
+          startIndex: next.get(chain.chainIdB64) ?? 0,
+        })),
+      });
+      for (const [chainId, index] of Object.entries(lastSent)) next.set(chainId, index);
+      return result;
+    };
+    const freeLoad = async (durationSec: number): Promise<Result> =>
+      (
+        await runLoad({
+          url: network.vendorUrl,
+          connections: options.connections,
+          durationSec,
+          path: `/api/articles/${FREE_ID}`,
+        })
+      ).result;
+    print('warming up both routes (1 s each) …');
+    await freeLoad(1);
+    await paidLoad(1);
+    const rounds: Array<{ free: Row; paid: Row }> = [];
+    for (let r = 1; r <= options.rounds; r++) {
+      print(
+        `round ${r}/${options.rounds}: free then paid, ${options.connections} connections × ${options.durationSec} s each …`,
+      );
+      const free = row(`GET /api/articles/${FREE_ID} (free)`, await freeLoad(options.durationSec));
+      const paid = row(`GET /api/articles/${PAID_ID} (1 cent)`, await paidLoad(options.durationSec));
+      rounds.push({ free, paid });
+    }
+    return rounds;
   } finally {
     await network.close();
     rmSync(dir, { recursive: true, force: true });
@@ -363,21 +397,37 @@ export async function runBench(argv: string[], print: (line: string) => void = c
     durationSec: intOption(values.duration, 5, 'duration'),
     chainLength: intOption(values['chain-length'], 20_000, 'chain-length'),
     cpuMs: intOption(values['cpu-ms'], 1000, 'cpu-ms'),
+    rounds: intOption(values.rounds, 3, 'rounds'),
   };
   print(`NetPay benchmark (Node ${process.version}, ${process.platform}/${process.arch})\n`);
   if (!values['skip-http']) {
-    const [free, paid] = (await httpBench(options, print)) as [Row, Row];
+    const rounds = await httpBench(options, print);
     print('');
     print(
       table(
-        ['route', 'req/s', 'p50 ms', 'p99 ms', '2xx', 'other'],
-        [free, paid].map((r) => [r.name, fmt(r.reqPerSec), ms(r.p50), ms(r.p99), String(r.ok), String(r.other)]),
+        ['round', 'route', 'req/s', 'p50 ms', 'p99 ms', '2xx', 'other', 'paid/free'],
+        rounds.flatMap(({ free, paid }, i) =>
+          [free, paid].map((r) => [
+            String(i + 1),
+            r.name,
+            fmt(r.reqPerSec),
+            ms(r.p50),
+            ms(r.p99),
+            String(r.ok),
+            String(r.other),
+            r === paid ? fmt(paid.reqPerSec / free.reqPerSec, 2) : '',
+          ]),
+        ),
       ),
     );
+    const ratios = rounds.map(({ free, paid }) => paid.reqPerSec / free.reqPerSec).sort((x, y) => x - y);
+    const median = ratios[Math.floor(ratios.length / 2)] ?? 0;
+    const p99 = (pick: (r: { free: Row; paid: Row }) => Row) => Math.max(...rounds.map((r) => pick(r).p99)).toString();
     print(
-      `\npaid / free throughput: ${fmt(paid.reqPerSec / free.reqPerSec, 2)}` +
-        ` (each paid request verifies a payword and commits it durably to the spend store before answering;` +
-        ` autocannon measures latency in whole ms)\n`,
+      `\npaid / free throughput (median of ${rounds.length} rounds): ${fmt(median, 2)};` +
+        ` worst p99 free ${p99((r) => r.free)} ms, paid ${p99((r) => r.paid)} ms` +
+        `\n(each paid request parses the header, verifies the payword by hashing and commits it to the spend store` +
+        ` before answering; autocannon measures latency in whole ms)\n`,
     );
   }
   print(`verifying for ~${options.cpuMs} ms each …`);

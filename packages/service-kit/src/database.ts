@@ -59,7 +59,7 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
   // process wait for the writer instead of failing at once.
   sqlite.pragma('journal_mode = WAL');
   // FULL: a commit is on disk before the caller answers, so a payment acknowledged survives a power cut too.
-  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma(`synchronous = ${sqliteSynchronous()}`);
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
