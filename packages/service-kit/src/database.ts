@@ -58,12 +58,24 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
   // WAL lets the operator CLI read while a service writes; the busy timeout makes a second
   // process wait for the writer instead of failing at once.
   sqlite.pragma('journal_mode = WAL');
-  // FULL: a commit is on disk before the caller answers, so a payment acknowledged survives a power cut too.
   sqlite.pragma(`synchronous = ${sqliteSynchronous()}`);
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, engine: 'sqlite', url, sqlite, close: () => db.destroy() };
+}
+
+/**
+ * FULL (the default): a commit is on disk before the caller answers, so an acknowledged payment survives a power
+ * cut. NETPAY_SQLITE_SYNCHRONOUS=NORMAL keeps WAL commits safe from a process crash but not from power loss; it
+ * exists to measure what the fsync costs, not as a recommendation.
+ */
+function sqliteSynchronous(): 'FULL' | 'NORMAL' | 'EXTRA' {
+  const wanted = process.env.NETPAY_SQLITE_SYNCHRONOUS ?? 'FULL';
+  if (wanted !== 'FULL' && wanted !== 'NORMAL' && wanted !== 'EXTRA') {
+    throw new Error(`NETPAY_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not ${wanted}`);
+  }
+  return wanted;
 }
 
 /**
