@@ -445,17 +445,19 @@ class Vendor implements NetPayVendor {
       const lastIndex = fresh?.lastIndex ?? expectedLastIndex;
       return paymentProblem(facts, 'already_spent', `index ${params.index} was taken concurrently`, { lastIndex });
     }
-    return this.#paid(chain, chainId, true);
+    // The receipt is for this payment's index: later payments may already have advanced the chain in memory
+    // while this one was being committed, and they are not durable yet.
+    return this.#paid(chain, chainId, true, params.index);
   }
 
-  #paid(chain: ChainState, chainId: string, charged: boolean): PaymentDecision {
-    const balance = balanceMinor(chain, chain.lastIndex);
+  #paid(chain: ChainState, chainId: string, charged: boolean, index = chain.lastIndex): PaymentDecision {
+    const balance = balanceMinor(chain, index);
     return {
       kind: 'paid',
       chainId,
-      index: chain.lastIndex,
+      index,
       balanceMinor: balance,
-      receipt: formatReceipt({ chain: chainId, index: chain.lastIndex, balance }),
+      receipt: formatReceipt({ chain: chainId, index, balance }),
       charged,
     };
   }
