@@ -1,5 +1,5 @@
 import { type DatabaseEngine, migrate } from '@netpay/service-kit';
-import { type Kysely, type Migration, sql } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
 
 // Portable types only (text, integer, bigint) so one list serves SQLite and PostgreSQL.
 // Money columns are BIGINT minor units; timestamps are RFC 3339 text, which sorts by time.

@@ -1,4 +1,4 @@
-import { b64uDecode, b64uEncode, keyIdForPublicKey, type PublicKeyEntry, ProtocolError } from '@netpay/protocol';
+import { b64uDecode, keyIdForPublicKey, type PublicKeyEntry, ProtocolError } from '@netpay/protocol';
 import { hashToken, isUniqueViolation, newSecret, rfc3339 } from '@netpay/service-kit';
 import { ensureVendorAccount } from './ledger-store.ts';
 import type { BrokerDb, Queryable } from './schema.ts';

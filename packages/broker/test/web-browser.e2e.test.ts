@@ -1,5 +1,6 @@
+import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/testing';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,10 +10,9 @@ import { type Browser, chromium, type Locator, type Page } from 'playwright-core
 import { registerVendor } from '../src/vendor-registry.ts';
 import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const text = async (locator: Locator) => (await locator.textContent()) ?? '';
 const ARTIFACTS = '/work/main/test-artifacts/broker';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium to run the browser test`;
+const skip = browserTestSkip();
 
 describe('the broker pages in a real Chromium', { skip }, () => {
   let bank: BankUnderTest;
@@ -46,16 +46,7 @@ describe('the broker pages in a real Chromium', { skip }, () => {
       releaseUrl: `${vendorUrl}/netpay/release`,
       publicKey: b64uEncode(generateSigningKey().publicKey),
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
+    browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
   });
 
   after(async () => {

@@ -1,3 +1,4 @@
+import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/testing';
 /**
  * The demo end to end in a real Chromium: `netpay start` (what `npm start` runs) as a child process, a new
  * customer buys NZ$2.00 at the broker, reads three priced stories at The Daily Planet through the server-side
@@ -15,10 +16,9 @@ import { promisify } from 'node:util';
 import { type Article, SITES } from '@netpay/newspaper';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
-const CHROMIUM = '/usr/bin/chromium';
 const BIN = fileURLToPath(new URL('../bin/netpay.mjs', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/e2e/', import.meta.url));
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium to run the browser test`;
+const skip = browserTestSkip();
 const run = promisify(execFile);
 
 const planetArticles = SITES['daily-planet'].articles.filter((a) => a.priceMinor > 0).slice(0, 3);
@@ -74,16 +74,7 @@ describe('the NetPay demo in a real Chromium (netpay start, broker pages, two ne
         reject(new Error(`netpay start exited (${code}):\n${output}`));
       });
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
+    browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
   });
 
   after(async () => {

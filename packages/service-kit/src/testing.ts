@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -66,4 +66,31 @@ export async function createTestDatabase(engine: DatabaseEngine): Promise<TestDa
 export function tempDir(prefix = 'netpay-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Debian's Chromium, which the browser tests drive through playwright-core (NETPAY_CHROMIUM overrides). */
+export const CHROMIUM_PATH = process.env.NETPAY_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Launch options for headless Chromium on these machines: no sandbox (tests run as root), and no background
+ * networking, which the closed network here would refuse many times a second.
+ */
+export const CHROMIUM_LAUNCH_OPTIONS = {
+  executablePath: CHROMIUM_PATH,
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+  ],
+};
+
+/**
+ * Why a browser test cannot run here, or false when it can. A developer without Chromium gets a skip that says
+ * so; under CI (CI=true, where .ci/run installs it) a missing browser is a failure, never a silent skip.
+ */
+export function browserTestSkip(): string | false {
+  if (existsSync(CHROMIUM_PATH) || process.env.CI === 'true') return false;
+  return `${CHROMIUM_PATH} is missing: apt-get install -y chromium to run the browser tests`;
 }

@@ -1,8 +1,8 @@
+import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/testing';
 // End-to-end in a real Chromium: the esbuild bundle of the browser entry is loaded by a page served from the test
 // peer's loopback origin, and a wallet on IndexedDbCoinStore registers, buys a coin and pays the test vendor, then
 // pays again after a reload from what IndexedDB kept.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +11,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { buildBrowserBundle } from '../src/index.ts';
 import { type TestNet, startTestNet } from './helpers/test-net.ts';
 
-const CHROMIUM = process.env.NETPAY_CHROMIUM ?? '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
+const skip = browserTestSkip();
 
 let net: TestNet;
 let browser: Browser;
@@ -29,16 +28,7 @@ before(async () => {
       '/index.html': { type: 'text/html', body: '<!doctype html><title>wallet</title><p>wallet test</p>' },
     },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
 });
 
 after(async () => {

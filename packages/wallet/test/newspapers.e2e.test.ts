@@ -4,7 +4,7 @@
 // JSON API, paying for each; the coin moves between the two vendors and the balance carries over.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,27 +18,6 @@ const SITES = [
   { id: 'daily-planet', name: 'The Daily Planet' },
   { id: 'the-bugle', name: 'The Bugle' },
 ];
-
-/** Pending until the other packages exist: the test then runs for real (and fails for real). */
-async function missingParts(): Promise<string | false> {
-  const needs: [string, string][] = [
-    ['@netpay/bank', 'runBank'],
-    ['@netpay/broker', 'runBroker'],
-    ['@netpay/newspaper', 'runVendor'],
-    ['@netpay/vendor-sdk', 'loadOrCreateVendorKey'],
-  ];
-  if (!existsSync(BIN)) return `no ${BIN}`;
-  for (const [pkg, name] of needs) {
-    try {
-      const mod = (await import(pkg)) as Record<string, unknown>;
-      if (typeof mod[name] !== 'function') return `${pkg} does not export ${name} yet`;
-    } catch (err) {
-      return `${pkg} cannot be loaded yet: ${(err as Error).message.split('\n')[0]}`;
-    }
-  }
-  return false;
-}
-const skip = await missingParts();
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -89,7 +68,6 @@ function wallet(args: string[]) {
 }
 
 before(async () => {
-  if (skip) return;
   data = await mkdtemp(join(tmpdir(), 'netpay-e2e-'));
   const [bankPort, brokerPort, ...vendorPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const bankUrl = `http://127.0.0.1:${bankPort}`;
@@ -169,7 +147,7 @@ after(async () => {
   if (data) await rm(data, { recursive: true, force: true });
 });
 
-test('the wallet CLI buys a coin and reads three paid articles at each newspaper', { skip }, async () => {
+test('the wallet CLI buys a coin and reads three paid articles at each newspaper', async () => {
   const dump = () => children.map((c) => `--- ${c.name}\n${c.output.join('').slice(-2000)}`).join('\n');
 
   const reg = wallet(['register', '--broker', brokerUrl, '--email', `e2e-${Date.now()}@example.com`]);
