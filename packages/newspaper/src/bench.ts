@@ -9,10 +9,10 @@
  * Tooling only: this is the one file of the newspaper that imports the bank and the broker, and it is never run
  * by the tests.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import type { Logger } from 'pino';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,7 @@ const OPTIONS = {
   'cpu-ms': { type: 'string' },
   rounds: { type: 'string' },
   'skip-http': { type: 'boolean' },
+  pin: { type: 'boolean' },
 } as const;
 
 /** The article served by both runs; only its price differs. */
@@ -254,11 +255,25 @@ export async function startBenchNetwork(options: {
   }
 }
 
+let PIN_CPUS: { load: number } | undefined;
+
+/** Pins this process (the vendor, broker and bank) to every CPU but the last, which the load generator gets. */
+function pinCpus(): void {
+  const cpus = availableParallelism();
+  if (cpus < 2) throw new Error('--pin needs at least 2 CPUs');
+  const result = spawnSync('taskset', ['-a', '-cp', `0-${cpus - 2}`, String(process.pid)], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`taskset failed: ${result.stderr || result.error}`);
+  PIN_CPUS = { load: cpus - 1 };
+}
+
 /** Runs one load in a separate process (see bench-load.ts); returns autocannon's result and the last index sent per chain. */
 async function runLoad(plan: LoadPlan): Promise<{ result: Result; lastSent: Record<string, number> }> {
+  const loadArgs = ['--import', 'tsx', fileURLToPath(new URL('./bench-load.ts', import.meta.url))];
+  // With --pin, the load generator gets the last CPU and the vendor the others, so neither steals the other's
+  // core mid-run (on a 2-core machine this is what makes rounds comparable).
   const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./bench-load.ts', import.meta.url))],
+    PIN_CPUS ? 'taskset' : process.execPath,
+    PIN_CPUS ? ['-c', String(PIN_CPUS.load), process.execPath, ...loadArgs] : loadArgs,
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },
@@ -399,7 +414,12 @@ export async function runBench(argv: string[], print: (line: string) => void = c
     cpuMs: intOption(values['cpu-ms'], 1000, 'cpu-ms'),
     rounds: intOption(values.rounds, 3, 'rounds'),
   };
-  print(`NetPay benchmark (Node ${process.version}, ${process.platform}/${process.arch})\n`);
+  const cpus = availableParallelism();
+  if (values.pin) pinCpus();
+  print(
+    `NetPay benchmark (Node ${process.version}, ${process.platform}/${process.arch}, ${cpus} CPUs` +
+      `${PIN_CPUS ? `, load generator pinned to CPU ${PIN_CPUS.load}` : ''})\n`,
+  );
   if (!values['skip-http']) {
     const rounds = await httpBench(options, print);
     print('');
