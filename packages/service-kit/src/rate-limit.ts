@@ -13,13 +13,13 @@ export class RateLimiter {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Takes one token; false when the key has none left. */
-  take(key: string): boolean {
+  /** Takes `cost` tokens (default one); false, taking nothing, when the key has fewer left. */
+  take(key: string, cost = 1): boolean {
     const now = this.clock.now().getTime();
     const bucket = this.#buckets.get(key) ?? { tokens: this.capacity, at: now };
     const refilled = Math.min(this.capacity, bucket.tokens + ((now - bucket.at) / 1000) * this.refillPerSecond);
-    const ok = refilled >= 1;
-    this.#buckets.set(key, { tokens: ok ? refilled - 1 : refilled, at: now });
+    const ok = refilled >= cost;
+    this.#buckets.set(key, { tokens: ok ? refilled - cost : refilled, at: now });
     if (this.#buckets.size > 100_000) this.#evictFull(now);
     return ok;
   }

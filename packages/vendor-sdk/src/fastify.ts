@@ -61,6 +61,7 @@ async function chargeRoute(
     priceMinor: price,
     cookie: request.headers.cookie,
     path: request.url,
+    clientKey: request.ip,
   });
   if (decision.kind === 'free') return;
   if (decision.kind === 'paid') {

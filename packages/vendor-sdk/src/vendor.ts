@@ -17,7 +17,7 @@ import {
   verifyTouchstone,
   type WalletGrantResponse,
 } from '@netpay/protocol';
-import { type Clock, systemClock } from '@netpay/service-kit';
+import { type Clock, RateLimiter, systemClock } from '@netpay/service-kit';
 import { BrokerClient, type FetchLike, RemoteError } from './broker-client.ts';
 import {
   type ChallengeFacts,
@@ -93,6 +93,8 @@ export interface ChargeInput {
   cookie?: string | undefined;
   /** The request's path and query, where connect returns the browser to (the paywall's button). */
   path?: string | undefined;
+  /** Who is asking (the client address), for the budget of hashing a payment may make the vendor do. */
+  clientKey?: string | undefined;
 }
 
 /** The vendor's verdict on a request: serve it free, serve it paid (with a receipt), or answer a problem. */
@@ -202,6 +204,11 @@ class KeyedQueue {
 
 const noop = () => undefined;
 
+/** Hash steps a payment may cost before it draws on the budget: far more than any price in units. */
+const FREE_HASH_STEPS = 1000;
+/** Per client and per chain: a burst of half a million steps (a resync across a long chain), then 50 000 a second. */
+const HASH_BUDGET = { capacity: 500_000, refillPerSecond: 50_000 };
+
 /**
  * Builds the vendor side of NetPay: the payment decision for each request, the release endpoint other vendors
  * call, lease renewal and redemption. Framework adapters (`netpayFastify`, `netpayExpress`) map its decisions onto
@@ -229,6 +236,7 @@ class Vendor implements NetPayVendor {
   readonly #brokerUrl: string;
   readonly #renderHtml: PaywallRenderer;
   readonly #chains = new Map<string, ChainState>();
+  readonly #hashBudget: RateLimiter;
   readonly #loading = new Map<string, Promise<ChainState | undefined>>();
   readonly #claims = new KeyedQueue();
   readonly #wallets: ServerWallets | undefined;
@@ -242,6 +250,7 @@ class Vendor implements NetPayVendor {
     this.vendorId = options.vendorId;
     this.#store = options.store;
     this.#clock = options.clock ?? systemClock;
+    this.#hashBudget = new RateLimiter(HASH_BUDGET.capacity, HASH_BUDGET.refillPerSecond, this.#clock);
     this.#brokerUrl = options.brokerUrl.replace(/\/+$/, '');
     this.#renderHtml = options.paywallHtml ?? defaultPaywallHtml;
     this.#currency = options.currency;
@@ -317,12 +326,45 @@ class Vendor implements NetPayVendor {
       } catch (error) {
         return paymentProblem(facts, 'bad_request', error instanceof ProtocolError ? error.detail : 'bad header');
       }
+      const refused = this.#spendHashBudget(facts, params, input.clientKey);
+      if (refused) return refused;
       return await this.#pay(facts, params, input.resource);
     } catch (error) {
       if (error instanceof Failure) return error.problem;
       this.#o.logger?.error({ err: error }, 'netpay charge failed');
       return paymentProblem(undefined, 'internal_error', 'an unexpected error occurred; it has been logged');
     }
+  }
+
+  /**
+   * Verifying w_k costs k − last hashes, and a payword that fails costs them all the same, for nothing. An honest
+   * wallet pays a few units at a time; a far-ahead index (a resynchronising wallet, or someone making the vendor
+   * hash a whole chain per request) draws on a per-client and per-chain budget of hash steps, so no one can keep
+   * the event loop busy hashing. Cheap payments never touch the budget.
+   */
+  #spendHashBudget(
+    facts: ChallengeFacts,
+    params: { chain: string; index: number },
+    clientKey: string | undefined,
+  ): PaymentDecision | undefined {
+    const known = this.#chains.get(params.chain)?.lastIndex ?? 0;
+    const steps = params.index - known;
+    if (steps <= FREE_HASH_STEPS) return undefined;
+    const keys = [`chain:${params.chain}`, ...(clientKey ? [`client:${clientKey}`] : [])];
+    for (const key of keys) {
+      if (!this.#hashBudget.take(key, steps)) {
+        const retryAfter = Math.max(1, Math.ceil(steps / HASH_BUDGET.refillPerSecond));
+        const problem = paymentProblem(
+          facts,
+          'rate_limited',
+          `index ${params.index} is ${steps} hashes ahead of this vendor's last index; retry in ${retryAfter} s`,
+          { retryAfter },
+        );
+        problem.headers['retry-after'] = String(retryAfter);
+        return problem;
+      }
+    }
+    return undefined;
   }
 
   async #pay(
