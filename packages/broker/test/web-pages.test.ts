@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { tempDir, testEngines } from '@netpay/service-kit/testing';
 import { parseDollars } from '../src/web/buy-form.ts';
 import { returnUnderSite } from '../src/web/connect-routes.ts';
-import { html } from '../src/web/html.ts';
+import { html } from '@netpay/service-kit';
 import { WebContext } from '../src/web/web-context.ts';
 import type { BrokerDeps } from '../src/deps.ts';
 import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';

@@ -1,6 +1,6 @@
 import { isProblem } from '@netpay/protocol';
 import { createLogger, createService, sendProblem } from '@netpay/service-kit';
-import { type NetPayVendor, netpayFastify } from '@netpay/vendor-sdk';
+import { type NetPayVendor, netpayFastify, prefersHtml } from '@netpay/vendor-sdk';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { type AccountSummary, renderAccountPage } from './pages/account-page.ts';
@@ -26,25 +26,6 @@ const HTML = 'text/html; charset=utf-8';
 /** The resource name of an article: the same for its page and its API, so a chain that bought one may read both. */
 export function articleResource(id: string): string {
   return `article/${id}`;
-}
-
-/** True when the client ranks text/html above JSON (a browser navigating); curl and fetch get JSON. */
-export function wantsHtml(accept: string | undefined): boolean {
-  if (!accept) return false;
-  let html = -1;
-  let json = -1;
-  for (const part of accept.slice(0, 1024).split(',')) {
-    const [rawType, ...params] = part.trim().toLowerCase().split(';');
-    const type = (rawType ?? '').trim();
-    let q = 1;
-    for (const p of params) {
-      const [k, v] = p.trim().split('=');
-      if (k === 'q' && v !== undefined) q = Number.isFinite(Number(v)) ? Number(v) : 0;
-    }
-    if (type === 'text/html' || type === 'application/xhtml+xml') html = Math.max(html, q);
-    else if (type === 'application/json' || type === 'application/problem+json') json = Math.max(json, q);
-  }
-  return html > 0 && html >= json;
 }
 
 function articleOf(site: Site, request: FastifyRequest): Article | undefined {
@@ -83,7 +64,7 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
 
   // Replaces the SDK's generic 402 page (or JSON problem) with the site's paywall when a browser asks.
   const sitePaywall = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (reply.statusCode !== 402 || !wantsHtml(request.headers.accept)) return payload;
+    if (reply.statusCode !== 402 || !prefersHtml(request.headers.accept)) return payload;
     const article = articleOf(site, request);
     if (!article) return payload;
     let code = request.netpayRefusal ?? 'payment_required';
@@ -121,7 +102,7 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
     async (request, reply) => {
       const article = findArticle(site, request.params.id);
       if (!article) {
-        if (wantsHtml(request.headers.accept)) {
+        if (prefersHtml(request.headers.accept)) {
           return reply
             .code(404)
             .type(HTML)

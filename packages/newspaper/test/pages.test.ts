@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatDate, formatMoney, formatPrice } from '../src/format.ts';
-import { escapeHtml, html } from '../src/html.ts';
+import { escapeHtml, html } from '@netpay/service-kit';
 import { renderAccountPage } from '../src/pages/account-page.ts';
 import { renderArticlePage } from '../src/pages/article-page.ts';
 import { renderFrontPage } from '../src/pages/front-page.ts';

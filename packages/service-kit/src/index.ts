@@ -5,3 +5,4 @@ export * from './listen.ts';
 export * from './metrics.ts';
 export * from './rate-limit.ts';
 export * from './secrets.ts';
+export * from './html.ts';

@@ -1,3 +1,4 @@
+import { escapeHtml } from '@netpay/service-kit';
 import { formatMinor } from '@netpay/protocol';
 
 /** What a paywall page shows: the same facts as the 402 challenge. */
@@ -25,12 +26,7 @@ const REASONS: Record<string, string> = {
 /** Renders the HTML a browser gets with a 402; replace it with the `paywallHtml` option. */
 export type PaywallRenderer = (info: PaywallInfo) => string;
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Escapes text for HTML element content and quoted attributes. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
-}
+export { escapeHtml };
 
 /**
  * The default paywall: price, how to pay, and a "Pay with NetPay" button that links to the broker's connect page.

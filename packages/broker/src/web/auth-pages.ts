@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from './html.ts';
+import { html, type SafeHtml } from '@netpay/service-kit';
 import { alertBox, field, hidden, page } from './layout.ts';
 
 /** A connect (§7) waiting for the customer to log in: carried through the login and register forms. */

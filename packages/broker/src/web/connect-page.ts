@@ -1,7 +1,7 @@
 import type { CoinSummary } from '@netpay/protocol';
 import { type PendingConnect, pendingFields } from './auth-pages.ts';
 import type { BuyField, BuyInput, FieldErrors } from './buy-form.ts';
-import { html } from './html.ts';
+import { html } from '@netpay/service-kit';
 import { alertBox, hidden, money, page, type Viewer } from './layout.ts';
 import { buyFields } from './wallet-pages.ts';
 

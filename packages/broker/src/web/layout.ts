@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from './html.ts';
+import { html, type SafeHtml } from '@netpay/service-kit';
 import { STYLESHEET_PATH } from './style.ts';
 
 /** Who is looking at a page, for the navigation: a customer (with the session's CSRF token for logout) or nobody. */

@@ -1,5 +1,5 @@
 import type { AuditResult } from '../audit.ts';
-import { html } from './html.ts';
+import { html } from '@netpay/service-kit';
 import { alertBox, field, hidden, money, page } from './layout.ts';
 
 export function operatorLoginPage(s: { csrf: string; error?: string; configured: boolean }): string {

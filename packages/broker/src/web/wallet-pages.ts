@@ -1,6 +1,6 @@
 import type { CoinSummary, HistoryEvent } from '@netpay/protocol';
 import type { BuyField, BuyInput, FieldErrors } from './buy-form.ts';
-import { html, type SafeHtml } from './html.ts';
+import { html, type SafeHtml } from '@netpay/service-kit';
 import { alertBox, field, hidden, money, noticeBox, page, shortId, type Viewer } from './layout.ts';
 
 export function homePage(): string {

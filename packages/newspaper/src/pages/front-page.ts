@@ -1,5 +1,5 @@
 import { formatDate, formatPrice } from '../format.ts';
-import { type SafeHtml, html } from '../html.ts';
+import { type SafeHtml, html } from '@netpay/service-kit';
 import type { Article, Site } from '../site.ts';
 import { renderPage, type WalletNote } from './layout.ts';
 

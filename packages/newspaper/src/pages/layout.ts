@@ -1,5 +1,5 @@
 import { formatMoney } from '../format.ts';
-import { type SafeHtml, html, unsafeRaw } from '../html.ts';
+import { type SafeHtml, html, raw } from '@netpay/service-kit';
 import type { Site, Theme } from '../site.ts';
 
 /** The reader's server-side NetPay wallet (§7 connect), shown on every page when the session has one. */
@@ -102,7 +102,7 @@ export function walletBar(site: Site, wallet: WalletNote): SafeHtml {
  * reply.type('text/html').send(renderPage(site, { title: 'Account', main: html`<h1>Account</h1>` }).toString());
  */
 export function renderPage(site: Site, options: PageOptions): SafeHtml {
-  const current = (page: PageOptions['current']) => (options.current === page ? unsafeRaw(' aria-current="page"') : '');
+  const current = (page: PageOptions['current']) => (options.current === page ? raw(' aria-current="page"') : '');
   return html`<!doctype html>
 <html lang="${site.locale}">
 <head>
@@ -110,7 +110,7 @@ export function renderPage(site: Site, options: PageOptions): SafeHtml {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · ${site.name}</title>
 <meta name="description" content="${options.description ?? site.tagline}">
-<style>${unsafeRaw(siteCss(site.theme))}</style>
+<style>${raw(siteCss(site.theme))}</style>
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
