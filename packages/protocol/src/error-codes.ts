@@ -39,6 +39,13 @@ export const ERROR_CODES = {
   grant_invalid: { status: 400, title: 'The wallet grant code is invalid or expired' },
   invalid_signature: { status: 400, title: 'A signature does not verify' },
   unknown_vendor: { status: 404, title: 'No such vendor' },
+  // v1.1
+  too_far_ahead: { status: 402, title: 'The index is too far ahead of the vendor’s last index' },
+  end_unknown: { status: 409, title: 'The end of this superseded epoch is not known yet' },
+  chain_refunding: { status: 409, title: 'The chain is being refunded' },
+  connection_revoked: { status: 403, title: 'The customer revoked this connection' },
+  limit_reached: { status: 402, title: 'A limit the customer set is reached' },
+  balance_exhausted: { status: 402, title: 'The customer’s balance is exhausted' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

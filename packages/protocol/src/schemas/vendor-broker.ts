@@ -26,6 +26,14 @@ export const PreviousHolderSchema = Type.Object(
 );
 export type PreviousHolder = Static<typeof PreviousHolderSchema>;
 
+/**
+ * §5 v1.1: `POST {api}/chains/{chainId}/claim` body. `proof` is the payword the customer presented; the broker
+ * opens a new epoch only when it lies on the chain strictly above every point the broker knows. The current
+ * holder renewing its own lease may omit it.
+ */
+export const ClaimRequestSchema = Type.Object({ proof: Type.Optional(ChainPointSchema) }, strict);
+export type ClaimRequest = Static<typeof ClaimRequestSchema>;
+
 /** §5: `POST {api}/chains/{chainId}/claim` response. */
 export const ClaimResponseSchema = Type.Object(
   {
@@ -40,7 +48,13 @@ export type ClaimResponse = Static<typeof ClaimResponseSchema>;
 
 /** §5: `POST {api}/chains/{chainId}/checkpoint` body. */
 export const CheckpointRequestSchema = Type.Object(
-  { epoch: EpochSchema, index: IndexSchema, payword: PaywordSchema },
+  {
+    epoch: EpochSchema,
+    index: IndexSchema,
+    payword: PaywordSchema,
+    /** v1.1: the previous holder's release this epoch started from, reported at once (§5). */
+    release: Type.Optional(ReleaseStatementSchema),
+  },
   strict,
 );
 export type CheckpointRequest = Static<typeof CheckpointRequestSchema>;
@@ -58,7 +72,11 @@ export const RedemptionItemSchema = Type.Object(
       { index: IndexSchema, payword: PaywordSchema, release: Type.Optional(ReleaseStatementSchema) },
       strict,
     ),
-    to: ChainPointSchema,
+    /** v1.1: for a superseded epoch, the redeemer's own release may end it (`to` is then the release's point). */
+    to: Type.Object(
+      { index: IndexSchema, payword: PaywordSchema, release: Type.Optional(ReleaseStatementSchema) },
+      strict,
+    ),
   },
   strict,
 );
