@@ -22,7 +22,7 @@ export interface Point {
 
 /**
  * Every verified point of the chain, from epochs before `beforeEpoch` when given: the anchor, epoch
- * starts, checkpoints, releases and the ends of redeemed ranges. Each one was checked against the anchor
+ * starts, checkpoints, releases, the proofs of payment claims carried and the ends of redeemed ranges. Each one was checked against the anchor
  * (directly or through another point) before it was stored.
  */
 export function knownPoints(state: ChainState, beforeEpoch = Number.POSITIVE_INFINITY): Point[] {
@@ -36,6 +36,9 @@ export function knownPoints(state: ChainState, beforeEpoch = Number.POSITIVE_INF
     }
     if (e.release_index !== null && e.release_payword !== null) {
       points.push({ index: e.release_index, payword: e.release_payword });
+    }
+    if (e.claim_index !== null && e.claim_payword !== null) {
+      points.push({ index: e.claim_index, payword: e.claim_payword });
     }
   }
   for (const r of state.ranges) {

@@ -1,4 +1,10 @@
-import { type ClaimResponse, type PreviousHolder, ProtocolError, type Touchstone } from '@netpay/protocol';
+import {
+  type ClaimResponse,
+  type PreviousHolder,
+  ProtocolError,
+  type Touchstone,
+  verifyPaywordB64,
+} from '@netpay/protocol';
 import {
   type ChainState,
   type EpochRow,
@@ -30,7 +36,7 @@ export async function claimInTransaction(
   trx: BrokerTx,
   state: ChainState,
   vendorId: string,
-  options: { allowExpired?: boolean } = {},
+  options: { allowExpired?: boolean; proof?: Point | undefined; internal?: boolean } = {},
 ): Promise<ClaimOutcome> {
   const now = deps.clock.now();
   const { chain } = state;
@@ -48,6 +54,9 @@ export async function claimInTransaction(
     return { response: await responseFor(trx, state, current), epoch: current };
   }
 
+  // Opening a new epoch moves the coin: only a customer's fresh payword may do that (the broker's own refund and
+  // connect grants act for the authenticated customer and need none).
+  const proof = options.internal ? null : checkProof(state, options.proof);
   const epochNumber = (current?.epoch ?? 0) + 1;
   const { issuedAt, expiresAt } = leaseTimes(now, deps.config.leaseTtlSeconds);
   let start: Point | null = null;
@@ -92,6 +101,8 @@ export async function claimInTransaction(
     release: null,
     superseded_by: null,
     forced_bound: null,
+    claim_index: proof?.index ?? null,
+    claim_payword: proof?.payword ?? null,
   };
   if (current) {
     const patch: Partial<EpochRow> = { superseded_by: epochNumber };
@@ -103,6 +114,38 @@ export async function claimInTransaction(
   await trx.updateTable('chains').set({ current_epoch: epochNumber }).where('chain_id', '=', chain.chain_id).execute();
   chain.current_epoch = epochNumber;
   return { response: await responseFor(trx, state, row), epoch: row };
+}
+
+/**
+ * §5 v1.1 proof of payment: the payword the customer presented must lie on the chain strictly above every point
+ * the broker knows (anchor, starts, checkpoints, releases, earlier proofs, redeemed ends). A vendor that holds no
+ * fresh payword of the customer's (a garbage header, or one it saw before) therefore cannot take the coin.
+ * Costs proof.index − highest SHA-256 steps, bounded by the chain's length.
+ */
+function checkProof(state: ChainState, proof: Point | undefined): Point {
+  if (!proof) {
+    throw new ProtocolError('invalid_payword', "a claim that opens a new epoch must carry the customer's payword");
+  }
+  const highest = highestKnownPoint(state);
+  if (!Number.isSafeInteger(proof.index) || proof.index <= highest.index || proof.index > state.chain.length) {
+    throw new ProtocolError(
+      'invalid_payword',
+      `the proof's index must be above ${highest.index} (the highest point the broker knows) and at most ${state.chain.length}`,
+      { lastIndex: highest.index },
+    );
+  }
+  if (!verifyPaywordB64({ chainId: state.chain.chain_id, known: highest, presented: proof })) {
+    throw new ProtocolError('invalid_payword', 'the proof does not verify against the chain');
+  }
+  return { index: proof.index, payword: proof.payword };
+}
+
+/** A chain the broker is taking back for a refund can no longer be claimed by vendors. */
+export function refuseUnlessActive(state: ChainState | undefined): asserts state is ChainState {
+  if (!state) throw new ProtocolError('unknown_chain', 'the broker does not know this chain', undefined, 404);
+  if (state.chain.status !== 'active') {
+    throw new ProtocolError('chain_refunding', `the chain is ${state.chain.status.replace('_', ' ')}`);
+  }
 }
 
 function lowerBound(existing: number | null, index: number): number {
@@ -175,12 +218,15 @@ async function responseFor(trx: BrokerTx, state: ChainState, epoch: EpochRow): P
  * `POST {api}/chains/{chainId}/claim` for a vendor: one transaction with the chain's row locked, so
  * concurrent claims leave exactly one holder per epoch.
  */
-export async function claimChain(deps: BrokerDeps, chainId: string, vendorId: string): Promise<ClaimResponse> {
+export async function claimChain(
+  deps: BrokerDeps,
+  chainId: string,
+  vendorId: string,
+  proof?: Point,
+): Promise<ClaimResponse> {
   return deps.db.transaction().execute(async (trx) => {
     const state = await loadChainState(trx, deps.engine, chainId);
-    if (state?.chain.status !== 'active') {
-      throw new ProtocolError('unknown_chain', 'the broker does not know this chain', undefined, 404);
-    }
-    return (await claimInTransaction(deps, trx, state, vendorId)).response;
+    refuseUnlessActive(state);
+    return (await claimInTransaction(deps, trx, state, vendorId, { proof })).response;
   });
 }

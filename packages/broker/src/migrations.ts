@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 
 /**
  * The broker's schema, written with Kysely's portable builder so one list serves SQLite and PostgreSQL.
@@ -213,6 +213,122 @@ export const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('expires_at', 'text', (c) => c.notNull())
         .addColumn('used_at', 'text')
+        .execute();
+    },
+  },
+  /**
+   * v1.1 chain safety: the proof of payment each claim carried (a verified point, so the next claim must go
+   * beyond it), and per-vendor redemption totals so the fee is floor(total gross × bps) with the remainder carried.
+   */
+  '0003_chain_safety': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('epochs').addColumn('claim_index', 'integer').execute();
+      await db.schema.alterTable('epochs').addColumn('claim_payword', 'text').execute();
+      await db.schema
+        .createTable('vendor_fees')
+        .addColumn('vendor_id', 'text', (c) => c.primaryKey())
+        .addColumn('gross', 'bigint', (c) => c.notNull())
+        .addColumn('fee', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+  /** Failed logins (src/login-throttle.ts): one limiter for the web form and the API, shared by every broker process. */
+  '0007_login_failures': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('login_failures')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('account_key', 'text', (c) => c.notNull())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('failed_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('login_failures_account')
+        .on('login_failures')
+        .columns(['account_key', 'failed_at'])
+        .execute();
+      await db.schema
+        .createIndex('login_failures_address')
+        .on('login_failures')
+        .columns(['address', 'failed_at'])
+        .execute();
+      await db.schema.createIndex('login_failures_time').on('login_failures').columns(['failed_at']).execute();
+    },
+  },
+  /**
+   * Coin purchases between the card charge and the coin (src/purchase-attempt.ts): written before the bank is
+   * asked, closed with the coin, so the reconciler can find a charge the broker never turned into a coin.
+   */
+  '0005_purchase_attempts': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('purchase_attempts')
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('bank_key', 'text', (c) => c.notNull())
+        .addColumn('amount', 'bigint', (c) => c.notNull())
+        .addColumn('unit', 'bigint', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('chain_id', 'text')
+        .addColumn('anchor', 'text')
+        .addColumn('card_last4', 'text', (c) => c.notNull())
+        .addColumn('card_expiry', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('charge_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('purchase_attempts_pk', ['customer_id', 'idempotency_key'])
+        .execute();
+      await db.schema
+        .createIndex('purchase_attempts_open')
+        .on('purchase_attempts')
+        .columns(['status', 'updated_at'])
+        .execute();
+    },
+  },
+  /**
+   * Sessions of two kinds (customers.ts `SessionKind`): `api` tokens for the JSON API, `web` tokens in the pages'
+   * cookie, each refused as the other. Sessions made before this could be either; they become `web`, so a cookie
+   * never opens the API and a command-line wallet logs in again.
+   */
+  '0006_session_kinds': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').addColumn('kind', 'text', (c) => c.notNull().defaultTo('web')).execute();
+    },
+  },
+  /**
+   * Payout runs from several hosts at once (payouts.ts): at most one pending payout per vendor, and a vendor's
+   * recent redeemed ranges found by time for the settlement rule (settlement.ts). A store where runs before this
+   * already raced may hold two pending payouts for one vendor; each may have been paid at the bank, so the
+   * migration stops and names them rather than guess.
+   */
+  '0004_payout_safety': {
+    async up(db: Kysely<unknown>) {
+      const store = db as unknown as Kysely<{ payouts: { id: string; vendor_id: string; status: string } }>;
+      const doubled = await store
+        .selectFrom('payouts')
+        .select('vendor_id')
+        .where('status', '=', 'pending')
+        .groupBy('vendor_id')
+        .having((eb) => eb.fn.countAll(), '>', 1)
+        .execute();
+      if (doubled.length > 0) {
+        throw new Error(
+          `vendors with several pending payouts: ${doubled.map((d) => d.vendor_id).join(', ')}; check each against the bank's statement and mark it paid or failed before upgrading`,
+        );
+      }
+      await db.schema
+        .createIndex('payouts_one_pending')
+        .on('payouts')
+        .column('vendor_id')
+        .unique()
+        .where(sql.ref('status'), '=', 'pending')
+        .execute();
+      await db.schema
+        .createIndex('redeemed_ranges_vendor_time')
+        .on('redeemed_ranges')
+        .columns(['vendor_id', 'created_at'])
         .execute();
     },
   },

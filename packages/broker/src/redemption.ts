@@ -8,8 +8,9 @@ import {
   type RedemptionResponse,
   verifyPaywordB64,
 } from '@netpay/protocol';
-import { isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
+import { forUpdate, isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
 import { type ChainState, loadChainState, type RangeRow } from './chain-state.ts';
+import { assertConserved, redeemBound, unclaimedValue } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import { newId } from './ids.ts';
 import { redemptionEntry } from './ledger.ts';
@@ -100,12 +101,13 @@ async function judgeAll(
     if (state) states.set(chainId, state);
   }
 
+  const fees = await lockVendorFees(deps, trx, vendorId);
   const items: RedemptionItemResult[] = [];
   let credited = 0;
   for (const item of request.items) {
     const state = states.get(item.chainId);
     const outcome = state
-      ? await judgeItem(deps, trx, state, vendorId, item, redemptionId, at)
+      ? await judgeItem(deps, trx, state, vendorId, item, redemptionId, at, fees)
       : ({ code: 'unknown_chain' } as const);
     if ('code' in outcome) {
       items.push({
@@ -127,6 +129,11 @@ async function judgeAll(
       credited += outcome.gross - outcome.fee;
     }
   }
+  await trx
+    .updateTable('vendor_fees')
+    .set({ gross: fees.gross, fee: fees.fee })
+    .where('vendor_id', '=', vendorId)
+    .execute();
   const response: RedemptionResponse = { redemptionId, items, credited };
   const text = JSON.stringify(response);
   await trx.updateTable('redemptions').set({ response: text }).where('id', '=', redemptionId).execute();
@@ -134,6 +141,36 @@ async function judgeAll(
 }
 
 type ItemOutcome = { code: ErrorCode } | { gross: number; fee: number };
+
+/** A vendor's running redemption totals, locked for the request so concurrent redemptions carry one remainder. */
+interface VendorFees {
+  gross: number;
+  fee: number;
+}
+
+async function lockVendorFees(deps: BrokerDeps, trx: BrokerTx, vendorId: string): Promise<VendorFees> {
+  let query = trx.selectFrom('vendor_fees').select(['gross', 'fee']).where('vendor_id', '=', vendorId);
+  if (forUpdate(deps.engine)) query = query.forUpdate();
+  let row = await query.executeTakeFirst();
+  if (!row) {
+    await trx
+      .insertInto('vendor_fees')
+      .values({ vendor_id: vendorId, gross: 0, fee: 0 })
+      .onConflict((oc) => oc.column('vendor_id').doNothing())
+      .execute();
+    row = await query.executeTakeFirst();
+  }
+  if (!row) throw new Error('vendor_fees row missing');
+  return { gross: Number(row.gross), fee: Number(row.fee) };
+}
+
+/**
+ * v1.1 fee rule: the fee on a vendor's redemptions is floor(total gross × bps / 10000) over all it has
+ * redeemed, so each item pays the growth of that floor (the remainder is carried, never lost per item).
+ */
+export function carriedFee(totals: VendorFees, gross: number, feeBps: number): number {
+  return feeFor(totals.gross + gross, feeBps) - feeFor(totals.gross, feeBps);
+}
 
 /** Judges one item against the chain's state, writing the range and ledger entry when it is accepted. */
 async function judgeItem(
@@ -144,6 +181,7 @@ async function judgeItem(
   item: RedemptionItem,
   redemptionId: string,
   at: string,
+  fees: VendorFees,
 ): Promise<ItemOutcome> {
   const { chain } = state;
   const epoch = state.epochs.get(item.epoch);
@@ -158,7 +196,7 @@ async function judgeItem(
     const problem = await checkRelease(trx, state, release, vendorId, item.epoch);
     if (problem) return { code: problem };
     const previous = state.epochs.get(item.epoch - 1);
-    if (previous) await learnRelease(trx, state, previous, release, deps.config.feeBps, at);
+    if (previous) await learnRelease(trx, state, previous, release, at);
     fromOk = true;
   } else {
     fromOk = isValidStart(state, vendorId, item.epoch, from);
@@ -166,18 +204,32 @@ async function judgeItem(
   if (!fromOk) return { code: 'invalid_payword' };
 
   if (to.index <= from.index || to.index > chain.length) return { code: 'invalid_payword' };
-  if (epoch.release_index !== null && to.index > epoch.release_index) return { code: 'beyond_release' };
-  if (epoch.forced_bound !== null && to.index > epoch.forced_bound) return { code: 'beyond_release' };
+  if (item.to.release) {
+    // The redeemer's own release of a superseded epoch: it ends the epoch at its index (evidence against itself).
+    const release = item.to.release;
+    if (release.index !== to.index || release.payword !== to.payword) return { code: 'invalid_payword' };
+    const next = state.epochs.get(item.epoch + 1);
+    if (!next) return { code: 'invalid_payword' };
+    const problem = await checkRelease(trx, state, release, next.vendor_id, next.epoch);
+    if (problem) return { code: problem };
+    await learnRelease(trx, state, epoch, release, at);
+  }
+  const bound = redeemBound(chain, epoch);
+  if (to.index > bound.index) return { code: bound.kind === 'end_unknown' ? 'end_unknown' : 'beyond_release' };
   for (const r of state.ranges) {
     if (r.kept_to > r.from_index && r.from_index < to.index && r.kept_to > from.index) return { code: 'overlap' };
   }
-  // The hashing (up to `length` SHA-256 steps) comes last, so a batch of junk items costs only cheap checks.
-  if (!verifyPaywordB64({ chainId: chain.chain_id, known: from, presented: to })) return { code: 'invalid_payword' };
-
   const units = to.index - from.index;
   const gross = units * chain.unit;
   if (!Number.isSafeInteger(gross)) return { code: 'bad_request' };
-  const fee = feeFor(gross, deps.config.feeBps);
+  // Conservation, checked before the write: never credit more than the chain has left (a refund included).
+  if (gross > unclaimedValue(state)) return { code: 'overlap' };
+  // The hashing (up to `length` SHA-256 steps) comes last, so a batch of junk items costs only cheap checks.
+  if (!verifyPaywordB64({ chainId: chain.chain_id, known: from, presented: to })) return { code: 'invalid_payword' };
+
+  const fee = carriedFee(fees, gross, deps.config.feeBps);
+  fees.gross += gross;
+  fees.fee += fee;
   const range: RangeRow = {
     id: newId('rr'),
     chain_id: chain.chain_id,
@@ -198,7 +250,7 @@ async function judgeItem(
   await trx.insertInto('redeemed_ranges').values(range).execute();
   state.ranges.push(range);
   await postEntry(trx, redemptionEntry(range.id, vendorId, gross, fee), at);
-  assertChainNotOverRedeemed(state);
+  assertConserved(state);
   return { gross, fee };
 }
 
@@ -225,13 +277,4 @@ function isValidStart(
       r.to_index === from.index &&
       r.to_payword === from.payword,
   );
-}
-
-/** Paired assertion: ranges that never overlap can never redeem more than the chain is worth. */
-function assertChainNotOverRedeemed(state: ChainState): void {
-  let kept = 0;
-  for (const r of state.ranges) kept += r.gross - r.taken_back_gross;
-  if (kept > state.chain.length * state.chain.unit) {
-    throw new Error(`invariant: chain ${state.chain.chain_id} redeemed beyond its value`);
-  }
 }

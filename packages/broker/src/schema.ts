@@ -23,7 +23,8 @@ export interface BrokerSchema {
   };
   vendor_keys: { vendor_id: string; key_id: string; public_key: string; created_at: string };
   customers: { id: string; email: string; password_hash: string; created_at: string };
-  sessions: { token_hash: string; customer_id: string; created_at: string; expires_at: string };
+  /** kind: `api` (Bearer token) or `web` (the pages' cookie); one is never accepted as the other. */
+  sessions: { token_hash: string; kind: 'api' | 'web'; customer_id: string; created_at: string; expires_at: string };
   chains: {
     chain_id: string;
     customer_id: string;
@@ -42,7 +43,10 @@ export interface BrokerSchema {
     refunded_units: number;
     refunded_amount: number;
     refunded_at: string | null;
-    /** active | refunding | refunded */
+    /**
+     * active | refund_pending (the broker claimed it for a refund and waits for the holder's release; no
+     * vendor may claim it) | refunding (refund index fixed, the bank is being asked) | refunded
+     */
     status: string;
   };
   epochs: {
@@ -65,6 +69,9 @@ export interface BrokerSchema {
     release: string | null;
     superseded_by: number | null;
     forced_bound: number | null;
+    /** v1.1: the customer's payword the claim that opened this epoch carried (null for internal claims). */
+    claim_index: number | null;
+    claim_payword: string | null;
   };
   redeemed_ranges: {
     id: string;
@@ -117,15 +124,40 @@ export interface BrokerSchema {
     vendor_id: string;
     amount: number;
     currency: string;
-    /** pending | paid | failed */
+    /** pending | paid | failed; at most one `pending` per vendor (unique index payouts_one_pending) */
     status: string;
     bank_payout_id: string | null;
     created_at: string;
     updated_at: string;
   };
+  /** Per vendor: all gross it ever redeemed and all fees charged on it (fee = floor(gross × bps), carried). */
+  vendor_fees: { vendor_id: string; gross: number; fee: number };
   accounts: { id: string; kind: string; floor: number | null };
   ledger_entries: { id: string; kind: string; reference: string; created_at: string };
   postings: { entry_id: string; account_id: string; amount: number };
+  /** A failed login (or one being checked): the account as a hash of its email, the client address, when. */
+  login_failures: { id: string; account_key: string; address: string; failed_at: string };
+  /** A coin purchase from before its charge until its coin (src/purchase-attempt.ts). */
+  purchase_attempts: {
+    customer_id: string;
+    idempotency_key: string;
+    fingerprint: string;
+    /** The Idempotency-Key of the charge at the bank. */
+    bank_key: string;
+    amount: number;
+    unit: number;
+    currency: string;
+    /** The client's chain, when it made its own (both or neither). */
+    chain_id: string | null;
+    anchor: string | null;
+    card_last4: string;
+    card_expiry: string;
+    /** charging | completed | declined | abandoned | refunded */
+    status: string;
+    charge_id: string | null;
+    created_at: string;
+    updated_at: string;
+  };
 }
 
 export type BrokerDb = Kysely<BrokerSchema>;

@@ -1,5 +1,6 @@
-import { b64uDecode, type ErrorCode, feeFor, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
+import { b64uDecode, type ErrorCode, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
 import { type ChainState, type EpochRow, pointOnChain, updateEpoch } from './chain-state.ts';
+import { assertConserved } from './conservation.ts';
 import { newId } from './ids.ts';
 import { takeBackEntry } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
@@ -43,23 +44,33 @@ export async function checkRelease(
 /**
  * Records a verified release of `previous` (the epoch it ends): it bounds what that holder may redeem, gives
  * the next epoch its start if the broker did not know it, and takes back whatever the releasing vendor was
- * already paid beyond the released index (its own signature is the evidence).
+ * already paid beyond the released index (its own signature is the evidence). A second, different release
+ * signed for the same epoch is equivocation: the lower one stands, what the higher one paid beyond it is taken
+ * back, and the conflict is recorded with both statements.
  */
 export async function learnRelease(
   trx: BrokerTx,
   state: ChainState,
   previous: EpochRow,
   release: ReleaseStatement,
-  feeBps: number,
   at: string,
 ): Promise<void> {
+  const known = previous.release;
+  const evidence = JSON.stringify(release);
+  if (known !== null && previous.release_index !== null && previous.release_payword !== null) {
+    const same = release.index === previous.release_index && release.payword === previous.release_payword;
+    if (!same) {
+      await recordConflict(trx, previous, 'equivocation', release.index, previous.release_index, 0,
+        JSON.stringify({ known: JSON.parse(known), presented: release }), at);
+    }
+  }
   if (previous.release_index === null || release.index < previous.release_index) {
     await updateEpoch(trx, state, previous, {
       release_index: release.index,
       release_payword: release.payword,
-      release: JSON.stringify(release),
+      release: evidence,
     });
-    await takeBackBeyond(trx, state, previous, release.index, feeBps, JSON.stringify(release), at);
+    await takeBackBeyond(trx, state, previous, release.index, evidence, at);
   }
   const next = state.epochs.get(previous.epoch + 1);
   if (next && next.start_kind === null) {
@@ -69,15 +80,45 @@ export async function learnRelease(
       start_kind: 'release',
     });
   }
+  assertConserved(state);
 }
 
-/** Takes back from the epoch's holder every redeemed unit at or past `bound`, with a conflict record each. */
+async function recordConflict(
+  trx: BrokerTx,
+  epoch: EpochRow,
+  kind: string,
+  fromIndex: number,
+  toIndex: number,
+  amount: number,
+  evidence: string,
+  at: string,
+): Promise<void> {
+  await trx
+    .insertInto('conflicts')
+    .values({
+      id: newId('cf'),
+      chain_id: epoch.chain_id,
+      epoch: epoch.epoch,
+      vendor_id: epoch.vendor_id,
+      kind,
+      from_index: fromIndex,
+      to_index: toIndex,
+      amount,
+      evidence,
+      created_at: at,
+    })
+    .execute();
+}
+
+/**
+ * Takes back from the epoch's holder every redeemed unit at or past `bound`, with a conflict record each. The
+ * fee goes back in proportion to the gross (a range's fee was its share of the vendor's carried fee).
+ */
 export async function takeBackBeyond(
   trx: BrokerTx,
   state: ChainState,
   epoch: EpochRow,
   bound: number,
-  feeBps: number,
   evidence: string,
   at: string,
 ): Promise<void> {
@@ -89,7 +130,8 @@ export async function takeBackBeyond(
     const keptGross = range.gross - range.taken_back_gross;
     const keptFee = range.fee - range.taken_back_fee;
     const newGross = (newKeptTo - range.from_index) * unit;
-    const newFee = Math.min(keptFee, feeFor(newGross, feeBps));
+    const proportionalFee = range.gross === 0 ? 0 : Number((BigInt(range.fee) * BigInt(newGross)) / BigInt(range.gross));
+    const newFee = Math.min(keptFee, proportionalFee);
     const grossBack = keptGross - newGross;
     const feeBack = keptFee - newFee;
     await postEntry(trx, takeBackEntry(range.id, epoch.vendor_id, grossBack, feeBack), at);
@@ -99,21 +141,7 @@ export async function takeBackBeyond(
       taken_back_fee: range.taken_back_fee + feeBack,
     };
     await trx.updateTable('redeemed_ranges').set(patch).where('id', '=', range.id).execute();
-    await trx
-      .insertInto('conflicts')
-      .values({
-        id: newId('cf'),
-        chain_id: range.chain_id,
-        epoch: range.epoch,
-        vendor_id: range.vendor_id,
-        kind: 'redeemed_past_release',
-        from_index: newKeptTo,
-        to_index: range.kept_to,
-        amount: grossBack - feeBack,
-        evidence,
-        created_at: at,
-      })
-      .execute();
+    await recordConflict(trx, epoch, 'redeemed_past_release', newKeptTo, range.kept_to, grossBack - feeBack, evidence, at);
     Object.assign(range, patch);
   }
 }

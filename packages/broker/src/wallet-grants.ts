@@ -6,6 +6,7 @@ import { claimInTransaction } from './claim.ts';
 import { listCoins } from './coins-view.ts';
 import type { BrokerDeps } from './deps.ts';
 import type { BrokerSchema, BrokerTx } from './schema.ts';
+import { openChainSeed } from './store-secrets.ts';
 import { BROKER_VENDOR_ID, findVendor } from './vendor-registry.ts';
 
 /** One-time connect codes (§7), stored as SHA-256 hashes; `used_at` is set by the one exchange that wins. */
@@ -123,11 +124,11 @@ export async function exchangeWalletGrant(
       const trx = gtrx as unknown as BrokerTx;
       const state = await loadChainState(trx, deps.engine, grant.chain_id);
       if (state?.chain.status !== 'active' || state.chain.seed === null) throw invalid();
-      const { response } = await claimInTransaction(deps, trx, state, vendorId);
+      const { response } = await claimInTransaction(deps, trx, state, vendorId, { internal: true });
       return {
         chainId: state.chain.chain_id,
         touchstone: response.touchstone,
-        seed: state.chain.seed,
+        seed: openChainSeed(state.chain.chain_id, state.chain.seed),
         holder: response.holder,
         previous: response.previous,
         start: response.start,

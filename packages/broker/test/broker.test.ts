@@ -14,7 +14,7 @@ import {
   verifyTouchstone,
 } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker } from './harness.ts';
+import { type BankUnderTest, type BrokerUnderTest, call, item, proof, startBank, startBroker } from './harness.ts';
 
 async function assertAudit(broker: BrokerUnderTest, step: string) {
   const result = await broker.audit();
@@ -63,7 +63,10 @@ for (const engine of testEngines()) {
       assert.equal(directory.status, 200);
       assert.equal(directory.body.keys[0].publicKey, a.publicKey);
 
-      const claimA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
+      const claimA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: a.apiKey,
+        body: proof(chain, 1),
+      });
       assert.equal(claimA.status, 200, claimA.text);
       assert.ok(checkWire(ClaimResponseSchema, claimA.body), claimA.text);
       assert.equal(claimA.body.holder.epoch, 1);
@@ -85,7 +88,10 @@ for (const engine of testEngines()) {
       assert.equal(cp.status, 200, cp.text);
       assert.ok(checkWire(HolderCertificateSchema, cp.body.holder));
 
-      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: b.apiKey });
+      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: b.apiKey,
+        body: proof(chain, 13),
+      });
       assert.equal(claimB.status, 200, claimB.text);
       assert.equal(claimB.body.holder.epoch, 2);
       assert.equal(claimB.body.holder.prevVendorId, 'vendor-a');
@@ -105,12 +111,19 @@ for (const engine of testEngines()) {
       assert.equal(cpA.status, 409);
       assert.equal(cpA.body.code, 'lease_superseded');
 
-      // A was paid up to 12 and releases there; B takes payments 12 → 40.
+      // A was paid up to 12 and releases there; B takes payments 12 → 40. Until the broker learns where the
+      // superseded epoch ended, A may redeem only up to its last checkpoint; its own release ends the epoch.
       const release = a.release(claimB.body.holder, 12, chain.b64(12));
+      const unknownEnd = await call(broker.api, 'POST', '/redemptions', {
+        token: a.apiKey,
+        key: 'a-0',
+        body: { items: [item(chain, 1, 0, 12)] },
+      });
+      assert.equal(unknownEnd.body.items[0].code, 'end_unknown');
       const redeemA = await call(broker.api, 'POST', '/redemptions', {
         token: a.apiKey,
         key: 'a-1',
-        body: { items: [item(chain, 1, 0, 12)] },
+        body: { items: [item(chain, 1, 0, 12, undefined, release)] },
       });
       assert.equal(redeemA.status, 200, redeemA.text);
       assert.ok(checkWire(RedemptionResponseSchema, redeemA.body));
@@ -130,7 +143,8 @@ for (const engine of testEngines()) {
         redeemB.body.items.map((i: { status: string; amount: number; fee: number }) => [i.status, i.amount, i.fee]),
         [
           ['accepted', 36, 0],
-          ['accepted', 20, 0],
+          // The fee is floor(total gross × 2%) over all B redeemed: 56 × 2% carries to 1 here.
+          ['accepted', 20, 1],
         ],
       );
       await assertAudit(broker, 'redemption by B');
@@ -152,7 +166,7 @@ for (const engine of testEngines()) {
       });
       assert.equal(twice.body.items[0].code, 'overlap');
 
-      // A bigger redemption pays exactly (to − from) × unit less the 2% fee, rounded down.
+      // A bigger redemption pays exactly (to − from) × unit less the 2% fee on B's running total, rounded down.
       const big = await call(broker.api, 'POST', '/redemptions', {
         token: b.apiKey,
         key: 'b-3',
@@ -169,7 +183,7 @@ for (const engine of testEngines()) {
       const accountB = await call(broker.api, 'GET', '/vendor/account', { token: b.apiKey });
       assert.deepEqual(accountB.body, {
         vendorId: 'vendor-b',
-        balance: 36 + 20 + 1421,
+        balance: 36 + 19 + 1421,
         pending: 0,
         paidOut: 0,
         currency: 'NZD',
@@ -177,7 +191,7 @@ for (const engine of testEngines()) {
       const accountA = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(accountA.body.balance, 24);
       const totals = await assertAudit(broker, 'all redemptions');
-      assert.equal(totals.totals.accounts.fees, -29);
+      assert.equal(totals.totals.accounts.fees, -30, 'floor((24) × 2%) + floor((36 + 20 + 1450) × 2%)');
 
       const coins = await call(broker.api, 'GET', '/coins', { token: customer.token });
       assert.equal(coins.status, 200);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, GOOD_CARD, item, startBank, startBroker } from './harness.ts';
+import { type BankUnderTest, type BrokerUnderTest, call, GOOD_CARD, item, proof, startBank, startBroker } from './harness.ts';
 
 for (const engine of testEngines()) {
   describe(`races on ${engine}`, () => {
@@ -30,12 +30,17 @@ for (const engine of testEngines()) {
       const chain = await newChain();
       const vendors = await Promise.all(['ra', 'rb', 'rc', 'rd', 're'].map((id) => broker.addVendor(`claim-${id}`)));
       const requests = Array.from({ length: 25 }, (_, i) => vendors[i % vendors.length]);
+      // Each claim carries a payword as proof; one that arrives after a higher proof was seen is refused.
       const replies = await Promise.all(
-        requests.map((v) => call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v?.apiKey })),
+        requests.map((v, i) =>
+          call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v?.apiKey, body: proof(chain, i + 1) }),
+        ),
       );
       const holderOf = new Map<number, string>();
-      for (const r of replies) {
-        assert.equal(r.status, 200, r.text);
+      const granted = replies.filter((r) => r.status === 200);
+      assert.ok(granted.length >= 1);
+      for (const r of replies) if (r.status !== 200) assert.equal(r.body.code, 'invalid_payword', r.text);
+      for (const r of granted) {
         const { epoch, vendorId } = r.body.holder;
         assert.equal(holderOf.get(epoch) ?? vendorId, vendorId, `epoch ${epoch} has two holders`);
         holderOf.set(epoch, vendorId);
@@ -52,6 +57,8 @@ for (const engine of testEngines()) {
         if (i > 0) assert.equal(e.prev_vendor_id, epochs[i - 1]?.vendor_id);
         assert.equal(e.superseded_by, i === epochs.length - 1 ? null : i + 2);
         if (holderOf.has(e.epoch)) assert.equal(holderOf.get(e.epoch), e.vendor_id);
+        // Every epoch was opened by a strictly higher proof than the one before.
+        if (i > 0) assert.ok((e.claim_index ?? 0) > (epochs[i - 1]?.claim_index ?? 0));
       });
       const chainRow = await broker.database.db
         .selectFrom('chains')
@@ -64,7 +71,7 @@ for (const engine of testEngines()) {
     test('concurrent overlapping redemptions under different keys: exactly one is accepted', async () => {
       const chain = await newChain();
       const a = await broker.addVendor('overlap-a');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
+      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey, body: proof(chain, 1) });
       const replies = await Promise.all(
         Array.from({ length: 24 }, (_, i) =>
           call(broker.api, 'POST', '/redemptions', {
@@ -86,8 +93,11 @@ for (const engine of testEngines()) {
       const chain = await newChain();
       const a = await broker.addVendor('race2-a');
       const b = await broker.addVendor('race2-b');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
-      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: b.apiKey });
+      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey, body: proof(chain, 1) });
+      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: b.apiKey,
+        body: proof(chain, 2),
+      });
       // A released at 0 (it was never paid), yet both try to redeem [0, 20).
       const release = a.release(claimB.body.holder, 0, chain.b64(0));
       const replies = await Promise.all(
@@ -123,7 +133,7 @@ for (const engine of testEngines()) {
     test('the same redemption sent 20 times at once gets one answer and is credited once', async () => {
       const chain = await newChain();
       const a = await broker.addVendor('same-key-a');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
+      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey, body: proof(chain, 1) });
       const body = { items: [item(chain, 1, 0, 50), item(chain, 1, 50, 60)] };
       const replies = await Promise.all(
         Array.from({ length: 20 }, () =>

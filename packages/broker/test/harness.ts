@@ -271,6 +271,11 @@ export async function startBroker(
   };
 }
 
+/** A claim body carrying the customer's payword w_k as proof of payment (§5 v1.1). */
+export function proof(chain: PaywordChain, index: number): { proof: { index: number; payword: string } } {
+  return { proof: { index, payword: chain.b64(index) } };
+}
+
 /** Redemption item helper. */
 export function item(
   chain: PaywordChain,
@@ -278,12 +283,13 @@ export function item(
   from: number,
   to: number,
   release?: ReleaseStatement,
+  ownRelease?: ReleaseStatement,
 ): Record<string, unknown> {
   return {
     chainId: chain.chainIdB64,
     epoch,
     from: { index: from, payword: chain.b64(from), ...(release ? { release } : {}) },
-    to: { index: to, payword: chain.b64(to) },
+    to: { index: to, payword: chain.b64(to), ...(ownRelease ? { release: ownRelease } : {}) },
   };
 }
 

@@ -9,6 +9,7 @@ import {
   type BrokerUnderTest,
   call,
   item,
+  proof,
   startBank,
   startBroker,
   type TestVendor,
@@ -63,8 +64,12 @@ for (const engine of testEngines()) {
       await bank?.close();
     });
 
-    const claim = (v: TestVendor, chain: PaywordChain) =>
-      call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v.apiKey });
+    // A claim that opens a new epoch carries the customer's payword w_k as proof (§5 v1.1).
+    const claim = (v: TestVendor, chain: PaywordChain, proofIndex?: number) =>
+      call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: v.apiKey,
+        ...(proofIndex !== undefined ? { body: proof(chain, proofIndex) } : {}),
+      });
     const redeem = (v: TestVendor, key: string, items: unknown[]) =>
       call(broker.api, 'POST', '/redemptions', { token: v.apiKey, key, body: { items } });
 
@@ -74,7 +79,7 @@ for (const engine of testEngines()) {
       assert.equal((await broker.buyCoin(token, { amount: 100, chain })).status, 201);
       const a = await broker.addVendor('forced-a');
       const b = await broker.addVendor('forced-b');
-      assert.equal((await claim(a, chain)).status, 200);
+      assert.equal((await claim(a, chain, 1)).status, 200);
       clock.advance(30_000);
       const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
         token: a.apiKey,
@@ -83,7 +88,7 @@ for (const engine of testEngines()) {
       assert.equal(cp.status, 200);
       assert.equal(cp.body.holder.expiresAt, '2026-11-24T00:01:30Z', 'checkpoint renews the lease');
       clock.advance(61_000);
-      const forced = await claim(b, chain);
+      const forced = await claim(b, chain, 10);
       assert.equal(forced.status, 200);
       assert.equal(forced.body.holder.epoch, 2);
       assert.deepEqual(forced.body.start, { index: 7, payword: chain.b64(7) });
@@ -111,9 +116,9 @@ for (const engine of testEngines()) {
       const a = await broker.addVendor('repeat-a');
       const b = await broker.addVendor('repeat-b');
       const c = await broker.addVendor('repeat-c');
-      const claimA = await claim(a, chain);
+      const claimA = await claim(a, chain, 1);
       assert.equal(claimA.body.start, null);
-      const first = await claim(b, chain);
+      const first = await claim(b, chain, 2);
       assert.equal(first.body.start, null);
       assert.equal(first.body.previous.vendorId, 'repeat-a');
       const repeat = await claim(b, chain);
@@ -123,11 +128,12 @@ for (const engine of testEngines()) {
       const later = await claim(b, chain);
       assert.equal(later.body.holder.epoch, 2);
       assert.notEqual(later.body.holder.expiresAt, first.body.holder.expiresAt);
-      assert.deepEqual(later.body.start, { index: 0, payword: chain.anchorB64 });
+      // The forced start is the highest point the broker knows: A's claim carried w_1 as its proof of payment.
+      assert.deepEqual(later.body.start, { index: 1, payword: chain.b64(1) });
       const aRes = await redeem(a, 'ra-1', [item(chain, 1, 0, 3)]);
       assert.equal(aRes.body.items[0].code, 'beyond_release');
       // C takes over while B's lease is valid: C must get B's release.
-      const claimC = await claim(c, chain);
+      const claimC = await claim(c, chain, 3);
       assert.equal(claimC.body.holder.epoch, 3);
       assert.equal(claimC.body.start, null);
       assert.deepEqual(claimC.body.previous, {
@@ -144,13 +150,13 @@ for (const engine of testEngines()) {
       await broker.buyCoin(token, { amount: 1000, unit: 10, chain });
       const a = await broker.addVendor('tb-a');
       const b = await broker.addVendor('tb-b');
-      await claim(a, chain);
+      await claim(a, chain, 1);
       const aRes = await redeem(a, 'tb-a-1', [item(chain, 1, 0, 10)]);
       assert.equal(aRes.body.items[0].amount, 100);
       assert.equal(aRes.body.items[0].fee, 2);
       const before = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(before.body.balance, 98);
-      const claimB = await claim(b, chain);
+      const claimB = await claim(b, chain, 11);
       // A signed that it stopped at 6, yet redeemed up to 10.
       const release = a.release(claimB.body.holder, 6, chain.b64(6));
       const bRes = await redeem(b, 'tb-b-1', [item(chain, 2, 6, 12, release)]);
@@ -199,7 +205,7 @@ for (const engine of testEngines()) {
         const customer = await broker.customer();
         await broker.buyCoin(customer.token, { amount: 200, unit: 2, chain });
         holderVendor = await broker.addVendor('refund-a', rs.url);
-        await claim(holderVendor, chain);
+        await claim(holderVendor, chain, 1);
         const bankBefore = await bank.balance();
         const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
         assert.equal(refund.status, 200, refund.text);
@@ -220,8 +226,9 @@ for (const engine of testEngines()) {
           res.body.items.map((i: { status: string; code?: string }) => i.code ?? i.status),
           ['beyond_release', 'accepted'],
         );
-        const claimAfter = await claim(holderVendor, chain);
-        assert.equal(claimAfter.status, 404);
+        const claimAfter = await claim(holderVendor, chain, 40);
+        assert.equal(claimAfter.status, 409);
+        assert.equal(claimAfter.body.code, 'chain_refunding');
         await assertAudit(broker);
         const history = await call(broker.api, 'GET', '/history', { token: customer.token });
         assert.deepEqual(
@@ -250,7 +257,7 @@ for (const engine of testEngines()) {
       const chain = PaywordChain.generate(50);
       await broker.buyCoin(customer.token, { amount: 50, chain });
       const a = await broker.addVendor('refund-gone');
-      await claim(a, chain);
+      await claim(a, chain, 1);
       const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
         token: a.apiKey,
         body: { epoch: 1, index: 12, payword: chain.b64(12) },

@@ -107,6 +107,11 @@ for (const engine of testEngines()) {
           view.start = release.index;
           view.startRelease = release;
           view.last = release.index;
+          // v1.1: an honest new holder reports the release it starts from at once, ending the previous epoch.
+          await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+            token: vendors[byId(view.cert.vendorId)]?.apiKey,
+            body: { epoch: view.epoch, index: release.index, payword: chain.b64(release.index), release },
+          });
         };
 
         const redeemAll = async (vi: number) => {
@@ -127,7 +132,12 @@ for (const engine of testEngines()) {
                 payword: chain.b64(from),
                 ...(view.redeemedTo === null && view.startRelease ? { release: view.startRelease } : {}),
               },
-              to: { index: to, payword: chain.b64(to) },
+              to: {
+                index: to,
+                payword: chain.b64(to),
+                // Its own release ends a superseded epoch, in case the new holder never reported it.
+                ...(view.release && view.releasedAt === to ? { release: view.release } : {}),
+              },
             });
             sent.push(view);
           }
@@ -157,7 +167,11 @@ for (const engine of testEngines()) {
           const views = epochsOf[vi] as Map<number, EpochView>;
           if (action.kind === 'pay') {
             if (spent + action.units > LENGTH) continue;
-            const claim = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v.apiKey });
+            // The customer presents w_(spent + units): that payword is the claim's proof of payment.
+            const claim = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+              token: v.apiKey,
+              body: { proof: { index: spent + action.units, payword: chain.b64(spent + action.units) } },
+            });
             assert.equal(claim.status, 200, claim.text);
             const cert = claim.body.holder as HolderCertificate;
             let view = views.get(cert.epoch);

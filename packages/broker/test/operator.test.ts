@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { b64uEncode, findKey, generateSigningKey, PaywordChain, verifyTouchstone } from '@netpay/protocol';
+import { systemClock } from '@netpay/service-kit';
 import { tempDir, testEngines } from '@netpay/service-kit/testing';
 import { HttpBank } from '../src/http-bank.ts';
 import { runPayouts } from '../src/payouts.ts';
@@ -70,7 +71,10 @@ for (const engine of testEngines()) {
       const chain = PaywordChain.generate(500);
       await broker.buyCoin(token, { amount: 5000, unit: 10, chain });
       const v = await broker.addVendor('payee');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v.apiKey });
+      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: v.apiKey,
+        body: { proof: { index: 1, payword: chain.b64(1) } },
+      });
       const r = await call(broker.api, 'POST', '/redemptions', {
         token: v.apiKey,
         key: 'p1',
@@ -78,14 +82,23 @@ for (const engine of testEngines()) {
       });
       assert.equal(r.body.credited, 980);
       const httpBank = new HttpBank({ url: bank.url, apiKey: bank.apiKey });
-      const report = await runPayouts(broker.database.db, httpBank);
+      // Settlement holds are tested in payouts.test.ts; here every credit is payable at once.
+      const pay = () =>
+        runPayouts({
+          db: broker.database.db,
+          engine,
+          bank: httpBank,
+          clock: systemClock,
+          config: { currency: 'NZD', settlementWindowSeconds: 0 },
+        });
+      const report = await pay();
       assert.deepEqual(
         report.paid.map((p) => [p.vendorId, p.amount]),
         [['payee', 980]],
       );
       const account = await call(broker.api, 'GET', '/vendor/account', { token: v.apiKey });
       assert.deepEqual(account.body, { vendorId: 'payee', balance: 0, pending: 0, paidOut: 980, currency: 'NZD' });
-      const second = await runPayouts(broker.database.db, httpBank);
+      const second = await pay();
       assert.equal(second.paid.length, 0, 'nothing owed, nothing paid');
       // A bank failure leaves the payout pending; the next run pays it under the same key.
       await call(broker.api, 'POST', '/redemptions', {
@@ -94,11 +107,11 @@ for (const engine of testEngines()) {
         body: { items: [item(chain, 1, 100, 110)] },
       });
       await bank.faults({ failNext: 1 });
-      const failed = await runPayouts(broker.database.db, httpBank);
+      const failed = await pay();
       assert.equal(failed.pending.length, 1);
       const pendingView = await call(broker.api, 'GET', '/vendor/account', { token: v.apiKey });
       assert.equal(pendingView.body.pending, 98);
-      const retried = await runPayouts(broker.database.db, httpBank);
+      const retried = await pay();
       assert.equal(retried.paid.length, 1);
       assert.equal(retried.paid[0]?.payoutId, failed.pending[0]?.payoutId);
       const audited = await broker.audit();

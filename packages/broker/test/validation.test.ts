@@ -28,7 +28,10 @@ for (const engine of testEngines()) {
       chain = PaywordChain.generate(50);
       const bought = await broker.buyCoin(token, { amount: 50, chain });
       assert.equal(bought.status, 201);
-      const claim = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: vendor.apiKey });
+      const claim = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: vendor.apiKey,
+        body: { proof: { index: 1, payword: chain.b64(1) } },
+      });
       assert.equal(claim.status, 200);
     });
     after(async () => {

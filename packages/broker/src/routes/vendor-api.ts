@@ -1,14 +1,17 @@
 import {
   CheckpointRequestSchema,
   ChainIdSchema,
+  ClaimRequestSchema,
   checkWire,
   parseWire,
   ProtocolError,
   RedemptionRequestSchema,
+  ReleaseRequestSchema,
   type VendorAccount,
 } from '@netpay/protocol';
 import type { FastifyInstance } from 'fastify';
 import { idempotencyKey, requireVendor } from '../auth.ts';
+import { brokerRelease } from '../broker-release.ts';
 import { checkpoint } from '../checkpoint.ts';
 import { claimChain } from '../claim.ts';
 import type { BrokerDeps } from '../deps.ts';
@@ -28,7 +31,8 @@ export function vendorApiRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   app.post<{ Params: { chainId: string } }>('/api/v1/chains/:chainId/claim', async (request) => {
     const vendor = await requireVendor(deps, request);
     const chainId = chainIdParam(request.params.chainId);
-    return claimChain(deps, chainId, vendor.id);
+    const body = parseWire(ClaimRequestSchema, request.body ?? {});
+    return claimChain(deps, chainId, vendor.id, body.proof);
   });
 
   app.post<{ Params: { chainId: string } }>('/api/v1/chains/:chainId/checkpoint', async (request) => {
@@ -44,6 +48,13 @@ export function vendorApiRoutes(app: FastifyInstance, deps: BrokerDeps): void {
     const body = parseWire(RedemptionRequestSchema, request.body);
     const text = await redeem(deps, vendor.id, key, body);
     return reply.code(200).type('application/json; charset=utf-8').send(text);
+  });
+
+  // §6: the release URL of the vendor `broker` (registered by ensureBrokerVendor); no vendor authentication,
+  // like any vendor's release URL: the broker-signed holder certificate is the credential.
+  app.post('/api/v1/broker/release', async (request) => {
+    const body = parseWire(ReleaseRequestSchema, request.body);
+    return brokerRelease(deps, body.holder);
   });
 
   app.get('/api/v1/vendor/account', async (request): Promise<VendorAccount> => {
