@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ProtocolError } from '@netpay/protocol';
 import { createLogger, listenUntilSignal, openDatabase } from '@netpay/service-kit';
 import { createBrokerApp, prepareBrokerStore } from './app.ts';
-import { audit } from './audit.ts';
+import { audit, auditFailure } from './audit.ts';
 import { DEFAULT_CONFIG } from './config.ts';
 import { HttpBank } from './http-bank.ts';
 import { runPayouts } from './payouts.ts';
@@ -115,7 +115,8 @@ const ADMIN_HELP = `netpay admin — operator commands on the broker's store
       registers a vendor and prints {"vendorId","apiKey","keyId","rotated"}. Adding an existing id again
       updates its name and URLs, adds the key if new, and issues a fresh API key (the old one stops working).
   vendor list           prints every vendor with its keys
-  audit                 checks the ledger; exit 1 with the first discrepancy on stderr when it does not hold
+  audit                 checks the ledger, and every chain on its own; exit 1 listing the first 20
+                        discrepancies (each naming its chain) on stderr when it does not hold
   payouts [--bank-url URL]   pays every vendor the broker owes
   rotate-key            makes a new active broker signing key (old keys stay published)
 
@@ -182,7 +183,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
         const result = await audit(database.db);
         out(result);
         if (!result.ok) {
-          process.stderr.write(`audit failed: ${result.discrepancies[0]}\n`);
+          process.stderr.write(auditFailure(result));
           return 1;
         }
         return 0;

@@ -1,4 +1,4 @@
-import type { AuditResult } from '../audit.ts';
+import { type AuditResult, LISTED_DISCREPANCIES } from '../audit.ts';
 import { html } from '@netpay/service-kit';
 import { alertBox, field, hidden, money, page } from './layout.ts';
 
@@ -73,7 +73,8 @@ ${
   d.audit.ok
     ? html`<p class="status-ok" id="audit-result">Audit OK: the ledger balances and matches the chains.</p>`
     : html`<p class="status-bad" id="audit-result">Audit FAILED: ${d.audit.discrepancies.length} discrepancies.</p>
-<ul>${d.audit.discrepancies.map((x) => html`<li>${x}</li>`)}</ul>`
+<ul>${d.audit.discrepancies.slice(0, LISTED_DISCREPANCIES).map((x) => html`<li>${x}</li>`)}</ul>
+${d.audit.discrepancies.length > LISTED_DISCREPANCIES ? html`<p>… and ${d.audit.discrepancies.length - LISTED_DISCREPANCIES} more: run <code>npx netpay admin audit</code> for all of them.</p>` : ''}`
 }
 <p>${d.audit.totals.chains} chains, ${d.audit.totals.entries} ledger entries, ${d.audit.totals.ranges} redeemed ranges;
 redeemed ${m(d.audit.totals.redeemedGross)}, refunded ${m(d.audit.totals.refunded)},
