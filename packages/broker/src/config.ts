@@ -1,3 +1,5 @@
+import type { LoginFailureLimits } from './login-throttle.ts';
+
 /** What an operator may tune; everything else follows from the protocol. */
 export interface BrokerConfig {
   /** The broker's base URL as clients reach it, e.g. http://127.0.0.1:4000 (no trailing slash). */
@@ -17,11 +19,11 @@ export interface BrokerConfig {
   rateLimits: {
     /** Login attempts per client address: bucket size and refill per second. */
     loginPerIp: [capacity: number, perSecond: number];
-    /** Failed logins per email (the API drains it only on a wrong password). */
-    loginPerEmail: [capacity: number, perSecond: number];
     signupPerIp: [capacity: number, perSecond: number];
     coinPurchasesPerCustomer: [capacity: number, perSecond: number];
   };
+  /** Failed-login limits shared by the web form and the API (see login-throttle.ts); defaults when absent. */
+  loginFailures?: Partial<LoginFailureLimits>;
 }
 
 export const DEFAULT_CONFIG: Omit<BrokerConfig, 'publicUrl'> = {
@@ -35,7 +37,6 @@ export const DEFAULT_CONFIG: Omit<BrokerConfig, 'publicUrl'> = {
   releaseTimeoutMs: 5000,
   rateLimits: {
     loginPerIp: [300, 10],
-    loginPerEmail: [10, 0.2],
     signupPerIp: [300, 10],
     coinPurchasesPerCustomer: [120, 5],
   },

@@ -105,7 +105,7 @@ for (const engine of testEngines()) {
     before(async () => {
       process.env.NETPAY_OPERATOR_TOKEN_FILE = tokenFile;
       bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { config: { rateLimits: { loginPerEmail: [3, 0.001] } as never } });
+      broker = await startBroker(engine, bank, { config: { loginFailures: { perAccountFromAddress: 3 } } });
     });
     after(async () => {
       await broker?.close();

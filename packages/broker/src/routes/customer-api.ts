@@ -12,9 +12,9 @@ import type { FastifyReply, FastifyRequest, FastifyInstance } from 'fastify';
 import { idempotencyKey, requireCustomer } from '../auth.ts';
 import { buyCoin } from '../coin-purchase.ts';
 import { customerHistory, listCoins } from '../coins-view.ts';
-import { createCustomer, createSession, normalizeEmail } from '../customers.ts';
+import { createCustomer, createSession } from '../customers.ts';
 import type { BrokerDeps } from '../deps.ts';
-import { FailureThrottle } from '../login-throttle.ts';
+import { throttledLogin } from '../login-throttle.ts';
 import { refundCoin } from '../refund.ts';
 
 /** Takes a token from each limiter; answers 429 with Retry-After when one is empty. */
@@ -33,7 +33,6 @@ function limited(reply: FastifyReply, checks: Array<[RateLimiter, string]>): Fas
 export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   const r = deps.config.rateLimits;
   const loginPerIp = new RateLimiter(r.loginPerIp[0], r.loginPerIp[1], deps.clock);
-  const failuresPerEmail = new FailureThrottle(r.loginPerEmail[0], r.loginPerEmail[1], deps.clock);
   const signupPerIp = new RateLimiter(r.signupPerIp[0], r.signupPerIp[1], deps.clock);
   const buyPerCustomer = new RateLimiter(r.coinPurchasesPerCustomer[0], r.coinPurchasesPerCustomer[1], deps.clock);
 
@@ -49,22 +48,16 @@ export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void 
     const body = parseWire(CreateSessionRequestSchema, request.body);
     const stop = limited(reply, [[loginPerIp, request.ip]]);
     if (stop) return stop;
-    const email = normalizeEmail(body.email);
-    const blocked = failuresPerEmail.blockedForSeconds(email);
-    if (blocked > 0) {
-      reply.header('retry-after', String(blocked));
-      return sendProblem(reply, 'rate_limited', `too many failed logins for this email; retry in ${blocked} s`, {
-        retryAfter: blocked,
-      });
+    // The same failure limits as the web login form (login-throttle.ts).
+    const result = await throttledLogin(deps, { email: body.email, ip: request.ip }, () =>
+      createSession(deps, body.email, body.password),
+    );
+    if (!result.ok) {
+      const wait = result.retryAfterSeconds;
+      reply.header('retry-after', String(wait));
+      return sendProblem(reply, 'rate_limited', `too many failed logins; retry in ${wait} s`, { retryAfter: wait });
     }
-    try {
-      const session = await createSession(deps, body.email, body.password);
-      failuresPerEmail.reset(email);
-      return reply.code(200).send({ token: session.token });
-    } catch (error) {
-      if (error instanceof ProtocolError && error.code === 'invalid_credentials') failuresPerEmail.fail(email);
-      throw error;
-    }
+    return reply.code(200).send({ token: result.value.token });
   });
 
   app.post('/api/v1/coins', async (request, reply) => {

@@ -3,7 +3,8 @@ import { RateLimiter } from '@netpay/service-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buyCoin } from '../coin-purchase.ts';
 import { customerHistory, listCoins } from '../coins-view.ts';
-import { createCustomer, createSession, deleteSession, normalizeEmail } from '../customers.ts';
+import { createCustomer, createSession, deleteSession } from '../customers.ts';
+import { throttledLogin } from '../login-throttle.ts';
 import { refundCoin } from '../refund.ts';
 import { loginPage, type PendingConnect, registerPage } from './auth-pages.ts';
 import {
@@ -34,7 +35,6 @@ export function customerRoutes(web: FastifyInstance, ctx: WebContext): void {
   const { deps } = ctx;
   const r = deps.config.rateLimits;
   const loginPerIp = new RateLimiter(r.loginPerIp[0], r.loginPerIp[1], deps.clock);
-  const loginPerEmail = new RateLimiter(r.loginPerEmail[0], r.loginPerEmail[1], deps.clock);
   const signupPerIp = new RateLimiter(r.signupPerIp[0], r.signupPerIp[1], deps.clock);
   const buyPerCustomer = new RateLimiter(r.coinPurchasesPerCustomer[0], r.coinPurchasesPerCustomer[1], deps.clock);
   const maxMinor = deps.config.maxChainLength; // unit 1: one payword per cent
@@ -139,17 +139,19 @@ export function customerRoutes(web: FastifyInstance, ctx: WebContext): void {
     const again = (status: number) =>
       sendHtml(reply, status, loginPage({ csrf: ctx.anonCsrf(request, reply), email, errors, pending }));
     if (errors.email || errors.password) return again(422);
-    const wait = limited([
-      [loginPerIp, request.ip],
-      [loginPerEmail, normalizeEmail(email)],
-    ]);
-    if (wait !== undefined) {
+    const tooMany = (wait: number) => {
       reply.header('retry-after', String(wait));
       errors.form = `Too many login attempts. Wait ${wait} seconds and try again.`;
       return again(429);
-    }
+    };
+    const wait = limited([[loginPerIp, request.ip]]);
+    if (wait !== undefined) return tooMany(wait);
     try {
-      await startSession(request, reply, email, password);
+      // The same failure limits as the API's POST /sessions (login-throttle.ts).
+      const result = await throttledLogin(deps, { email, ip: request.ip }, () =>
+        startSession(request, reply, email, password),
+      );
+      if (!result.ok) return tooMany(result.retryAfterSeconds);
     } catch (error) {
       if (error instanceof ProtocolError && error.code === 'invalid_credentials') {
         errors.password = 'Wrong email or password.';
