@@ -19,64 +19,72 @@ export async function checkpoint(
   vendorId: string,
   request: CheckpointRequest,
 ): Promise<{ holder: HolderCertificate }> {
-  const outcome = await deps.db.transaction().execute(async (trx): Promise<ProtocolError | { holder: HolderCertificate }> => {
-    const state = await loadChainState(trx, deps.engine, chainId);
-    if (!state) return new ProtocolError('unknown_chain', 'the broker does not know this chain', undefined, 404);
-    const now = deps.clock.now();
-    const epoch = state.epochs.get(request.epoch);
-    if (!epoch || epoch.vendor_id !== vendorId) {
-      return new ProtocolError('not_holder', `the caller does not hold epoch ${request.epoch}`);
-    }
-    if (request.release) {
-      const problem = await checkRelease(trx, state, request.release, vendorId, request.epoch);
-      if (problem) return new ProtocolError(problem, 'the release does not hand the previous epoch to this one');
-      const previous = state.epochs.get(request.epoch - 1);
-      if (previous) await learnRelease(trx, state, previous, request.release, rfc3339(now));
-    }
-    if (state.chain.status !== 'active') {
-      return new ProtocolError('chain_refunding', `the chain is ${state.chain.status.replace('_', ' ')}`);
-    }
-    if (now.getTime() >= Date.parse(state.chain.expires_at)) {
-      return new ProtocolError('chain_expired', `chain expired at ${state.chain.expires_at}`);
-    }
-    if (epoch.superseded_by !== null) {
-      return new ProtocolError('lease_superseded', `epoch ${epoch.epoch} was superseded by epoch ${epoch.superseded_by}`);
-    }
-    if (request.index > state.chain.length) {
-      return new ProtocolError('bad_request', `index ${request.index} is past the chain length ${state.chain.length}`);
-    }
-    const last = epoch.checkpoint_index ?? epoch.start_index;
-    if (last !== null && request.index < last) {
-      return new ProtocolError('conflict', `index ${request.index} is below the epoch's last known index ${last}`, {
-        lastIndex: last,
+  const outcome = await deps.db
+    .transaction()
+    .execute(async (trx): Promise<ProtocolError | { holder: HolderCertificate }> => {
+      const state = await loadChainState(trx, deps.engine, chainId);
+      if (!state) return new ProtocolError('unknown_chain', 'the broker does not know this chain', undefined, 404);
+      const now = deps.clock.now();
+      const epoch = state.epochs.get(request.epoch);
+      if (!epoch || epoch.vendor_id !== vendorId) {
+        return new ProtocolError('not_holder', `the caller does not hold epoch ${request.epoch}`);
+      }
+      if (request.release) {
+        const problem = await checkRelease(trx, state, request.release, vendorId, request.epoch);
+        if (problem) return new ProtocolError(problem, 'the release does not hand the previous epoch to this one');
+        const previous = state.epochs.get(request.epoch - 1);
+        if (previous) await learnRelease(trx, state, previous, request.release, rfc3339(now));
+      }
+      if (state.chain.status !== 'active') {
+        return new ProtocolError('chain_refunding', `the chain is ${state.chain.status.replace('_', ' ')}`);
+      }
+      if (now.getTime() >= Date.parse(state.chain.expires_at)) {
+        return new ProtocolError('chain_expired', `chain expired at ${state.chain.expires_at}`);
+      }
+      if (epoch.superseded_by !== null) {
+        return new ProtocolError(
+          'lease_superseded',
+          `epoch ${epoch.epoch} was superseded by epoch ${epoch.superseded_by}`,
+        );
+      }
+      if (request.index > state.chain.length) {
+        return new ProtocolError(
+          'bad_request',
+          `index ${request.index} is past the chain length ${state.chain.length}`,
+        );
+      }
+      const last = epoch.checkpoint_index ?? epoch.start_index;
+      if (last !== null && request.index < last) {
+        return new ProtocolError('conflict', `index ${request.index} is below the epoch's last known index ${last}`, {
+          lastIndex: last,
+        });
+      }
+      if (!pointOnChain(state, { index: request.index, payword: request.payword })) {
+        return new ProtocolError('invalid_payword', 'the payword does not verify against the chain');
+      }
+      const { issuedAt, expiresAt } = leaseTimes(now, deps.config.leaseTtlSeconds);
+      const holder = holderCertificate(
+        {
+          chainId,
+          epoch: epoch.epoch,
+          vendorId,
+          prevVendorId: epoch.prev_vendor_id,
+          prevEpoch: epoch.prev_epoch,
+          issuedAt,
+          expiresAt,
+        },
+        deps.config.publicUrl,
+        await activeSigningKey(trx),
+      );
+      await updateEpoch(trx, state, epoch, {
+        checkpoint_index: request.index,
+        checkpoint_payword: request.payword,
+        issued_at: issuedAt,
+        lease_expires_at: expiresAt,
+        holder: JSON.stringify(holder),
       });
-    }
-    if (!pointOnChain(state, { index: request.index, payword: request.payword })) {
-      return new ProtocolError('invalid_payword', 'the payword does not verify against the chain');
-    }
-    const { issuedAt, expiresAt } = leaseTimes(now, deps.config.leaseTtlSeconds);
-    const holder = holderCertificate(
-      {
-        chainId,
-        epoch: epoch.epoch,
-        vendorId,
-        prevVendorId: epoch.prev_vendor_id,
-        prevEpoch: epoch.prev_epoch,
-        issuedAt,
-        expiresAt,
-      },
-      deps.config.publicUrl,
-      await activeSigningKey(trx),
-    );
-    await updateEpoch(trx, state, epoch, {
-      checkpoint_index: request.index,
-      checkpoint_payword: request.payword,
-      issued_at: issuedAt,
-      lease_expires_at: expiresAt,
-      holder: JSON.stringify(holder),
+      return { holder };
     });
-    return { holder };
-  });
   if (outcome instanceof ProtocolError) throw outcome;
   return outcome;
 }

@@ -60,8 +60,16 @@ export async function learnRelease(
   if (known !== null && previous.release_index !== null && previous.release_payword !== null) {
     const same = release.index === previous.release_index && release.payword === previous.release_payword;
     if (!same) {
-      await recordConflict(trx, previous, 'equivocation', release.index, previous.release_index, 0,
-        JSON.stringify({ known: JSON.parse(known), presented: release }), at);
+      await recordConflict(
+        trx,
+        previous,
+        'equivocation',
+        release.index,
+        previous.release_index,
+        0,
+        JSON.stringify({ known: JSON.parse(known), presented: release }),
+        at,
+      );
     }
   }
   if (previous.release_index === null || release.index < previous.release_index) {
@@ -72,11 +80,17 @@ export async function learnRelease(
     });
     await takeBackBeyond(trx, state, previous, release.index, evidence, at);
   }
+  // The next epoch starts where this one provably ended: at the lowest release its holder signed.
   const next = state.epochs.get(previous.epoch + 1);
-  if (next && next.start_kind === null) {
+  const end = previous.release_index;
+  if (
+    next &&
+    end !== null &&
+    (next.start_kind === null || (next.start_kind === 'release' && end < (next.start_index ?? 0)))
+  ) {
     await updateEpoch(trx, state, next, {
-      start_index: release.index,
-      start_payword: release.payword,
+      start_index: end,
+      start_payword: previous.release_payword,
       start_kind: 'release',
     });
   }
@@ -130,7 +144,8 @@ export async function takeBackBeyond(
     const keptGross = range.gross - range.taken_back_gross;
     const keptFee = range.fee - range.taken_back_fee;
     const newGross = (newKeptTo - range.from_index) * unit;
-    const proportionalFee = range.gross === 0 ? 0 : Number((BigInt(range.fee) * BigInt(newGross)) / BigInt(range.gross));
+    const proportionalFee =
+      range.gross === 0 ? 0 : Number((BigInt(range.fee) * BigInt(newGross)) / BigInt(range.gross));
     const newFee = Math.min(keptFee, proportionalFee);
     const grossBack = keptGross - newGross;
     const feeBack = keptFee - newFee;
@@ -141,7 +156,16 @@ export async function takeBackBeyond(
       taken_back_fee: range.taken_back_fee + feeBack,
     };
     await trx.updateTable('redeemed_ranges').set(patch).where('id', '=', range.id).execute();
-    await recordConflict(trx, epoch, 'redeemed_past_release', newKeptTo, range.kept_to, grossBack - feeBack, evidence, at);
+    await recordConflict(
+      trx,
+      epoch,
+      'redeemed_past_release',
+      newKeptTo,
+      range.kept_to,
+      grossBack - feeBack,
+      evidence,
+      at,
+    );
     Object.assign(range, patch);
   }
 }

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, GOOD_CARD, item, proof, startBank, startBroker } from './harness.ts';
+import {
+  type BankUnderTest,
+  type BrokerUnderTest,
+  call,
+  GOOD_CARD,
+  item,
+  proof,
+  startBank,
+  startBroker,
+} from './harness.ts';
 
 for (const engine of testEngines()) {
   describe(`races on ${engine}`, () => {
@@ -33,7 +42,10 @@ for (const engine of testEngines()) {
       // Each claim carries a payword as proof; one that arrives after a higher proof was seen is refused.
       const replies = await Promise.all(
         requests.map((v, i) =>
-          call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: v?.apiKey, body: proof(chain, i + 1) }),
+          call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+            token: v?.apiKey,
+            body: proof(chain, i + 1),
+          }),
         ),
       );
       const holderOf = new Map<number, string>();
