@@ -1,7 +1,15 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, hashToken, listenUntilSignal, newSecret, openDatabase } from '@netpay/service-kit';
+import {
+  createLogger,
+  hashToken,
+  listenUntilSignal,
+  makePrivateDir,
+  newSecret,
+  openDatabase,
+  restrictUmask,
+} from '@netpay/service-kit';
 import { createBankApp } from './app.ts';
 import type { BankSchema } from './store.ts';
 
@@ -60,7 +68,10 @@ export async function runBank(argv: string[]): Promise<void> {
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`invalid --port: ${values.port}`);
+  // The API key file and the database are the owner's only: the folder 0700, every file made from here 0600.
+  restrictUmask();
   const dataDir = resolve(values.data);
+  makePrivateDir(dataDir);
   const url = values.db ?? `sqlite:${join(dataDir, 'bank.db')}`;
   const logger = createLogger('bank');
   const database = openDatabase<BankSchema>(url);

@@ -21,6 +21,7 @@ import { discoveryRoutes } from './routes/discovery.ts';
 import { vendorApiRoutes } from './routes/vendor-api.ts';
 import type { BrokerDb } from './schema.ts';
 import { ensureSigningKey } from './signing-keys.ts';
+import { scrubFreedPages, sealPlaintextRows, useMasterKey } from './store-secrets.ts';
 import { ensureBrokerVendor } from './vendor-registry.ts';
 import { registerWebRoutes } from './web/web-routes.ts';
 
@@ -39,6 +40,11 @@ export interface BrokerAppOptions {
   /** Extra route modules (web pages, connect). */
   routes?: BrokerRoutes[];
   trustProxy?: boolean;
+  /**
+   * The 32-byte key that seals the secrets in the store (signing seeds, coin seeds, the web HMAC key); keep it
+   * outside the database (`loadMasterKey`). Without one, `NETPAY_MASTER_KEY` or a key for this process only.
+   */
+  masterKey?: Uint8Array;
 }
 
 declare module 'fastify' {
@@ -47,14 +53,19 @@ declare module 'fastify' {
   }
 }
 
-/** Migrates the store and makes what the broker needs on first start: ledger accounts, a signing key, vendor `broker`. */
+/**
+ * Migrates the store and makes what the broker needs on first start: ledger accounts, a signing key, vendor
+ * `broker`. Secrets an older version stored in plaintext are sealed under the process's master key.
+ */
 export async function prepareBrokerStore(db: BrokerDb, publicUrl: string | undefined, now: Date): Promise<void> {
   await migrate(db as unknown as Kysely<unknown>, migrations);
-  await db.transaction().execute(async (trx) => {
+  const sealed = await db.transaction().execute(async (trx) => {
     await ensureFixedAccounts(trx);
     await ensureSigningKey(trx, now);
     await ensureBrokerVendor(trx, publicUrl?.replace(/\/+$/, ''), now);
+    return sealPlaintextRows(trx);
   });
+  if (sealed > 0) await scrubFreedPages(db);
 }
 
 /**
@@ -69,6 +80,7 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
   const config = brokerConfig(options.config);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('broker');
+  if (options.masterKey) useMasterKey(options.masterKey);
   await prepareBrokerStore(options.db, config.publicUrl, clock.now());
 
   const deps: BrokerDeps = {

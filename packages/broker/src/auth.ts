@@ -4,8 +4,6 @@ import { customerBySession } from './customers.ts';
 import type { BrokerDeps } from './deps.ts';
 import { type VendorRow, vendorByApiKey } from './vendor-registry.ts';
 
-/** Name of the cookie the web pages keep a customer session in. */
-
 const MAX_TOKEN_LENGTH = 512;
 
 /** The token of `Authorization: Bearer <token>`, if well formed. */
@@ -24,7 +22,7 @@ export async function requireVendor(deps: BrokerDeps, request: FastifyRequest): 
   return vendor;
 }
 
-/** The customer calling: bearer token for the API, or the session cookie for the web pages; else 401. */
+/** The customer calling the JSON API: an API session token as Bearer; else 401. */
 export async function requireCustomer(
   deps: BrokerDeps,
   request: FastifyRequest,
@@ -39,9 +37,10 @@ export async function optionalCustomer(
   request: FastifyRequest,
 ): Promise<{ id: string; email: string } | undefined> {
   // Bearer only: the JSON API has no CSRF tokens, so a cookie must never authenticate it (pages use np_session).
+  // And only an API session: a web session's token (the cookie's value) is refused here even as a Bearer.
   const token = bearerToken(request);
   if (!token || token.length > MAX_TOKEN_LENGTH) return undefined;
-  return customerBySession(deps.db, token, deps.clock.now());
+  return customerBySession(deps.db, token, deps.clock.now(), 'api');
 }
 
 /** The `Idempotency-Key` header: required, 1-200 visible ASCII characters. */

@@ -15,6 +15,7 @@ import { purchaseEntry } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { Queryable } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
+import { openPurchaseResponse, sealChainSeed, sealPurchaseResponse } from './store-secrets.ts';
 
 /**
  * §7 buying a coin. The card is charged first, with a bank idempotency key derived from (customer, key); only
@@ -129,7 +130,7 @@ export async function buyCoin(
           idempotency_key: idempotencyKey,
           fingerprint,
           chain_id: chainId,
-          response: text,
+          response: sealPurchaseResponse(text),
           created_at: issuedAt,
         })
         .execute();
@@ -139,7 +140,7 @@ export async function buyCoin(
           chain_id: chainId,
           customer_id: customerId,
           anchor,
-          seed,
+          seed: sealChainSeed(chainId, seed),
           length,
           unit,
           currency: deps.config.currency,
@@ -197,5 +198,5 @@ async function storedPurchase(
   if (row.fingerprint !== fingerprint) {
     throw new ProtocolError('idempotency_conflict', 'this Idempotency-Key was used with another request body');
   }
-  return row.response;
+  return openPurchaseResponse(row.response);
 }

@@ -37,11 +37,21 @@ export async function createCustomer(
   return { customerId };
 }
 
-/** §7 `POST {api}/sessions`: a bearer token for the customer API (the web pages keep it in a cookie). */
+/**
+ * What a session token opens: the JSON API (`Authorization: Bearer`, §7 `POST {api}/sessions`) or the web pages
+ * (the `np_session` cookie). A token of one kind is refused as the other, so a cookie that leaks (another site on
+ * the same host, a log) never works as an API token, and an API token never carries a browser session.
+ */
+export type SessionKind = 'api' | 'web';
+
+const TOKEN_PREFIX: Record<SessionKind, string> = { api: 'np_st_', web: 'np_ws_' };
+
+/** §7 `POST {api}/sessions`: a bearer token for the customer API, or (kind `web`) a web page session's cookie. */
 export async function createSession(
   deps: BrokerDeps,
   email: string,
   password: string,
+  kind: SessionKind = 'api',
 ): Promise<{ token: string; customerId: string; expiresAt: string }> {
   const row = await deps.db
     .selectFrom('customers')
@@ -56,27 +66,35 @@ export async function createSession(
   if (!(await verifyPassword(password, row.password_hash))) {
     throw new ProtocolError('invalid_credentials', 'wrong email or password');
   }
-  const token = newSecret('np_st_');
+  const token = newSecret(TOKEN_PREFIX[kind]);
   const now = deps.clock.now();
   const expiresAt = rfc3339(new Date(now.getTime() + deps.config.sessionTtlSeconds * 1000));
   await deps.db
     .insertInto('sessions')
-    .values({ token_hash: hashToken(token), customer_id: row.id, created_at: rfc3339(now), expires_at: expiresAt })
+    .values({
+      token_hash: hashToken(token),
+      kind,
+      customer_id: row.id,
+      created_at: rfc3339(now),
+      expires_at: expiresAt,
+    })
     .execute();
   return { token, customerId: row.id, expiresAt };
 }
 
-/** The customer a session token belongs to, if the session is live. */
+/** The customer a session token belongs to, if the session is live and of the kind asked for. */
 export async function customerBySession(
   db: Queryable,
   token: string,
   now: Date,
+  kind: SessionKind,
 ): Promise<{ id: string; email: string } | undefined> {
   const row = await db
     .selectFrom('sessions')
     .innerJoin('customers', 'customers.id', 'sessions.customer_id')
     .select(['customers.id as id', 'customers.email as email', 'sessions.expires_at as expires_at'])
     .where('sessions.token_hash', '=', hashToken(token))
+    .where('sessions.kind', '=', kind)
     .executeTakeFirst();
   if (!row || now.getTime() >= Date.parse(row.expires_at)) return undefined;
   return { id: row.id, email: row.email };

@@ -2,7 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProtocolError } from '@netpay/protocol';
-import { createLogger, listenUntilSignal, openDatabase } from '@netpay/service-kit';
+import {
+  createLogger,
+  listenUntilSignal,
+  loadMasterKey,
+  makePrivateDir,
+  openDatabase,
+  restrictUmask,
+} from '@netpay/service-kit';
 import { createBrokerApp, prepareBrokerStore } from './app.ts';
 import { audit, auditFailure } from './audit.ts';
 import { DEFAULT_CONFIG } from './config.ts';
@@ -10,6 +17,7 @@ import { HttpBank } from './http-bank.ts';
 import { runPayouts } from './payouts.ts';
 import type { BrokerSchema } from './schema.ts';
 import { rotateSigningKey } from './signing-keys.ts';
+import { useMasterKey } from './store-secrets.ts';
 import { listVendors, registerVendor } from './vendor-registry.ts';
 
 const BANK_KEY_FILE = 'bank-api-key';
@@ -53,6 +61,17 @@ function joinOptionValues(argv: string[], valued: Iterable<string>): string[] {
   return out;
 }
 
+/**
+ * Makes the data folder private (0700, and every file this process creates 0600) and returns the master key that
+ * seals the store's secrets: `NETPAY_MASTER_KEY`, else `<data>/master-key`, made on first start.
+ */
+function privateDataFolder(data: string): Uint8Array {
+  restrictUmask();
+  const dataDir = resolve(data);
+  makePrivateDir(dataDir);
+  return loadMasterKey({ dataDir });
+}
+
 function valuedOptions(options: Record<string, { type: string }>): string[] {
   return Object.entries(options)
     .filter(([, o]) => o.type === 'string')
@@ -86,6 +105,7 @@ export async function runBroker(argv: string[]): Promise<void> {
   const port = integerOption('port', values.port) ?? 4000;
   const publicUrl = values['public-url'] ?? `http://${values.host}:${port}`;
   const logger = createLogger('broker');
+  const masterKey = privateDataFolder(values.data);
   const apiKey = await readBankKey(values.data, 30_000);
   // The operator view opens with the token in this file, made (mode 0600) on first start.
   process.env.NETPAY_OPERATOR_TOKEN_FILE ??= join(resolve(values.data), 'operator-token');
@@ -96,6 +116,7 @@ export async function runBroker(argv: string[]): Promise<void> {
     engine: database.engine,
     bank: new HttpBank({ url: values['bank-url'], apiKey, timeoutMs: bankTimeoutMs }),
     logger,
+    masterKey,
     config: {
       publicUrl,
       feeBps: integerOption('fee-bps', values['fee-bps']) ?? DEFAULT_CONFIG.feeBps,
@@ -152,6 +173,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
     process.stderr.write(`netpay admin: unknown command '${command}'\n\n${ADMIN_HELP}`);
     return 2;
   }
+  useMasterKey(privateDataFolder(values.data));
   const database = openDatabase<BrokerSchema>(databaseUrl(values.data, values.db));
   const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   try {

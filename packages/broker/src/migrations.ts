@@ -294,7 +294,10 @@ export const migrations: Record<string, Migration> = {
    */
   '0006_session_kinds': {
     async up(db: Kysely<unknown>) {
-      await db.schema.alterTable('sessions').addColumn('kind', 'text', (c) => c.notNull().defaultTo('web')).execute();
+      await db.schema
+        .alterTable('sessions')
+        .addColumn('kind', 'text', (c) => c.notNull().defaultTo('web'))
+        .execute();
     },
   },
   /**

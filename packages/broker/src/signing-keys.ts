@@ -1,8 +1,12 @@
 import { b64uDecode, b64uEncode, generateSigningKey, type PublicKeyEntry } from '@netpay/protocol';
 import { rfc3339 } from '@netpay/service-kit';
 import type { Queryable } from './schema.ts';
+import { openSigningSeed, sealSigningSeed } from './store-secrets.ts';
 
-/** The broker's active Ed25519 key: it signs touchstones and holder certificates. */
+/**
+ * The broker's active Ed25519 key: it signs touchstones and holder certificates. Its private seed is stored sealed
+ * under the master key (store-secrets.ts) and opened only when it is about to sign.
+ */
 export interface BrokerSigningKey {
   keyId: string;
   privateSeed: Uint8Array;
@@ -38,7 +42,7 @@ async function addKey(db: Queryable, seq: number, now: Date): Promise<string> {
     .values({
       key_id: keyId,
       seq,
-      private_seed: b64uEncode(key.privateSeed),
+      private_seed: sealSigningSeed(keyId, b64uEncode(key.privateSeed)),
       public_key: publicKey,
       created_at: rfc3339(now),
       retired_at: null,
@@ -64,7 +68,8 @@ export async function activeSigningKey(db: Queryable): Promise<BrokerSigningKey>
     .orderBy('seq', 'desc')
     .executeTakeFirst();
   if (!row) throw new Error('the broker has no signing key');
-  return { keyId: row.key_id, privateSeed: b64uDecode(row.private_seed, 32), publicKey: row.public_key };
+  const privateSeed = b64uDecode(openSigningSeed(row.key_id, row.private_seed), 32);
+  return { keyId: row.key_id, privateSeed, publicKey: row.public_key };
 }
 
 /** The key set published in discovery: every key not retired, oldest first. */

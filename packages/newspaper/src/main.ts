@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, listenUntilSignal } from '@netpay/service-kit';
+import { createLogger, listenUntilSignal, makePrivateDir, restrictUmask } from '@netpay/service-kit';
 import {
   createNetPayVendor,
   createSpendStore,
@@ -109,7 +109,9 @@ export interface OpenedVendor {
 
 /** Builds the vendor for a config: signing key, API key, spend store, release URL. The caller closes it. */
 export async function openVendor(config: VendorConfig, logger: Logger): Promise<OpenedVendor> {
-  mkdirSync(config.vendorDir, { recursive: true });
+  // The signing key, the API key and the spend store (it holds server-side wallets' seeds) are the owner's only.
+  restrictUmask();
+  makePrivateDir(config.vendorDir);
   const key = await loadOrCreateVendorKey(config.vendorDir);
   const apiKey = readApiKey(config.vendorDir);
   const store = await createSpendStore(config.dbUrl);

@@ -1,8 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, type Migration, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, touchPrivateFile } from './private-files.ts';
 
 /** Which engine a database URL names; the code above the adapters treats both alike. */
 export type DatabaseEngine = 'sqlite' | 'postgres';
@@ -53,7 +54,7 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
     return { db, engine: 'postgres', url, close: () => db.destroy() };
   }
   const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') makePrivateDatabaseFile(path);
   const sqlite = new SQLite(path);
   // WAL lets the operator CLI read while a service writes; the busy timeout makes a second
   // process wait for the writer instead of failing at once.
@@ -63,6 +64,24 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, engine: 'sqlite', url, sqlite, close: () => db.destroy() };
+}
+
+/**
+ * The database file exists, mode 0600, before SQLite opens it: SQLite gives its -wal and -shm files the mode of
+ * the database file, so they are private too. A folder made here is 0700; an existing one is left as it is (it
+ * may be the caller's working folder). Files left 0644 by an older version are tightened.
+ */
+function makePrivateDatabaseFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+  touchPrivateFile(path);
+  for (const side of [`${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    try {
+      chmodSync(side, PRIVATE_FILE_MODE);
+    } catch (error) {
+      // Absent, or removed by another process closing the database: nothing to tighten.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }
 
 /**

@@ -4,5 +4,7 @@ export * from './http.ts';
 export * from './listen.ts';
 export * from './metrics.ts';
 export * from './rate-limit.ts';
+export * from './private-files.ts';
+export * from './secret-box.ts';
 export * from './secrets.ts';
 export * from './html.ts';

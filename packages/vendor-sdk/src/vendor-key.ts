@@ -36,7 +36,7 @@ export function loadOrCreateVendorKey(dir: string): VendorKey {
     const publicKey = publicKeyFromSeed(privateSeed);
     return { privateSeed, publicKey, keyId: stored.keyId ?? keyIdForPublicKey(publicKey) };
   }
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { privateSeed, publicKey } = generateSigningKey();
   const keyId = keyIdForPublicKey(publicKey);
   const text = `${JSON.stringify(

@@ -42,7 +42,7 @@ export function customerRoutes(web: FastifyInstance, ctx: WebContext): void {
   const startSession = async (request: FastifyRequest, reply: FastifyReply, email: string, password: string) => {
     const old = ctx.cookie(request, WEB_SESSION_COOKIE);
     if (old) await deleteSession(deps.db, old);
-    const session = await createSession(deps, email, password);
+    const session = await createSession(deps, email, password, 'web');
     ctx.setCookie(reply, WEB_SESSION_COOKIE, session.token, deps.config.sessionTtlSeconds);
   };
   const afterLogin = (pending: PendingConnect | undefined) => (pending ? connectUrl(pending) : '/coins');

@@ -4,7 +4,10 @@ import { customerBySession } from '../customers.ts';
 import type { BrokerDeps } from '../deps.ts';
 import { mac } from './web-keys.ts';
 
-/** The customer's session cookie (HttpOnly, SameSite=Lax, Secure on https). Its value is a `sessions` token. */
+/**
+ * The customer's session cookie (HttpOnly, SameSite=Lax, Secure on https). Its value is a `sessions` token of kind
+ * `web`, which the JSON API refuses.
+ */
 export const WEB_SESSION_COOKIE = 'np_session';
 /** The random half of the double-submit CSRF token of logged-out forms (login, register, operator login). */
 export const ANON_CSRF_COOKIE = 'np_csrf';
@@ -59,7 +62,7 @@ export class WebContext {
   async customer(request: FastifyRequest): Promise<WebCustomer | undefined> {
     const token = this.cookie(request, WEB_SESSION_COOKIE);
     if (!token) return undefined;
-    const found = await customerBySession(this.deps.db, token, this.deps.clock.now());
+    const found = await customerBySession(this.deps.db, token, this.deps.clock.now(), 'web');
     return found ? { ...found, token } : undefined;
   }
 

@@ -3,6 +3,7 @@ import { isUniqueViolation, newSecret, rfc3339 } from '@netpay/service-kit';
 import type { Kysely } from 'kysely';
 import type { BrokerDeps } from '../deps.ts';
 import type { BrokerSchema } from '../schema.ts';
+import { openWebSecret, sealWebSecret } from '../store-secrets.ts';
 
 interface WebSecretTable {
   name: string;
@@ -14,7 +15,8 @@ const NAME = 'web-hmac';
 
 /**
  * The pages' HMAC key (CSRF tokens, operator cookies), made once and kept in the database so every broker
- * process sharing the store agrees on it and a restart does not invalidate open forms.
+ * process sharing the store agrees on it and a restart does not invalidate open forms. It is stored sealed under
+ * the master key, so the database alone cannot forge a CSRF token or an operator cookie.
  */
 export async function loadWebKey(deps: BrokerDeps): Promise<Buffer> {
   const db = deps.db as unknown as Kysely<BrokerSchema & { web_secrets: WebSecretTable }>;
@@ -24,7 +26,7 @@ export async function loadWebKey(deps: BrokerDeps): Promise<Buffer> {
     try {
       await db
         .insertInto('web_secrets')
-        .values({ name: NAME, secret: newSecret(), created_at: rfc3339(deps.clock.now()) })
+        .values({ name: NAME, secret: sealWebSecret(NAME, newSecret()), created_at: rfc3339(deps.clock.now()) })
         .execute();
     } catch (error) {
       if (!isUniqueViolation(error)) throw error; // another process made it first
@@ -32,7 +34,7 @@ export async function loadWebKey(deps: BrokerDeps): Promise<Buffer> {
     row = await read();
   }
   if (!row) throw new Error('web secret missing after insert');
-  return Buffer.from(row.secret, 'base64url');
+  return Buffer.from(openWebSecret(NAME, row.secret), 'base64url');
 }
 
 /** HMAC-SHA-256 of `purpose` and `parts`, base64url; the purpose keeps tokens of one kind from passing as another. */
