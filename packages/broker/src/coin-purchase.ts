@@ -11,17 +11,24 @@ import {
 import { isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
 import { BankUnavailable } from './bank-port.ts';
 import type { BrokerDeps } from './deps.ts';
+import { type PurchaseAttempt, repeatOf } from './purchase-attempt.ts';
+import { forgetAttempt, recordAttempt, reopenAttempt, settleAttempt } from './purchase-attempt-store.ts';
 import { purchaseEntry } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { Queryable } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
 import { openPurchaseResponse, sealChainSeed, sealPurchaseResponse } from './store-secrets.ts';
 
+/** What the charge says on the card holder's statement; part of what the bank matches a repeat on. */
+export const CHARGE_DESCRIPTION = 'NetPay e-coin';
+
 /**
- * §7 buying a coin. The card is charged first, with a bank idempotency key derived from (customer, key); only
- * then, in one transaction, are the chain, its ledger entry and the idempotency record written. A decline or an
- * unreachable bank writes nothing; a retry with the same key after a timeout reuses the bank's charge (the
- * bank deduplicates by key), so one charge always makes at most one coin.
+ * §7 buying a coin. A purchase attempt is committed first, then the card is charged with a bank idempotency key
+ * derived from (customer, key); only then, in one transaction, are the chain, its ledger entry, the idempotency
+ * record and the attempt's completion written. A decline or an unreachable bank makes no coin; a retry with the
+ * same key after a timeout reuses the bank's charge (the bank deduplicates by key), so one charge always makes at
+ * most one coin. A charge whose coin was never committed (the broker died, or the customer gave up after a
+ * timeout) leaves its attempt open, and the reconciler (`reconcile.ts`) settles it.
  *
  * @returns the 201 response JSON text, byte-identical on retries
  */
@@ -60,7 +67,35 @@ export async function buyCoin(
     throw new ProtocolError('chain_exists', 'a chain with this chainId already exists');
   }
 
-  const bankKey = `coin-${createHash('sha256').update(`${customerId}\n${idempotencyKey}`).digest('hex').slice(0, 48)}`;
+  const bankKey = purchaseBankKey(customerId, idempotencyKey);
+  const attempt: PurchaseAttempt = {
+    customerId,
+    idempotencyKey,
+    fingerprint,
+    bankKey,
+    amount: request.amount,
+    unit,
+    currency: deps.config.currency,
+    ...(request.chainId !== undefined && request.anchor !== undefined
+      ? { chainId: request.chainId, anchor: request.anchor }
+      : {}),
+    cardLast4: payment.card.number.replace(/[^0-9]/g, '').slice(-4),
+    cardExpiry: payment.card.expiry,
+  };
+  // Committed before the bank is asked, so a charge whose coin never gets written is still found.
+  const attemptedAt = rfc3339(deps.clock.now());
+  const { stored: existing, fresh } = await recordAttempt(deps.db, attempt, attemptedAt);
+  const repeat = repeatOf(existing, fingerprint);
+  if (repeat === 'conflict') {
+    throw new ProtocolError('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+  }
+  if (repeat === 'refunded') {
+    throw new ProtocolError('chain_exists', 'a chain with this chainId already exists; the charge was refunded');
+  }
+  if (!fresh) {
+    await reopenAttempt(deps.db, customerId, idempotencyKey, attemptedAt);
+  }
+
   let charge: Awaited<ReturnType<typeof deps.bank.charge>>;
   try {
     charge = await deps.bank.charge(
@@ -68,7 +103,7 @@ export async function buyCoin(
         amount: request.amount,
         currency: deps.config.currency,
         card: request.payment.card,
-        description: 'NetPay e-coin',
+        description: CHARGE_DESCRIPTION,
       },
       bankKey,
     );
@@ -83,16 +118,45 @@ export async function buyCoin(
     if (charge.code === 'idempotency_conflict') {
       throw new ProtocolError('idempotency_conflict', 'this Idempotency-Key was used with other card details');
     }
+    const at = rfc3339(deps.clock.now());
+    // An invalid card is refused before the bank records anything, so the key is free again there and here.
+    if (charge.code === 'invalid_card') await forgetAttempt(deps.db, customerId, idempotencyKey);
+    else await settleAttempt(deps.db, attempt, ['charging', 'abandoned'], 'declined', at);
     throw new ProtocolError(charge.code, charge.detail ?? 'the bank refused the card');
   }
 
+  const issued = await issueCoin(deps, attempt, charge.chargeId);
+  if (issued.kind === 'issued') return issued.response;
+  // The client's chainId was taken between our check and the insert: give the money back and say so. A refund
+  // the bank does not confirm leaves the attempt open, and the reconciler gives it back later.
+  await refundPurchaseCharge(deps, attempt, charge.chargeId);
+  throw new ProtocolError('chain_exists', 'a chain with this chainId already exists');
+}
+
+/** The Idempotency-Key of a purchase's charge at the bank: one per (customer, purchase key). */
+export function purchaseBankKey(customerId: string, idempotencyKey: string): string {
+  return `coin-${createHash('sha256').update(`${customerId}\n${idempotencyKey}`).digest('hex').slice(0, 48)}`;
+}
+
+/** The coin was written (by this call, or by a twin under the same key first), or the client's chainId is taken. */
+export type IssueOutcome = { kind: 'issued'; response: string; byTwin: boolean } | { kind: 'chain_taken' };
+
+/**
+ * Makes the coin of a charged purchase: the chain (a fresh one when the broker makes it), the touchstone, the
+ * ledger entry, the idempotency record and the attempt's completion, in one transaction. Used by the purchase
+ * itself and by the reconciler, so a reconciled coin is exactly the coin a same-key retry would have made, and
+ * whichever commits first wins while the other is answered with what it committed.
+ */
+export async function issueCoin(deps: BrokerDeps, attempt: PurchaseAttempt, chargeId: string): Promise<IssueOutcome> {
+  const { customerId, idempotencyKey, fingerprint, unit } = attempt;
+  const length = attempt.amount / unit;
   // Make the chain (or take the client's anchor) and the touchstone.
   let chainId: string;
   let anchor: string;
   let seed: string | null = null;
-  if (request.chainId !== undefined && request.anchor !== undefined) {
-    chainId = request.chainId;
-    anchor = request.anchor;
+  if (attempt.chainId !== undefined && attempt.anchor !== undefined) {
+    chainId = attempt.chainId;
+    anchor = attempt.anchor;
   } else {
     const id = randomBytes(16);
     const seedBytes = randomBytes(32);
@@ -147,8 +211,8 @@ export async function buyCoin(
           issued_at: issuedAt,
           expires_at: expiresAt,
           touchstone: JSON.stringify(touchstone),
-          charge_id: charge.chargeId,
-          amount: request.amount,
+          charge_id: chargeId,
+          amount: attempt.amount,
           current_epoch: 0,
           refund_index: null,
           refunded_units: 0,
@@ -157,25 +221,42 @@ export async function buyCoin(
           status: 'active',
         })
         .execute();
-      await postEntry(trx, purchaseEntry(chainId, request.amount), issuedAt);
+      await postEntry(trx, purchaseEntry(chainId, attempt.amount), issuedAt);
+      await settleAttempt(trx, attempt, ['charging', 'abandoned'], 'completed', issuedAt, chargeId);
     });
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     // Either a concurrent twin with the same key won (answer what it answered), or the client's chainId was
-    // taken between our check and the insert: give the money back and say so.
+    // taken between our check and the insert.
     const again = await storedPurchase(deps.db, customerId, idempotencyKey, fingerprint);
-    if (again !== undefined) return again;
-    try {
-      await deps.bank.refund({ chargeId: charge.chargeId, amount: request.amount }, `void-${bankKey}`);
-    } catch (refundError) {
-      deps.logger.error(
-        { err: refundError, chargeId: charge.chargeId },
-        'could not void the charge of a chain that already exists',
-      );
-    }
-    throw new ProtocolError('chain_exists', 'a chain with this chainId already exists');
+    if (again !== undefined) return { kind: 'issued', response: again, byTwin: true };
+    return { kind: 'chain_taken' };
   }
-  return text;
+  return { kind: 'issued', response: text, byTwin: false };
+}
+
+/**
+ * Gives back the charge of a purchase that cannot have its coin, under a key derived from the purchase's, so
+ * the purchase and any number of reconcilers refund it once between them; then closes the attempt as refunded.
+ * False when the bank did not confirm: the attempt stays open for the reconciler to try again.
+ */
+export async function refundPurchaseCharge(
+  deps: BrokerDeps,
+  attempt: PurchaseAttempt,
+  chargeId: string,
+): Promise<boolean> {
+  try {
+    const refund = await deps.bank.refund({ chargeId, amount: attempt.amount }, `void-${attempt.bankKey}`);
+    if (!refund.ok) {
+      deps.logger.error({ chargeId, code: refund.code, detail: refund.detail }, 'the bank refused to void a charge');
+      return false;
+    }
+  } catch (refundError) {
+    deps.logger.error({ err: refundError, chargeId }, 'could not void the charge of a chain that already exists');
+    return false;
+  }
+  await settleAttempt(deps.db, attempt, ['charging', 'abandoned'], 'refunded', rfc3339(deps.clock.now()), chargeId);
+  return true;
 }
 
 async function chainExists(db: Queryable, chainId: string): Promise<boolean> {

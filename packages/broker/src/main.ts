@@ -9,16 +9,20 @@ import {
   makePrivateDir,
   openDatabase,
   restrictUmask,
+  systemClock,
 } from '@netpay/service-kit';
+import { pino } from 'pino';
 import { createBrokerApp, prepareBrokerStore } from './app.ts';
 import { audit, auditFailure } from './audit.ts';
-import { DEFAULT_CONFIG } from './config.ts';
+import { brokerConfig, DEFAULT_CONFIG } from './config.ts';
 import { HttpBank } from './http-bank.ts';
 import { runPayouts } from './payouts.ts';
+import { DEFAULT_RECONCILE_GRACE_MS, reconcilePurchases, startReconcileJob } from './reconcile.ts';
+import { httpReleaseClient } from './release-client.ts';
 import type { BrokerSchema } from './schema.ts';
 import { rotateSigningKey } from './signing-keys.ts';
 import { useMasterKey } from './store-secrets.ts';
-import { listVendors, registerVendor } from './vendor-registry.ts';
+import { BROKER_VENDOR_ID, listVendors, registerVendor } from './vendor-registry.ts';
 
 const BANK_KEY_FILE = 'bank-api-key';
 
@@ -86,7 +90,9 @@ function integerOption(name: string, value: string | undefined): number | undefi
 
 /**
  * `netpay broker [--host 127.0.0.1] [--port 4000] [--data ./data] [--db URL] [--bank-url URL] [--public-url URL]
- * [--fee-bps N] [--lease-ttl-seconds N] [--bank-timeout-ms N]`: runs the broker until SIGINT/SIGTERM.
+ * [--fee-bps N] [--lease-ttl-seconds N] [--bank-timeout-ms N] [--reconcile-interval-ms N] [--reconcile-grace-ms N]`:
+ * runs the broker until SIGINT/SIGTERM. Every reconcile interval (default 60 s, 0 turns it off) it settles coin
+ * purchases left charged without a coin for longer than the grace (default 60 s; keep it above the bank timeout).
  */
 export async function runBroker(argv: string[]): Promise<void> {
   const options = {
@@ -100,6 +106,8 @@ export async function runBroker(argv: string[]): Promise<void> {
     'lease-ttl-seconds': { type: 'string' },
     'bank-timeout-ms': { type: 'string' },
     'max-chain-length': { type: 'string' },
+    'reconcile-interval-ms': { type: 'string' },
+    'reconcile-grace-ms': { type: 'string' },
   } as const;
   const { values } = parseArgs({ args: joinOptionValues(argv, valuedOptions(options)), options });
   const port = integerOption('port', values.port) ?? 4000;
@@ -126,6 +134,14 @@ export async function runBroker(argv: string[]): Promise<void> {
     },
   });
   app.addHook('onClose', async () => database.close());
+  const reconcileIntervalMs = integerOption('reconcile-interval-ms', values['reconcile-interval-ms']) ?? 60_000;
+  if (reconcileIntervalMs > 0) {
+    const graceMs = integerOption('reconcile-grace-ms', values['reconcile-grace-ms']) ?? DEFAULT_RECONCILE_GRACE_MS;
+    if (graceMs < bankTimeoutMs) logger.warn({ graceMs, bankTimeoutMs }, 'reconcile grace below the bank timeout');
+    const job = startReconcileJob(app.broker, { intervalMs: reconcileIntervalMs, graceMs });
+    // Before onClose closes the database, so a run in progress finishes first.
+    app.addHook('preClose', () => job.stop());
+  }
   const address = await listenUntilSignal(app, values.host, port);
   logger.info({ address, publicUrl, db: database.engine }, 'broker listening');
 }
@@ -140,6 +156,9 @@ const ADMIN_HELP = `netpay admin — operator commands on the broker's store
                         discrepancies (each naming its chain) on stderr when it does not hold
   payouts [--bank-url URL]   pays every vendor the broker owes
   rotate-key            makes a new active broker signing key (old keys stay published)
+  reconcile [--bank-url URL] [--grace-ms N] [--public-url URL]
+      settles coin purchases charged at the bank without a coin (older than N ms, default 60000): makes the
+      coin, or refunds the charge when it cannot be made, and prints what it did. Safe while the broker runs.
 
 Common options: --data DIR (default ./data), --db URL (default sqlite:<data>/broker.db)
 `;
@@ -156,6 +175,8 @@ export async function runAdmin(argv: string[]): Promise<number> {
     'public-key': { type: 'string' },
     'key-id': { type: 'string' },
     'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
+    'grace-ms': { type: 'string' },
+    'public-url': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   } as const;
   const { values, positionals } = parseArgs({
@@ -168,7 +189,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
     process.stdout.write(ADMIN_HELP);
     return 0;
   }
-  const known = ['vendor add', 'vendor list', 'audit', 'payouts', 'rotate-key'];
+  const known = ['vendor add', 'vendor list', 'audit', 'payouts', 'rotate-key', 'reconcile'];
   if (!known.includes(command)) {
     process.stderr.write(`netpay admin: unknown command '${command}'\n\n${ADMIN_HELP}`);
     return 2;
@@ -215,6 +236,30 @@ export async function runAdmin(argv: string[]): Promise<number> {
         const report = await runPayouts(database.db, new HttpBank({ url: values['bank-url'], apiKey }));
         out(report);
         return report.failed.length > 0 ? 1 : 0;
+      }
+      case 'reconcile': {
+        const apiKey = await readBankKey(values.data, 0);
+        // The touchstones of coins made here must name the broker as it names itself: the URL it last started with.
+        const stored = await database.db
+          .selectFrom('vendors')
+          .select('url')
+          .where('id', '=', BROKER_VENDOR_ID)
+          .executeTakeFirst();
+        const publicUrl = values['public-url'] ?? stored?.url ?? 'http://127.0.0.1:4000';
+        const report = await reconcilePurchases(
+          {
+            db: database.db,
+            engine: database.engine,
+            bank: new HttpBank({ url: values['bank-url'], apiKey }),
+            clock: systemClock,
+            config: brokerConfig({ publicUrl }),
+            logger: pino({ name: 'broker', level: process.env.NETPAY_LOG_LEVEL ?? 'info' }, pino.destination(2)),
+            releaseClient: httpReleaseClient(DEFAULT_CONFIG.releaseTimeoutMs),
+          },
+          { graceMs: integerOption('grace-ms', values['grace-ms']) ?? DEFAULT_RECONCILE_GRACE_MS },
+        );
+        out(report);
+        return report.deferred + report.held > 0 ? 1 : 0;
       }
       case 'rotate-key': {
         const keyId = await database.db.transaction().execute((trx) => rotateSigningKey(trx, new Date()));

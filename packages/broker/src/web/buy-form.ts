@@ -8,7 +8,10 @@ export interface BuyInput {
   cardNumber: string;
   expiry: string;
   cvc: string;
-  /** The form's idempotency key: a double submit of one form buys one coin. */
+  /**
+   * The purchase attempt's idempotency key, issued once into the form: a double submit, a reload of the answer,
+   * or a retry after the bank did not answer all buy one coin with one charge.
+   */
   idem: string;
 }
 
@@ -17,6 +20,30 @@ export type FieldErrors<F extends string> = Partial<Record<F | 'form', string>>;
 
 export function newFormKey(): string {
   return `web-${newSecret()}`;
+}
+
+/**
+ * Whether the form shown again after a failed purchase keeps its key. It keeps it while the purchase may still
+ * have been charged (the bank did not answer, the broker failed) or was never sent (too many purchases), so that
+ * submitting again finishes that same purchase rather than charging a second time; it gets a new one once the
+ * bank or the broker gave a final no, since any corrected submission is then a new purchase.
+ *
+ * @example
+ * formKeyAfter('bank_unavailable'); // 'keep'
+ * formKeyAfter('card_declined'); // 'renew'
+ */
+export function formKeyAfter(code: string): 'keep' | 'renew' {
+  switch (code) {
+    case 'card_declined':
+    case 'insufficient_funds':
+    case 'invalid_card':
+    case 'idempotency_conflict':
+    case 'chain_exists':
+    case 'bad_request':
+      return 'renew';
+    default:
+      return 'keep';
+  }
 }
 
 export function readBuyInput(body: unknown): BuyInput {
@@ -121,7 +148,19 @@ export function purchaseErrorField(
       return { field: 'cardNumber', message: detail ?? 'The card details are not valid.' };
     }
     case 'bank_unavailable':
-      return { field: 'form', message: 'The bank cannot be reached right now. Nothing was charged; please try again.' };
+      return {
+        field: 'form',
+        message:
+          'The bank did not answer in time. Submit again to finish this purchase: you will not be charged twice. ' +
+          'If you leave it, a charge that went through becomes a coin in your wallet within a few minutes.',
+      };
+    case 'idempotency_conflict':
+      return {
+        field: 'form',
+        message:
+          'This purchase was already sent to the bank with other details, so it cannot be changed. ' +
+          'It appears in your wallet once the bank confirms it. Submit again to make a new purchase.',
+      };
     case 'rate_limited':
       return { field: 'form', message: 'Too many purchases in a short time. Wait a moment and try again.' };
     default:

@@ -9,6 +9,7 @@ import {
   type BuyField,
   type BuyInput,
   type FieldErrors,
+  formKeyAfter,
   newFormKey,
   purchaseErrorField,
   readBuyInput,
@@ -178,7 +179,8 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
     let chainId: string;
     if (choice === 'new') {
       const input = readBuyInput(body);
-      const keep = { ...input, cvc: '', idem: newFormKey() };
+      // The form shown again keeps this purchase's key until the purchase has a final answer (formKeyAfter).
+      const keep = { ...input, cvc: '' };
       const bought = validateBuy(input, deps.clock.now(), deps.config.maxChainLength);
       if (bought.errors) {
         return renderConsent(reply, customer, pending, origin, 422, {
@@ -204,7 +206,7 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
         const { field, message } = purchaseErrorField(error.code, error.detail);
         return renderConsent(reply, customer, pending, origin, error.status, {
           selected: 'new',
-          buy: keep,
+          buy: formKeyAfter(error.code) === 'renew' ? { ...keep, idem: newFormKey() } : keep,
           buyErrors: { [field]: message },
         });
       }

@@ -11,6 +11,7 @@ import {
   type BuyField,
   type BuyInput,
   type FieldErrors,
+  formKeyAfter,
   newFormKey,
   purchaseErrorField,
   readBuyInput,
@@ -194,7 +195,8 @@ export function customerRoutes(web: FastifyInstance, ctx: WebContext): void {
     }
     const input = readBuyInput(request.body);
     const checked = validateBuy(input, deps.clock.now(), maxMinor);
-    const keep = { ...input, cvc: '', idem: newFormKey() };
+    // The form shown again keeps this purchase's key until the purchase has a final answer (formKeyAfter).
+    const keep = { ...input, cvc: '' };
     if (checked.errors) return renderWallet(reply, customer, 422, { buy: keep, buyErrors: checked.errors });
     if (limited([[buyPerCustomer, customer.id]]) !== undefined) {
       return renderWallet(reply, customer, 429, {
@@ -207,8 +209,10 @@ export function customerRoutes(web: FastifyInstance, ctx: WebContext): void {
     } catch (error) {
       if (!(error instanceof ProtocolError) || (error.status >= 500 && error.code !== 'bank_unavailable')) throw error;
       const { field, message } = purchaseErrorField(error.code, error.detail);
-      return renderWallet(reply, customer, error.status, { buy: keep, buyErrors: { [field]: message } });
+      const buy = formKeyAfter(error.code) === 'renew' ? { ...keep, idem: newFormKey() } : keep;
+      return renderWallet(reply, customer, error.status, { buy, buyErrors: { [field]: message } });
     }
+    // A result page, so that reloading it does not submit the purchase again.
     return reply.redirect('/coins?done=bought', 303);
   });
 
