@@ -16,6 +16,11 @@ export interface BrokerConfig {
   sessionTtlSeconds: number;
   /** Timeout when the broker calls a vendor's release URL (refunds). */
   releaseTimeoutMs: number;
+  /**
+   * How long a payout holds back a credit whose epoch's end is still unknown (a take-back may yet claim it),
+   * see settlement.ts; 0 pays every credit at once.
+   */
+  settlementWindowSeconds: number;
   rateLimits: {
     /** Login attempts per client address: bucket size and refill per second. */
     loginPerIp: [capacity: number, perSecond: number];
@@ -35,6 +40,7 @@ export const DEFAULT_CONFIG: Omit<BrokerConfig, 'publicUrl'> = {
   grantTtlSeconds: 60,
   sessionTtlSeconds: 30 * 24 * 3600,
   releaseTimeoutMs: 5000,
+  settlementWindowSeconds: 86_400,
   rateLimits: {
     loginPerIp: [300, 10],
     signupPerIp: [300, 10],
@@ -58,6 +64,9 @@ export function brokerConfig(partial: Partial<BrokerConfig> & { publicUrl: strin
     throw new Error('maxChainLength must be an integer in 1..1000000');
   }
   if (!(config.leaseTtlSeconds >= 1)) throw new Error('leaseTtlSeconds must be at least 1');
+  if (!Number.isSafeInteger(config.settlementWindowSeconds) || config.settlementWindowSeconds < 0) {
+    throw new Error('settlementWindowSeconds must be a non-negative integer');
+  }
   return config;
 }
 

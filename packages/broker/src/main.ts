@@ -154,7 +154,9 @@ const ADMIN_HELP = `netpay admin — operator commands on the broker's store
   vendor list           prints every vendor with its keys
   audit                 checks the ledger, and every chain on its own; exit 1 listing the first 20
                         discrepancies (each naming its chain) on stderr when it does not hold
-  payouts [--bank-url URL]   pays every vendor the broker owes
+  payouts [--bank-url URL] [--settlement-window-seconds N]
+      pays every vendor its settled credit; credit on an epoch whose end is unknown is held for N seconds
+      (default 86400) in case a take-back claims it. Safe to run from several hosts at once.
   rotate-key            makes a new active broker signing key (old keys stay published)
   reconcile [--bank-url URL] [--grace-ms N] [--public-url URL]
       settles coin purchases charged at the bank without a coin (older than N ms, default 60000): makes the
@@ -175,6 +177,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
     'public-key': { type: 'string' },
     'key-id': { type: 'string' },
     'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
+    'settlement-window-seconds': { type: 'string' },
     'grace-ms': { type: 'string' },
     'public-url': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -233,7 +236,16 @@ export async function runAdmin(argv: string[]): Promise<number> {
       }
       case 'payouts': {
         const apiKey = await readBankKey(values.data, 0);
-        const report = await runPayouts(database.db, new HttpBank({ url: values['bank-url'], apiKey }));
+        const settlementWindowSeconds =
+          integerOption('settlement-window-seconds', values['settlement-window-seconds']) ??
+          DEFAULT_CONFIG.settlementWindowSeconds;
+        const report = await runPayouts({
+          db: database.db,
+          engine: database.engine,
+          bank: new HttpBank({ url: values['bank-url'], apiKey }),
+          clock: systemClock,
+          config: { currency: DEFAULT_CONFIG.currency, settlementWindowSeconds },
+        });
         out(report);
         return report.failed.length > 0 ? 1 : 0;
       }

@@ -676,10 +676,13 @@ export class Wallet {
     const payments: PaymentAttempt[] = [];
     const exclude = new Set<string>();
     const resynced = new Set<string>();
+    /** Per coin, the vendor's last index to pay from once instead of spentIndex (after too_far_ahead). */
+    const resumeFrom = new Map<string, number>();
+    const resumed = new Set<string>();
     let last: Response | undefined;
 
     for (let attempt = 0; attempt < MAX_PAY_ATTEMPTS; attempt++) {
-      const reserved = await this.#reserve(challenge, target, exclude, budgetMinor);
+      const reserved = await this.#reserve(challenge, target, exclude, budgetMinor, resumeFrom);
       if (reserved === undefined) break;
       const { coin, index, payword, entryId } = reserved;
       const payment: PaymentAttempt = {
@@ -719,6 +722,7 @@ export class Wallet {
           'insufficient_amount',
           'currency_mismatch',
           'unknown_chain',
+          'too_far_ahead',
           'broker_unavailable',
           'previous_holder_unavailable',
         ]);
@@ -732,6 +736,19 @@ export class Wallet {
             // Another holder or copy of this wallet spent further: start above what the vendor knows, once.
             resynced.add(coin.chainId);
             await this.#resync(coin.chainId, lastIndex);
+            continue;
+          }
+          exclude.add(coin.chainId);
+          continue;
+        }
+        if (code === 'too_far_ahead') {
+          const units = unitsFor(coin, challenge.price) as number;
+          if (!resumed.has(coin.chainId) && resumable(problem?.lastIndex, index, units)) {
+            // The vendor is behind this wallet (spent elsewhere, or answers that never came back): pay the price
+            // from where the vendor is, once per coin. That payword is at or below the one just sent, so nothing
+            // is revealed beyond what the wallet already spent.
+            resumed.add(coin.chainId);
+            resumeFrom.set(coin.chainId, problem?.lastIndex as number);
             continue;
           }
           exclude.add(coin.chainId);
@@ -805,6 +822,7 @@ export class Wallet {
     url: string,
     exclude: Set<string>,
     budgetMinor: number | undefined,
+    resumeFrom: Map<string, number> = new Map(),
   ): Promise<{ coin: StoredCoin; index: number; payword: string; entryId: number } | undefined> {
     return this.#update((state) => {
       const now = this.#clock.now();
@@ -824,9 +842,11 @@ export class Wallet {
         );
       }
       const units = unitsFor(coin, challenge.price) as number;
-      const index = coin.spentIndex + units;
+      const from = resumeFrom.get(coin.chainId);
+      resumeFrom.delete(coin.chainId);
+      const index = (from ?? coin.spentIndex) + units;
       const payword = this.#chain(coin).b64(index);
-      coin.spentIndex = index;
+      coin.spentIndex = Math.max(coin.spentIndex, index);
       this.#spentMinor.set(challenge.currency, spent + challenge.price);
       const entryId = this.#entry(state, {
         kind: 'payment',
@@ -865,6 +885,20 @@ export class Wallet {
       if (coin && coin.status === 'active') coin.status = status;
     });
   }
+}
+
+/**
+ * Whether a too_far_ahead answer can be followed: its `lastIndex` is an index, and paying the price from it
+ * (lastIndex + units) stays at or below the index just refused, so the wallet never pays more than the price
+ * beyond what it had already spent. A vendor that claims to be further is not believed.
+ */
+function resumable(lastIndex: unknown, refusedIndex: number, units: number): lastIndex is number {
+  return (
+    typeof lastIndex === 'number' &&
+    Number.isSafeInteger(lastIndex) &&
+    lastIndex >= 0 &&
+    lastIndex + units <= refusedIndex
+  );
 }
 
 /**

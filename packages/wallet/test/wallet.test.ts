@@ -239,6 +239,48 @@ describe('paying', () => {
     assert.equal((await wallet.coins())[0]?.spentIndex, 35);
   });
 
+  test("too_far_ahead with lastIndex pays the price from the vendor's last index, and no more", async () => {
+    const { wallet, coin, store } = await walletWithCoin(3000);
+    await wallet.fetch(article('daily-planet', 1)); // index 5 at the vendors
+    // This wallet revealed paywords up to 2000 that never reached these vendors (answers lost, say).
+    const state = await store.load();
+    const stored = state?.coins.find((c) => c.chainId === coin.chainId);
+    assert.ok(state && stored);
+    stored.spentIndex = 2000;
+    await store.save(state);
+    const { response, payments } = await wallet.fetchWithPayment(article('daily-planet', 2));
+    assert.equal(response.status, 200);
+    assert.deepEqual(
+      payments.map((p) => [p.index, p.status, p.code]),
+      [
+        [2005, 'refused', 'too_far_ahead'],
+        [10, 'paid', undefined],
+      ],
+    );
+    // The vendor was paid exactly the price (5 units from its last index 5); the wallet keeps its high-water mark.
+    assert.equal(net.spends.get(coin.chainId)?.index, 10);
+    assert.equal((await wallet.coins())[0]?.spentIndex, 2005);
+    assert.deepEqual(
+      net.received.filter((r) => r.chain === coin.chainId && r.accepted).map((r) => r.index),
+      [5, 10],
+    );
+  });
+
+  test('a too_far_ahead whose lastIndex would cost more than the price is not followed', async () => {
+    const { wallet, coin } = await walletWithCoin(100);
+    await wallet.fetch(article('daily-planet', 1)); // index 5
+    // A vendor claiming to be at 9 asks for 9 + 5 = 14 while the wallet owes up to 10: another coin, or none.
+    net.faults.tooFarAheadLastIndex = 9;
+    const { response, payments } = await wallet.fetchWithPayment(article('daily-planet', 2));
+    assert.equal(response.status, 402);
+    assert.equal((await response.json()).code, 'too_far_ahead');
+    assert.deepEqual(
+      payments.map((p) => [p.chainId, p.index, p.code]),
+      [[coin.chainId, 10, 'too_far_ahead']],
+    );
+    assert.equal((await wallet.coins())[0]?.spentIndex, 10);
+  });
+
   test('an exhausted coin is marked and another coin pays', async () => {
     const { wallet, coin, store } = await walletWithCoin(10);
     const second = await wallet.buy({ amountMinor: 100, card: TEST_CARD });

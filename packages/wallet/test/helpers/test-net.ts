@@ -36,6 +36,8 @@ export interface TestNetOptions {
   /** Touchstone lifetime (default one year). */
   coinTtlMs?: number;
   maxChainLength?: number;
+  /** §4 v1.1: how far beyond their last index the vendors verify a payword (default 1000). */
+  maxStepsAhead?: number;
   /** Static files served as they are (browser test). */
   statics?: Record<string, { type: string; body: string | Uint8Array }>;
 }
@@ -60,6 +62,8 @@ export interface TestNet {
     dropNextBuyResponse: boolean;
     /** Sign the next touchstone with a wrong anchor. */
     badNextTouchstone: boolean;
+    /** Answer the next paid request too_far_ahead with this lastIndex, whatever it presents (a lying vendor). */
+    tooFarAheadLastIndex: number | undefined;
   };
   /** Simulates a spend by someone else (another copy of the wallet): moves the vendors' last index forward. */
   spendElsewhere(chainId: string, toIndex: number, payword: string): void;
@@ -97,7 +101,7 @@ export async function startTestNet(options: TestNetOptions = {}): Promise<TestNe
     chains: new Map(),
     charges: 0,
     buyBodies: [],
-    faults: { unavailable: 0, dropNextBuyResponse: false, badNextTouchstone: false },
+    faults: { unavailable: 0, dropNextBuyResponse: false, badNextTouchstone: false, tooFarAheadLastIndex: undefined },
     spendElsewhere(chainId, toIndex, payword) {
       const last = net.spends.get(chainId)?.index ?? 0;
       if (toIndex > last) net.spends.set(chainId, { index: toIndex, payword });
@@ -281,6 +285,12 @@ export async function startTestNet(options: TestNetOptions = {}): Promise<TestNe
     if (h.index <= last.index) {
       record(false, 'already_spent');
       return refuse('already_spent', { lastIndex: last.index });
+    }
+    const lying = net.faults.tooFarAheadLastIndex;
+    if (lying !== undefined || h.index - last.index > Math.max(options.maxStepsAhead ?? 1000, units)) {
+      net.faults.tooFarAheadLastIndex = undefined;
+      record(false, 'too_far_ahead');
+      return refuse('too_far_ahead', { lastIndex: lying ?? last.index });
     }
     if (!Number.isInteger(units) || h.index - last.index < units) {
       record(false, 'insufficient_amount');
