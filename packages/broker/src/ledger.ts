@@ -1,8 +1,13 @@
+import type { Money } from '@netpay/protocol';
+
 /**
  * The broker's double-entry ledger, pure: entries are built and checked here and written by
  * `ledger-store.ts`. Signs: a posting is positive for a debit. `cash` is an asset (debit-normal);
  * `coins_outstanding`, `fees` and `vendor:<id>` are credit-normal (what the broker owes or earned),
  * so their balances are ≤ 0 in good health, except a vendor's after a take-back.
+ *
+ * Amounts come in as `Money` (the `…Of` builders): never negative, never fractional, one currency per entry.
+ * Postings stay signed integers of minor units, because a posting's sign is its side, not an amount.
  */
 
 export const CASH = 'cash';
@@ -59,7 +64,11 @@ function nonNegative(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`ledger: ${name} must be a non-negative integer`);
 }
 
-/** A customer bought a coin: the bank holds the cash, the broker owes the coin's value. */
+/**
+ * A customer bought a coin: the bank holds the cash, the broker owes the coin's value.
+ *
+ * @deprecated pass Money to `purchaseEntryOf`; kept while callers still hold bare numbers.
+ */
 export function purchaseEntry(chainId: string, amount: number): LedgerEntry {
   nonNegative('amount', amount);
   return entry('purchase', chainId, [
@@ -68,7 +77,11 @@ export function purchaseEntry(chainId: string, amount: number): LedgerEntry {
   ]);
 }
 
-/** A vendor redeemed `gross` of a chain: the coin liability moves to the vendor, less the fee. */
+/**
+ * A vendor redeemed `gross` of a chain: the coin liability moves to the vendor, less the fee.
+ *
+ * @deprecated pass Money to `redemptionEntryOf`; kept while callers still hold bare numbers.
+ */
 export function redemptionEntry(reference: string, vendorId: string, gross: number, fee: number): LedgerEntry {
   nonNegative('gross', gross);
   nonNegative('fee', fee);
@@ -80,7 +93,11 @@ export function redemptionEntry(reference: string, vendorId: string, gross: numb
   ]);
 }
 
-/** The exact reverse of part of a redemption: `gross` and `fee` are the amounts taken back. */
+/**
+ * The exact reverse of part of a redemption: `gross` and `fee` are the amounts taken back.
+ *
+ * @deprecated pass Money to `takeBackEntryOf`; kept while callers still hold bare numbers.
+ */
 export function takeBackEntry(reference: string, vendorId: string, gross: number, fee: number): LedgerEntry {
   nonNegative('gross', gross);
   nonNegative('fee', fee);
@@ -91,7 +108,11 @@ export function takeBackEntry(reference: string, vendorId: string, gross: number
   ]);
 }
 
-/** The unspent remainder of a chain went back to the card. */
+/**
+ * The unspent remainder of a chain went back to the card.
+ *
+ * @deprecated pass Money to `refundEntryOf`; kept while callers still hold bare numbers.
+ */
 export function refundEntry(chainId: string, amount: number): LedgerEntry {
   nonNegative('amount', amount);
   return entry('refund', chainId, [
@@ -100,12 +121,63 @@ export function refundEntry(chainId: string, amount: number): LedgerEntry {
   ]);
 }
 
-/** The bank paid a vendor what the broker owed it. */
+/**
+ * The bank paid a vendor what the broker owed it.
+ *
+ * @deprecated pass Money to `payoutEntryOf`; kept while callers still hold bare numbers.
+ */
 export function payoutEntry(payoutId: string, vendorId: string, amount: number): LedgerEntry {
   nonNegative('amount', amount);
   return entry('payout', payoutId, [
     { accountId: vendorAccount(vendorId), amount },
     { accountId: CASH, amount: -amount },
+  ]);
+}
+
+/** {@link purchaseEntry} from Money. */
+export function purchaseEntryOf(chainId: string, amount: Money): LedgerEntry {
+  return entry('purchase', chainId, [
+    { accountId: CASH, amount: amount.minor },
+    { accountId: COINS_OUTSTANDING, amount: -amount.minor },
+  ]);
+}
+
+/**
+ * {@link redemptionEntry} from Money: the vendor is credited `gross − fee`, which throws unless the fee is in the
+ * same currency and at most the gross.
+ */
+export function redemptionEntryOf(reference: string, vendorId: string, gross: Money, fee: Money): LedgerEntry {
+  const net = gross.minus(fee);
+  return entry('redemption', reference, [
+    { accountId: COINS_OUTSTANDING, amount: gross.minor },
+    { accountId: FEES, amount: -fee.minor },
+    { accountId: vendorAccount(vendorId), amount: -net.minor },
+  ]);
+}
+
+/** {@link takeBackEntry} from Money: the reverse of (part of) a redemption, so the same fee ≤ gross rule holds. */
+export function takeBackEntryOf(reference: string, vendorId: string, gross: Money, fee: Money): LedgerEntry {
+  const net = gross.minus(fee);
+  return entry('take_back', reference, [
+    { accountId: COINS_OUTSTANDING, amount: -gross.minor },
+    { accountId: FEES, amount: fee.minor },
+    { accountId: vendorAccount(vendorId), amount: net.minor },
+  ]);
+}
+
+/** {@link refundEntry} from Money. */
+export function refundEntryOf(chainId: string, amount: Money): LedgerEntry {
+  return entry('refund', chainId, [
+    { accountId: COINS_OUTSTANDING, amount: amount.minor },
+    { accountId: CASH, amount: -amount.minor },
+  ]);
+}
+
+/** {@link payoutEntry} from Money. */
+export function payoutEntryOf(payoutId: string, vendorId: string, amount: Money): LedgerEntry {
+  return entry('payout', payoutId, [
+    { accountId: vendorAccount(vendorId), amount: amount.minor },
+    { accountId: CASH, amount: -amount.minor },
   ]);
 }
 
