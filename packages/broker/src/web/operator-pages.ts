@@ -25,6 +25,9 @@ const NUMERIC = new Set([
   'Owed',
   'Payout pending',
   'Paid out',
+  'Redeemed',
+  'Fees',
+  'Rate',
   'Items',
   'Accepted',
   'Credited',
@@ -33,7 +36,17 @@ const NUMERIC = new Set([
 ]);
 
 export interface OperatorData {
-  vendors: Array<{ vendorId: string; name: string; url: string; balance: number; pending: number; paidOut: number }>;
+  vendors: Array<{
+    vendorId: string;
+    name: string;
+    url: string;
+    balance: number;
+    pending: number;
+    paidOut: number;
+    /** All gross the vendor ever redeemed, and the fee on it: floor(gross × bps) with the remainder carried. */
+    redeemedGross: number;
+    fees: number;
+  }>;
   redemptions: Array<{
     id: string;
     vendorId: string;
@@ -91,11 +104,11 @@ ${table(
 )}</section>
 <section aria-labelledby="vendors-heading"><h2 id="vendors-heading">Vendors</h2>
 ${table(
-  'Registered vendors and what the broker owes them.',
-  ['Vendor', 'Site', 'Owed', 'Payout pending', 'Paid out'],
+  'Registered vendors, what they redeemed, the fee on it (taken on each vendor’s running total), and what the broker owes them.',
+  ['Vendor', 'Site', 'Redeemed', 'Fees', 'Rate', 'Owed', 'Payout pending', 'Paid out'],
   d.vendors.map(
     (v) =>
-      html`<tr><td>${v.name} <code>${v.vendorId}</code></td><td>${v.url}</td><td class="num">${m(v.balance)}</td><td class="num">${m(v.pending)}</td><td class="num">${m(v.paidOut)}</td></tr>`,
+      html`<tr><td>${v.name} <code>${v.vendorId}</code></td><td>${v.url}</td><td class="num">${m(v.redeemedGross)}</td><td class="num">${m(v.fees)}</td><td class="num">${v.redeemedGross === 0 ? '—' : `${((v.fees * 100) / v.redeemedGross).toFixed(2)} %`}</td><td class="num">${m(v.balance)}</td><td class="num">${m(v.pending)}</td><td class="num">${m(v.paidOut)}</td></tr>`,
   ),
   'No vendors registered.',
 )}</section>

@@ -13,6 +13,9 @@ const OPERATOR_SESSION_SECONDS = 8 * 3600;
 export async function operatorData(ctx: WebContext): Promise<OperatorData> {
   const { db, config } = ctx.deps;
   const vendors: OperatorData['vendors'] = [];
+  const fees = new Map(
+    (await db.selectFrom('vendor_fees').select(['vendor_id', 'gross', 'fee']).execute()).map((f) => [f.vendor_id, f]),
+  );
   for (const v of await listVendors(db)) {
     const account = await vendorAccountView(db, v.vendorId, config.currency);
     vendors.push({
@@ -22,6 +25,8 @@ export async function operatorData(ctx: WebContext): Promise<OperatorData> {
       balance: account.balance,
       pending: account.pending,
       paidOut: account.paidOut,
+      redeemedGross: Number(fees.get(v.vendorId)?.gross ?? 0),
+      fees: Number(fees.get(v.vendorId)?.fee ?? 0),
     });
   }
   const redemptionRows = await db
