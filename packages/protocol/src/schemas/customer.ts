@@ -6,8 +6,10 @@ import {
   ChainIdSchema,
   ChainLengthSchema,
   ChainPointSchema,
+  EpochSchema,
   IndexSchema,
   MinorUnitsSchema,
+  PaywordSchema,
   TimestampSchema,
   UnitSchema,
   VendorIdSchema,
@@ -137,3 +139,79 @@ export const WalletGrantResponseSchema = Type.Object(
   strict,
 );
 export type WalletGrantResponse = Static<typeof WalletGrantResponseSchema>;
+
+/**
+ * §7 v1.1: an allowance. The vendor may spend w_j for every j ≤ `index` (it derives them by hashing down from
+ * `payword`), until `expiresAt`; it never holds the seed, so the most it can take is `index` − the chain's point.
+ */
+export const AllowanceSchema = Type.Object(
+  { index: IndexSchema, payword: PaywordSchema, expiresAt: TimestampSchema },
+  strict,
+);
+export type Allowance = Static<typeof AllowanceSchema>;
+
+/**
+ * Limits the customer set that the vendor applies itself (the broker enforces the caps through the allowances it
+ * grants): pay without asking up to `autoPayMaxMinor` per article; above it the vendor asks first.
+ */
+export const ConnectionLimitsSchema = Type.Object({ autoPayMaxMinor: MinorUnitsSchema }, strict);
+export type ConnectionLimits = Static<typeof ConnectionLimitsSchema>;
+
+/** §7 v1.1: `POST {api}/wallet-grants/{code}` → a connection: a chain claimed for the vendor and an allowance on it. */
+export const ConnectionGrantResponseSchema = Type.Object(
+  {
+    chainId: ChainIdSchema,
+    touchstone: TouchstoneSchema,
+    holder: HolderCertificateSchema,
+    previous: Type.Union([Type.Null(), PreviousHolderSchema]),
+    start: Type.Union([Type.Null(), ChainPointSchema]),
+    allowance: AllowanceSchema,
+    refreshToken: Type.String({ minLength: 16, maxLength: 128 }),
+    /** The customer's NetPay balance, after this allowance. */
+    balance: MinorUnitsSchema,
+    limits: ConnectionLimitsSchema,
+  },
+  strict,
+);
+export type ConnectionGrantResponse = Static<typeof ConnectionGrantResponseSchema>;
+
+/** What the vendor sold since its last report, for the customer's history (the vendor never learns who). */
+export const SpendNoteSchema = Type.Object(
+  {
+    index: IndexSchema,
+    amount: MinorUnitsSchema,
+    description: Type.String({ minLength: 1, maxLength: 120 }),
+  },
+  strict,
+);
+export type SpendNote = Static<typeof SpendNoteSchema>;
+
+/** §7 v1.1: `POST {api}/allowances` (vendor-authenticated): the next allowance of a connection. */
+export const AllowanceRequestSchema = Type.Object(
+  {
+    refreshToken: Type.String({ minLength: 16, maxLength: 128 }),
+    chainId: ChainIdSchema,
+    epoch: EpochSchema,
+    spent: ChainPointSchema,
+    notes: Type.Optional(Type.Array(SpendNoteSchema, { maxItems: 100 })),
+  },
+  strict,
+);
+export type AllowanceRequest = Static<typeof AllowanceRequestSchema>;
+
+/**
+ * §7 v1.1: the next allowance, possibly on a new chain of the same connection (then `holder` is the vendor's
+ * certificate for it and the old chain is finished at `spent`).
+ */
+export const AllowanceResponseSchema = Type.Object(
+  {
+    chainId: ChainIdSchema,
+    touchstone: TouchstoneSchema,
+    holder: Type.Optional(HolderCertificateSchema),
+    allowance: AllowanceSchema,
+    balance: MinorUnitsSchema,
+    limits: ConnectionLimitsSchema,
+  },
+  strict,
+);
+export type AllowanceResponse = Static<typeof AllowanceResponseSchema>;
