@@ -106,6 +106,8 @@ async function settle(deps: BrokerDeps, attempt: StoredPurchaseAttempt): Promise
   switch (settlement.action) {
     case 'hold':
       deps.logger.error({ ...where, reason: settlement.reason }, 'a coin purchase needs an operator');
+      // To the back of the queue, so that held attempts never crowd the others out of a run's limit.
+      await settleAttempt(deps.db, where, ['charging'], 'charging', now, undefined, attempt.updatedAt);
       return 'held';
     case 'close': {
       // Only if nobody sent the charge again meanwhile: that retry may still charge the card.
