@@ -1,6 +1,8 @@
 import {
+  type CheckpointRequest,
   type CheckpointResponse,
   CheckpointResponseSchema,
+  type ClaimRequest,
   type ClaimResponse,
   ClaimResponseSchema,
   type Discovery,
@@ -185,12 +187,15 @@ export class BrokerClient {
     return value;
   }
 
-  /** §5 claim. */
-  async claim(chainId: string): Promise<ClaimResponse> {
+  /**
+   * §5 claim. v1.1: `proof` is the payword the customer presented; a claim that would open a new epoch without
+   * one is refused (402 `invalid_payword`).
+   */
+  async claim(chainId: string, request: ClaimRequest = {}): Promise<ClaimResponse> {
     return requestJson(
       this.#fetch,
       `${await this.#api()}/chains/${encodeURIComponent(chainId)}/claim`,
-      { method: 'POST', headers: this.#auth(), timeoutMs: this.#timeoutMs },
+      { method: 'POST', headers: this.#auth(), body: request, timeoutMs: this.#timeoutMs },
       ClaimResponseSchema,
     );
   }
@@ -208,11 +213,8 @@ export class BrokerClient {
     );
   }
 
-  /** §5 checkpoint: renews the lease. */
-  async checkpoint(
-    chainId: string,
-    point: { epoch: number; index: number; payword: string },
-  ): Promise<CheckpointResponse> {
+  /** §5 checkpoint: renews the lease; v1.1: may carry the release the epoch started from. */
+  async checkpoint(chainId: string, point: CheckpointRequest): Promise<CheckpointResponse> {
     return requestJson(
       this.#fetch,
       `${await this.#api()}/chains/${encodeURIComponent(chainId)}/checkpoint`,

@@ -40,7 +40,6 @@ export function netpayExpress(vendor: NetPayVendor, options: NetPayExpressOption
         priceMinor: price,
         cookie: req.get('cookie'),
         path: req.originalUrl ?? req.url,
-        clientKey: req.ip,
       });
       if (decision.kind === 'free') return next();
       if (decision.kind === 'paid') {

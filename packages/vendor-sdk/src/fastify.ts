@@ -61,7 +61,6 @@ async function chargeRoute(
     priceMinor: price,
     cookie: request.headers.cookie,
     path: request.url,
-    clientKey: request.ip,
   });
   if (decision.kind === 'free') return;
   if (decision.kind === 'paid') {

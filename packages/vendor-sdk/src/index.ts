@@ -36,6 +36,14 @@ export {
   netpayReleaseHandler,
   type NetPayExpressOptions,
 } from './express.ts';
+export {
+  type ClaimOutcome,
+  type ClaimProof,
+  claimRefusal,
+  claimWithProof,
+  type ProofSource,
+  walletProofs,
+} from './claim-proof.ts';
 export { type CookieOptions, parseCookies, serializeCookie } from './cookies.ts';
 export {
   defaultResource,
@@ -49,10 +57,15 @@ export {
   balanceMinor,
   type ChainView,
   checkPayment,
+  DEFAULT_MAX_STEPS_AHEAD,
   type KnownPoint,
+  MIN_MAX_STEPS_AHEAD,
   type PaymentCheck,
+  type PaymentContext,
   type PresentedPayment,
+  type VerifyLimits,
   verifiesAtOrBelow,
+  type WorkMeter,
 } from './payment.ts';
 export { defaultPaywallHtml, escapeHtml, type PaywallInfo, type PaywallRenderer } from './paywall-page.ts';
 export {
@@ -63,6 +76,13 @@ export {
   redemptionItem,
 } from './redemption-job.ts';
 export { checkRelease, type ExpectedRelease, makeRelease } from './release.ts';
+export {
+  type CheckpointOutcome,
+  type CheckpointPort,
+  checkpointEpoch,
+  checkpointRequest,
+  releaseUnreported,
+} from './release-report.ts';
 export {
   CALLBACK_PATH,
   CONNECT_PATH,

@@ -15,18 +15,27 @@ export interface RedemptionProgress {
   credited: number;
 }
 
-/** What `redeemNow()` did. `error` is set when a batch could not be sent; re-run to resume. */
+/**
+ * What `redeemNow()` did. `error` is set when a batch could not be sent; re-run to resume. `deferred` counts items
+ * the broker could not decide yet (`end_unknown`: a superseded epoch whose end it does not know); they are sent
+ * again on a later run.
+ */
 export interface RedemptionReport {
   batches: number;
   accepted: number;
   rejected: number;
   credited: number;
+  deferred?: number;
   error?: string;
 }
 
 /**
  * The redemption item for an epoch: from the epoch start (carrying the release it came from) or the point already
  * redeemed up to, to its last index. Undefined when nothing is left to redeem.
+ *
+ * An epoch this vendor released is superseded, and its end is the release: the item runs to the release point and
+ * carries the release as `to.release` (§5 v1.1), so the broker knows the end even if the next holder never reported
+ * it.
  *
  * @example
  * const item = redemptionItem(epochRecord);
@@ -44,6 +53,7 @@ export function redemptionItem(epoch: EpochRecord): RedemptionItem | undefined {
     to: { index: to.index, payword: to.payword },
   };
   if (!fromRedeemed && epoch.startRelease) item.from.release = epoch.startRelease;
+  if (epoch.release) item.to.release = epoch.release;
   return item;
 }
 
@@ -124,9 +134,16 @@ export async function runRedemption(
         same?.chainId === item.chainId && same.epoch === item.epoch
           ? same
           : response.items.find((r) => r.chainId === item.chainId && r.epoch === item.epoch);
+      if (result?.status === 'rejected' && result.code === 'end_unknown') {
+        // Not a no: the broker cannot bound this superseded epoch yet. The redeemed point stays where it was, so
+        // a later run plans the same range again (in a new batch).
+        report.deferred = (report.deferred ?? 0) + 1;
+        continue;
+      }
       const status = result?.status === 'accepted' ? 'accepted' : 'rejected';
       const gross = (item.to.index - item.from.index) * (await unitOf(item.chainId));
-      results.push({ chainId: item.chainId, epoch: item.epoch, to: item.to, status, amountMinor: gross });
+      const to = { index: item.to.index, payword: item.to.payword };
+      results.push({ chainId: item.chainId, epoch: item.epoch, to, status, amountMinor: gross });
       if (status === 'accepted') report.accepted += 1;
       else report.rejected += 1;
     }

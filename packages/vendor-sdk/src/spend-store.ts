@@ -31,6 +31,11 @@ export interface EpochRecord {
   start: PointRecord | null;
   /** The release this epoch started from, carried in its first redemption. */
   startRelease: ReleaseStatement | null;
+  /**
+   * §5 v1.1: the broker has been told `startRelease` (a checkpoint carrying it was answered). Until then every
+   * checkpoint of the epoch carries it, so a restart still reports it.
+   */
+  releaseReported: boolean;
   last: PointRecord | null;
   lastResource: string | null;
   release: ReleaseStatement | null;
@@ -112,6 +117,8 @@ export interface SpendStore {
   /** Stores the epoch's release once and returns the stored one (the first writer wins). */
   setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement>;
   markSuperseded(chainId: string, epoch: number): Promise<void>;
+  /** Notes that the broker was told the epoch's start release (accepted, or refused for good). */
+  markReleaseReported(chainId: string, epoch: number): Promise<void>;
   /** Epochs that are neither released nor superseded (lease renewal). */
   activeEpochs(): Promise<EpochRecord[]>;
   /** Epochs with spent units not yet redeemed, with their chains. */
@@ -146,6 +153,7 @@ interface EpochsTable {
   start_index: number | null;
   start_payword: string | null;
   start_release: string | null;
+  start_release_reported: number;
   last_index: number | null;
   last_payword: string | null;
   last_resource: string | null;
@@ -282,6 +290,14 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '003_release_reported': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('netpay_epochs')
+        .addColumn('start_release_reported', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };
 
 function point(index: number | null, payword: string | null): PointRecord | null {
@@ -301,6 +317,7 @@ function toEpoch(row: EpochsTable): EpochRecord {
     previous: json<PreviousHolder>(row.previous),
     start: point(row.start_index, row.start_payword),
     startRelease: json<ReleaseStatement>(row.start_release),
+    releaseReported: Number(row.start_release_reported) === 1,
     last: point(row.last_index, row.last_payword),
     lastResource: row.last_resource,
     release: json<ReleaseStatement>(row.release),
@@ -547,6 +564,7 @@ class KyselySpendStore implements SpendStore {
         start_index: e.start?.index ?? null,
         start_payword: e.start?.payword ?? null,
         start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
+        start_release_reported: e.releaseReported ? 1 : 0,
         last_index: e.last?.index ?? null,
         last_payword: e.last?.payword ?? null,
         last_resource: e.lastResource,
@@ -620,6 +638,15 @@ class KyselySpendStore implements SpendStore {
     await this.#db
       .updateTable('netpay_epochs')
       .set({ superseded: 1 })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .execute();
+  }
+
+  async markReleaseReported(chainId: string, epoch: number): Promise<void> {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ start_release_reported: 1 })
       .where('chain_id', '=', chainId)
       .where('epoch', '=', epoch)
       .execute();

@@ -6,6 +6,7 @@ import {
   formatReceipt,
   type HolderCertificate,
   isNetPayAuthorization,
+  MAX_HEADER_LENGTH,
   PROBLEM_CONTENT_TYPE,
   ProtocolError,
   parseAuthorization,
@@ -17,8 +18,8 @@ import {
   verifyTouchstone,
   type WalletGrantResponse,
 } from '@netpay/protocol';
-import { type Clock, RateLimiter, systemClock } from '@netpay/service-kit';
-import { BrokerClient, type FetchLike, RemoteError } from './broker-client.ts';
+import { type Clock, systemClock } from '@netpay/service-kit';
+import { BrokerClient, type FetchLike } from './broker-client.ts';
 import {
   type ChallengeFacts,
   type ProblemDecision,
@@ -27,11 +28,21 @@ import {
   withWalletPaywall,
 } from './challenge.ts';
 import { ChainState, type EpochState } from './chain-state.ts';
+import { type ClaimProof, claimWithProof, type ProofSource, walletProofs } from './claim-proof.ts';
+import { KeyedQueue } from './keyed-queue.ts';
 import { type RenewalReport, needsRenewal } from './lease.ts';
-import { balanceMinor, checkPayment, verifiesAtOrBelow } from './payment.ts';
+import {
+  balanceMinor,
+  checkPayment,
+  DEFAULT_MAX_STEPS_AHEAD,
+  MIN_MAX_STEPS_AHEAD,
+  verifiesAtOrBelow,
+  type WorkMeter,
+} from './payment.ts';
 import { defaultPaywallHtml, type PaywallRenderer } from './paywall-page.ts';
 import { type RedemptionProgress, type RedemptionReport, runRedemption } from './redemption-job.ts';
 import { checkRelease, makeRelease } from './release.ts';
+import { type CheckpointOutcome, checkpointEpoch, releaseUnreported } from './release-report.ts';
 import {
   connectSecret,
   type ServerWallet,
@@ -77,6 +88,12 @@ export interface NetPayVendorOptions {
    * `/netpay/release`, when it has one; otherwise server-side wallets are off.
    */
   publicUrl?: string;
+  /**
+   * §4 v1.1: how many hash steps beyond this vendor's last index a payword may lie (default 1000, at least 1000;
+   * never less than a price in units). Further is `too_far_ahead` before any hashing, so no request makes the
+   * vendor hash more than this; the wallet resynchronises from the `lastIndex` it is told.
+   */
+  maxStepsAhead?: number;
 }
 
 /** A request to charge for, as plain values (framework adapters fill it in). */
@@ -93,8 +110,6 @@ export interface ChargeInput {
   cookie?: string | undefined;
   /** The request's path and query, where connect returns the browser to (the paywall's button). */
   path?: string | undefined;
-  /** Who is asking (the client address), for the budget of hashing a payment may make the vendor do. */
-  clientKey?: string | undefined;
 }
 
 /** The vendor's verdict on a request: serve it free, serve it paid (with a receipt), or answer a problem. */
@@ -167,47 +182,19 @@ export interface NetPayVendor {
   /** Redeems everything spent and not yet redeemed. Safe to interrupt and re-run. */
   redeemNow(options?: { onProgress?: (p: RedemptionProgress) => void }): Promise<RedemptionReport>;
   account(): Promise<VendorAccountSummary>;
+  /** Work done verifying presented paywords since start: hash steps (each request costs at most `maxStepsAhead`). */
+  work(): { hashSteps: number };
   /** Runs redemption and lease renewal on timers; returns the function that stops them. */
   startBackgroundJobs(options?: { redeemIntervalMs?: number; renewIntervalMs?: number }): () => void;
   /** Stops background jobs; the caller closes the store. */
   close(): Promise<void>;
 }
 
-const CLAIM_REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set([
-  'chain_expired',
-  'chain_exhausted',
-  'currency_mismatch',
-  'unknown_chain',
-]);
-
 class Failure {
   constructor(readonly problem: ProblemDecision) {}
 }
 
-/** A per-key promise queue: one task at a time per key. */
-class KeyedQueue {
-  readonly #tails = new Map<string, Promise<unknown>>();
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const prev = this.#tails.get(key) ?? Promise.resolve();
-    const next = prev.then(task, task);
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(key, tail);
-    void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
-    return next;
-  }
-}
-
 const noop = () => undefined;
-
-/** Hash steps a payment may cost before it draws on the budget: far more than any price in units. */
-const FREE_HASH_STEPS = 1000;
-/** Per client and per chain: a burst of half a million steps (a resync across a long chain), then 50 000 a second. */
-const HASH_BUDGET = { capacity: 500_000, refillPerSecond: 50_000 };
 
 /**
  * Builds the vendor side of NetPay: the payment decision for each request, the release endpoint other vendors
@@ -236,7 +223,8 @@ class Vendor implements NetPayVendor {
   readonly #brokerUrl: string;
   readonly #renderHtml: PaywallRenderer;
   readonly #chains = new Map<string, ChainState>();
-  readonly #hashBudget: RateLimiter;
+  readonly #maxStepsAhead: number;
+  readonly #work: WorkMeter = { hashSteps: 0 };
   readonly #loading = new Map<string, Promise<ChainState | undefined>>();
   readonly #claims = new KeyedQueue();
   readonly #wallets: ServerWallets | undefined;
@@ -250,7 +238,10 @@ class Vendor implements NetPayVendor {
     this.vendorId = options.vendorId;
     this.#store = options.store;
     this.#clock = options.clock ?? systemClock;
-    this.#hashBudget = new RateLimiter(HASH_BUDGET.capacity, HASH_BUDGET.refillPerSecond, this.#clock);
+    this.#maxStepsAhead = options.maxStepsAhead ?? DEFAULT_MAX_STEPS_AHEAD;
+    if (!Number.isSafeInteger(this.#maxStepsAhead) || this.#maxStepsAhead < MIN_MAX_STEPS_AHEAD) {
+      throw new RangeError(`maxStepsAhead must be an integer of at least ${MIN_MAX_STEPS_AHEAD}`);
+    }
     this.#brokerUrl = options.brokerUrl.replace(/\/+$/, '');
     this.#renderHtml = options.paywallHtml ?? defaultPaywallHtml;
     this.#currency = options.currency;
@@ -312,6 +303,11 @@ class Vendor implements NetPayVendor {
         brokerUrl: this.#brokerUrl,
       };
       const auth = input.authorization;
+      // Bounded before it is parsed (§4): an oversized NetPay header is malformed. Only the scheme is looked at, so
+      // a long header of another scheme (a site's own bearer token) is still just "no NetPay payment".
+      if (auth && auth.length > MAX_HEADER_LENGTH && isNetPayAuthorization(auth.slice(0, 64))) {
+        return paymentProblem(facts, 'bad_request', `the Authorization header is over ${MAX_HEADER_LENGTH} characters`);
+      }
       if (!auth || !isNetPayAuthorization(auth)) {
         const connect = this.#wallets?.connectPath(input.path ?? '/');
         if (!auth && this.#wallets && connect) {
@@ -326,45 +322,12 @@ class Vendor implements NetPayVendor {
       } catch (error) {
         return paymentProblem(facts, 'bad_request', error instanceof ProtocolError ? error.detail : 'bad header');
       }
-      const refused = this.#spendHashBudget(facts, params, input.clientKey);
-      if (refused) return refused;
       return await this.#pay(facts, params, input.resource);
     } catch (error) {
       if (error instanceof Failure) return error.problem;
       this.#o.logger?.error({ err: error }, 'netpay charge failed');
       return paymentProblem(undefined, 'internal_error', 'an unexpected error occurred; it has been logged');
     }
-  }
-
-  /**
-   * Verifying w_k costs k − last hashes, and a payword that fails costs them all the same, for nothing. An honest
-   * wallet pays a few units at a time; a far-ahead index (a resynchronising wallet, or someone making the vendor
-   * hash a whole chain per request) draws on a per-client and per-chain budget of hash steps, so no one can keep
-   * the event loop busy hashing. Cheap payments never touch the budget.
-   */
-  #spendHashBudget(
-    facts: ChallengeFacts,
-    params: { chain: string; index: number },
-    clientKey: string | undefined,
-  ): PaymentDecision | undefined {
-    const known = this.#chains.get(params.chain)?.lastIndex ?? 0;
-    const steps = params.index - known;
-    if (steps <= FREE_HASH_STEPS) return undefined;
-    const keys = [`chain:${params.chain}`, ...(clientKey ? [`client:${clientKey}`] : [])];
-    for (const key of keys) {
-      if (!this.#hashBudget.take(key, steps)) {
-        const retryAfter = Math.max(1, Math.ceil(steps / HASH_BUDGET.refillPerSecond));
-        const problem = paymentProblem(
-          facts,
-          'rate_limited',
-          `index ${params.index} is ${steps} hashes ahead of this vendor's last index; retry in ${retryAfter} s`,
-          { retryAfter },
-        );
-        problem.headers['retry-after'] = String(retryAfter);
-        return problem;
-      }
-    }
-    return undefined;
   }
 
   async #pay(
@@ -375,10 +338,15 @@ class Vendor implements NetPayVendor {
     const chainId = params.chain;
     const payword = b64uDecode(params.payword, 32);
     const presented = { index: params.index, payword, resource, priceMinor: facts.priceMinor };
+    // The customer's payword is the claim's proof of payment (§5 v1.1). A chain never seen here has no local
+    // bound: its last index is unknown, so it is not hashed here at all; the broker checks the proof against the
+    // points it knows, and the claim's start bounds the next round of checkPayment.
+    const proof: ClaimProof = { index: params.index, payword: params.payword };
+    const ctx = { currency: facts.currency, maxStepsAhead: this.#maxStepsAhead, meter: this.#work };
     let chain = this.#chains.get(chainId) ?? (await this.#getChain(chainId));
     for (let attempt = 0; attempt < 4; attempt++) {
       if (chain && !chain.broken) {
-        const check = checkPayment(chain, presented, { nowMs: this.#now(), currency: facts.currency });
+        const check = checkPayment(chain, presented, { ...ctx, nowMs: this.#now() });
         switch (check.kind) {
           case 'retry':
           case 'entitled':
@@ -398,15 +366,17 @@ class Vendor implements NetPayVendor {
         chain = await this.#getChain(chainId);
         continue;
       }
-      chain = await this.#acquire(chainId, facts);
+      const acquired = await this.#acquire(chainId, facts, proof);
+      if (!(acquired instanceof ChainState)) return acquired;
+      chain = acquired;
     }
     return paymentProblem(facts, 'broker_unavailable', 'could not obtain a valid lease on the chain');
   }
 
   /**
    * A server-side wallet pays for the request: k = this vendor's last index for the chain (claimed first when it
-   * does not hold it, e.g. the reader comes back from another site) + price / unit, w_k derived from the seed,
-   * then the very same §4 checks, compare-and-set and receipt as a presented payment (`#pay`). A re-read of a
+   * does not hold it, e.g. the reader comes back from another site, with that w_k as the claim's proof) + price /
+   * unit, w_k derived from the seed, then the very same §4 checks, compare-and-set and receipt as a presented payment (`#pay`). A re-read of a
    * bought resource presents the last point, which `checkPayment` serves free. If a concurrent payment of the same
    * session took the index first, it tries again from the new last index.
    */
@@ -425,7 +395,13 @@ class Vendor implements NetPayVendor {
         const units = chain ? Math.ceil(facts.priceMinor / chain.unit) : 0;
         const exhausted = chain !== undefined && chain.lastIndex + units > chain.length;
         if (!chain || (!chain.accepting && !chain.entitled(input.resource) && !exhausted)) {
-          chain = await this.#acquire(chainId, facts);
+          const proofs = walletProofs(wallet, chain?.lastIndex ?? 0, Math.max(1, units));
+          const acquired = await this.#acquire(chainId, facts, proofs);
+          if (!(acquired instanceof ChainState)) {
+            decision = acquired;
+            break;
+          }
+          chain = acquired;
         }
         let params: { chain: string; index: number; payword: string };
         if (chain.entitled(input.resource)) {
@@ -530,18 +506,25 @@ class Vendor implements NetPayVendor {
 
   // ---- §5 claim ---------------------------------------------------------------------------------------------
 
-  /** Makes this vendor a valid holder of the chain with a known start (claiming and obtaining the release). */
-  #acquire(chainId: string, facts: ChallengeFacts): Promise<ChainState> {
+  /**
+   * Makes this vendor a valid holder of the chain with a known start (claiming with the customer's payword as proof,
+   * and obtaining the release), or the problem that prevents it.
+   */
+  #acquire(chainId: string, facts: ChallengeFacts, proof: ProofSource): Promise<ChainState | ProblemDecision> {
     return this.#claims.run(chainId, async () => {
       const chain = await this.#getChain(chainId);
       if (chain?.accepting) return chain;
-      let claim: ClaimResponse;
-      try {
-        claim = await this.#broker.claim(chainId);
-      } catch (error) {
-        throw new Failure(this.#claimProblem(facts, error));
+      const outcome = await claimWithProof(this.#broker, chainId, proof, facts);
+      if (outcome.kind === 'refused') {
+        if (outcome.problem.status >= 500) this.#o.logger?.warn({ chainId, err: outcome.cause }, 'netpay claim failed');
+        return outcome.problem;
       }
-      return this.#adoptClaim(chain, chainId, claim, facts);
+      try {
+        return await this.#adoptClaim(chain, chainId, outcome.claim, facts);
+      } catch (error) {
+        if (error instanceof Failure) return error.problem;
+        throw error;
+      }
     });
   }
 
@@ -591,18 +574,6 @@ class Vendor implements NetPayVendor {
     return chain;
   }
 
-  #claimProblem(facts: ChallengeFacts, error: unknown): ProblemDecision {
-    if (error instanceof RemoteError && error.kind === 'refused') {
-      if (error.code && CLAIM_REFUSAL_CODES.has(error.code))
-        return paymentProblem(facts, error.code, 'refused by the broker');
-      if (error.status === 404 || error.code === 'not_found') {
-        return paymentProblem(facts, 'unknown_chain', 'the broker does not know this chain');
-      }
-    }
-    this.#o.logger?.warn({ err: msg(error) }, 'netpay claim failed');
-    return paymentProblem(facts, 'broker_unavailable', `claim failed: ${msg(error)}`);
-  }
-
   async #brokerKey(keyId: string): Promise<Uint8Array | undefined> {
     try {
       let key = findKey((await this.#broker.discovery()).keys, keyId);
@@ -650,6 +621,7 @@ class Vendor implements NetPayVendor {
       previous: start ? null : (previous ?? null),
       start: start ?? null,
       startRelease: null,
+      releaseReported: false,
       last: start ?? null,
       lastResource: null,
       release: null,
@@ -758,6 +730,9 @@ class Vendor implements NetPayVendor {
       }
     }
     await this.#setStart(chain, epoch, { index: release.index, payword: release.payword }, release);
+    // §5 v1.1: the broker learns where the previous epoch ended before this one takes a payment. A failure costs
+    // the customer nothing: the renewal job sends it again.
+    if (epoch === chain.current && !epoch.stopping) await this.#checkpoint(chain, epoch);
     return undefined;
   }
 
@@ -932,49 +907,56 @@ class Vendor implements NetPayVendor {
     const report: RenewalReport = { renewed: 0, superseded: 0, failed: 0 };
     const now = this.#now();
     for (const row of await this.#store.activeEpochs()) {
-      if (!needsRenewal(row.holder, now)) continue;
+      // A start release the broker has not been told about goes now, whatever the lease (§5 v1.1).
+      if (!needsRenewal(row.holder, now) && !releaseUnreported(row)) continue;
       const chain = await this.#getChain(row.chainId);
       const epoch = chain?.epochs.get(row.epoch);
       if (!chain || !epoch || epoch !== chain.current || epoch.stopping || epoch.record.release) continue;
-      await chain.writeTail;
-      const durable = await this.#store.getEpoch(row.chainId, row.epoch);
-      if (!durable?.last || durable.release || durable.superseded) continue;
-      try {
-        const { holder } = await this.#broker.checkpoint(row.chainId, {
-          epoch: row.epoch,
-          index: durable.last.index,
-          payword: durable.last.payword,
-        });
-        const key = await this.#brokerKey(holder.keyId);
-        if (
-          !key ||
-          !verifyHolderCertificate(holder, key) ||
-          holder.chainId !== row.chainId ||
-          holder.epoch !== row.epoch ||
-          holder.vendorId !== this.vendorId
-        ) {
-          throw new Error('renewed holder certificate does not verify');
-        }
-        await this.#renewLocal(chain, epoch, holder);
-        report.renewed += 1;
-      } catch (error) {
-        if (
-          error instanceof RemoteError &&
-          error.kind === 'refused' &&
-          (error.code === 'lease_superseded' || error.code === 'not_holder' || error.status === 409)
-        ) {
-          epoch.stopping = true;
-          epoch.record.superseded = true;
-          await this.#store.markSuperseded(row.chainId, row.epoch);
-          report.superseded += 1;
-          this.#o.logger?.warn({ chainId: row.chainId, epoch: row.epoch }, 'netpay lease superseded');
-        } else {
-          report.failed += 1;
-          this.#o.logger?.warn({ chainId: row.chainId, err: msg(error) }, 'netpay checkpoint failed');
-        }
-      }
+      const outcome = await this.#checkpoint(chain, epoch);
+      if (outcome?.kind === 'renewed') report.renewed += 1;
+      else if (outcome?.kind === 'superseded') report.superseded += 1;
+      else if (outcome) report.failed += 1;
     }
     return report;
+  }
+
+  /**
+   * Checkpoints an epoch this vendor holds from its durable record (payments in flight settled first), carrying
+   * its start release while unreported, and applies the answer here. Undefined when there is nothing to send.
+   */
+  async #checkpoint(chain: ChainState, epoch: EpochState): Promise<CheckpointOutcome | undefined> {
+    const chainId = chain.record.chainId;
+    await chain.writeTail;
+    const durable = await this.#store.getEpoch(chainId, epoch.record.epoch);
+    if (!durable?.last || durable.release || durable.superseded) return undefined;
+    const outcome = await checkpointEpoch(
+      { broker: this.#broker, store: this.#store, holderVerifies: (h, e) => this.#holderVerifies(h, e) },
+      durable,
+    );
+    const fields = { chainId, epoch: durable.epoch };
+    if (outcome.kind === 'renewed') {
+      await this.#renewLocal(chain, epoch, outcome.holder);
+      if (outcome.reported) epoch.record.releaseReported = true;
+    } else if (outcome.kind === 'superseded') {
+      epoch.stopping = true;
+      epoch.record.superseded = true;
+      this.#o.logger?.warn(fields, 'netpay lease superseded');
+    } else {
+      if (outcome.kind === 'refused' && durable.startRelease) epoch.record.releaseReported = true;
+      this.#o.logger?.warn({ ...fields, err: outcome.detail }, `netpay checkpoint ${outcome.kind}`);
+    }
+    return outcome;
+  }
+
+  async #holderVerifies(holder: HolderCertificate, epoch: EpochRecord): Promise<boolean> {
+    const key = await this.#brokerKey(holder.keyId);
+    return (
+      key !== undefined &&
+      verifyHolderCertificate(holder, key) &&
+      holder.chainId === epoch.chainId &&
+      holder.epoch === epoch.epoch &&
+      holder.vendorId === this.vendorId
+    );
   }
 
   // ---- redemption and account ---------------------------------------------------------------------------------
@@ -993,6 +975,10 @@ class Vendor implements NetPayVendor {
       });
     }
     return this.#redeeming;
+  }
+
+  work(): { hashSteps: number } {
+    return { hashSteps: this.#work.hashSteps };
   }
 
   async account(): Promise<VendorAccountSummary> {

@@ -4,11 +4,15 @@ import { b64uDecode, PaywordChain, parseWwwAuthenticate } from '@netpay/protocol
 import {
   challengeHeader,
   checkPayment,
+  claimRefusal,
+  createNetPayVendor,
   type ChainView,
   connectUrl,
   paymentProblem,
   paymentRequired,
   prefersHtml,
+  RemoteError,
+  type SpendStore,
   verifiesAtOrBelow,
 } from '../src/index.ts';
 
@@ -84,6 +88,124 @@ describe('checkPayment (§4 rules as a pure function)', () => {
     assert.deepEqual(checkPayment(view({ accepting: false }), pay(6), ctx), { kind: 'claim' });
     const forged = checkPayment(view({ accepting: false }), pay(6, 'r', 1, chain.payword(8)), ctx);
     assert.equal(forged.kind === 'reject' && forged.code, 'invalid_payword');
+  });
+});
+
+describe('bounded work per request (§4 v1.1)', () => {
+  const long = PaywordChain.generate(3000);
+  const longView = (overrides: Partial<ChainView> = {}) =>
+    view({
+      chainId: long.chainId,
+      length: 3000,
+      lastIndex: 5,
+      lastPayword: long.payword(5),
+      knownPoints: [
+        { index: 0, payword: long.payword(0) },
+        { index: 5, payword: long.payword(5) },
+      ],
+      ...overrides,
+    });
+  const forged = new Uint8Array(32).fill(7);
+  const at = (index: number, payword = long.payword(index), priceMinor = 1, resource = 'r') => ({
+    index,
+    payword,
+    resource,
+    priceMinor,
+  });
+
+  it('refuses a payword more than maxStepsAhead beyond the last index before hashing, with lastIndex', () => {
+    const meter = { hashSteps: 0 };
+    const c = checkPayment(longView(), at(1006, forged), { ...ctx, meter });
+    assert.deepEqual(c, {
+      kind: 'reject',
+      code: 'too_far_ahead',
+      detail: "index 1006 is 1001 steps beyond this vendor's last index; at most 1000",
+      extra: { lastIndex: 5 },
+    });
+    assert.equal(meter.hashSteps, 0);
+    // At the bound it is verified: a genuine payword pays, a forged one costs exactly the bound.
+    assert.deepEqual(checkPayment(longView(), at(1005), { ...ctx, meter }), {
+      kind: 'pay',
+      units: 1000,
+      amountMinor: 1000,
+    });
+    assert.equal(meter.hashSteps, 1000);
+    const bad = checkPayment(longView(), at(1005, forged), { ...ctx, meter });
+    assert.equal(bad.kind === 'reject' && bad.code, 'invalid_payword');
+    assert.equal(meter.hashSteps, 2000);
+  });
+
+  it('refuses before any claim, and a larger maxStepsAhead moves the bound', () => {
+    const far = checkPayment(longView({ accepting: false }), at(2000), ctx);
+    assert.equal(far.kind === 'reject' && far.code, 'too_far_ahead');
+    assert.deepEqual(checkPayment(longView({ accepting: false }), at(2000), { ...ctx, maxStepsAhead: 2000 }), {
+      kind: 'claim',
+    });
+  });
+
+  it('an index past the chain is chain_exhausted, whatever else is wrong with it', () => {
+    const c = checkPayment(longView(), at(3001, forged), ctx);
+    assert.equal(c.kind === 'reject' && c.code, 'chain_exhausted');
+  });
+
+  it('never bounds below the price in units', () => {
+    const meter = { hashSteps: 0 };
+    const c = checkPayment(longView(), at(1505, long.payword(1505), 1500), { ...ctx, meter });
+    assert.deepEqual(c, { kind: 'pay', units: 1500, amountMinor: 1500 });
+    assert.equal(meter.hashSteps, 1500);
+  });
+
+  it('an entitlement far below the last index is not hashed beyond the bound', () => {
+    const v = longView({
+      lastIndex: 2500,
+      lastPayword: long.payword(2500),
+      knownPoints: [
+        { index: 0, payword: long.payword(0) },
+        { index: 2500, payword: long.payword(2500) },
+      ],
+    });
+    const entitled = { ...v, entitled: (r: string) => r === 'GET /old' };
+    const meter = { hashSteps: 0 };
+    const c = checkPayment(entitled, at(2000, long.payword(2000), 1, 'GET /old'), { ...ctx, meter });
+    assert.equal(c.kind === 'reject' && c.code, 'already_spent');
+    assert.equal(meter.hashSteps, 0);
+    assert.deepEqual(checkPayment(entitled, at(900, long.payword(900), 1, 'GET /old'), { ...ctx, meter }), {
+      kind: 'entitled',
+    });
+    assert.equal(meter.hashSteps, 900);
+  });
+});
+
+describe('vendor options', () => {
+  it('refuses maxStepsAhead below 1000', () => {
+    const options = {
+      vendorId: 'v',
+      brokerUrl: 'http://127.0.0.1:1',
+      apiKey: 'k',
+      signingKey: { privateSeed: new Uint8Array(32), keyId: 'k1' },
+      releaseUrl: 'http://127.0.0.1:1/netpay/release',
+      // The store is not touched while the options are checked.
+      store: undefined as unknown as SpendStore,
+    };
+    assert.throws(() => createNetPayVendor({ ...options, maxStepsAhead: 999 }), RangeError);
+    assert.throws(() => createNetPayVendor({ ...options, maxStepsAhead: 1000.5 }), RangeError);
+  });
+});
+
+describe('claim refusals become §4 answers', () => {
+  const facts = { vendorId: 'v', priceMinor: 1, currency: 'NZD', brokerUrl: 'http://127.0.0.1:1' };
+  const refused = (status: number, code: string) =>
+    new RemoteError('refused', `HTTP ${status} ${code}`, status, code as never);
+  it('invalid_payword stays invalid_payword; chain_refunding is unknown_chain; an outage is 503', () => {
+    const bad = claimRefusal(facts, refused(402, 'invalid_payword'));
+    assert.deepEqual([bad.status, bad.body.code], [402, 'invalid_payword']);
+    assert.ok(bad.headers['www-authenticate']);
+    const refunding = claimRefusal(facts, refused(409, 'chain_refunding'));
+    assert.deepEqual([refunding.status, refunding.body.code], [402, 'unknown_chain']);
+    const gone = claimRefusal(facts, refused(404, 'unknown_chain'));
+    assert.deepEqual([gone.status, gone.body.code], [402, 'unknown_chain']);
+    const down = claimRefusal(facts, new RemoteError('unreachable', 'ECONNREFUSED'));
+    assert.deepEqual([down.status, down.body.code], [503, 'broker_unavailable']);
   });
 });
 

@@ -51,6 +51,7 @@ function epochRecord(epoch: number, startIndex: number | null): EpochRecord {
     previous: null,
     start,
     startRelease: null,
+    releaseReported: false,
     last: start,
     lastResource: null,
     release: null,
