@@ -7,7 +7,9 @@ const HELP = `netpay — micro-payments for the web
 Usage: netpay <command> [options]
 
 Commands:
-  start                 install-free demo: bank :4100, broker :4000, The Daily Planet :4001, The Bugle :4002
+  start                 install-free demo, each service on its own address (--host H puts all on H):
+                          broker 127.0.0.2:4000, The Daily Planet 127.0.0.3:4001, The Bugle 127.0.0.4:4002,
+                          bank 127.0.0.5:4100
   bank                  run the sandbox bank             (--port 4100 --data ./data --db URL)
   broker                run the broker                   (--port 4000 --data ./data --db URL --bank-url URL)
   admin <…>             operator commands on the broker's store:

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { makePrivateDir, restrictUmask, tightenTree, writePrivateFile } from '@netpay/service-kit';
 
 const BIN = fileURLToPath(new URL('../bin/netpay.mjs', import.meta.url));
 
@@ -20,6 +22,28 @@ export const DEMO_SITES: DemoSite[] = [
 ];
 
 /**
+ * Each service on its own loopback address. Cookies are kept per host name, not per port, so on one address
+ * every newspaper would be sent the reader's broker session cookie; on its own address no site sees another's.
+ * Linux answers on all of 127.0.0.0/8 without setup; other systems may need an alias (README).
+ */
+export const DEMO_HOSTS = {
+  broker: '127.0.0.2',
+  vendors: ['127.0.0.3', '127.0.0.4'],
+  bank: '127.0.0.5',
+};
+
+/** Where each service of the demo listens: one host per service, or the one `--host` for all. */
+interface DemoHosts {
+  broker: string;
+  bank: string;
+  vendors: string[];
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
  * `netpay start`: the whole system on one machine with SQLite in a data folder. Each part runs as
  * its own process, as in production, so a crash or SIGKILL of one is what it would be for real.
  * Re-running it reuses the data: keys, vendors, coins and balances survive.
@@ -29,7 +53,12 @@ export async function runStart(argv: string[]): Promise<number> {
     args: argv,
     options: {
       data: { type: 'string', default: './data' },
-      host: { type: 'string', default: '127.0.0.1' },
+      // One address for every service (cookies are then shared between the sites: for machines without
+      // 127.0.0.0/8, or a container listening on 0.0.0.0). Without it each service has its own address.
+      host: { type: 'string' },
+      'broker-host': { type: 'string' },
+      'bank-host': { type: 'string' },
+      'vendor-hosts': { type: 'string' },
       // Tests run a whole second system beside a developer's: everything moves with the base port.
       'port-base': { type: 'string', default: '4000' },
       'no-vendors': { type: 'boolean', default: false },
@@ -39,11 +68,14 @@ export async function runStart(argv: string[]): Promise<number> {
   const base = Number(values['port-base']);
   if (!Number.isInteger(base) || base < 1024 || base > 65000) throw new Error('--port-base must be a port number');
   const ports = { broker: base, bank: base + 100, vendors: [base + 1, base + 2] };
+  // Keys, tokens and databases: nothing in the data folder is readable by another user, from the first byte.
+  restrictUmask();
   const dataDir = resolve(values.data);
-  mkdirSync(dataDir, { recursive: true });
-  const host = values.host;
-  const bankUrl = `http://${host}:${ports.bank}`;
-  const brokerUrl = `http://${host}:${ports.broker}`;
+  makePrivateDir(dataDir);
+  tightenTree(dataDir);
+  const hosts = await demoHosts(values);
+  const bankUrl = `http://${urlHost(hosts.bank)}:${ports.bank}`;
+  const brokerUrl = `http://${urlHost(hosts.broker)}:${ports.broker}`;
   const children: ChildProcess[] = [];
   let stopping = false;
 
@@ -90,14 +122,14 @@ export async function runStart(argv: string[]): Promise<number> {
     return child;
   };
 
-  launch('bank', ['bank', '--data', dataDir, '--host', host, '--port', String(ports.bank)]);
+  launch('bank', ['bank', '--data', dataDir, '--host', hosts.bank, '--port', String(ports.bank)]);
   await waitHealthy(`${bankUrl}/healthz`);
   launch('broker', [
     'broker',
     '--data',
     dataDir,
     '--host',
-    host,
+    hosts.broker,
     '--port',
     String(ports.broker),
     '--bank-url',
@@ -106,13 +138,15 @@ export async function runStart(argv: string[]): Promise<number> {
   ]);
   await waitHealthy(`${brokerUrl}/healthz`);
 
-  const vendors: Array<{ id: string; name: string; url: string; apiKey: string }> = [];
+  // The vendors' API keys stay in their 0600 files (`apiKeyFile`); demo.json, which tools read, names only where.
+  const vendors: Array<{ id: string; name: string; url: string; apiKeyFile: string }> = [];
   if (!values['no-vendors']) {
     for (const [i, site] of DEMO_SITES.entries()) {
       const port = ports.vendors[i] ?? site.port;
-      const url = `http://${host}:${port}`;
-      const apiKey = await ensureVendorRegistered(dataDir, site, url);
-      vendors.push({ id: site.id, name: site.name, url, apiKey });
+      const host = hosts.vendors[i] ?? hosts.broker;
+      const url = `http://${urlHost(host)}:${port}`;
+      const apiKeyFile = await ensureVendorRegistered(dataDir, site, url);
+      vendors.push({ id: site.id, name: site.name, url, apiKeyFile });
       launch(site.id, [
         'vendor',
         '--site',
@@ -137,7 +171,7 @@ export async function runStart(argv: string[]): Promise<number> {
     vendors,
     customer,
   };
-  writeFileSync(join(dataDir, 'demo.json'), `${JSON.stringify(demo, null, 2)}\n`);
+  writePrivateFile(join(dataDir, 'demo.json'), `${JSON.stringify(demo, null, 2)}\n`);
   process.stdout.write(
     [
       '',
@@ -171,12 +205,19 @@ async function waitHealthy(url: string, timeoutMs = 60_000): Promise<void> {
   }
 }
 
-/** Makes the vendor's key on first run and registers it with the broker once; later runs reuse both. */
+/**
+ * Makes the vendor's key on first run and registers it with the broker; later runs reuse both, unless the site
+ * moved to another address (the broker must know its new release URL). Returns the API key file (mode 0600),
+ * which the vendor process reads.
+ */
 async function ensureVendorRegistered(dataDir: string, site: DemoSite, url: string): Promise<string> {
   const dir = join(dataDir, 'vendors', site.id);
-  mkdirSync(dir, { recursive: true });
+  makePrivateDir(dir);
   const apiKeyFile = join(dir, 'api-key');
-  if (existsSync(apiKeyFile)) return readFileSync(apiKeyFile, 'utf8').trim();
+  const urlFile = join(dir, 'registered-url');
+  const registeredUrl = existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() : undefined;
+  // A folder from before `registered-url` existed registers again, in case the site was on another address.
+  if (existsSync(apiKeyFile) && registeredUrl === url) return apiKeyFile;
   const { loadOrCreateVendorKey } = await import('@netpay/vendor-sdk');
   const { b64uEncode } = await import('@netpay/protocol');
   const key = await loadOrCreateVendorKey(dir);
@@ -189,8 +230,51 @@ async function ensureVendorRegistered(dataDir: string, site: DemoSite, url: stri
     publicKey: b64uEncode(key.publicKey),
     keyId: key.keyId,
   });
-  writeFileSync(apiKeyFile, `${apiKey}\n`, { mode: 0o600 });
-  return apiKey;
+  writePrivateFile(apiKeyFile, `${apiKey}\n`);
+  writePrivateFile(urlFile, `${url}\n`);
+  return apiKeyFile;
+}
+
+/**
+ * The demo's addresses: `--host` for all, else each service's own (`--broker-host` and so on, default
+ * DEMO_HOSTS). Where the system cannot listen on the extra loopback addresses (macOS without an alias), all
+ * services go on 127.0.0.1, with a warning that the sites then share cookies.
+ */
+async function demoHosts(values: {
+  host?: string | undefined;
+  'broker-host'?: string | undefined;
+  'bank-host'?: string | undefined;
+  'vendor-hosts'?: string | undefined;
+}): Promise<DemoHosts> {
+  if (values.host !== undefined) {
+    return { broker: values.host, bank: values.host, vendors: DEMO_SITES.map(() => values.host as string) };
+  }
+  const hosts: DemoHosts = {
+    broker: values['broker-host'] ?? DEMO_HOSTS.broker,
+    bank: values['bank-host'] ?? DEMO_HOSTS.bank,
+    vendors: values['vendor-hosts']?.split(',').map((h) => h.trim()) ?? DEMO_HOSTS.vendors,
+  };
+  const unusable: string[] = [];
+  for (const host of new Set([hosts.broker, hosts.bank, ...hosts.vendors])) {
+    if (!(await canListenOn(host))) unusable.push(host);
+  }
+  if (unusable.length === 0) return hosts;
+  process.stderr.write(
+    `netpay start: cannot listen on ${unusable.join(', ')}; running every service on 127.0.0.1, where the ` +
+      'newspapers are sent the broker session cookie. To keep the sites apart, add the loopback addresses ' +
+      '(macOS: sudo ifconfig lo0 alias 127.0.0.2 up, and so on for .3 .4 .5), or choose others with --broker-host, ' +
+      '--bank-host and --vendor-hosts.\n',
+  );
+  return { broker: '127.0.0.1', bank: '127.0.0.1', vendors: DEMO_SITES.map(() => '127.0.0.1') };
+}
+
+/** True when this machine lets a process listen on `host` (any free port). */
+function canListenOn(host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(0, host, () => server.close(() => resolve(true)));
+  });
 }
 
 async function ensureDemoCustomer(brokerUrl: string): Promise<{ email: string; password: string }> {

@@ -3,7 +3,9 @@ import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/te
  * The demo end to end in a real Chromium: `netpay start` (what `npm start` runs) as a child process, a new
  * customer buys NZ$2.00 at the broker, reads three priced stories at The Daily Planet through the server-side
  * wallet (connect), moves to The Bugle with the same coin and reads two more, both vendors redeem, the operator
- * view shows their credits, and the customer refunds the rest. Screenshots go to test-artifacts/e2e/.
+ * view shows their credits, and the customer refunds the rest. Each service has its own loopback address, so the
+ * newspapers are never sent the broker's cookies, and the broker's session cookie is no API token. Screenshots go
+ * to test-artifacts/e2e/.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -14,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Article, SITES } from '@netpay/newspaper';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 const BIN = fileURLToPath(new URL('../bin/netpay.mjs', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/e2e/', import.meta.url));
@@ -31,9 +33,10 @@ function money(minor: number): string {
 describe('the NetPay demo in a real Chromium (netpay start, broker pages, two newspapers)', { skip }, () => {
   const data = mkdtempSync(join(tmpdir(), 'netpay-demo-e2e-'));
   const base = 4400 + Math.floor(Math.random() * 100);
-  const brokerUrl = `http://127.0.0.1:${base}`;
-  const planetUrl = `http://127.0.0.1:${base + 1}`;
-  const bugleUrl = `http://127.0.0.1:${base + 2}`;
+  // The addresses `netpay start` gives each service by default (DEMO_HOSTS in src/start.ts).
+  const brokerUrl = `http://127.0.0.2:${base}`;
+  const planetUrl = `http://127.0.0.3:${base + 1}`;
+  const bugleUrl = `http://127.0.0.4:${base + 2}`;
   let system: ChildProcess | undefined;
   let output = '';
   let browser: Browser | undefined;
@@ -123,9 +126,51 @@ describe('the NetPay demo in a real Chromium (netpay start, broker pages, two ne
     await page.waitForURL(`${siteUrl}/articles/${article.id}`);
   }
 
+  /** The Cookie header of every request the browser sends to the newspapers, as sent on the wire. */
+  function newspaperCookieHeaders(context: BrowserContext): Array<Promise<string>> {
+    const sent: Array<Promise<string>> = [];
+    context.on('request', (request) => {
+      if (request.url().startsWith(planetUrl) || request.url().startsWith(bugleUrl)) {
+        sent.push(request.allHeaders().then((headers) => headers.cookie ?? ''));
+      }
+    });
+    return sent;
+  }
+
+  /** The broker's cookies are its own: no newspaper is sent one, and its session cookie does not open the API. */
+  async function assertBrokerCookiesStayHome(context: BrowserContext, sentToNewspapers: Array<Promise<string>>) {
+    const brokerCookies = await context.cookies(brokerUrl);
+    const session = brokerCookies.find((c) => c.name === 'np_session');
+    assert.ok(session, 'the broker keeps its session in a cookie');
+    assert.equal(session.domain, '127.0.0.2');
+    for (const siteUrl of [planetUrl, bugleUrl]) {
+      const seen = await context.cookies(siteUrl);
+      assert.ok(seen.length > 0, `${siteUrl} has cookies of its own (its wallet session)`);
+      for (const cookie of seen) {
+        assert.ok(
+          !brokerCookies.some((b) => b.name === cookie.name || b.value === cookie.value),
+          `${siteUrl} would be sent the broker's cookie ${cookie.name}`,
+        );
+      }
+    }
+    const headers = await Promise.all(sentToNewspapers);
+    assert.ok(headers.length > 10, 'the newspapers were visited');
+    for (const header of headers) {
+      for (const cookie of brokerCookies) assert.ok(!header.includes(cookie.value), `a newspaper got ${cookie.name}`);
+    }
+    for (const path of ['/coins', '/history']) {
+      const res: Response = await fetch(`${brokerUrl}/api/v1${path}`, {
+        headers: { authorization: `Bearer ${session.value}` },
+      });
+      assert.equal(res.status, 401, `the session cookie as a Bearer token on ${path}`);
+      assert.equal(((await res.json()) as { code: string }).code, 'unauthorized');
+    }
+  }
+
   test('register, buy NZ$2.00, read three at The Daily Planet, two at The Bugle, redeem, operator view, refund', async () => {
     assert.ok(browser);
     const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const sentToNewspapers = newspaperCookieHeaders(context);
     const page = await context.newPage();
 
     // The broker: register and buy NZ$2.00.
@@ -178,6 +223,7 @@ describe('the NetPay demo in a real Chromium (netpay start, broker pages, two ne
     const spentPlanet = p1.priceMinor + p2.priceMinor + p3.priceMinor;
     const spentBugle = b1.priceMinor + b2.priceMinor;
     assert.equal(balance, 200 - spentPlanet - spentBugle);
+    await assertBrokerCookiesStayHome(context, sentToNewspapers);
 
     // Both vendors redeem.
     for (const site of ['daily-planet', 'the-bugle']) {
