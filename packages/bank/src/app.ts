@@ -21,7 +21,9 @@ import {
   IdempotencyKeySchema,
   PayoutRequestSchema,
   RefundRequestSchema,
+  SaveCardRequestSchema,
 } from './schemas.ts';
+import { saveCard } from './saved-cards.ts';
 import { type BankDb, ensureMerchantKeyHash, merchantBalance } from './store.ts';
 import { destinationStatement, merchantStatement } from './statements.ts';
 
@@ -37,8 +39,9 @@ export interface BankAppOptions {
 export const DEFAULT_CURRENCY = 'NZD';
 
 /**
- * The sandbox bank as a Fastify app: charges, refunds, payouts with idempotency keys, statements and fault
- * injection. Migrates its store when it becomes ready. The caller owns the database and closes it.
+ * The sandbox bank as a Fastify app: saved cards, charges (by card or saved-card token), refunds, payouts with
+ * idempotency keys, statements and fault injection. Migrates its store when it becomes ready. The caller owns
+ * the database and closes it.
  *
  * @example
  * const { db, engine } = openDatabase<BankSchema>('sqlite:./data/bank.db');
@@ -99,6 +102,15 @@ export function createBankApp(options: BankAppOptions): FastifyInstance {
       moneyRoute('/charges', ChargeRequestSchema, createCharge);
       moneyRoute('/refunds', RefundRequestSchema, createRefund);
       moneyRoute('/payouts', PayoutRequestSchema, createPayout);
+
+      // Saving a card moves no money, so it needs no Idempotency-Key: a repeat saves the card again.
+      v1.post('/cards', async (request, reply) => {
+        const merchantId = merchant(request);
+        if (faults.takeFailure(merchantId)) {
+          return sendProblem(reply, 'internal_error', 'sandbox fault injection: failed on purpose', {}, 503);
+        }
+        return sendAnswer(reply, await saveCard(deps, merchantId, parseWire(SaveCardRequestSchema, request.body).card));
+      });
 
       v1.get('/balance', async (request) => {
         const currency = parseWire(CurrencyQuerySchema, request.query).currency ?? DEFAULT_CURRENCY;

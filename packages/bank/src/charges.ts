@@ -1,15 +1,16 @@
 import { ProtocolError, problemDetails } from '@netpay/protocol';
-import { requestFingerprint, rfc3339 } from '@netpay/service-kit';
+import { hashToken, requestFingerprint, rfc3339 } from '@netpay/service-kit';
 import { checkCard, last4Of } from './card.ts';
 import type { BankDeps } from './deps.ts';
 import { type Answer, answerOnce } from './idempotency.ts';
 import { newObjectId } from './ids.ts';
 import { chargePostings } from './postings.ts';
+import { checkSavedCard } from './saved-cards.ts';
 import type { ChargeRequest } from './schemas.ts';
 import { insertCharge, insertPostings } from './store.ts';
 
 /**
- * Charges a card once per Idempotency-Key. Succeeds with 201, declines with a stored 402 problem (so a retry
+ * Charges a card (its details, or a saved card's token) once per Idempotency-Key. Succeeds with 201, declines with a stored 402 problem (so a retry
  * gets the same decline), and rejects bad card details with 400 `invalid_card` without recording anything.
  */
 export async function createCharge(
@@ -19,20 +20,27 @@ export async function createCharge(
   request: ChargeRequest,
 ): Promise<Answer> {
   const now = deps.clock.now();
+  const { card: details, cardToken } = request;
+  if ((details === undefined) === (cardToken === undefined)) {
+    throw new ProtocolError('invalid_card', 'send either card or cardToken', { field: 'card' });
+  }
   // The fingerprint must not hold the card number or cvc, not even hashed (a card number is guessable from
   // its hash), so two requests are "the same" when they agree on everything else and on the last four digits.
+  // A token is random, so its hash identifies the saved card without revealing anything.
   const fingerprint = requestFingerprint({
     operation: 'charge',
     amount: request.amount,
     currency: request.currency,
     description: request.description,
-    cardLast4: last4Of(request.card.number),
-    expiry: request.card.expiry,
+    ...(details
+      ? { cardLast4: last4Of(details.number), expiry: details.expiry }
+      : { cardToken: hashToken(cardToken as string) }),
   });
   return answerOnce(deps.db, { merchantId, key, fingerprint, at: now }, async (trx) => {
-    const card = checkCard(request.card, now);
+    const card = details ? checkCard(details, now) : await checkSavedCard(trx, merchantId, cardToken as string, now);
     if (!card.ok) {
-      throw new ProtocolError('invalid_card', `card.${card.field}: ${card.reason}`, { field: `card.${card.field}` });
+      const field = card.field === 'cardToken' ? 'cardToken' : `card.${card.field}`;
+      throw new ProtocolError('invalid_card', `${field}: ${card.reason}`, { field });
     }
     const id = newObjectId('ch');
     const createdAt = rfc3339(now);

@@ -4,6 +4,7 @@ export * from './faults.ts';
 export * from './main.ts';
 export * from './migrations.ts';
 export * from './postings.ts';
+export * from './saved-cards.ts';
 export * from './schemas.ts';
 export {
   type BankDb,

@@ -79,6 +79,20 @@ export const bankMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /** Saved cards (`saved-cards.ts`): a token's hash, the last four digits and the expiry; never the number. */
+  '0002_saved_cards': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('saved_cards')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('merchant_id', 'text', (c) => c.notNull().references('merchants.id'))
+        .addColumn('card_last4', 'text', (c) => c.notNull())
+        .addColumn('card_expiry', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /** Brings the bank's store up to date (service-kit pins PostgreSQL's migration tables to the current schema). */

@@ -20,16 +20,28 @@ export const CardSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A saved card's token as `POST /v1/cards` issues it; the bank keeps only its hash. */
+export const CardTokenSchema = Type.String({ pattern: '^ct_[A-Za-z0-9_-]{43}$' });
+
+/**
+ * A charge names the card by its details (`card`) or by a saved card's token (`cardToken`): exactly one of them,
+ * which `charges.ts` checks (a union here would give worse error messages).
+ */
 export const ChargeRequestSchema = Type.Object(
   {
     amount: AmountSchema,
     currency: CurrencySchema,
-    card: CardSchema,
+    card: Type.Optional(CardSchema),
+    cardToken: Type.Optional(Type.String({ maxLength: 64 })),
     description: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
 );
 export type ChargeRequest = Static<typeof ChargeRequestSchema>;
+
+/** `POST /v1/cards`: save a card for later charges by token. */
+export const SaveCardRequestSchema = Type.Object({ card: CardSchema }, { additionalProperties: false });
+export type SaveCardRequest = Static<typeof SaveCardRequestSchema>;
 
 export const RefundRequestSchema = Type.Object(
   { chargeId: ObjectIdSchema, amount: AmountSchema },

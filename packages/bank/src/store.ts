@@ -59,7 +59,21 @@ export interface IdempotencyKeyTable {
   created_at: string;
 }
 
+/**
+ * A card saved for charges by token (`POST /v1/cards`). The token is kept only as its SHA-256 hash, the card
+ * only as its last four digits and expiry; `outcome` is what the sandbox's card network answers for it.
+ */
+export interface SavedCardTable {
+  token_hash: string;
+  merchant_id: string;
+  card_last4: string;
+  card_expiry: string;
+  outcome: string;
+  created_at: string;
+}
+
 export interface BankSchema {
+  saved_cards: SavedCardTable;
   merchants: MerchantTable;
   charges: ChargeTable;
   refunds: RefundTable;
@@ -149,6 +163,24 @@ export async function completeIdempotencyKey(
     .where('merchant_id', '=', merchantId)
     .where('idempotency_key', '=', key)
     .execute();
+}
+
+export async function insertSavedCard(db: BankDb, card: SavedCardTable): Promise<void> {
+  await db.insertInto('saved_cards').values(card).execute();
+}
+
+/** A merchant's saved card by its token's hash (a token saved by another merchant is not found). */
+export async function findSavedCard(
+  db: BankDb,
+  merchantId: string,
+  tokenHash: string,
+): Promise<SavedCardTable | undefined> {
+  return db
+    .selectFrom('saved_cards')
+    .selectAll()
+    .where('token_hash', '=', tokenHash)
+    .where('merchant_id', '=', merchantId)
+    .executeTakeFirst();
 }
 
 export async function insertCharge(db: BankDb, charge: ChargeTable): Promise<void> {
