@@ -199,7 +199,7 @@ describe('primitive constraints', () => {
     const bad: Record<string, unknown>[] = [
       { chainId: `${t.chainId.slice(0, -1)}x` }, // non-zero trailing bits
       { chainId: `${t.chainId}=` },
-      { anchor: p[0]?.replace('-', '+') },
+      { anchor: `+${p[0]?.slice(1)}` }, // a character outside the url-safe alphabet
       { sig: t.sig.slice(1) },
       { issuedAt: '2026-11-24T00:00:00.000Z' },
       { issuedAt: '2026-11-24 00:00:00Z' },
