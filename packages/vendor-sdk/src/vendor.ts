@@ -374,11 +374,11 @@ class Vendor implements NetPayVendor {
   }
 
   /**
-   * A server-side wallet pays for the request: k = this vendor's last index for the chain (claimed first when it
-   * does not hold it, e.g. the reader comes back from another site, with that w_k as the claim's proof) + price /
-   * unit, w_k derived from the seed, then the very same §4 checks, compare-and-set and receipt as a presented payment (`#pay`). A re-read of a
-   * bought resource presents the last point, which `checkPayment` serves free. If a concurrent payment of the same
-   * session took the index first, it tries again from the new last index.
+   * A server-side wallet pays for the request: k = this vendor's last index for the chain + price / unit, w_k
+   * derived from the seed (claimed first when it does not hold it, e.g. the reader comes back from another site,
+   * with that w_k as the claim's proof), then the very same §4 checks, compare-and-set and receipt as a presented
+   * payment (`#pay`). A re-read of a bought resource presents the last point, which `checkPayment` serves free. If
+   * a concurrent payment of the same session took the index first, it tries again from the new last index.
    */
   async #payFromWallet(
     facts: ChallengeFacts,
