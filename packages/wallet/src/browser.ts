@@ -4,6 +4,7 @@
 export { type CoinDemand, normalizeBrokerUrl, selectCoin } from './coin-selection.ts';
 export {
   type CoinStore,
+  type Entitlement,
   type HistoryEntry,
   MemoryCoinStore,
   type PaymentEntry,
@@ -17,16 +18,23 @@ export {
   emptyState,
 } from './coin-store.ts';
 export { IndexedDbCoinStore } from './indexeddb-store.ts';
+export { moneyText } from './money-text.ts';
 export {
   type BuyOptions,
   type Card,
   type CoinView,
+  type EntitlementUse,
   type PaidFetchResult,
   type PayOptions,
   type PaymentAttempt,
+  type PendingPurchaseView,
+  type RefundOutcome,
+  type SessionInfo,
   Wallet,
   type WalletClock,
   type WalletOptions,
+  type WalletResults,
   createWallet,
 } from './wallet.ts';
 export { WALLET_ERROR_CODES, WalletError, type WalletErrorCode } from './wallet-error.ts';
+export type { WalletResult } from './wallet-result.ts';

@@ -1,38 +1,15 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatMinor } from '@netpay/protocol';
-import type { HistoryEntry } from './coin-store.ts';
+import { COMMANDS, type CommandSpec, WALLET_HELP, commandHelp, optionNames } from './cli-help.ts';
+import { coinLine, entitlementLine, historyLine, paymentLine } from './cli-lines.ts';
 import { FileCoinStore } from './file-store.ts';
-import { type CoinView, type PaymentAttempt, createWallet } from './wallet.ts';
+import { moneyText } from './money-text.ts';
+import { createWallet } from './wallet.ts';
 import { WalletError } from './wallet-error.ts';
+import type { WalletResult } from './wallet-result.ts';
 
-export const WALLET_HELP = `netpay wallet: a client-side NetPay wallet kept in a file
-
-Usage: netpay wallet [--file PATH] <command> [options]
-
-Commands:
-  register --broker URL --email E [--password P]   create an account at the broker and log in
-  login    --broker URL --email E [--password P]   log in (the session token is kept in the wallet file)
-  logout                                          forget the session token
-  buy --amount MINOR [--unit MINOR] [--card N --expiry MM/YY --cvc C]
-                                                  buy a coin (the chain is made here; the seed stays here)
-  balance                                         what is left, per currency
-  coins                                           the wallet's coins
-  history                                         local log of purchases, payments and refunds
-  refund CHAIN_ID                                 refund a coin's unspent remainder to the card
-  get URL [--max-price MINOR] [--budget MINOR]    fetch URL, paying a NetPay 402; body to stdout,
-                                                  payment to stderr
-
-Options:
-  --file PATH     wallet file (default $NETPAY_WALLET_FILE or ~/.netpay/wallet.json), mode 0600
-  --password P    or set NETPAY_PASSWORD
-  --card/--expiry/--cvc   default to the sandbox bank's test card 4242424242424242 12/30 123
-  --json          machine-readable output
-  -h, --help      this help
-
-Amounts are integers of the currency's minor unit (cents). Exit codes: 0 ok, 1 failed, 2 usage error.
-`;
+export { WALLET_HELP } from './cli-help.ts';
 
 const OPTIONS = {
   file: { type: 'string' },
@@ -50,18 +27,25 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+const COMMON = new Set(['file', 'json', 'help']);
+
 /** Where a wallet given no --file lives. */
 export function defaultWalletFile(env: NodeJS.ProcessEnv = process.env): string {
   return env.NETPAY_WALLET_FILE || join(homedir(), '.netpay', 'wallet.json');
 }
 
+/** A mistake in the command line: said in one line, exit code 2. */
 class UsageError extends Error {}
 
-function minorArg(name: string, value: string | undefined, min: number): number | undefined {
+/** An amount argument in cents, with an example of what it means when it is not one. */
+function centsArg(name: string, value: string | undefined, min: number, example: number): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < min) {
-    throw new UsageError(`--${name} must be an integer ≥ ${min} of minor units, got '${value}'`);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(
+      `--${name} must be a whole number of cents, e.g. ${example} for ${moneyText(example, 'NZD')} (got '${value}')`,
+    );
   }
+  if (Number(value) < min) throw new UsageError(`--${name} must be at least ${min} cent (${moneyText(min, 'NZD')})`);
   return Number(value);
 }
 
@@ -70,40 +54,23 @@ function required(name: string, value: string | undefined): string {
   return value;
 }
 
-function money(amount: number, currency: string): string {
-  return currency ? formatMinor(amount, currency) : String(amount);
+/** Node's parseArgs failures, said the way the rest of the command says things. */
+function parseFailure(err: { code: string; message: string }): UsageError {
+  const option = /'(-[^' ]+)/.exec(err.message)?.[1];
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return new UsageError(`unknown option ${option}`);
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) return new UsageError(`${option} needs a value`);
+  return new UsageError(err.message.split('\n')[0] as string);
 }
 
-function short(chainId: string): string {
-  return chainId.slice(0, 8);
-}
+/** What to do next, for failures whose library text names library options rather than commands. */
+const CLI_HINTS: Partial<Record<string, string>> = {
+  no_broker: 'no broker yet: log in first (netpay wallet login --broker URL --email E)',
+  not_logged_in: 'not logged in: log in first (netpay wallet login --broker URL --email E)',
+};
 
-function coinLine(c: CoinView): string {
-  return (
-    `${c.chainId}  ${c.status.padEnd(9)} ${money(c.remainingMinor, c.currency)} left of ${money(c.valueMinor, c.currency)}` +
-    `  (unit ${c.unitMinor}, ${c.spentIndex}/${c.length} spent, expires ${c.expiresAt}` +
-    (c.lastRealm ? `, last at ${c.lastRealm})` : ')')
-  );
-}
-
-function historyLine(e: HistoryEntry): string {
-  switch (e.kind) {
-    case 'purchase':
-      return `${e.at}  bought    ${money(e.amountMinor, e.currency)}  chain ${short(e.chainId)}`;
-    case 'refund':
-      return `${e.at}  refunded  ${money(e.amountMinor, e.currency)}  chain ${short(e.chainId)} (released at ${e.releasedIndex})`;
-    case 'payment':
-      return (
-        `${e.at}  paid      ${money(e.amountMinor, e.currency)}  to ${e.realm}  chain ${short(e.chainId)} index ${e.index}` +
-        `  ${e.status}${e.code ? ` (${e.code})` : ''}  ${e.url}`
-      );
-  }
-}
-
-function paymentLine(p: PaymentAttempt): string {
-  const receipt = p.receipt ? `, ${money(p.receipt.balanceMinor, p.currency)} left on the coin` : '';
-  const code = p.code ? ` (${p.code})` : '';
-  return `netpay: ${p.status} ${money(p.amountMinor, p.currency)} to ${p.realm} with chain ${short(p.chainId)} index ${p.index}${code}${receipt}`;
+/** One line, whatever the message holds (a broker's detail may span lines). */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 interface Io {
@@ -119,9 +86,15 @@ const defaultIo: Io = {
     new Promise((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve()))),
 };
 
+/** The value of a wallet operation; its failure goes to the catch below as the WalletError it carries. */
+function value<T>(result: WalletResult<T>): T {
+  if (!result.ok) throw result.error;
+  return result.value;
+}
+
 /**
  * `netpay wallet …`: runs one wallet command and returns the exit code (0 ok, 1 failed, 2 usage). The wallet lives in
- * a `FileCoinStore`.
+ * a `FileCoinStore`. Every error is one line on stderr (never a stack trace); `--help` works on every command.
  *
  * @example
  * process.exitCode = await runWallet(['--file', '/tmp/w.json', 'balance', '--json']);
@@ -132,129 +105,153 @@ export async function runWallet(
   io: Io = defaultIo,
 ): Promise<number> {
   let json = false;
+  let command: string | undefined;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-    json = values.json === true;
-    const [command, ...rest] = positionals;
-    if (values.help || command === undefined || command === 'help') {
-      io.out(WALLET_HELP);
-      return command === undefined && !values.help ? 2 : 0;
+    let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>;
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (err) {
+      const code = (err as { code?: unknown })?.code;
+      if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+        command = argv.find((a) => Object.hasOwn(COMMANDS, a));
+        throw parseFailure(err as { code: string; message: string });
+      }
+      throw err;
     }
-    const store = new FileCoinStore(values.file ?? defaultWalletFile(env));
-    const options: Parameters<typeof createWallet>[0] = { store };
-    if (values.broker !== undefined) options.brokerUrl = values.broker;
-    const wallet = createWallet(options);
-    const print = (human: string, data: unknown) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
-    const noExtra = () => {
-      if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
+    const { values, positionals } = parsed;
+    json = values.json === true;
+    const [first, ...rest] = positionals;
+    if (first === undefined || first === 'help') {
+      const topic = first === 'help' ? rest[0] : undefined;
+      if (topic !== undefined) {
+        if (!Object.hasOwn(COMMANDS, topic)) throw new UsageError(`unknown command '${topic}'`);
+        io.out(commandHelp(topic));
+        return 0;
+      }
+      io.out(WALLET_HELP);
+      return first === undefined && !values.help ? 2 : 0;
+    }
+    if (!Object.hasOwn(COMMANDS, first)) throw new UsageError(`unknown command '${first}'`);
+    command = first;
+    if (values.help) {
+      io.out(commandHelp(command));
+      return 0;
+    }
+    const spec = COMMANDS[command] as CommandSpec;
+    const allowed = optionNames(command);
+    for (const name of Object.keys(values)) {
+      if (!COMMON.has(name) && !allowed.has(name)) throw new UsageError(`${command} takes no --${name}`);
+    }
+    if (rest.length < spec.positionals.length) {
+      throw new UsageError(`${command} needs ${spec.positionals.slice(rest.length).join(' ')}`);
+    }
+    if (rest.length > spec.positionals.length)
+      throw new UsageError(`unexpected argument '${rest[spec.positionals.length]}'`);
+
+    const options: Parameters<typeof createWallet>[0] = {
+      store: new FileCoinStore(values.file ?? defaultWalletFile(env)),
     };
+    if (values.broker !== undefined) options.brokerUrl = values.broker;
+    const wallet = createWallet(options).results;
+    const print = (human: string, data: unknown) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
 
     switch (command) {
       case 'register':
       case 'login': {
-        noExtra();
-        required('broker', values.broker);
+        const broker = required('broker', values.broker);
         const email = required('email', values.email);
         const password = values.password ?? env.NETPAY_PASSWORD;
         if (!password) throw new UsageError('--password or NETPAY_PASSWORD is required');
-        if (command === 'register') await wallet.register(email, password);
-        await wallet.login(email, password);
-        print(`${command === 'register' ? 'registered and logged in' : 'logged in'} as ${email} at ${values.broker}`, {
+        if (command === 'register') value(await wallet.register(email, password));
+        value(await wallet.login(email, password));
+        print(`${command === 'register' ? 'registered and logged in' : 'logged in'} as ${email} at ${broker}`, {
           ok: true,
           email,
-          broker: values.broker,
+          broker,
         });
         return 0;
       }
       case 'logout': {
-        noExtra();
-        await wallet.logout();
+        value(await wallet.logout());
         print('logged out', { ok: true });
         return 0;
       }
       case 'buy': {
-        noExtra();
-        const amountMinor = minorArg('amount', required('amount', values.amount), 1) as number;
-        const unitMinor = minorArg('unit', values.unit, 1) ?? 1;
+        const amountMinor = centsArg('amount', required('amount', values.amount), 1, 200) as number;
+        const unitMinor = centsArg('unit', values.unit, 1, 1) ?? 1;
         const card = {
           number: values.card ?? '4242424242424242',
           expiry: values.expiry ?? '12/30',
           cvc: values.cvc ?? '123',
         };
-        const coin = await wallet.buy({ amountMinor, unitMinor, card });
+        const coin = value(await wallet.buy({ amountMinor, unitMinor, card }));
         print(`bought ${coinLine(coin)}`, coin);
         return 0;
       }
       case 'balance': {
-        noExtra();
-        const balance = await wallet.balance();
-        const lines = Object.entries(balance).map(([currency, amount]) => money(amount, currency));
-        print(lines.length ? lines.join('\n') : 'no coins (netpay wallet buy --amount MINOR)', balance);
+        const balance = value(await wallet.balance());
+        const lines = Object.entries(balance).map(([currency, amount]) => moneyText(amount, currency));
+        print(lines.length ? lines.join('\n') : 'no coins (buy one: netpay wallet buy --amount 200)', balance);
         return 0;
       }
-      case 'coins': {
-        noExtra();
-        const coins = await wallet.coins();
+      case 'coins':
+      case 'sync': {
+        const coins = value(await (command === 'sync' ? wallet.sync() : wallet.coins()));
         print(coins.length ? coins.map(coinLine).join('\n') : 'no coins', coins);
         return 0;
       }
       case 'history': {
-        noExtra();
-        const history = await wallet.history();
+        const history = value(await wallet.history());
         print(history.length ? history.map(historyLine).join('\n') : 'no history', history);
         return 0;
       }
       case 'refund': {
-        const [chainId, ...more] = rest;
-        if (chainId === undefined) throw new UsageError('refund needs a CHAIN_ID');
-        if (more.length > 0) throw new UsageError(`unexpected argument '${more[0]}'`);
-        const result = await wallet.refund(chainId);
-        const coin = (await wallet.coins()).find((c) => c.chainId === chainId);
+        const chainId = rest[0] as string;
+        const result = value(await wallet.refund(chainId));
         print(
-          `refunded ${money(result.refundedMinor, coin?.currency ?? '')} of chain ${chainId} (released at index ${result.releasedIndex})`,
+          `refunded ${moneyText(result.refundedMinor, result.currency)} of chain ${chainId} (released at index ${result.releasedIndex})`,
           result,
         );
         return 0;
       }
       case 'get': {
-        const [url, ...more] = rest;
-        if (url === undefined) throw new UsageError('get needs a URL');
-        if (more.length > 0) throw new UsageError(`unexpected argument '${more[0]}'`);
+        const url = rest[0] as string;
         if (!/^https?:\/\//.test(url)) throw new UsageError(`not an http(s) URL: ${url}`);
         const pay: { maxPriceMinor?: number; budgetMinor?: number } = {};
-        const maxPrice = minorArg('max-price', values['max-price'], 0);
-        const budget = minorArg('budget', values.budget, 0);
+        const maxPrice = centsArg('max-price', values['max-price'], 0, 10);
+        const budget = centsArg('budget', values.budget, 0, 100);
         if (maxPrice !== undefined) pay.maxPriceMinor = maxPrice;
         if (budget !== undefined) pay.budgetMinor = budget;
-        const { response, payments } = await wallet.fetchWithPayment(
-          url,
-          { headers: { accept: 'application/json' } },
-          pay,
+        const { response, payments, entitlement } = value(
+          await wallet.fetchWithPayment(url, { headers: { accept: 'application/json' } }, pay),
         );
         const body = new Uint8Array(await response.arrayBuffer());
         await io.writeBody(body);
         if (json) {
-          io.err(`${JSON.stringify({ status: response.status, payments })}\n`);
+          io.err(`${JSON.stringify({ status: response.status, payments, ...(entitlement ? { entitlement } : {}) })}\n`);
         } else {
+          if (entitlement) io.err(`${entitlementLine(entitlement)}\n`);
           for (const p of payments) io.err(`${paymentLine(p)}\n`);
           if (!response.ok) io.err(`netpay wallet: HTTP ${response.status} from ${url}\n`);
         }
         return response.ok ? 0 : 1;
       }
-      default:
-        throw new UsageError(`unknown command '${command}'`);
     }
+    throw new UsageError(`unknown command '${command}'`);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) {
-      io.err(`netpay wallet: ${(err as Error).message}\n(see netpay wallet --help)\n`);
+    if (err instanceof UsageError) {
+      const help = command === undefined ? 'netpay wallet --help' : `netpay wallet ${command} --help`;
+      io.err(`netpay wallet: ${oneLine(err.message)} (see ${help})\n`);
       return 2;
     }
     if (err instanceof WalletError) {
-      if (json) io.err(`${JSON.stringify({ error: err.code, message: err.message, status: err.status })}\n`);
-      else io.err(`netpay wallet: ${err.message}\n`);
+      if (json) io.err(`${JSON.stringify({ error: err.code, message: err.detail, status: err.status })}\n`);
+      else io.err(`netpay wallet: ${oneLine(CLI_HINTS[err.code] ?? err.detail)} (${err.code})\n`);
       return 1;
     }
-    io.err(`netpay wallet: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    // A bug or a broken file system: still one line, the message without its stack.
+    const message = err instanceof Error ? err.message : String(err);
+    io.err(`netpay wallet: unexpected error: ${oneLine(message)}\n`);
     return 1;
   }
 }

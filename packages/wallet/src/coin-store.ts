@@ -76,6 +76,26 @@ export interface RefundEntry {
 
 export type HistoryEntry = PurchaseEntry | PaymentEntry | RefundEntry;
 
+/**
+ * What a served payment bought: the point of the chain (index and payword) the vendor accepted for a URL. A later
+ * GET of that URL presents this point first, and the vendor serves it free (PROTOCOL §4: a retry of the last
+ * payment for the resource, or the chain's entitlement), so the wallet never pays twice for what it owns.
+ */
+export interface Entitlement {
+  /** The URL as the wallet was asked for it, without its fragment (the key). */
+  url: string;
+  /** Where the payment was sent (the URL after redirects), where the point is presented again. */
+  paidUrl: string;
+  realm: string;
+  chainId: string;
+  index: number;
+  /** w_index, base64url: already revealed to the vendor, so presenting it again reveals nothing new. */
+  payword: string;
+  amountMinor: number;
+  currency: string;
+  boughtAt: string;
+}
+
 /** Everything a wallet persists. Plain JSON, so any store can keep it. */
 export interface WalletState {
   version: 1;
@@ -87,6 +107,8 @@ export interface WalletState {
   history: HistoryEntry[];
   nextEntryId: number;
   pendingPurchase?: PendingPurchase;
+  /** Per URL, the point that bought it (absent in files written before entitlements were kept). */
+  entitlements?: Entitlement[];
 }
 
 /**
@@ -118,7 +140,13 @@ export function emptyState(): WalletState {
 export function isWalletState(value: unknown): value is WalletState {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return v.version === 1 && Array.isArray(v.coins) && Array.isArray(v.history) && typeof v.nextEntryId === 'number';
+  return (
+    v.version === 1 &&
+    Array.isArray(v.coins) &&
+    Array.isArray(v.history) &&
+    typeof v.nextEntryId === 'number' &&
+    (v.entitlements === undefined || Array.isArray(v.entitlements))
+  );
 }
 
 /**

@@ -34,6 +34,8 @@ export type WalletErrorCode = WalletOwnErrorCode | ErrorCode;
  */
 export class WalletError extends Error {
   readonly code: WalletErrorCode;
+  /** The message without its code, in words for people. */
+  readonly detail: string;
   readonly status?: number;
   readonly problem?: Record<string, unknown>;
 
@@ -46,6 +48,7 @@ export class WalletError extends Error {
     super(`${code}: ${text}`, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = 'WalletError';
     this.code = code;
+    this.detail = text;
     if (extra.status !== undefined) this.status = extra.status;
     if (extra.problem !== undefined) this.problem = extra.problem;
   }

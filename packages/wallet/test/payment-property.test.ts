@@ -1,5 +1,6 @@
-// Property: whatever the sequence of payments, vendor faults, lost answers, resynchronisations and concurrency,
-// the wallet never sends the same (chain, index) twice, never sends an index past a chain's length, keeps its
+// Property: whatever the sequence of payments, re-reads of bought resources, vendor faults, lost answers,
+// resynchronisations and concurrency, the wallet never pays with the same (chain, index) twice, presents again only
+// a point that bought the same resource at the same vendor, never sends an index past a chain's length, keeps its
 // spentIndex at or above everything it sent, and never pays more than its budget. fast-check prints the seed and
 // the shrunk counterexample on failure; replay with `fc.assert(..., { seed, path })`.
 import assert from 'node:assert/strict';
@@ -19,25 +20,30 @@ after(async () => {
 });
 
 type Op =
-  | { kind: 'pay'; realm: keyof typeof PRICES; maxPrice?: number }
-  | { kind: 'parallel'; realms: (keyof typeof PRICES)[] }
+  | { kind: 'pay'; read: Read; maxPrice?: number }
+  | { kind: 'parallel'; reads: Read[] }
   | { kind: 'unavailable'; n: number }
   | { kind: 'lose-answer' }
   | { kind: 'spend-elsewhere'; coin: number; ahead: number }
   | { kind: 'buy'; amount: number; unit: number };
 
-const realm = fc.constantFrom(...(Object.keys(PRICES) as (keyof typeof PRICES)[]));
+/** One article of one vendor: few enough that reads of articles already bought are frequent. */
+type Read = { realm: keyof typeof PRICES; article: number };
+const read: fc.Arbitrary<Read> = fc.record({
+  realm: fc.constantFrom(...(Object.keys(PRICES) as (keyof typeof PRICES)[])),
+  article: fc.nat(3),
+});
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('pay' as const), realm }) },
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('pay' as const), read }) },
   {
     weight: 2,
-    arbitrary: fc.record({ kind: fc.constant('pay' as const), realm, maxPrice: fc.integer({ min: 0, max: 10 }) }),
+    arbitrary: fc.record({ kind: fc.constant('pay' as const), read, maxPrice: fc.integer({ min: 0, max: 10 }) }),
   },
   {
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('parallel' as const),
-      realms: fc.array(realm, { minLength: 2, maxLength: 5 }),
+      reads: fc.array(read, { minLength: 2, maxLength: 5 }),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('unavailable' as const), n: fc.integer({ min: 1, max: 3 }) }) },
@@ -98,20 +104,21 @@ test('no index is ever sent twice and the budget is never exceeded', async () =>
         };
         for (const c of initialCoins) await buy(c.amount, c.unit);
 
-        const pay = async (r: keyof typeof PRICES, maxPriceMinor?: number) => {
+        const pay = async (r: Read, maxPriceMinor?: number) => {
+          const url = `${net.url}/v/${r.realm}/a${r.article}`;
           try {
             const res =
               maxPriceMinor === undefined
-                ? await wallet.fetch(`${net.url}/v/${r}/x`)
-                : await wallet.fetch(`${net.url}/v/${r}/x`, undefined, { maxPriceMinor });
+                ? await wallet.fetch(url)
+                : await wallet.fetch(url, undefined, { maxPriceMinor });
             await res.body?.cancel();
           } catch (err) {
             if (!(err instanceof WalletError && EXPECTED.has(err.code))) throw err;
           }
         };
         for (const o of ops) {
-          if (o.kind === 'pay') await pay(o.realm, o.maxPrice);
-          else if (o.kind === 'parallel') await Promise.all(o.realms.map((r) => pay(r)));
+          if (o.kind === 'pay') await pay(o.read, o.maxPrice);
+          else if (o.kind === 'parallel') await Promise.all(o.reads.map((r) => pay(r)));
           else if (o.kind === 'unavailable') net.faults.unavailable = o.n;
           else if (o.kind === 'lose-answer') loseNext = true;
           else if (o.kind === 'buy') await buy(o.amount, o.unit);
@@ -130,7 +137,27 @@ test('no index is ever sent twice and the budget is never exceeded', async () =>
         net.faults.unavailable = 0;
 
         const mine = new Set(coins);
-        const sent = net.received.filter((r) => mine.has(r.chain));
+        const received = net.received.filter((r) => mine.has(r.chain));
+        // A re-read presents the point that bought the same resource before: it reveals nothing and pays nothing.
+        const sent = received.filter((r) => !r.entitled);
+        for (const [i, r] of received.entries()) {
+          if (!r.entitled) continue;
+          const bought = received
+            .slice(0, i)
+            .some(
+              (p) =>
+                !p.entitled &&
+                p.accepted &&
+                p.realm === r.realm &&
+                p.resource === r.resource &&
+                p.chain === r.chain &&
+                p.index === r.index,
+            );
+          assert.ok(
+            bought,
+            `a re-read presented a point that did not buy ${r.realm}/${r.resource}: ${r.chain}:${r.index}`,
+          );
+        }
         const keys = sent.map((r) => `${r.chain}:${r.index}`);
         assert.equal(new Set(keys).size, keys.length, `an index was sent twice: ${keys.join(' ')}`);
         const state = await store.load();

@@ -114,7 +114,7 @@ describe('account and purchase', () => {
     const coin = await wallet.buy({ amountMinor: 40, card: TEST_CARD });
     await wallet.fetch(article('daily-planet', 1));
     const result = await wallet.refund(coin.chainId);
-    assert.deepEqual(result, { chainId: coin.chainId, refundedMinor: 35, releasedIndex: 5 });
+    assert.deepEqual(result, { chainId: coin.chainId, refundedMinor: 35, currency: 'NZD', releasedIndex: 5 });
     assert.equal((await wallet.coins())[0]?.status, 'refunded');
     assert.deepEqual(await wallet.balance(), {});
     assert.equal((await wallet.history()).at(-1)?.kind, 'refund');
@@ -348,6 +348,82 @@ describe('paying', () => {
       payments.map((p) => [p.index, p.status]),
       [[10, 'paid']],
     );
+  });
+
+  test('a re-read presents the point that bought the URL and pays nothing; only a 402 makes it pay', async () => {
+    const { wallet, coin, store } = await walletWithCoin();
+    const url = article('daily-planet', 'owned');
+    const first = await wallet.fetchWithPayment(url);
+    assert.deepEqual(
+      first.payments.map((p) => [p.index, p.status]),
+      [[5, 'paid']],
+    );
+    assert.equal(first.entitlement, undefined);
+    const saved = (await store.load())?.entitlements;
+    assert.deepEqual(
+      saved?.map((e) => [e.url, e.chainId, e.index, e.realm, e.amountMinor]),
+      [[url, coin.chainId, 5, 'daily-planet', 5]],
+    );
+
+    const before = net.received.length;
+    const again = await wallet.fetchWithPayment(url);
+    assert.equal(again.response.status, 200);
+    assert.equal((await again.response.json()).resource, 'articles/owned');
+    assert.deepEqual(again.payments, []);
+    assert.equal(again.entitlement?.status, 'served');
+    assert.deepEqual(again.entitlement?.receipt, { index: 5, balanceMinor: 95 });
+    // One request, carrying the very point that bought it.
+    assert.deepEqual(net.received.slice(before), [
+      {
+        realm: 'daily-planet',
+        resource: 'articles/owned',
+        chain: coin.chainId,
+        index: 5,
+        accepted: true,
+        entitled: true,
+      },
+    ]);
+
+    // Other purchases in between, a fragment, a result value: still the same point, still free.
+    await wallet.fetch(article('the-bugle', 'other'));
+    const later = await wallet.results.fetchWithPayment(`${url}#comments`);
+    assert.ok(later.ok);
+    assert.equal(later.value.entitlement?.status, 'served');
+    assert.equal(later.value.entitlement?.index, 5);
+    assert.equal((await wallet.coins())[0]?.spentIndex, 8);
+    assert.deepEqual(await wallet.balance(), { NZD: 92 });
+    assert.deepEqual(wallet.spentMinor(), { NZD: 8 });
+    const paid = (await wallet.history()).filter((e) => e.kind === 'payment');
+    assert.deepEqual(
+      paid.map((e) => e.url),
+      [url, article('the-bugle', 'other')],
+    );
+
+    // A vendor that no longer honours it answers 402: the wallet pays as for a first read and keeps the new point.
+    net.entitlements.clear();
+    const repaid = await wallet.fetchWithPayment(url);
+    assert.equal(repaid.response.status, 200);
+    assert.deepEqual(
+      [repaid.entitlement?.status, repaid.entitlement?.httpStatus, repaid.entitlement?.code],
+      ['refused', 402, 'already_spent'],
+    );
+    assert.deepEqual(
+      repaid.payments.map((p) => [p.index, p.status]),
+      [[13, 'paid']],
+    );
+    const third = await wallet.fetchWithPayment(url);
+    assert.deepEqual([third.entitlement?.status, third.entitlement?.index, third.payments], ['served', 13, []]);
+  });
+
+  test('only GETs present a bought point; a budget or price limit does not stop a free re-read', async () => {
+    const { wallet } = await walletWithCoin(100, { budgetMinor: 5 });
+    const url = article('daily-planet', 'limits');
+    await wallet.fetch(url);
+    const again = await wallet.fetchWithPayment(url, undefined, { maxPriceMinor: 1 });
+    assert.equal(again.entitlement?.status, 'served');
+    const before = net.received.length;
+    await rejectsWith(wallet.fetch(url, { method: 'POST', body: 'x' }), 'budget_exceeded');
+    assert.equal(net.received.length, before, 'a POST is a new purchase, refused here by the budget');
   });
 
   test('concurrent payments on one coin take distinct indexes', async () => {

@@ -1,7 +1,8 @@
 // A tiny real broker and vendor on one loopback HTTP server, for the wallet's tests. They are test peers that
 // speak the wire protocol with the protocol package's own functions (touchstones signed with signTouchstone,
 // paywords checked with verifyPaywordB64), not mocks of the real services. Vendors share one spend record per
-// chain, as if every move between them released at the exact last index.
+// chain, as if every move between them released at the exact last index. Like real vendors (§4), they serve free a
+// request that presents the exact point that bought the same resource on that chain (an entitlement).
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -23,10 +24,14 @@ export const DECLINED_CARD = { number: '4000000000000002', expiry: '12/30', cvc:
 
 export interface ReceivedPayment {
   realm: string;
+  /** The path after the realm, e.g. `articles/7`. */
+  resource: string;
   chain: string;
   index: number;
   accepted: boolean;
   code?: string;
+  /** A re-read: the point that bought this resource, presented again and served free. */
+  entitled?: boolean;
 }
 
 export interface TestNetOptions {
@@ -51,6 +56,8 @@ export interface TestNet {
   /** Last spent (index, payword) per chain, shared by all vendors. */
   spends: Map<string, { index: number; payword: string }>;
   chains: Map<string, Touchstone>;
+  /** Per `chain realm/resource`, the point that bought it (clear it to play a vendor that forgot). */
+  entitlements: Map<string, { index: number; payword: string }>;
   /** Purchases the broker charged, per idempotency key. */
   charges: number;
   /** Bodies of every POST /coins, as sent. */
@@ -99,6 +106,7 @@ export async function startTestNet(options: TestNetOptions = {}): Promise<TestNe
     received: [],
     spends: new Map(),
     chains: new Map(),
+    entitlements: new Map(),
     charges: 0,
     buyBodies: [],
     faults: { unavailable: 0, dropNextBuyResponse: false, badNextTouchstone: false, tooFarAheadLastIndex: undefined },
@@ -258,10 +266,25 @@ export async function startTestNet(options: TestNetOptions = {}): Promise<TestNe
       return refuse('bad_request');
     }
     const record = (accepted: boolean, code?: string) => {
-      const r: ReceivedPayment = { realm, chain: h.chain, index: h.index, accepted };
+      const r: ReceivedPayment = { realm, resource, chain: h.chain, index: h.index, accepted };
       if (code) r.code = code;
       net.received.push(r);
     };
+    const entitlementKey = `${h.chain} ${realm}/${resource}`;
+    const owned = net.entitlements.get(entitlementKey);
+    const known = net.chains.get(h.chain);
+    if (known && owned?.index === h.index && owned.payword === h.payword) {
+      // Checked before anything else, as a real vendor does: a re-read needs neither the broker nor a lease.
+      net.received.push({ realm, resource, chain: h.chain, index: h.index, accepted: true, entitled: true });
+      const lastIndex = net.spends.get(h.chain)?.index ?? 0;
+      const balance = (known.length - lastIndex) * known.unit;
+      return send(
+        res,
+        200,
+        { realm, resource, title: `Article ${resource} of ${realm}` },
+        { 'netpay-receipt': formatReceipt({ chain: h.chain, index: lastIndex, balance }) },
+      );
+    }
     if (net.faults.unavailable > 0) {
       net.faults.unavailable--;
       record(false, 'broker_unavailable');
@@ -301,6 +324,7 @@ export async function startTestNet(options: TestNetOptions = {}): Promise<TestNe
       return refuse('invalid_payword');
     }
     net.spends.set(h.chain, { index: h.index, payword: h.payword });
+    net.entitlements.set(entitlementKey, { index: h.index, payword: h.payword });
     record(true);
     send(
       res,
