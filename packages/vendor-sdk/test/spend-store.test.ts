@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
-import { type ChainRecord, createSpendStore, type EpochRecord, type SpendStore } from '../src/index.ts';
+import { type ChainRecord, createSpendStore, type EpochRecord, redemptionItem, type SpendStore } from '../src/index.ts';
 
 const chain = PaywordChain.generate(50);
 const chainId = chain.chainIdB64;
@@ -151,6 +151,19 @@ for (const engine of testEngines()) {
       await store.insertEpoch(epochRecord(4, 9));
       await store.markSuperseded(chainId, 4);
       assert.equal((await store.getEpoch(chainId, 4))?.superseded, true);
+
+      // The next holder started from that release: it stays unreported until the broker has answered.
+      await store.insertEpoch(epochRecord(3, null));
+      await store.setStart(chainId, 3, { index: 7, payword: chain.b64(7) }, release);
+      const started = await store.getEpoch(chainId, 3);
+      assert.deepEqual([started?.startRelease, started?.releaseReported], [release, false]);
+      assert.equal(redemptionItem(started as EpochRecord)?.from.release, undefined, 'nothing spent yet');
+      await store.markReleaseReported(chainId, 3);
+      assert.equal((await store.getEpoch(chainId, 3))?.releaseReported, true);
+      // A released epoch's item ends at its release and carries it (v1.1 to.release).
+      const released = { ...(await store.getEpoch(chainId, 2)), last: { index: 7, payword: chain.b64(7) } };
+      const item = redemptionItem({ ...(released as EpochRecord), start: { index: 0, payword: chain.anchorB64 } });
+      assert.deepEqual(item?.to, { index: 7, payword: chain.b64(7), release });
     });
 
     it('plans redemptions and keeps batches until they complete', async () => {
