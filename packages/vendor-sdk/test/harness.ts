@@ -74,6 +74,8 @@ export interface World {
   /** Buys a server-made coin: its chain (with the seed) and touchstone. */
   buyCoin(amountMinor: number, unit?: number): Promise<{ chain: PaywordChain; touchstone: Touchstone }>;
   audit(): ReturnType<typeof audit>;
+  /** The customer asks the broker to refund a coin (§7): the raw answer. */
+  refund(chainId: string): Promise<{ status: number; body: unknown }>;
   /** The broker's view of a vendor's account. */
   vendorAccount(apiKey: string): Promise<{ balance: number; pending: number; paidOut: number }>;
   close(): Promise<void>;
@@ -221,6 +223,7 @@ export async function startWorld(
       };
     },
     audit: () => audit(brokerDb),
+    refund: (chainId) => post(`${brokerUrl}/api/v1/coins/${chainId}/refund`, {}, { authorization: `Bearer ${token}` }),
     vendorAccount: async (apiKey) => {
       const res = await fetch(`${brokerUrl}/api/v1/vendor/account`, { headers: { authorization: `Bearer ${apiKey}` } });
       return (await res.json()) as { balance: number; pending: number; paidOut: number };
