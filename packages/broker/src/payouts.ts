@@ -1,8 +1,9 @@
+import { Money } from '@netpay/protocol';
 import { type Clock, type DatabaseEngine, forUpdate, isUniqueViolation, rfc3339 } from '@netpay/service-kit';
 import { type Bank, BankUnavailable } from './bank-port.ts';
 import type { BrokerConfig } from './config.ts';
 import { newId } from './ids.ts';
-import { payoutEntry, vendorAccount } from './ledger.ts';
+import { payoutEntryOf, vendorAccount } from './ledger.ts';
 import { accountBalance, postEntry } from './ledger-store.ts';
 import type { BrokerDb, BrokerSchema, BrokerTx, Queryable } from './schema.ts';
 import { epochEndKnown, settle } from './settlement.ts';
@@ -126,7 +127,8 @@ async function settleWithBank(deps: PayoutDeps, payout: PayoutRow, report: Payou
       );
     const { numUpdatedRows } = await update.executeTakeFirstOrThrow();
     if (numUpdatedRows !== 1n) return false; // another run recorded the bank's answer first
-    if (result.ok) await postEntry(trx, payoutEntry(payout.id, payout.vendor_id, payout.amount), at);
+    if (result.ok)
+      await postEntry(trx, payoutEntryOf(payout.id, payout.vendor_id, Money.of(payout.amount, payout.currency)), at);
     return true;
   });
   if (!changed) return;

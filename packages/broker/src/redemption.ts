@@ -1,6 +1,7 @@
 import {
   type ErrorCode,
   feeFor,
+  Money,
   ProtocolError,
   type RedemptionItem,
   type RedemptionItemResult,
@@ -13,7 +14,7 @@ import { type ChainState, loadChainState, type RangeRow } from './chain-state.ts
 import { assertConserved, redeemBound, unclaimedValue } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import { newId } from './ids.ts';
-import { redemptionEntry } from './ledger.ts';
+import { redemptionEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { BrokerTx, Queryable } from './schema.ts';
 import { checkRelease, learnRelease } from './take-back.ts';
@@ -249,7 +250,11 @@ async function judgeItem(
   };
   await trx.insertInto('redeemed_ranges').values(range).execute();
   state.ranges.push(range);
-  await postEntry(trx, redemptionEntry(range.id, vendorId, gross, fee), at);
+  await postEntry(
+    trx,
+    redemptionEntryOf(range.id, vendorId, Money.of(gross, chain.currency), Money.of(fee, chain.currency)),
+    at,
+  );
   assertConserved(state);
   return { gross, fee };
 }

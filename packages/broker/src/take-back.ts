@@ -1,8 +1,8 @@
-import { b64uDecode, type ErrorCode, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
+import { b64uDecode, type ErrorCode, Money, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
 import { type ChainState, type EpochRow, pointOnChain, updateEpoch } from './chain-state.ts';
 import { assertConserved } from './conservation.ts';
 import { newId } from './ids.ts';
-import { takeBackEntry } from './ledger.ts';
+import { takeBackEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { BrokerTx } from './schema.ts';
 
@@ -149,7 +149,16 @@ export async function takeBackBeyond(
     const newFee = Math.min(keptFee, proportionalFee);
     const grossBack = keptGross - newGross;
     const feeBack = keptFee - newFee;
-    await postEntry(trx, takeBackEntry(range.id, epoch.vendor_id, grossBack, feeBack), at);
+    await postEntry(
+      trx,
+      takeBackEntryOf(
+        range.id,
+        epoch.vendor_id,
+        Money.of(grossBack, state.chain.currency),
+        Money.of(feeBack, state.chain.currency),
+      ),
+      at,
+    );
     const patch = {
       kept_to: newKeptTo,
       taken_back_gross: range.taken_back_gross + grossBack,
