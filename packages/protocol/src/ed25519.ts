@@ -1,11 +1,24 @@
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { type Ed25519Backend, ED25519_KEY_LENGTH } from './ed25519-backend.ts';
+import { nativeEd25519 } from './ed25519-native.ts';
+import { nobleEd25519 } from './ed25519-noble.ts';
 import { b64uDecode, randomBytes } from './encoding.ts';
 import { ProtocolError } from './error-codes.ts';
 
-/** Byte length of an Ed25519 private seed and of a public key. */
-export const ED25519_KEY_LENGTH = 32;
-/** Byte length of an Ed25519 signature. */
-export const ED25519_SIGNATURE_LENGTH = 64;
+export { ED25519_KEY_LENGTH, ED25519_SIGNATURE_LENGTH } from './ed25519-backend.ts';
+
+// Chosen once, at load: OpenSSL where the runtime has it (Node), JavaScript elsewhere (browsers). Both give the
+// same bytes and the same verdicts, so nothing signed or checked depends on where it ran.
+const backend: Ed25519Backend = nativeEd25519() ?? nobleEd25519;
+
+/**
+ * Which Ed25519 implementation signs and verifies here: 'node' (OpenSSL through node:crypto) or 'noble' (JavaScript).
+ *
+ * @example
+ * log.info({ ed25519: ed25519BackendName() }, 'ready');
+ */
+export function ed25519BackendName(): 'node' | 'noble' {
+  return backend.name;
+}
 
 /** An Ed25519 key pair; `privateSeed` is the 32-byte RFC 8032 secret. */
 export interface SigningKey {
@@ -34,7 +47,7 @@ function checkSeed(seed: Uint8Array): void {
  */
 export function generateSigningKey(): SigningKey {
   const privateSeed = randomBytes(ED25519_KEY_LENGTH);
-  return { privateSeed, publicKey: ed25519.getPublicKey(privateSeed) };
+  return { privateSeed, publicKey: backend.publicKey(privateSeed) };
 }
 
 /**
@@ -45,7 +58,7 @@ export function generateSigningKey(): SigningKey {
  */
 export function publicKeyFromSeed(privateSeed: Uint8Array): Uint8Array {
   checkSeed(privateSeed);
-  return ed25519.getPublicKey(privateSeed);
+  return backend.publicKey(privateSeed);
 }
 
 /**
@@ -56,25 +69,19 @@ export function publicKeyFromSeed(privateSeed: Uint8Array): Uint8Array {
  */
 export function signBytes(message: Uint8Array, privateSeed: Uint8Array): Uint8Array {
   checkSeed(privateSeed);
-  return ed25519.sign(message, privateSeed);
+  return backend.sign(message, privateSeed);
 }
 
 /**
- * Verifies an Ed25519 signature (argument order as in noble: signature, message, public key). Uses strict
- * RFC 8032 decoding (not ZIP-215) so that no second encoding of a signature verifies. Never throws.
+ * Verifies an Ed25519 signature (argument order as in noble: signature, message, public key). Strict RFC 8032: a
+ * canonical public key not of small order, S below the group order, and the cofactorless equation checked on R's
+ * bytes, so no second encoding of a signature verifies. Never throws; false for anything malformed.
  *
  * @example
  * verifyBytes(sig, utf8('hello'), publicKey); // true
  */
 export function verifyBytes(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-  try {
-    if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_LENGTH) return false;
-    if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_KEY_LENGTH) return false;
-    if (!(message instanceof Uint8Array)) return false;
-    return ed25519.verify(signature, message, publicKey, { zip215: false });
-  } catch {
-    return false;
-  }
+  return backend.verify(signature, message, publicKey);
 }
 
 /**

@@ -2,6 +2,7 @@
 export const PROTOCOL_VERSION = 1;
 
 export * from './ed25519.ts';
+export * from './ed25519-bench.ts';
 export * from './encoding.ts';
 export * from './error-codes.ts';
 export * from './headers.ts';
