@@ -2,6 +2,8 @@ import { ERROR_CODES, type ErrorCode, PROBLEM_CONTENT_TYPE, ProtocolError, probl
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { Metrics } from './metrics.ts';
+import { REQUEST_ID_HEADER, requestIdFrom, runInRequestContext } from './request-context.ts';
+import { DEFAULT_PAGE_CSP, setSecurityHeaders } from './security-headers.ts';
 
 export interface ServiceOptions {
   /** Service name for logs and metrics. */
@@ -9,9 +11,22 @@ export interface ServiceOptions {
   logger?: Logger;
   /** Largest request body accepted; anything larger is a 413 problem before it is parsed. */
   bodyLimitBytes?: number;
+  /** The registry the edge times requests into; default a new one for `name`. */
   metrics?: Metrics;
-  /** Behind a TLS-terminating proxy: trust X-Forwarded-* and mark cookies Secure. */
-  trustProxy?: boolean;
+  /**
+   * Behind a TLS-terminating proxy: trust its X-Forwarded-For/-Proto (true, or the proxy's addresses or CIDR
+   * ranges, comma-separated or as a list), so client addresses, `request.protocol` (and with it HSTS) and Secure
+   * cookies are right.
+   */
+  trustProxy?: boolean | string | string[];
+  /** The Content-Security-Policy of HTML answers whose route set none (default `DEFAULT_PAGE_CSP`). */
+  pageContentSecurityPolicy?: string;
+}
+
+/** A route as it was declared on the app (HEAD routes Fastify adds for GET are left out). */
+export interface DeclaredRoute {
+  method: string;
+  url: string;
 }
 
 /** A pino logger; level from NETPAY_LOG_LEVEL (default info, silent under tests unless asked). */
@@ -22,41 +37,69 @@ export function createLogger(name: string, level = process.env.NETPAY_LOG_LEVEL 
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics;
+    /** Every route declared on the app, for tests that hold it to its route table. */
+    declaredRoutes: readonly DeclaredRoute[];
   }
 }
 
 /**
  * A Fastify instance with NetPay's edge rules: every error leaves as an RFC 9457 problem with a
  * registered code, unexpected errors are logged with their cause and shown only as `internal_error`,
- * bodies are bounded, and every request is counted and timed for `/metrics`.
+ * bodies are bounded, every request is timed into the service's Prometheus registry (served by `listenAdmin`
+ * on its own port, never here), every answer carries the security headers (`setSecurityHeaders`), and every
+ * request has an id: the caller's well-formed `X-Request-Id` or a new one, echoed on the answer, logged as
+ * `reqId` and readable anywhere in the request's work through `currentRequestId()`.
  *
  * Handlers validate inputs themselves with `parseWire` from the protocol package, so the same
  * schema that types a message also rejects it: Fastify's own Ajv pass is not used for bodies.
  */
 export function createService(options: ServiceOptions): FastifyInstance {
   const logger = options.logger ?? createLogger(options.name);
-  const metrics = options.metrics ?? new Metrics();
+  const metrics = options.metrics ?? new Metrics(options.name);
+  const pageCsp = options.pageContentSecurityPolicy ?? DEFAULT_PAGE_CSP;
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
     trustProxy: options.trustProxy ?? false,
+    // The id is checked before it is trusted (requestIdFrom), so Fastify must not take the header as it is.
+    requestIdHeader: false,
+    genReqId: (raw) => requestIdFrom(raw.headers[REQUEST_ID_HEADER]),
     // One structured line per request comes from the onResponse hook below, with the route and timing.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
   });
   app.decorate('metrics', metrics);
+  const declared: DeclaredRoute[] = [];
+  app.decorate('declaredRoutes', declared);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') declared.push({ method, url: route.url });
+    }
+  });
+
+  // Callback hooks, so the rest of the request runs inside the context; entered again before the handler because
+  // body parsing continues from the socket's events, outside it.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    runInRequestContext({ requestId: request.id }, done);
+  });
+  app.addHook('preHandler', (request, _reply, done) => {
+    runInRequestContext({ requestId: request.id }, done);
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    setSecurityHeaders(reply, { https: request.protocol === 'https', pageCsp });
+    return payload;
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    metrics.inc('netpay_http_requests_total', {
-      service: options.name,
-      method: request.method,
-      route,
-      status: reply.statusCode,
-    });
-    metrics.observe('netpay_http_request_duration_ms', { service: options.name, route }, reply.elapsedTime);
+    metrics.httpRequestDuration.observe(
+      { method: request.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
     request.log.info(
       { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
@@ -75,10 +118,6 @@ export function createService(options: ServiceOptions): FastifyInstance {
     return sendProblem(reply, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    reply.type('text/plain; version=0.0.4');
-    return metrics.render();
-  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   // A pino Logger is a FastifyBaseLogger; the generic only records which one, and callers need not care.
   return app as unknown as FastifyInstance;

@@ -1,54 +1,83 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Seconds buckets for request and commit latencies: 1 ms to 10 s. */
+export const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const REDUNDANT_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+export interface MetricOptions<L extends string> {
+  name: string;
+  help: string;
+  labelNames?: readonly L[];
+  /** Called on every scrape before the value is read (a value kept elsewhere, e.g. in the database). */
+  collect?: (this: void) => void | Promise<void>;
+}
+
 /**
- * Counters and histograms in the Prometheus text format. Small on purpose: operators scrape
- * `/metrics`; nothing in the payment path waits on an exporter.
+ * One service's Prometheus registry (prom-client): Node's process metrics, the HTTP histogram the service edge
+ * fills, and whatever business counters the service registers. Every series carries a `service` label. It is
+ * served on the admin listener (`listenAdmin`), never on the public port.
+ *
+ * @example
+ * const metrics = new Metrics('bank');
+ * const charges = metrics.counter({ name: 'netpay_bank_charges_total', help: 'Charges', labelNames: ['outcome'] });
+ * charges.inc({ outcome: 'succeeded' });
+ * await metrics.render(); // the text exposition format, with # HELP and # TYPE
  */
 export class Metrics {
-  readonly #counters = new Map<string, number>();
-  readonly #durations = new Map<string, { count: number; sumMs: number; buckets: number[] }>();
-  static readonly BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000];
+  readonly registry = new Registry();
+  readonly service: string;
+  /** `netpay_http_request_duration_seconds{method,route,status}`: every answered request, timed. */
+  readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
+  #processMetrics = false;
 
-  inc(name: string, labels: Record<string, string | number> = {}, by = 1): void {
-    const key = seriesKey(name, labels);
-    this.#counters.set(key, (this.#counters.get(key) ?? 0) + by);
-  }
-
-  observe(name: string, labels: Record<string, string | number>, ms: number): void {
-    const key = seriesKey(name, labels);
-    const h = this.#durations.get(key) ?? { count: 0, sumMs: 0, buckets: Metrics.BUCKETS_MS.map(() => 0) };
-    h.count += 1;
-    h.sumMs += ms;
-    Metrics.BUCKETS_MS.forEach((le, i) => {
-      if (ms <= le) h.buckets[i] = (h.buckets[i] ?? 0) + 1;
+  constructor(service: string) {
+    this.service = service;
+    this.registry.setDefaultLabels({ service });
+    this.httpRequestDuration = this.histogram({
+      name: 'netpay_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request, by route template and status code',
+      labelNames: ['method', 'route', 'status'],
+      buckets: LATENCY_BUCKETS_SECONDS,
     });
-    this.#durations.set(key, h);
   }
 
-  render(): string {
-    const lines: string[] = [];
-    for (const [key, value] of this.#counters) lines.push(`${key} ${value}`);
-    for (const [key, h] of this.#durations) {
-      const [name, labels] = splitKey(key);
-      Metrics.BUCKETS_MS.forEach((le, i) => {
-        lines.push(`${name}_bucket${joinLabels(labels, `le="${le}"`)} ${h.buckets[i]}`);
-      });
-      lines.push(`${name}_bucket${joinLabels(labels, 'le="+Inf"')} ${h.count}`);
-      lines.push(`${name}_sum${labels} ${h.sumMs}`);
-      lines.push(`${name}_count${labels} ${h.count}`);
+  counter<L extends string>(options: MetricOptions<L>): Counter<L> {
+    const { collect, ...rest } = options;
+    return new Counter<L>({ ...rest, registers: [this.registry], ...(collect ? { collect } : {}) });
+  }
+
+  gauge<L extends string>(options: MetricOptions<L>): Gauge<L> {
+    const { collect, ...rest } = options;
+    return new Gauge<L>({ ...rest, registers: [this.registry], ...(collect ? { collect } : {}) });
+  }
+
+  histogram<L extends string>(options: MetricOptions<L> & { buckets: number[] }): Histogram<L> {
+    const { collect, ...rest } = options;
+    return new Histogram<L>({ ...rest, registers: [this.registry], ...(collect ? { collect } : {}) });
+  }
+
+  /** The content type of `render()`'s text. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * The text exposition format. Process metrics (CPU, memory, event loop, GC) are registered on the first scrape:
+   * their event-loop monitor samples continuously, and a test process builds dozens of apps nobody scrapes.
+   */
+  async render(): Promise<string> {
+    if (!this.#processMetrics) {
+      this.#processMetrics = true;
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges that prom-client names like counters, which promtool rejects; each is the sum of the same name
+      // without `_total`, by type, which stays.
+      for (const name of REDUNDANT_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     }
-    return `${lines.join('\n')}\n`;
+    return this.registry.metrics();
   }
-}
-
-function seriesKey(name: string, labels: Record<string, string | number>): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '_')}"`);
-  return parts.length ? `${name}{${parts.join(',')}}` : name;
-}
-
-function splitKey(key: string): [string, string] {
-  const i = key.indexOf('{');
-  return i < 0 ? [key, ''] : [key.slice(0, i), key.slice(i)];
-}
-
-function joinLabels(labels: string, extra: string): string {
-  return labels ? `${labels.slice(0, -1)},${extra}}` : `{${extra}}`;
 }
