@@ -16,6 +16,7 @@ import type { BrokerDeps } from './deps.ts';
 import { ensureFixedAccounts } from './ledger-store.ts';
 import { migrations } from './migrations.ts';
 import { httpReleaseClient, type ReleaseClient } from './release-client.ts';
+import { apiEdge } from './routes/api-edge.ts';
 import { customerApiRoutes } from './routes/customer-api.ts';
 import { discoveryRoutes } from './routes/discovery.ts';
 import { vendorApiRoutes } from './routes/vendor-api.ts';
@@ -23,6 +24,7 @@ import type { BrokerDb } from './schema.ts';
 import { ensureSigningKey } from './signing-keys.ts';
 import { scrubFreedPages, sealPlaintextRows, useMasterKey } from './store-secrets.ts';
 import { ensureBrokerVendor } from './vendor-registry.ts';
+import { contentSecurityPolicy } from './web/respond.ts';
 import { registerWebRoutes } from './web/web-routes.ts';
 
 /** A module of routes: the web pages and the connect flow plug in here without touching the API routes. */
@@ -39,7 +41,8 @@ export interface BrokerAppOptions {
   releaseClient?: ReleaseClient;
   /** Extra route modules (web pages, connect). */
   routes?: BrokerRoutes[];
-  trustProxy?: boolean;
+  /** Behind a TLS-terminating proxy (README, operators): true, or the proxy's addresses. */
+  trustProxy?: boolean | string | string[];
   /**
    * The 32-byte key that seals the secrets in the store (signing seeds, coin seeds, the web HMAC key); keep it
    * outside the database (`loadMasterKey`). Without one, `NETPAY_MASTER_KEY` or a key for this process only.
@@ -97,6 +100,8 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
     logger,
     bodyLimitBytes: 64 * 1024,
     ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
+    // The broker's pages load nothing inline: the strict page policy, not the service default.
+    pageContentSecurityPolicy: contentSecurityPolicy(),
   });
   app.decorate('broker', deps);
 
@@ -112,6 +117,7 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
   });
   await app.register(cookie);
 
+  apiEdge(app, deps);
   discoveryRoutes(app, deps);
   vendorApiRoutes(app, deps);
   customerApiRoutes(app, deps);

@@ -1,3 +1,4 @@
+import { requestIdHeaders } from '@netpay/service-kit';
 import {
   BankUnavailable,
   type Bank,
@@ -82,6 +83,8 @@ export class HttpBank implements Bank {
         headers: {
           authorization: `Bearer ${this.#apiKey}`,
           'content-type': 'application/json',
+          // The request this call works for, so the bank logs it under the same id.
+          ...requestIdHeaders(),
           'idempotency-key': idempotencyKey,
         },
         body: JSON.stringify(payload),

@@ -11,7 +11,7 @@ import {
 import { type Clock, type DatabaseEngine, hashToken, newSecret, openDatabase, rfc3339 } from '@netpay/service-kit';
 import { createTestDatabase } from '@netpay/service-kit/testing';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { createBrokerApp } from '../src/app.ts';
 import { audit } from '../src/audit.ts';
 import type { BrokerConfig } from '../src/config.ts';
@@ -82,7 +82,8 @@ export interface BankUnderTest {
   close(): Promise<void>;
 }
 
-export async function startBank(engine: DatabaseEngine): Promise<BankUnderTest> {
+/** `logger` lets a test read the bank's log (request ids); silent by default. */
+export async function startBank(engine: DatabaseEngine, options: { logger?: Logger } = {}): Promise<BankUnderTest> {
   const testDb = await createTestDatabase(engine);
   // biome-ignore lint/suspicious/noExplicitAny: the bank's schema is its own business
   const database = openDatabase<any>(testDb.url);
@@ -90,7 +91,7 @@ export async function startBank(engine: DatabaseEngine): Promise<BankUnderTest> 
   const app = createBankApp({
     db: database.db,
     engine,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     apiKeyHash: hashToken(apiKey),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });

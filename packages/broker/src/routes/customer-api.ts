@@ -13,6 +13,7 @@ import { idempotencyKey, requireCustomer } from '../auth.ts';
 import { buyCoin } from '../coin-purchase.ts';
 import { customerHistory, listCoins } from '../coins-view.ts';
 import { createCustomer, createSession } from '../customers.ts';
+import { counted } from '../broker-metrics.ts';
 import type { BrokerDeps } from '../deps.ts';
 import { throttledLogin } from '../login-throttle.ts';
 import { refundCoin } from '../refund.ts';
@@ -60,13 +61,17 @@ export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void 
     return reply.code(200).send({ token: result.value.token });
   });
 
+  const metrics = app.brokerMetrics;
   app.post('/api/v1/coins', async (request, reply) => {
     const customer = await requireCustomer(deps, request);
     const key = idempotencyKey(request);
     const body = parseWire(BuyCoinRequestSchema, request.body);
     const stop = limited(reply, [[buyPerCustomer, customer.id]]);
-    if (stop) return stop;
-    const text = await buyCoin(deps, customer.id, key, body);
+    if (stop) {
+      metrics.purchase('rate_limited');
+      return stop;
+    }
+    const text = await counted(metrics.purchase, 'created', () => buyCoin(deps, customer.id, key, body));
     return reply.code(201).type('application/json; charset=utf-8').send(text);
   });
 
@@ -85,6 +90,7 @@ export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void 
     if (!checkWire(ChainIdSchema, request.params.chainId)) {
       throw new ProtocolError('bad_request', 'chainId must be 16 bytes of base64url');
     }
-    return refundCoin(deps, customer.id, request.params.chainId);
+    const chainId = request.params.chainId;
+    return counted(metrics.refund, 'refunded', () => refundCoin(deps, customer.id, chainId));
   });
 }
