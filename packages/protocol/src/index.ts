@@ -9,6 +9,7 @@ export * from './headers.ts';
 export * from './key-id.ts';
 export * from './money.ts';
 export * from './payword-chain.ts';
+export { sha256, sha256BackendName } from './sha256.ts';
 export * from './schemas/index.ts';
 export * from './signed-document.ts';
 export * from './wire.ts';

@@ -1,4 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import { b64uDecode, b64uEncode, randomBytes } from './encoding.ts';
 import { ProtocolError } from './error-codes.ts';
 
