@@ -1,11 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROBLEM_CONTENT_TYPE, ProtocolError, parseWire } from '@netpay/protocol';
-import { type Clock, createService, type DatabaseEngine, sendProblem, systemClock } from '@netpay/service-kit';
+import {
+  type Clock,
+  createService,
+  type DatabaseEngine,
+  openApiDocument,
+  sendProblem,
+  systemClock,
+} from '@netpay/service-kit';
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { authenticateMerchant } from './auth.ts';
+import { bankMetrics, type MoneyKind } from './bank-metrics.ts';
 import { createCharge } from './charges.ts';
 import type { BankDeps } from './deps.ts';
 import { Faults } from './faults.ts';
@@ -13,6 +21,7 @@ import type { Answer } from './idempotency.ts';
 import { migrateBankStore } from './migrations.ts';
 import { createPayout } from './payouts.ts';
 import { createRefund } from './refunds.ts';
+import { BANK_API, BANK_OPENAPI_PATH } from './route-table.ts';
 import {
   ChargeRequestSchema,
   CurrencyQuerySchema,
@@ -34,6 +43,8 @@ export interface BankAppOptions {
   logger?: Logger;
   /** SHA-256 (`hashToken`) of the broker's API key; registered as merchant `broker` when the app starts. */
   apiKeyHash?: string;
+  /** Behind a TLS-terminating proxy (README, operators): true, or the proxy's addresses. */
+  trustProxy?: boolean | string | string[];
 }
 
 export const DEFAULT_CURRENCY = 'NZD';
@@ -50,7 +61,12 @@ export const DEFAULT_CURRENCY = 'NZD';
  */
 export function createBankApp(options: BankAppOptions): FastifyInstance {
   const deps: BankDeps = { db: options.db, engine: options.engine, clock: options.clock ?? systemClock };
-  const app = createService({ name: 'bank', ...(options.logger ? { logger: options.logger } : {}) });
+  const app = createService({
+    name: 'bank',
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
+  });
+  const metrics = bankMetrics(app.metrics);
   const faults = new Faults();
   const merchantOf = new WeakMap<FastifyRequest, string>();
   const merchant = (request: FastifyRequest): string => {
@@ -77,6 +93,7 @@ export function createBankApp(options: BankAppOptions): FastifyInstance {
       });
 
       const moneyRoute = <S extends TSchema>(
+        kind: MoneyKind,
         path: string,
         schema: S,
         run: (deps: BankDeps, merchantId: string, key: string, body: Static<S>) => Promise<Answer>,
@@ -84,12 +101,17 @@ export function createBankApp(options: BankAppOptions): FastifyInstance {
         v1.post(path, async (request, reply) => {
           const merchantId = merchant(request);
           if (faults.takeFailure(merchantId)) {
+            metrics.faultInjected(kind);
             return sendProblem(reply, 'internal_error', 'sandbox fault injection: failed on purpose', {}, 503);
           }
           let answer: Answer;
           try {
             const key = idempotencyKey(request);
             answer = await run(deps, merchantId, key, parseWire(schema, request.body));
+            metrics.answered(kind, answer);
+          } catch (error) {
+            metrics.failed(kind, error);
+            throw error;
           } finally {
             // After the commit, before the answer: a client that gives up waiting has still been charged,
             // which is what makes retrying with the same key matter.
@@ -99,9 +121,9 @@ export function createBankApp(options: BankAppOptions): FastifyInstance {
           return sendAnswer(reply, answer);
         });
 
-      moneyRoute('/charges', ChargeRequestSchema, createCharge);
-      moneyRoute('/refunds', RefundRequestSchema, createRefund);
-      moneyRoute('/payouts', PayoutRequestSchema, createPayout);
+      moneyRoute('charge', '/charges', ChargeRequestSchema, createCharge);
+      moneyRoute('refund', '/refunds', RefundRequestSchema, createRefund);
+      moneyRoute('payout', '/payouts', PayoutRequestSchema, createPayout);
 
       // Saving a card moves no money, so it needs no Idempotency-Key: a repeat saves the card again.
       v1.post('/cards', async (request, reply) => {
@@ -145,6 +167,12 @@ export function createBankApp(options: BankAppOptions): FastifyInstance {
     },
     { prefix: '/v1' },
   );
+
+  const document = openApiDocument(BANK_API);
+  app.get(BANK_OPENAPI_PATH, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=300');
+    return document;
+  });
   return app;
 }
 

@@ -12,6 +12,8 @@ import {
 export interface Answer {
   status: number;
   body: unknown;
+  /** True when this is a stored answer sent again for a repeated key (nothing happened this time). */
+  replayed?: boolean;
 }
 
 export interface IdempotentRequest {
@@ -65,5 +67,5 @@ function replay(stored: IdempotencyKeyTable, request: IdempotentRequest): Answer
   if (stored.fingerprint !== request.fingerprint) {
     throw new ProtocolError('idempotency_conflict', 'this Idempotency-Key was used with another request');
   }
-  return { status: stored.status_code, body: JSON.parse(stored.response_body) };
+  return { status: stored.status_code, body: JSON.parse(stored.response_body), replayed: true };
 }

@@ -6,9 +6,11 @@ import {
   hashToken,
   listenUntilSignal,
   makePrivateDir,
+  metricsPort,
   newSecret,
   openDatabase,
   restrictUmask,
+  serveMetrics,
 } from '@netpay/service-kit';
 import { createBankApp } from './app.ts';
 import type { BankSchema } from './store.ts';
@@ -52,8 +54,9 @@ function readKey(path: string): string | undefined {
 }
 
 /**
- * `netpay bank [--host 127.0.0.1] [--port 4100] [--data ./data] [--db URL]`: runs the sandbox bank until a
- * signal, with the broker registered as a merchant under the key in `<data>/bank-api-key`.
+ * `netpay bank [--host 127.0.0.1] [--port 4100] [--data ./data] [--db URL] [--metrics-host 127.0.0.1]
+ * [--metrics-port PORT+200]`: runs the sandbox bank until a signal, with the broker registered as a merchant under
+ * the key in `<data>/bank-api-key`, and Prometheus metrics on the admin listener.
  */
 export async function runBank(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -63,6 +66,8 @@ export async function runBank(argv: string[]): Promise<void> {
       port: { type: 'string', default: '4100' },
       data: { type: 'string', default: './data' },
       db: { type: 'string' },
+      'metrics-host': { type: 'string', default: '127.0.0.1' },
+      'metrics-port': { type: 'string' },
     },
     strict: true,
   });
@@ -78,6 +83,7 @@ export async function runBank(argv: string[]): Promise<void> {
   const apiKey = readOrCreateBankApiKey(dataDir);
   const app = createBankApp({ db: database.db, engine: database.engine, logger, apiKeyHash: hashToken(apiKey) });
   app.addHook('onClose', async () => database.close());
+  await serveMetrics(app, { host: values['metrics-host'], port: metricsPort(values['metrics-port'], port) });
   const address = await listenUntilSignal(app, values.host, port);
   logger.info({ address, engine: database.engine, keyFile: bankApiKeyPath(dataDir) }, 'bank listening');
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type DatabaseEngine, ManualClock, newSecret, openDatabase } from '@netpay/service-kit';
 import { createTestDatabase } from '@netpay/service-kit/testing';
+import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { createBankApp } from '../src/app.ts';
 import { type BankSchema, ensureMerchant } from '../src/store.ts';
@@ -37,6 +38,7 @@ export interface MerchantClient {
 
 export interface BankUnderTest {
   baseUrl: string;
+  app: FastifyInstance;
   database: ReturnType<typeof openDatabase<BankSchema>>;
   clock: ManualClock;
   /** A fresh merchant, so each test starts from a zero balance on the shared database. */
@@ -76,6 +78,7 @@ export async function startBank(engine: DatabaseEngine, apiKeyHash?: string): Pr
 
   return {
     baseUrl,
+    app,
     database,
     clock,
     newMerchant,

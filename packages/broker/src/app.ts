@@ -4,6 +4,7 @@ import {
   createLogger,
   createService,
   type DatabaseEngine,
+  isUniqueViolation,
   migrate,
   systemClock,
 } from '@netpay/service-kit';
@@ -62,11 +63,18 @@ declare module 'fastify' {
  */
 export async function prepareBrokerStore(db: BrokerDb, publicUrl: string | undefined, now: Date): Promise<void> {
   await migrate(db as unknown as Kysely<unknown>, migrations);
-  const sealed = await db.transaction().execute(async (trx) => {
-    await ensureFixedAccounts(trx);
-    await ensureSigningKey(trx, now);
-    await ensureBrokerVendor(trx, publicUrl?.replace(/\/+$/, ''), now);
-    return sealPlaintextRows(trx);
+  const setUp = () =>
+    db.transaction().execute(async (trx) => {
+      await ensureFixedAccounts(trx);
+      await ensureSigningKey(trx, now);
+      await ensureBrokerVendor(trx, publicUrl?.replace(/\/+$/, ''), now);
+      return sealPlaintextRows(trx);
+    });
+  // Processes of a fleet started together on a new store race to make the same first rows; the one that loses
+  // (a unique key, its transaction rolled back) finds them made by the other on its second try.
+  const sealed = await setUp().catch((error: unknown) => {
+    if (!isUniqueViolation(error)) throw error;
+    return setUp();
   });
   if (sealed > 0) await scrubFreedPages(db);
 }

@@ -7,8 +7,10 @@ import {
   listenUntilSignal,
   loadMasterKey,
   makePrivateDir,
+  metricsPort,
   openDatabase,
   restrictUmask,
+  serveMetrics,
   systemClock,
 } from '@netpay/service-kit';
 import { pino } from 'pino';
@@ -88,11 +90,23 @@ function integerOption(name: string, value: string | undefined): number | undefi
   return Number(value);
 }
 
+/** `N/SECONDS`: a budget of N at once that refills N every SECONDS, as [capacity, per second]. */
+function budgetOption(name: string, value: string | undefined): [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const match = /^([1-9][0-9]*)\/([1-9][0-9]*)$/.exec(value);
+  if (!match) throw new Error(`--${name} must be N/SECONDS, such as 120/24`);
+  const capacity = Number(match[1]);
+  return [capacity, capacity / Number(match[2])];
+}
+
 /**
  * `netpay broker [--host 127.0.0.1] [--port 4000] [--data ./data] [--db URL] [--bank-url URL] [--public-url URL]
- * [--fee-bps N] [--lease-ttl-seconds N] [--bank-timeout-ms N] [--reconcile-interval-ms N] [--reconcile-grace-ms N]`:
- * runs the broker until SIGINT/SIGTERM. Every reconcile interval (default 60 s, 0 turns it off) it settles coin
+ * [--fee-bps N] [--lease-ttl-seconds N] [--bank-timeout-ms N] [--reconcile-interval-ms N] [--reconcile-grace-ms N]
+ * [--metrics-host 127.0.0.1] [--metrics-port PORT+200]`: runs the broker until SIGINT/SIGTERM, with Prometheus metrics
+ * on the admin listener (`/metrics` on its own port). Every reconcile interval (default 60 s, 0 turns it off) it settles coin
  * purchases left charged without a coin for longer than the grace (default 60 s; keep it above the bank timeout).
+ * `--coin-purchases-per-customer N/SECONDS`: each customer may buy N coins at once, refilled N every SECONDS
+ * (default 120/24); one budget in the store, shared by every broker process on it.
  */
 export async function runBroker(argv: string[]): Promise<void> {
   const options = {
@@ -108,8 +122,12 @@ export async function runBroker(argv: string[]): Promise<void> {
     'max-chain-length': { type: 'string' },
     'reconcile-interval-ms': { type: 'string' },
     'reconcile-grace-ms': { type: 'string' },
+    'coin-purchases-per-customer': { type: 'string' },
+    'metrics-host': { type: 'string', default: '127.0.0.1' },
+    'metrics-port': { type: 'string' },
   } as const;
   const { values } = parseArgs({ args: joinOptionValues(argv, valuedOptions(options)), options });
+  const purchaseBudget = budgetOption('coin-purchases-per-customer', values['coin-purchases-per-customer']);
   const port = integerOption('port', values.port) ?? 4000;
   const publicUrl = values['public-url'] ?? `http://${values.host}:${port}`;
   const logger = createLogger('broker');
@@ -131,6 +149,9 @@ export async function runBroker(argv: string[]): Promise<void> {
       leaseTtlSeconds:
         integerOption('lease-ttl-seconds', values['lease-ttl-seconds']) ?? DEFAULT_CONFIG.leaseTtlSeconds,
       maxChainLength: integerOption('max-chain-length', values['max-chain-length']) ?? DEFAULT_CONFIG.maxChainLength,
+      ...(purchaseBudget
+        ? { rateLimits: { ...DEFAULT_CONFIG.rateLimits, coinPurchasesPerCustomer: purchaseBudget } }
+        : {}),
     },
   });
   app.addHook('onClose', async () => database.close());
@@ -142,6 +163,7 @@ export async function runBroker(argv: string[]): Promise<void> {
     // Before onClose closes the database, so a run in progress finishes first.
     app.addHook('preClose', () => job.stop());
   }
+  await serveMetrics(app, { host: values['metrics-host'], port: metricsPort(values['metrics-port'], port) });
   const address = await listenUntilSignal(app, values.host, port);
   logger.info({ address, publicUrl, db: database.engine }, 'broker listening');
 }

@@ -335,4 +335,19 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /**
+   * Budgets every broker process shares (src/rate-budget.ts): one row per budget and account, the time its bucket
+   * is full again, so a fleet's processes draw on one budget.
+   */
+  '0009_rate_budgets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('rate_budgets')
+        .addColumn('budget', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('tat_us', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('rate_budgets_pkey', ['budget', 'subject'])
+        .execute();
+    },
+  },
 };

@@ -158,6 +158,8 @@ export interface BrokerSchema {
     created_at: string;
     updated_at: string;
   };
+  /** A shared budget's state (src/rate-budget.ts): when `subject`'s bucket of `budget` is full again, µs. */
+  rate_budgets: { budget: string; subject: string; tat_us: number };
 }
 
 export type BrokerDb = Kysely<BrokerSchema>;

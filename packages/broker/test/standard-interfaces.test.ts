@@ -23,7 +23,7 @@ import { testEngines } from '@netpay/service-kit/testing';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { BROKER_API_ROUTES, OPENAPI_PATH } from '../src/routes/route-table.ts';
 import { contentSecurityPolicy } from '../src/web/respond.ts';
 import { type BankUnderTest, type BrokerUnderTest, call, item, proof, startBank, startBroker } from './harness.ts';
@@ -48,7 +48,7 @@ function urlOf(route: ApiRoute): string {
 }
 
 /** Every bank log line, parsed. */
-function bankLog(): { lines: Array<Record<string, unknown>>; logger: ReturnType<typeof pino> } {
+function bankLog(): { lines: Array<Record<string, unknown>>; logger: Logger } {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {

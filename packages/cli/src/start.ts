@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { makePrivateDir, restrictUmask, tightenTree, writePrivateFile } from '@netpay/service-kit';
+import { METRICS_PORT_OFFSET, makePrivateDir, restrictUmask, tightenTree, writePrivateFile } from '@netpay/service-kit';
 
 const BIN = fileURLToPath(new URL('../bin/netpay.mjs', import.meta.url));
 
@@ -41,6 +41,20 @@ interface DemoHosts {
 
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Where a service's admin listener (Prometheus `/metrics`) goes: its own host when that is a loopback address, so
+ * the demo's services stay apart, else 127.0.0.1, never a public address; on its public port + 200.
+ */
+function adminOf(host: string, port: number): { args: string[]; metricsUrl: string } {
+  const loopback = /^127\./.test(host) || host === '::1' || host === 'localhost';
+  const metricsHost = loopback ? host : '127.0.0.1';
+  const metricsPort = port + METRICS_PORT_OFFSET;
+  return {
+    args: ['--metrics-host', metricsHost, '--metrics-port', String(metricsPort)],
+    metricsUrl: `http://${urlHost(metricsHost)}:${metricsPort}/metrics`,
+  };
 }
 
 /**
@@ -122,7 +136,9 @@ export async function runStart(argv: string[]): Promise<number> {
     return child;
   };
 
-  launch('bank', ['bank', '--data', dataDir, '--host', hosts.bank, '--port', String(ports.bank)]);
+  const bankAdmin = adminOf(hosts.bank, ports.bank);
+  const brokerAdmin = adminOf(hosts.broker, ports.broker);
+  launch('bank', ['bank', '--data', dataDir, '--host', hosts.bank, '--port', String(ports.bank), ...bankAdmin.args]);
   await waitHealthy(`${bankUrl}/healthz`);
   launch('broker', [
     'broker',
@@ -134,19 +150,21 @@ export async function runStart(argv: string[]): Promise<number> {
     String(ports.broker),
     '--bank-url',
     bankUrl,
+    ...brokerAdmin.args,
     ...(values['lease-ttl-seconds'] ? ['--lease-ttl-seconds', values['lease-ttl-seconds']] : []),
   ]);
   await waitHealthy(`${brokerUrl}/healthz`);
 
   // The vendors' API keys stay in their 0600 files (`apiKeyFile`); demo.json, which tools read, names only where.
-  const vendors: Array<{ id: string; name: string; url: string; apiKeyFile: string }> = [];
+  const vendors: Array<{ id: string; name: string; url: string; apiKeyFile: string; metricsUrl: string }> = [];
   if (!values['no-vendors']) {
     for (const [i, site] of DEMO_SITES.entries()) {
       const port = ports.vendors[i] ?? site.port;
       const host = hosts.vendors[i] ?? hosts.broker;
       const url = `http://${urlHost(host)}:${port}`;
       const apiKeyFile = await ensureVendorRegistered(dataDir, site, url);
-      vendors.push({ id: site.id, name: site.name, url, apiKeyFile });
+      const admin = adminOf(host, port);
+      vendors.push({ id: site.id, name: site.name, url, apiKeyFile, metricsUrl: admin.metricsUrl });
       launch(site.id, [
         'vendor',
         '--site',
@@ -159,6 +177,7 @@ export async function runStart(argv: string[]): Promise<number> {
         String(port),
         '--broker-url',
         brokerUrl,
+        ...admin.args,
       ]);
     }
     await Promise.all(vendors.map((v) => waitHealthy(`${v.url}/healthz`)));
@@ -166,8 +185,8 @@ export async function runStart(argv: string[]): Promise<number> {
   const customer = await ensureDemoCustomer(brokerUrl);
 
   const demo = {
-    bank: { url: bankUrl },
-    broker: { url: brokerUrl, api: `${brokerUrl}/api/v1` },
+    bank: { url: bankUrl, metricsUrl: bankAdmin.metricsUrl },
+    broker: { url: brokerUrl, api: `${brokerUrl}/api/v1`, metricsUrl: brokerAdmin.metricsUrl },
     vendors,
     customer,
   };

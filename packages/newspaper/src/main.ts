@@ -1,7 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, listenUntilSignal, makePrivateDir, restrictUmask } from '@netpay/service-kit';
+import {
+  createLogger,
+  listenUntilSignal,
+  makePrivateDir,
+  metricsPort,
+  restrictUmask,
+  serveMetrics,
+  type VendorMetricsHook,
+  vendorMetrics,
+} from '@netpay/service-kit';
 import {
   createNetPayVendor,
   createSpendStore,
@@ -11,6 +20,7 @@ import {
 } from '@netpay/vendor-sdk';
 import type { Logger } from 'pino';
 import { createNewspaperApp } from './app.ts';
+import { laterVendorMetrics, meteredSpendStore, meterRefusals } from './payment-metrics.ts';
 import { loadSite, type Site } from './site.ts';
 
 /** How often the running vendor redeems spent coins, and renews its holder leases. */
@@ -28,6 +38,9 @@ export interface VendorConfig {
   dbUrl: string;
   brokerUrl: string;
   publicUrl: string;
+  /** The admin listener (Prometheus `/metrics`): loopback by default, on the public port + 200. */
+  metricsHost: string;
+  metricsPort: number;
 }
 
 const OPTIONS = {
@@ -38,11 +51,14 @@ const OPTIONS = {
   db: { type: 'string' },
   'broker-url': { type: 'string' },
   'public-url': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  'metrics-port': { type: 'string' },
 } as const;
 
 const USAGE =
   'usage: netpay vendor --site <daily-planet|the-bugle|path.json> [--host 127.0.0.1] [--port N] [--data ./data] ' +
-  '[--db URL] [--broker-url http://127.0.0.1:4000] [--public-url http://127.0.0.1:PORT]';
+  '[--db URL] [--broker-url http://127.0.0.1:4000] [--public-url http://127.0.0.1:PORT] [--metrics-host 127.0.0.1] ' +
+  '[--metrics-port PORT+200]';
 
 /**
  * Reads `netpay vendor` arguments (those after `vendor`, or after `vendor redeem|account`).
@@ -76,10 +92,18 @@ export function parseVendorArgs(argv: string[]): VendorConfig {
   ] as const) {
     if (!/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`${name} must be an http(s) URL\n${USAGE}`);
   }
+  let adminPort: number;
+  try {
+    adminPort = metricsPort(values['metrics-port'], port);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
+  }
   return {
     site,
     host,
     port,
+    metricsHost: values['metrics-host'] ?? '127.0.0.1',
+    metricsPort: adminPort,
     dataDir,
     vendorDir,
     dbUrl: values.db ?? `sqlite:${join(vendorDir, 'spend.db')}`,
@@ -108,13 +132,18 @@ export interface OpenedVendor {
 }
 
 /** Builds the vendor for a config: signing key, API key, spend store, release URL. The caller closes it. */
-export async function openVendor(config: VendorConfig, logger: Logger): Promise<OpenedVendor> {
+export async function openVendor(
+  config: VendorConfig,
+  logger: Logger,
+  metrics?: VendorMetricsHook,
+): Promise<OpenedVendor> {
   // The signing key, the API key and the spend store (it holds server-side wallets' seeds) are the owner's only.
   restrictUmask();
   makePrivateDir(config.vendorDir);
   const key = await loadOrCreateVendorKey(config.vendorDir);
   const apiKey = readApiKey(config.vendorDir);
-  const store = await createSpendStore(config.dbUrl);
+  const raw = await createSpendStore(config.dbUrl);
+  const store = metrics ? meteredSpendStore(raw, metrics) : raw;
   const vendor = createNetPayVendor({
     vendorId: config.site.vendorId,
     brokerUrl: config.brokerUrl,
@@ -146,9 +175,13 @@ export async function openVendor(config: VendorConfig, logger: Logger): Promise<
 export async function runVendor(argv: string[]): Promise<string> {
   const config = parseVendorArgs(argv);
   const logger = createLogger(config.site.vendorId);
-  const { vendor, close } = await openVendor(config, logger);
+  const metrics = laterVendorMetrics();
+  const { vendor, close } = await openVendor(config, logger, metrics);
   const app = createNewspaperApp({ site: config.site, vendor, brokerUrl: config.brokerUrl, logger });
+  metrics.connect(vendorMetrics(app.metrics));
+  meterRefusals(app, metrics);
   app.addHook('onClose', close);
+  await serveMetrics(app, { host: config.metricsHost, port: config.metricsPort });
   vendor.startBackgroundJobs({ redeemIntervalMs: REDEEM_INTERVAL_MS, renewIntervalMs: RENEW_INTERVAL_MS });
   const address = await listenUntilSignal(app, config.host, config.port);
   logger.info({ address, publicUrl: config.publicUrl, site: config.site.name }, 'newspaper listening');

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
 import { NON_PAGE_CSP } from './security-headers.ts';
@@ -72,4 +73,39 @@ export async function listenAdmin(metrics: Metrics, options: AdminListenerOption
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * How far above its public port a service's admin port is by default: with the demo's ports (broker 4000, sites
+ * 4001-4002, bank 4100) the admin ports 4200-4202 and 4300 meet none of them, even with every service on one host.
+ */
+export const METRICS_PORT_OFFSET = 200;
+
+/**
+ * The admin port from a `--metrics-port` value: the number given, else the public port plus `METRICS_PORT_OFFSET`
+ * (0 stays 0: any free port).
+ *
+ * @throws Error when the value is not a port number
+ * @example
+ * metricsPort(undefined, 4000); // 4200
+ */
+export function metricsPort(option: string | undefined, publicPort: number): number {
+  if (option === undefined) return publicPort === 0 ? 0 : publicPort + METRICS_PORT_OFFSET;
+  const port = Number(option);
+  if (!/^[0-9]+$/.test(option) || port > 65_535) throw new Error(`--metrics-port must be 0..65535, not ${option}`);
+  return port;
+}
+
+/**
+ * Starts the admin listener for an app that has not started yet, and closes it with the app.
+ *
+ * @example
+ * await serveMetrics(app, { host: '127.0.0.1', port: metricsPort(values['metrics-port'], port) });
+ * await listenUntilSignal(app, host, port);
+ */
+export async function serveMetrics(app: FastifyInstance, options: AdminListenerOptions): Promise<AdminListener> {
+  // A FastifyBaseLogger is the pino logger createService was given.
+  const admin = await listenAdmin(app.metrics, { ...options, logger: options.logger ?? (app.log as Logger) });
+  app.addHook('onClose', () => admin.close());
+  return admin;
 }

@@ -29,6 +29,19 @@ export interface DeclaredRoute {
   url: string;
 }
 
+/**
+ * `NETPAY_TRUST_PROXY`, for operators behind a TLS-terminating proxy: `true`, or the proxy's addresses or CIDR
+ * ranges, comma-separated. Unset, empty or `false`: trust nobody (X-Forwarded-* ignored, no HSTS on plain http).
+ *
+ * @example
+ * trustProxyFromEnv('10.0.0.0/8,127.0.0.1'); // '10.0.0.0/8,127.0.0.1'
+ */
+export function trustProxyFromEnv(value: string | undefined): boolean | string {
+  const v = value?.trim() ?? '';
+  if (v === '' || v === 'false') return false;
+  return v === 'true' ? true : v;
+}
+
 /** A pino logger; level from NETPAY_LOG_LEVEL (default info, silent under tests unless asked). */
 export function createLogger(name: string, level = process.env.NETPAY_LOG_LEVEL ?? 'info'): Logger {
   return pino({ name, level, base: { service: name } });
@@ -60,7 +73,7 @@ export function createService(options: ServiceOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: options.trustProxy ?? trustProxyFromEnv(process.env.NETPAY_TRUST_PROXY),
     // The id is checked before it is trusted (requestIdFrom), so Fastify must not take the header as it is.
     requestIdHeader: false,
     genReqId: (raw) => requestIdFrom(raw.headers[REQUEST_ID_HEADER]),

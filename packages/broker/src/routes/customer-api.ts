@@ -16,6 +16,7 @@ import { createCustomer, createSession } from '../customers.ts';
 import { counted } from '../broker-metrics.ts';
 import type { BrokerDeps } from '../deps.ts';
 import { throttledLogin } from '../login-throttle.ts';
+import { takePurchaseBudget } from '../rate-budget.ts';
 import { refundCoin } from '../refund.ts';
 
 /** Takes a token from each limiter; answers 429 with Retry-After when one is empty. */
@@ -33,9 +34,11 @@ function limited(reply: FastifyReply, checks: Array<[RateLimiter, string]>): Fas
 /** §7: the customer API (session token as Bearer; the web pages use the session cookie). */
 export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   const r = deps.config.rateLimits;
+  // Flood guards per client address, in each process on purpose: they protect that process's CPU (password
+  // hashing) from bursts, and a shared counter would carry the flood to the database. What must hold for the
+  // whole fleet is in the store: failed logins (login-throttle.ts) and each customer's purchases (below).
   const loginPerIp = new RateLimiter(r.loginPerIp[0], r.loginPerIp[1], deps.clock);
   const signupPerIp = new RateLimiter(r.signupPerIp[0], r.signupPerIp[1], deps.clock);
-  const buyPerCustomer = new RateLimiter(r.coinPurchasesPerCustomer[0], r.coinPurchasesPerCustomer[1], deps.clock);
 
   app.post('/api/v1/customers', async (request: FastifyRequest, reply) => {
     const body = parseWire(CreateCustomerRequestSchema, request.body);
@@ -66,10 +69,12 @@ export function customerApiRoutes(app: FastifyInstance, deps: BrokerDeps): void 
     const customer = await requireCustomer(deps, request);
     const key = idempotencyKey(request);
     const body = parseWire(BuyCoinRequestSchema, request.body);
-    const stop = limited(reply, [[buyPerCustomer, customer.id]]);
-    if (stop) {
+    const budget = await takePurchaseBudget(deps, customer.id);
+    if (!budget.ok) {
       metrics.purchase('rate_limited');
-      return stop;
+      const seconds = budget.retryAfterSeconds;
+      reply.header('retry-after', String(seconds));
+      return sendProblem(reply, 'rate_limited', `too many purchases; retry in ${seconds} s`, { retryAfter: seconds });
     }
     const text = await counted(metrics.purchase, 'created', () => buyCoin(deps, customer.id, key, body));
     return reply.code(201).type('application/json; charset=utf-8').send(text);
