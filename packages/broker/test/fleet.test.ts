@@ -101,6 +101,9 @@ describe('a broker fleet, PostgreSQL only: two broker processes on one PostgreSQ
             publicUrl,
             '--coin-purchases-per-customer',
             `${PURCHASE_BUDGET}/${PURCHASE_BUDGET_SECONDS}`,
+            // Any free port for each process's metrics, rather than its own port + 200, which may be taken.
+            '--metrics-port',
+            '0',
           ],
           env,
         ),
