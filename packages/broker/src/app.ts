@@ -18,6 +18,7 @@ import { ensureFixedAccounts } from './ledger-store.ts';
 import { migrations } from './migrations.ts';
 import { httpReleaseClient, type ReleaseClient } from './release-client.ts';
 import { apiEdge } from './routes/api-edge.ts';
+import { balanceApiRoutes } from './routes/balance-api.ts';
 import { customerApiRoutes } from './routes/customer-api.ts';
 import { discoveryRoutes } from './routes/discovery.ts';
 import { vendorApiRoutes } from './routes/vendor-api.ts';
@@ -129,6 +130,7 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
   discoveryRoutes(app, deps);
   vendorApiRoutes(app, deps);
   customerApiRoutes(app, deps);
+  balanceApiRoutes(app, deps);
   await registerWebRoutes(app, deps);
   for (const routes of options.routes ?? []) await routes(app, deps);
   return app;

@@ -1,4 +1,4 @@
-import { COINS_OUTSTANDING, FEES, normalBalance, vendorAccount } from './ledger.ts';
+import { CASH, COINS_OUTSTANDING, customerAccount, FEES, normalBalance, vendorAccount } from './ledger.ts';
 import type { BrokerSchema } from './schema.ts';
 
 /**
@@ -9,7 +9,15 @@ import type { BrokerSchema } from './schema.ts';
 
 export type AuditChain = Pick<
   BrokerSchema['chains'],
-  'chain_id' | 'length' | 'unit' | 'amount' | 'status' | 'refund_index' | 'refunded_amount'
+  | 'chain_id'
+  | 'length'
+  | 'unit'
+  | 'amount'
+  | 'status'
+  | 'refund_index'
+  | 'refunded_amount'
+  | 'customer_id'
+  | 'connection_id'
 >;
 export type AuditEpoch = Pick<
   BrokerSchema['epochs'],
@@ -32,6 +40,7 @@ export type AuditRange = Pick<
 export type AuditEntry = Pick<BrokerSchema['ledger_entries'], 'id' | 'kind' | 'reference'>;
 export type AuditPosting = BrokerSchema['postings'];
 export type AuditAccount = BrokerSchema['accounts'];
+export type AuditTopUp = Pick<BrokerSchema['top_ups'], 'id' | 'customer_id' | 'amount' | 'status'>;
 
 /** Every row the audit reads, one load per table. */
 export interface AuditRows {
@@ -41,6 +50,7 @@ export interface AuditRows {
   entries: AuditEntry[];
   postings: AuditPosting[];
   accounts: AuditAccount[];
+  topUps: AuditTopUp[];
 }
 
 export interface AuditResult {
@@ -167,6 +177,9 @@ interface ChainIndex {
   ranges: AuditRange[];
   purchases: number;
   refunds: number;
+  /** The postings of its purchase and refund entries, summed per account. */
+  purchasePostings: Amounts;
+  refundPostings: Amounts;
   /** Σ of the coins_outstanding postings of every entry that belongs to the chain. */
   coinsOutstanding: number;
 }
@@ -180,14 +193,25 @@ interface ChainIndex {
  * - its ranges against what the broker holds: amounts match the indexes, the redeemer held the epoch, nothing
  *   kept passes the epoch's release, forced bound or the refund index, or starts before the epoch did, and a
  *   refund never passes the unspent remainder; a stored release says the index it is recorded at;
- * - kept ranges never overlap.
- * An entry that moves coins_outstanding but belongs to no chain is a discrepancy too.
+ * - kept ranges never overlap;
+ * - its purchase and refund post to the payer: cash for a coin bought by card, the customer's balance account
+ *   for a connection chain.
+ * An entry that moves coins_outstanding but belongs to no chain is a discrepancy too, and so is a posting to a
+ * customer's balance account by anything but that customer's top-ups and connection chains.
  */
 export function chainDiscrepancies(rows: AuditRows): string[] {
   const out: string[] = [];
   const chains = new Map<string, ChainIndex>();
   for (const c of rows.chains) {
-    chains.set(c.chain_id, { epochs: new Map(), ranges: [], purchases: 0, refunds: 0, coinsOutstanding: 0 });
+    chains.set(c.chain_id, {
+      epochs: new Map(),
+      ranges: [],
+      purchases: 0,
+      refunds: 0,
+      purchasePostings: new Map(),
+      refundPostings: new Map(),
+      coinsOutstanding: 0,
+    });
   }
   const unknownChains = new Set<string>();
   const indexOf = (chainId: string): ChainIndex | undefined => {
@@ -205,6 +229,7 @@ export function chainDiscrepancies(rows: AuditRows): string[] {
     out.push(`chain ${chainId}: has epochs or ranges but the broker does not know the chain`);
   }
 
+  const topUps = new Map(rows.topUps.map((t) => [t.id, t]));
   const postingsOf = new Map<string, Amounts>();
   for (const p of rows.postings) {
     const amounts = postingsOf.get(p.entry_id) ?? new Map<string, number>();
@@ -222,8 +247,13 @@ export function chainDiscrepancies(rows: AuditRows): string[] {
       const chain = chains.get(entry.reference);
       if (chain) {
         chainId = entry.reference;
-        if (entry.kind === 'purchase') chain.purchases++;
-        else chain.refunds++;
+        if (entry.kind === 'purchase') {
+          chain.purchases++;
+          add(chain.purchasePostings, amounts);
+        } else {
+          chain.refunds++;
+          add(chain.refundPostings, amounts);
+        }
       }
     } else if (entry.kind === 'redemption' || entry.kind === 'take_back') {
       const range = rangeById.get(entry.reference);
@@ -241,6 +271,8 @@ export function chainDiscrepancies(rows: AuditRows): string[] {
       } else {
         out.push(`entry ${entry.id} (${entry.kind}) refers to ${entry.reference}, which is no redeemed range`);
       }
+    } else if (entry.kind === 'top_up') {
+      out.push(...topUpDiscrepancies(entry, amounts, topUps));
     } else if (entry.kind !== 'payout') {
       out.push(`entry ${entry.id} has an unknown kind ${entry.kind}`);
     }
@@ -259,6 +291,55 @@ export function chainDiscrepancies(rows: AuditRows): string[] {
     for (const message of oneChain(chain, index, redemptionsOf, takeBacksOf)) {
       out.push(`chain ${chain.chain_id}: ${message}`);
     }
+  }
+  out.push(...customerAccountDiscrepancies(rows, chains, postingsOf, topUps));
+  return out;
+}
+
+/** A top-up entry posts exactly its completed top-up's amount: cash +amount, the customer's account −amount. */
+function topUpDiscrepancies(
+  entry: AuditEntry,
+  amounts: Amounts | undefined,
+  topUps: Map<string, AuditTopUp>,
+): string[] {
+  const topUp = topUps.get(entry.reference);
+  if (!topUp) return [`entry ${entry.id} (top_up) refers to ${entry.reference}, which is no top-up`];
+  const out: string[] = [];
+  if (topUp.status !== 'completed') out.push(`top-up ${topUp.id} has an entry but is ${topUp.status}`);
+  const expected: Amounts = new Map([
+    [CASH, topUp.amount],
+    [customerAccount(topUp.customer_id), -topUp.amount],
+  ]);
+  const wrong = differences(amounts ?? new Map(), expected);
+  if (wrong.length > 0) out.push(`top-up ${topUp.id}'s entry posts ${wrong.join('; ')}`);
+  return out;
+}
+
+/**
+ * Every customer's balance account (§7 v1.1) moves only by its own top-ups and its own connection chains'
+ * purchases and refunds (checked entry by entry above and in `oneChain`); nothing else may post to it. Its floor
+ * (never below 0) is checked with every account's in `ledgerDiscrepancies`; completed top-ups each have one entry.
+ */
+function customerAccountDiscrepancies(
+  rows: AuditRows,
+  chains: Map<string, ChainIndex>,
+  postingsOf: Map<string, Amounts>,
+  topUps: Map<string, AuditTopUp>,
+): string[] {
+  const out: string[] = [];
+  const entryCount = new Map<string, number>();
+  for (const entry of rows.entries) {
+    if (entry.kind === 'top_up') entryCount.set(entry.reference, (entryCount.get(entry.reference) ?? 0) + 1);
+    const touches = [...(postingsOf.get(entry.id)?.keys() ?? [])].filter((a) => a.startsWith('customer:'));
+    if (touches.length === 0) continue;
+    const legit =
+      entry.kind === 'top_up' ||
+      ((entry.kind === 'purchase' || entry.kind === 'refund') && chains.has(entry.reference));
+    if (!legit) out.push(`entry ${entry.id} (${entry.kind} ${entry.reference}) posts to ${touches.join(', ')}`);
+  }
+  for (const topUp of topUps.values()) {
+    const n = entryCount.get(topUp.id) ?? 0;
+    if (topUp.status === 'completed' && n !== 1) out.push(`top-up ${topUp.id} is completed with ${n} entries, not 1`);
   }
   return out;
 }
@@ -294,7 +375,31 @@ function oneChain(
   }
 
   if (index.purchases !== 1) out.push(`has ${index.purchases} purchase entries, not 1`);
-  if (index.refunds > 1) out.push(`has ${index.refunds} refund entries`);
+  // Who paid for it and where its remainder went: a card (cash) for a coin, the customer's balance for a
+  // connection chain (§7 v1.1), and nothing else.
+  const payer = chain.connection_id === null ? CASH : customerAccount(chain.customer_id);
+  if (index.purchases === 1) {
+    const wrong = differences(
+      index.purchasePostings,
+      new Map([
+        [payer, value],
+        [COINS_OUTSTANDING, -value],
+      ]),
+    );
+    if (wrong.length > 0) out.push(`its purchase entry posts ${wrong.join('; ')}`);
+  }
+  if (index.refunds > 0) {
+    const wrong = differences(
+      index.refundPostings,
+      new Map([
+        [payer, -refunded],
+        [COINS_OUTSTANDING, refunded],
+      ]),
+    );
+    if (wrong.length > 0) out.push(`its refund entry posts ${wrong.join('; ')}`);
+  }
+  // A connection chain may give its unallowed tail back before it ends: several refund entries, one account.
+  if (index.refunds > 1 && chain.connection_id === null) out.push(`has ${index.refunds} refund entries`);
   if (index.purchases > 0) {
     const expected = -(value - kept - refunded);
     if (index.coinsOutstanding !== expected) {

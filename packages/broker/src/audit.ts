@@ -22,7 +22,17 @@ export async function audit(db: Queryable): Promise<AuditResult> {
 export async function loadAuditRows(db: Queryable): Promise<AuditRows> {
   const chains = await db
     .selectFrom('chains')
-    .select(['chain_id', 'length', 'unit', 'amount', 'status', 'refund_index', 'refunded_amount'])
+    .select([
+      'chain_id',
+      'length',
+      'unit',
+      'amount',
+      'status',
+      'refund_index',
+      'refunded_amount',
+      'customer_id',
+      'connection_id',
+    ])
     .execute();
   const epochs = await db
     .selectFrom('epochs')
@@ -47,7 +57,8 @@ export async function loadAuditRows(db: Queryable): Promise<AuditRows> {
   const entries = await db.selectFrom('ledger_entries').select(['id', 'kind', 'reference']).execute();
   const postings = await db.selectFrom('postings').select(['entry_id', 'account_id', 'amount']).execute();
   const accounts = await db.selectFrom('accounts').select(['id', 'kind', 'floor']).execute();
-  return { chains, epochs, ranges, entries, postings, accounts };
+  const topUps = await db.selectFrom('top_ups').select(['id', 'customer_id', 'amount', 'status']).execute();
+  return { chains, epochs, ranges, entries, postings, accounts, topUps };
 }
 
 /** How many discrepancies `netpay admin audit` lists on stderr; the JSON on stdout has them all. */

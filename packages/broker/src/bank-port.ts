@@ -1,11 +1,13 @@
 /**
- * The broker's view of its bank: three operations, each with a client-made idempotency key, each
- * answering with a result union. A bank that cannot be reached (timeout, connection refused, 5xx)
+ * The broker's view of its bank: three money operations, each with a client-made idempotency key, and saving a
+ * card; each answers with a result union. A bank that cannot be reached (timeout, connection refused, 5xx)
  * is not a result but a `BankUnavailable` thrown by the adapter: the caller writes nothing and the
  * client may retry with the same key.
  */
 export interface Bank {
   charge(request: ChargeRequest, idempotencyKey: string): Promise<ChargeResult>;
+  /** Saves a card for later charges by token; the broker keeps only the token (sealed) and the last 4 digits. */
+  saveCard(card: CardDetails): Promise<SaveCardResult>;
   refund(request: RefundRequest, idempotencyKey: string): Promise<RefundResult>;
   payout(request: PayoutRequest, idempotencyKey: string): Promise<PayoutResult>;
 }
@@ -16,12 +18,16 @@ export interface CardDetails {
   cvc: string;
 }
 
-export interface ChargeRequest {
+/** A charge of a card given by its details, or of a saved card by its token. */
+export type ChargeRequest = {
   amount: number;
   currency: string;
-  card: CardDetails;
   description?: string;
-}
+} & ({ card: CardDetails; cardToken?: undefined } | { cardToken: string; card?: undefined });
+
+export type SaveCardResult =
+  | { ok: true; cardToken: string; last4: string }
+  | { ok: false; code: 'card_declined' | 'invalid_card'; detail?: string };
 
 export type ChargeResult =
   | { ok: true; chargeId: string; amount: number }

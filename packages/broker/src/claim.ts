@@ -13,6 +13,7 @@ import {
   type Point,
   updateEpoch,
 } from './chain-state.ts';
+import { refuseForeignClaim } from './connection-chain.ts';
 import type { BrokerDeps } from './deps.ts';
 import { holderCertificate, leaseTimes, leaseValid } from './holder-lease.ts';
 import type { BrokerTx } from './schema.ts';
@@ -227,6 +228,7 @@ export async function claimChain(
   return deps.db.transaction().execute(async (trx) => {
     const state = await loadChainState(trx, deps.engine, chainId);
     refuseUnlessActive(state);
+    refuseForeignClaim(state, vendorId);
     return (await claimInTransaction(deps, trx, state, vendorId, { proof })).response;
   });
 }

@@ -18,10 +18,12 @@ export function coinStatus(chain: ChainRow, spentIndex: number, now: Date): Coin
 
 /** §7 `GET {api}/coins`: the customer's chains as the broker knows them, newest first. */
 export async function listCoins(db: Queryable, customerId: string, now: Date): Promise<CoinList> {
+  // Connection chains carry the NetPay balance (balance.ts), not coins: a wallet never sees them.
   const chains = await db
     .selectFrom('chains')
     .selectAll()
     .where('customer_id', '=', customerId)
+    .where('connection_id', 'is', null)
     .orderBy('issued_at', 'desc')
     .orderBy('chain_id')
     .execute();
@@ -50,7 +52,12 @@ export async function listCoins(db: Queryable, customerId: string, now: Date): P
 
 /** §7 `GET {api}/history`: purchases, spends by vendor as the broker learns them, refunds; oldest first. */
 export async function customerHistory(db: Queryable, customerId: string): Promise<History> {
-  const chains = await db.selectFrom('chains').selectAll().where('customer_id', '=', customerId).execute();
+  const chains = await db
+    .selectFrom('chains')
+    .selectAll()
+    .where('customer_id', '=', customerId)
+    .where('connection_id', 'is', null)
+    .execute();
   const events: HistoryEvent[] = [];
   for (const chain of chains) {
     events.push({ kind: 'purchase', at: chain.issued_at, chainId: chain.chain_id, amount: chain.amount });

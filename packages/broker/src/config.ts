@@ -21,6 +21,13 @@ export interface BrokerConfig {
    * see settlement.ts; 0 pays every credit at once.
    */
   settlementWindowSeconds: number;
+  /**
+   * The most a connected site may hold unspent at once (§7 v1.1 allowances): what a dishonest site can take.
+   * Minor units (default 50 = NZ$0.50).
+   */
+  allowanceMaxMinor: number;
+  /** How much of a customer's balance one connection chain takes at a time (default 200 = NZ$2.00). */
+  connectionBlockMinor: number;
   rateLimits: {
     /** Login attempts per client address: bucket size and refill per second. */
     loginPerIp: [capacity: number, perSecond: number];
@@ -41,6 +48,8 @@ export const DEFAULT_CONFIG: Omit<BrokerConfig, 'publicUrl'> = {
   sessionTtlSeconds: 30 * 24 * 3600,
   releaseTimeoutMs: 5000,
   settlementWindowSeconds: 86_400,
+  allowanceMaxMinor: 50,
+  connectionBlockMinor: 200,
   rateLimits: {
     loginPerIp: [300, 10],
     signupPerIp: [300, 10],
@@ -66,6 +75,12 @@ export function brokerConfig(partial: Partial<BrokerConfig> & { publicUrl: strin
   if (!(config.leaseTtlSeconds >= 1)) throw new Error('leaseTtlSeconds must be at least 1');
   if (!Number.isSafeInteger(config.settlementWindowSeconds) || config.settlementWindowSeconds < 0) {
     throw new Error('settlementWindowSeconds must be a non-negative integer');
+  }
+  if (!Number.isSafeInteger(config.allowanceMaxMinor) || config.allowanceMaxMinor < 1) {
+    throw new Error('allowanceMaxMinor must be a positive integer');
+  }
+  if (!Number.isSafeInteger(config.connectionBlockMinor) || config.connectionBlockMinor < config.allowanceMaxMinor) {
+    throw new Error('connectionBlockMinor must be an integer of at least allowanceMaxMinor');
   }
   return config;
 }

@@ -2,12 +2,14 @@ import { requestIdHeaders } from '@netpay/service-kit';
 import {
   BankUnavailable,
   type Bank,
+  type CardDetails,
   type ChargeRequest,
   type ChargeResult,
   type PayoutRequest,
   type PayoutResult,
   type RefundRequest,
   type RefundResult,
+  type SaveCardResult,
 } from './bank-port.ts';
 
 export interface HttpBankOptions {
@@ -24,7 +26,7 @@ interface BankAnswer {
 }
 
 /**
- * The `Bank` port over the sandbox bank's HTTP API (`/v1/charges`, `/v1/refunds`, `/v1/payouts`).
+ * The `Bank` port over the sandbox bank's HTTP API (`/v1/charges`, `/v1/refunds`, `/v1/payouts`, `/v1/cards`).
  *
  * @example
  * const bank = new HttpBank({ url: 'http://127.0.0.1:4100', apiKey, timeoutMs: 5000 });
@@ -58,6 +60,20 @@ export class HttpBank implements Bank {
     throw new Error(`bank refused the charge: ${status} ${code} ${detail ?? ''}`);
   }
 
+  async saveCard(card: CardDetails): Promise<SaveCardResult> {
+    const { status, body } = await this.#post('/v1/cards', { card });
+    if (status === 201 || status === 200) {
+      if (typeof body.cardToken !== 'string' || typeof body.last4 !== 'string') {
+        throw new BankUnavailable('bank answered a saved card without a token');
+      }
+      return { ok: true, cardToken: body.cardToken, last4: body.last4 };
+    }
+    const detail = typeof body.detail === 'string' ? body.detail : undefined;
+    if (status === 402) return { ok: false, code: 'card_declined', ...(detail ? { detail } : {}) };
+    if (status === 400) return { ok: false, code: 'invalid_card', ...(detail ? { detail } : {}) };
+    throw new Error(`bank refused to save the card: ${status} ${detail ?? ''}`);
+  }
+
   async refund(request: RefundRequest, idempotencyKey: string): Promise<RefundResult> {
     const { status, body } = await this.#post('/v1/refunds', request, idempotencyKey);
     if (status === 200 || status === 201) return { ok: true, refundId: String(body.id) };
@@ -75,7 +91,7 @@ export class HttpBank implements Bank {
     return { ok: false, code: body.code === 'insufficient_funds' ? 'insufficient_funds' : 'rejected', detail };
   }
 
-  async #post(path: string, payload: unknown, idempotencyKey: string): Promise<BankAnswer> {
+  async #post(path: string, payload: unknown, idempotencyKey?: string): Promise<BankAnswer> {
     let response: Response;
     try {
       response = await fetch(this.#url + path, {
@@ -85,7 +101,7 @@ export class HttpBank implements Bank {
           'content-type': 'application/json',
           // The request this call works for, so the bank logs it under the same id.
           ...requestIdHeaders(),
-          'idempotency-key': idempotencyKey,
+          ...(idempotencyKey !== undefined ? { 'idempotency-key': idempotencyKey } : {}),
         },
         body: JSON.stringify(payload),
         signal: AbortSignal.timeout(this.#timeoutMs),

@@ -1,4 +1,11 @@
-import { assertBalanced, FIXED_ACCOUNTS, type LedgerEntry, vendorAccount } from './ledger.ts';
+import {
+  assertBalanced,
+  customerAccount,
+  FIXED_ACCOUNTS,
+  type LedgerEntry,
+  normalBalance,
+  vendorAccount,
+} from './ledger.ts';
 import { newId } from './ids.ts';
 import type { BrokerTx, Queryable } from './schema.ts';
 
@@ -34,6 +41,20 @@ export async function ensureVendorAccount(db: Queryable, vendorId: string): Prom
   const id = vendorAccount(vendorId);
   const found = await db.selectFrom('accounts').select('id').where('id', '=', id).executeTakeFirst();
   if (!found) await db.insertInto('accounts').values({ id, kind: 'liability', floor: null }).execute();
+}
+
+/** Creates a customer's balance account once: a liability that may never go below 0. */
+export async function ensureCustomerAccount(db: Queryable, customerId: string): Promise<void> {
+  await db
+    .insertInto('accounts')
+    .values({ id: customerAccount(customerId), kind: 'liability', floor: 0 })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/** What the broker owes a customer outside any chain (the account's normal balance, ≥ 0). */
+export async function customerAccountBalance(db: Queryable, customerId: string): Promise<number> {
+  return normalBalance('liability', await accountBalance(db, customerAccount(customerId)));
 }
 
 /** The raw (debit-positive) balance of an account. */

@@ -3,8 +3,8 @@ import type { Money } from '@netpay/protocol';
 /**
  * The broker's double-entry ledger, pure: entries are built and checked here and written by
  * `ledger-store.ts`. Signs: a posting is positive for a debit. `cash` is an asset (debit-normal);
- * `coins_outstanding`, `fees` and `vendor:<id>` are credit-normal (what the broker owes or earned),
- * so their balances are ≤ 0 in good health, except a vendor's after a take-back.
+ * `coins_outstanding`, `fees`, `vendor:<id>` and `customer:<id>` are credit-normal (what the broker owes or
+ * earned), so their balances are ≤ 0 in good health, except a vendor's after a take-back.
  *
  * Amounts come in as `Money` (the `…Of` builders): never negative, never fractional, one currency per entry.
  * Postings stay signed integers of minor units, because a posting's sign is its side, not an amount.
@@ -19,6 +19,14 @@ export function vendorAccount(vendorId: string): string {
   return `vendor:${vendorId}`;
 }
 
+/**
+ * A customer's NetPay balance (§7 v1.1): what the broker owes the customer and no chain holds yet. A liability
+ * with floor 0: money comes in by top-ups and returned connection chains and goes out into connection chains.
+ */
+export function customerAccount(customerId: string): string {
+  return `customer:${customerId}`;
+}
+
 export type AccountKind = 'asset' | 'liability' | 'revenue';
 
 /** The fixed accounts and their floors (on the account's normal balance; null = no floor). */
@@ -28,7 +36,7 @@ export const FIXED_ACCOUNTS: ReadonlyArray<{ id: string; kind: AccountKind; floo
   { id: FEES, kind: 'revenue', floor: 0 },
 ];
 
-export type EntryKind = 'purchase' | 'redemption' | 'take_back' | 'refund' | 'payout';
+export type EntryKind = 'purchase' | 'redemption' | 'take_back' | 'refund' | 'payout' | 'top_up';
 
 export interface Posting {
   accountId: string;
@@ -178,6 +186,33 @@ export function payoutEntryOf(payoutId: string, vendorId: string, amount: Money)
   return entry('payout', payoutId, [
     { accountId: vendorAccount(vendorId), amount: amount.minor },
     { accountId: CASH, amount: -amount.minor },
+  ]);
+}
+
+/** Money added to a customer's balance by card: the bank holds the cash, the broker owes the customer. */
+export function topUpEntryOf(topUpId: string, customerId: string, amount: Money): LedgerEntry {
+  return entry('top_up', topUpId, [
+    { accountId: CASH, amount: amount.minor },
+    { accountId: customerAccount(customerId), amount: -amount.minor },
+  ]);
+}
+
+/**
+ * A connection chain funded from the customer's balance: the same `purchase` of a chain, paid from the
+ * customer's account instead of a card, so the chain's own audit is unchanged.
+ */
+export function balancePurchaseEntryOf(chainId: string, customerId: string, amount: Money): LedgerEntry {
+  return entry('purchase', chainId, [
+    { accountId: customerAccount(customerId), amount: amount.minor },
+    { accountId: COINS_OUTSTANDING, amount: -amount.minor },
+  ]);
+}
+
+/** The unspent remainder of a connection chain went back to the customer's balance instead of a card. */
+export function balanceRefundEntryOf(chainId: string, customerId: string, amount: Money): LedgerEntry {
+  return entry('refund', chainId, [
+    { accountId: COINS_OUTSTANDING, amount: amount.minor },
+    { accountId: customerAccount(customerId), amount: -amount.minor },
   ]);
 }
 

@@ -336,6 +336,111 @@ export const migrations: Record<string, Migration> = {
     },
   },
   /**
+   * One NetPay balance (§7 v1.1): connections of a customer to vendor sites, the chains only a connection uses,
+   * the allowances granted on them, the customer's limits, saved card and automatic top-up, and top-ups.
+   */
+  '0008_connections': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('chains').addColumn('connection_id', 'text').execute();
+      await db.schema.createIndex('chains_by_connection').on('chains').column('connection_id').execute();
+      await db.schema.createIndex('chains_by_customer').on('chains').column('customer_id').execute();
+
+      await db.schema
+        .createTable('connections')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('vendor_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('refresh_token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('chain_id', 'text')
+        .addColumn('site_cap_minor', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('connections_one_live')
+        .on('connections')
+        .columns(['customer_id', 'vendor_id'])
+        .unique()
+        .where(sql.ref('revoked_at'), 'is', null)
+        .execute();
+
+      await db.schema
+        .createTable('customer_settings')
+        .addColumn('customer_id', 'text', (c) => c.primaryKey())
+        .addColumn('auto_pay_max_minor', 'bigint', (c) => c.notNull())
+        .addColumn('daily_cap_minor', 'bigint', (c) => c.notNull())
+        .addColumn('ask_each_site', 'integer', (c) => c.notNull())
+        .addColumn('connected_once', 'integer', (c) => c.notNull())
+        .addColumn('card_token', 'text')
+        .addColumn('card_last4', 'text')
+        .addColumn('auto_top_up_minor', 'bigint')
+        .addColumn('auto_top_up_ceiling_minor', 'bigint')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('top_ups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('bank_key', 'text', (c) => c.notNull().unique())
+        .addColumn('amount', 'bigint', (c) => c.notNull())
+        .addColumn('automatic', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('charge_id', 'text')
+        .addColumn('card_last4', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('top_ups_key', ['customer_id', 'idempotency_key'])
+        .execute();
+      await db.schema.createIndex('top_ups_by_customer').on('top_ups').columns(['customer_id', 'created_at']).execute();
+
+      await db.schema
+        .createTable('allowances')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('connection_id', 'text', (c) => c.notNull())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('spent_index', 'integer', (c) => c.notNull())
+        .addColumn('allowance_index', 'integer', (c) => c.notNull())
+        .addColumn('amount', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('allowances_by_chain').on('allowances').columns(['chain_id', 'created_at']).execute();
+      await db.schema
+        .createIndex('allowances_by_connection')
+        .on('allowances')
+        .columns(['connection_id', 'created_at'])
+        .execute();
+      await db.schema
+        .createIndex('allowances_by_customer')
+        .on('allowances')
+        .columns(['customer_id', 'created_at'])
+        .execute();
+
+      await db.schema
+        .createTable('spend_notes')
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('connection_id', 'text', (c) => c.notNull())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('vendor_id', 'text', (c) => c.notNull())
+        .addColumn('amount', 'bigint', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('spend_notes_pk', ['chain_id', 'idx'])
+        .execute();
+      await db.schema
+        .createIndex('spend_notes_by_customer')
+        .on('spend_notes')
+        .columns(['customer_id', 'created_at'])
+        .execute();
+    },
+  },
+  /**
    * Budgets every broker process shares (src/rate-budget.ts): one row per budget and account, the time its bucket
    * is full again, so a fleet's processes draw on one budget.
    */

@@ -1,6 +1,7 @@
 import {
   checkWire,
   type HolderCertificate,
+  Money,
   ProtocolError,
   type RefundResponse,
   ReleaseResponseSchema,
@@ -12,7 +13,7 @@ import { claimInTransaction } from './claim.ts';
 import { assertConserved, chainValue, keptGross } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import { leaseValid } from './holder-lease.ts';
-import { refundEntry } from './ledger.ts';
+import { balanceRefundEntryOf, refundEntry } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { BrokerTx } from './schema.ts';
 import { checkRelease, learnRelease } from './take-back.ts';
@@ -136,8 +137,12 @@ async function finishRefund(deps: BrokerDeps, chainId: string, index: number): P
   }
   // Ranges are capped at the refund index from the moment it is fixed, so this amount cannot change between
   // retries: the bank sees the same amount under the same key.
-  const amount = Math.max(0, state.chain.length - index) * state.chain.unit;
-  if (amount > 0) {
+  const total = Math.max(0, state.chain.length - index) * state.chain.unit;
+  // A connection chain was paid from the customer's balance (§7 v1.1): its remainder goes back there, no bank,
+  // less the unallowed tail it may have given back already (connection-chain.ts); a coin's refunded_amount is 0.
+  const toBalance = state.chain.connection_id !== null;
+  const amount = Math.max(0, total - state.chain.refunded_amount);
+  if (amount > 0 && !toBalance) {
     try {
       const result = await deps.bank.refund({ chargeId: state.chain.charge_id, amount }, `refund-${chainId}`);
       if (!result.ok) {
@@ -156,10 +161,16 @@ async function finishRefund(deps: BrokerDeps, chainId: string, index: number): P
     const locked = await loadChainState(trx, deps.engine, chainId);
     if (locked?.chain.status !== 'refunding') return; // a concurrent twin finished it
     assertConserved(locked, amount);
-    await postEntry(trx, refundEntry(chainId, amount), at);
+    await postEntry(
+      trx,
+      toBalance
+        ? balanceRefundEntryOf(chainId, locked.chain.customer_id, Money.of(amount, locked.chain.currency))
+        : refundEntry(chainId, amount),
+      at,
+    );
     await trx
       .updateTable('chains')
-      .set({ status: 'refunded', refunded_units: amount / locked.chain.unit, refunded_amount: amount, refunded_at: at })
+      .set({ status: 'refunded', refunded_units: total / locked.chain.unit, refunded_amount: total, refunded_at: at })
       .where('chain_id', '=', chainId)
       .execute();
   });

@@ -48,6 +48,91 @@ export interface BrokerSchema {
      * vendor may claim it) | refunding (refund index fixed, the bank is being asked) | refunded
      */
     status: string;
+    /**
+     * The connection whose allowances this chain carries (§7 v1.1; connection-chain.ts), or null for a coin bought
+     * by card. A connection chain is funded from the customer's balance (charge_id '') and its remainder goes back
+     * there.
+     */
+    connection_id: string | null;
+  };
+  /** A customer's connection to one vendor site (connections.ts); at most one live (not revoked) per pair. */
+  connections: {
+    id: string;
+    customer_id: string;
+    vendor_id: string;
+    created_at: string;
+    revoked_at: string | null;
+    /** SHA-256 of the refresh token the vendor holds; rotated by each grant. */
+    refresh_token_hash: string;
+    /** The connection chain allowances currently come from, null before the first grant. */
+    chain_id: string | null;
+    /** Cap on what this site may be allowed per calendar month (UTC). */
+    site_cap_minor: number;
+  };
+  /** The customer's limits, saved card and automatic top-up (customer-settings.ts). One row per customer. */
+  customer_settings: {
+    customer_id: string;
+    /** Sites pay without asking up to this price per article. */
+    auto_pay_max_minor: number;
+    /** Cap on what all sites together may be allowed per day (UTC). */
+    daily_cap_minor: number;
+    /** 1: every new site shows the consent page; 0: after the first, sites connect with no page. */
+    ask_each_site: number;
+    /** 1 once the customer consented to connecting a site. */
+    connected_once: number;
+    /** The bank's saved-card token, sealed (store-secrets.ts); null when no card is saved. */
+    card_token: string | null;
+    card_last4: string | null;
+    /** Automatic top-up: the amount charged, and the most charged that way per calendar month; null when off. */
+    auto_top_up_minor: number | null;
+    auto_top_up_ceiling_minor: number | null;
+    updated_at: string;
+  };
+  /** Money added to a customer's balance by card (top-up.ts), from before the charge until it is credited. */
+  top_ups: {
+    id: string;
+    customer_id: string;
+    idempotency_key: string;
+    fingerprint: string;
+    /** The Idempotency-Key of the charge at the bank. */
+    bank_key: string;
+    amount: number;
+    /** 1 when the broker charged the saved card on its own (counted against the monthly ceiling). */
+    automatic: number;
+    /** charging | completed | declined */
+    status: string;
+    charge_id: string | null;
+    card_last4: string;
+    created_at: string;
+    updated_at: string;
+  };
+  /**
+   * What a connection's site may spend (allowances.ts): each `grant` raises a chain's allowance index; a `return`
+   * records what came back when the chain ended. `amount` is signed minor units (grant +, return −), summed for
+   * the caps; `spent_index` is the point the vendor reported.
+   */
+  allowances: {
+    id: string;
+    connection_id: string;
+    customer_id: string;
+    chain_id: string;
+    kind: string;
+    spent_index: number;
+    allowance_index: number;
+    amount: number;
+    expires_at: string;
+    created_at: string;
+  };
+  /** What a site says it sold (`notes` of an allowance request), for the customer's history. */
+  spend_notes: {
+    chain_id: string;
+    idx: number;
+    connection_id: string;
+    customer_id: string;
+    vendor_id: string;
+    amount: number;
+    description: string;
+    created_at: string;
   };
   epochs: {
     chain_id: string;

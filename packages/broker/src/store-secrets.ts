@@ -56,6 +56,12 @@ export const openChainSeed = (chainId: string, stored: string) => box().open(sto
 export const sealPurchaseResponse = (text: string) => box().seal(text, 'coin_purchases.response');
 export const openPurchaseResponse = (stored: string) => box().open(stored, 'coin_purchases.response');
 
+/** A customer's saved-card token at the bank: it charges the card, so it is sealed like a seed. */
+export const sealCardToken = (customerId: string, token: string) =>
+  box().seal(token, `customer_settings.card_token:${customerId}`);
+export const openCardToken = (customerId: string, stored: string) =>
+  box().open(stored, `customer_settings.card_token:${customerId}`);
+
 export const sealWebSecret = (name: string, secret: string) => box().seal(secret, `web_secrets.secret:${name}`);
 export const openWebSecret = (name: string, stored: string) => box().open(stored, `web_secrets.secret:${name}`);
 

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  b64uDecode,
   checkWire,
+  ConnectionGrantResponseSchema,
   findKey,
-  PaywordChain,
   verifyHolderCertificate,
+  verifyPaywordB64,
   verifyTouchstone,
-  WalletGrantResponseSchema,
 } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
@@ -33,14 +32,15 @@ function connectPath(vendorId: string, returnUrl: string, state: string): string
   return `/connect?${new URLSearchParams({ vendor: vendorId, return: returnUrl, state })}`;
 }
 
-function buyNew(page: string, extra: Record<string, string> = {}): Record<string, string> {
+/** The consent form's fields: connect, adding NZ$2.00 by card (the balance of a new customer is empty). */
+function consentForm(page: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     csrf: csrfOf(page),
     vendor: inputValue(page, 'vendor') ?? '',
     return: inputValue(page, 'return') ?? '',
     state: inputValue(page, 'state') ?? '',
     idem: inputValue(page, 'idem') ?? '',
-    coin: 'new',
+    pay_with: 'card',
     amount: '2.00',
     card_number: '4242 4242 4242 4242',
     card_expiry: '12/30',
@@ -51,7 +51,7 @@ function buyNew(page: string, extra: Record<string, string> = {}): Record<string
 }
 
 for (const engine of testEngines()) {
-  describe(`connect and wallet grants on ${engine}`, () => {
+  describe(`connect and connection grants on ${engine}`, () => {
     let bank: BankUnderTest;
     let broker: BrokerUnderTest;
     let planet: TestVendor;
@@ -74,11 +74,12 @@ for (const engine of testEngines()) {
     const exchange = (code: string, vendor?: TestVendor) =>
       call(broker.api, 'POST', `/wallet-grants/${encodeURIComponent(code)}`, vendor ? { token: vendor.apiKey } : {});
 
-    /** Consent with a new 2.00 coin; the code from the redirect. */
+    /** Connect a site: the consent page (adding NZ$2.00) the first time, no page after; the code from the redirect. */
     async function connectNew(client: WebClient, vendor: TestVendor, state = 'st-1'): Promise<string> {
       const consent = await client.get(connectPath(vendor.id, callback(vendor), state));
+      if (consent.status === 303) return new URL(consent.location ?? '').searchParams.get('code') ?? '';
       assert.equal(consent.status, 200, consent.text);
-      const res = await client.post('/connect', buyNew(consent.text));
+      const res = await client.post('/connect', consentForm(consent.text));
       assert.equal(res.status, 303, res.text);
       const location = new URL(res.location ?? '');
       assert.equal(location.searchParams.get('state'), state);
@@ -111,14 +112,14 @@ for (const engine of testEngines()) {
       }
       const page = await client.get(connectPath(planet.id, callback(planet), 's'));
       const forged = await client.post('/connect', {
-        ...buyNew(page.text),
+        ...consentForm(page.text),
         return: 'http://evil.example/daily-planet/cb',
       });
       assert.equal(forged.status, 400);
       assert.equal(forged.location, null);
     });
 
-    test('logged out: log in, consent, buy inline, redirect with a code; the grant hands over a claimed chain and its seed', async () => {
+    test('logged out: log in, consent (adding money on the page), redirect with a code; the grant hands over a claimed chain and an allowance, never a seed', async () => {
       const email = `flow-${Date.now()}@example.test`;
       await call(broker.api, 'POST', '/customers', { body: { email, password: PASSWORD } });
       const client = new WebClient(broker.url);
@@ -139,12 +140,18 @@ for (const engine of testEngines()) {
       assert.ok(login.location?.startsWith('/connect?'), `back to connect, got ${login.location}`);
       const consent = await client.get(login.location ?? '');
       assert.equal(consent.status, 200);
-      assert.match(consent.text, /Vendor daily-planet asks to use one of your NetPay coins/);
+      assert.match(consent.text, /<h1>Connect Vendor daily-planet to your NetPay balance<\/h1>/);
       assert.match(consent.headers.get('content-security-policy') ?? '', /form-action 'self' http:\/\/127\.0\.0\.1:9/);
-      assert.match(consent.text, /<label for="new-amount">/);
+      assert.match(consent.text, /Add money first/, 'an empty balance: money is added on the same page');
+      assert.match(consent.text, /<label for="amount">/);
       assert.match(consent.text, /<button type="submit" name="action" value="connect">Connect<\/button>/);
+      assert.doesNotMatch(consent.text, /name="coin"/, 'no coin to pick');
 
-      const res = await client.post('/connect', buyNew(consent.text));
+      const empty = await client.post('/connect', consentForm(consent.text, { amount: '' }));
+      assert.equal(empty.status, 422, 'an empty balance cannot be connected');
+      assert.match(empty.text, /id="amount-error"[^>]*>Your balance is empty/);
+
+      const res = await client.post('/connect', consentForm(consent.text));
       assert.equal(res.status, 303, res.text);
       const location = new URL(res.location ?? '');
       assert.equal(`${location.origin}${location.pathname}`, 'http://127.0.0.1:9/daily-planet/netpay/connected');
@@ -155,20 +162,24 @@ for (const engine of testEngines()) {
 
       const grant = await exchange(code, planet);
       assert.equal(grant.status, 200, grant.text);
-      assert.ok(checkWire(WalletGrantResponseSchema, grant.body), grant.text);
+      assert.ok(checkWire(ConnectionGrantResponseSchema, grant.body), grant.text);
       assert.deepEqual(Object.keys(grant.body).sort(), [
+        'allowance',
+        'balance',
         'chainId',
         'holder',
+        'limits',
         'previous',
-        'seed',
+        'refreshToken',
         'start',
         'touchstone',
       ]);
       assert.ok(!grant.text.includes(email), 'nothing identifies the customer');
-      const { chainId, seed, touchstone, holder } = grant.body;
-      const chain = PaywordChain.fromB64(chainId, seed, touchstone.length);
-      assert.equal(chain.anchorB64, touchstone.anchor, 'the seed makes the touchstone anchor');
-      assert.equal(touchstone.length, 200);
+      const { chainId, touchstone, holder, allowance } = grant.body;
+      assert.equal(touchstone.length, 200, 'a chain funded from the NZ$2.00 balance');
+      assert.ok(verifyPaywordB64({ chainId, known: { index: 0, payword: touchstone.anchor }, presented: allowance }));
+      assert.equal(allowance.index, 50);
+      assert.equal(grant.body.balance, 150);
       assert.equal(holder.vendorId, planet.id);
       assert.equal(holder.epoch, 1);
       assert.equal(grant.body.previous, null);
@@ -178,12 +189,17 @@ for (const engine of testEngines()) {
       assert.ok(key);
       assert.ok(verifyTouchstone(touchstone, key));
       assert.ok(verifyHolderCertificate(holder, findKey(discovery.body.keys, holder.keyId) ?? new Uint8Array()));
-      assert.equal(b64uDecode(seed, 32).length, 32);
       // Exactly what the vendor's own claim answers (the current holder's claim is idempotent).
       const claim = await call(broker.api, 'POST', `/chains/${chainId}/claim`, { token: planet.apiKey });
       assert.equal(claim.status, 200);
       assert.deepEqual(claim.body.holder, holder);
       assert.deepEqual(claim.body.touchstone, touchstone);
+      // No other site can take the connection's chain.
+      const foreign = await call(broker.api, 'POST', `/chains/${chainId}/claim`, {
+        token: bugle.apiKey,
+        body: { proof: { index: 1, payword: allowance.payword } },
+      });
+      assert.equal(foreign.status, 403);
 
       const reuse = await exchange(code, planet);
       assert.equal(reuse.status, 400);
@@ -219,55 +235,58 @@ for (const engine of testEngines()) {
       assert.deepEqual(statuses, [200, 400, 400, 400, 400, 400]);
     });
 
-    test('picking an existing coin moves it to the next vendor; only broker-made coins are offered', async () => {
+    test('a further site connects with no page; asking before each site brings the page back; the same site again keeps its chain', async () => {
       const client = await loggedIn(broker);
-      const code = await connectNew(client, planet, 'first');
-      const first = await exchange(code, planet);
-      assert.equal(first.status, 200);
+      const first = await exchange(await connectNew(client, planet, 'first'), planet);
+      assert.equal(first.status, 200, first.text);
 
-      const consent = await client.get(connectPath(bugle.id, callback(bugle), 'second'));
-      assert.ok(consent.text.includes(`value="${first.body.chainId}"`), 'the coin is offered');
-      assert.match(consent.text, /last used at daily-planet/);
-      const res = await client.post('/connect', { ...buyNew(consent.text), coin: first.body.chainId });
-      assert.equal(res.status, 303);
-      const second = await exchange(new URL(res.location ?? '').searchParams.get('code') ?? '', bugle);
+      const next = await client.get(connectPath(bugle.id, callback(bugle), 'second'));
+      assert.equal(next.status, 303, 'no page for a further site');
+      const second = await exchange(new URL(next.location ?? '').searchParams.get('code') ?? '', bugle);
       assert.equal(second.status, 200, second.text);
-      assert.equal(second.body.chainId, first.body.chainId);
-      assert.equal(second.body.seed, first.body.seed);
-      assert.equal(second.body.holder.epoch, 2);
-      assert.deepEqual(second.body.previous, {
-        vendorId: planet.id,
-        releaseUrl: 'http://127.0.0.1:9/daily-planet/release',
-        epoch: 1,
-      });
+      assert.notEqual(second.body.chainId, first.body.chainId, 'each site its own chain');
+      assert.equal(second.body.balance, 100);
 
-      // A coin whose seed the broker never knew (client-made anchor) is not offered and cannot be forced.
-      const token = (
-        await call(broker.api, 'POST', '/sessions', {
-          body: { email: client.jar.size ? await emailOf(client) : '', password: PASSWORD },
-        })
-      ).body.token as string;
-      const own = PaywordChain.generate(50);
-      const bought = await broker.buyCoin(token, { amount: 50, chain: own });
-      assert.equal(bought.status, 201, bought.text);
-      const page = await client.get(connectPath(bugle.id, callback(bugle), 'third'));
-      assert.ok(!page.text.includes(own.chainIdB64));
-      const before = await broker.counts();
-      const forced = await client.post('/connect', { ...buyNew(page.text), coin: own.chainIdB64 });
-      assert.equal(forced.status, 422);
-      assert.match(forced.text, /id="coin-choice-error"/);
-      assert.deepEqual(await broker.counts(), before);
+      // The same site again (a new browser session there): the same chain and allowance, a new refresh token.
+      const again = await client.get(connectPath(planet.id, callback(planet), 'again'));
+      const third = await exchange(new URL(again.location ?? '').searchParams.get('code') ?? '', planet);
+      assert.equal(third.body.chainId, first.body.chainId);
+      assert.deepEqual(third.body.allowance, first.body.allowance);
+      assert.notEqual(third.body.refreshToken, first.body.refreshToken);
+      const old = await call(broker.api, 'POST', '/allowances', {
+        token: planet.apiKey,
+        body: {
+          refreshToken: first.body.refreshToken,
+          chainId: first.body.chainId,
+          epoch: 1,
+          spent: { index: 0, payword: first.body.touchstone.anchor },
+        },
+      });
+      assert.equal(old.body.code, 'connection_revoked', 'the replaced session’s token stops working');
+
+      const sites = await client.get('/sites');
+      const ask = await client.post('/sites/settings', {
+        csrf: csrfOf(sites.text),
+        auto_pay: '0.10',
+        daily_cap: '2.00',
+        ask_each_site: 'on',
+      });
+      assert.equal(ask.status, 303);
+      const page = await client.get(connectPath(bugle.id, callback(bugle), 'asked'));
+      assert.equal(page.status, 200, 'the customer asked to be asked');
+      assert.doesNotMatch(page.text, /Add money first/, 'the balance is not empty');
+      assert.ok((await broker.audit()).ok);
     });
 
     test('Cancel goes back with error=access_denied; a bad CSRF token is 403 and issues nothing', async () => {
       const client = await loggedIn(broker);
       const consent = await client.get(connectPath(planet.id, callback(planet), 'cancel-me'));
       const grantsBefore = await grantCount(broker);
-      const forged = await client.post('/connect', { ...buyNew(consent.text), csrf: 'forged' });
+      const forged = await client.post('/connect', { ...consentForm(consent.text), csrf: 'forged' });
       assert.equal(forged.status, 403);
       assert.equal(forged.location, null);
       assert.equal(await grantCount(broker), grantsBefore);
-      const cancel = await client.post('/connect', { ...buyNew(consent.text), action: 'cancel' });
+      const cancel = await client.post('/connect', { ...consentForm(consent.text), action: 'cancel' });
       assert.equal(cancel.status, 303);
       const location = new URL(cancel.location ?? '');
       assert.equal(location.searchParams.get('error'), 'access_denied');
@@ -275,11 +294,6 @@ for (const engine of testEngines()) {
       assert.equal(location.searchParams.get('code'), null);
       assert.equal(await grantCount(broker), grantsBefore);
     });
-
-    async function emailOf(client: WebClient): Promise<string> {
-      const page = await client.get('/coins');
-      return /<span class="who">([^<]+)<\/span>/.exec(page.text)?.[1] ?? '';
-    }
   });
 }
 

@@ -8,7 +8,7 @@ import { returnUnderSite } from '../src/web/connect-routes.ts';
 import { html } from '@netpay/service-kit';
 import { WebContext } from '../src/web/web-context.ts';
 import type { BrokerDeps } from '../src/deps.ts';
-import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';
+import { type BankUnderTest, type BrokerUnderTest, call, startBank, startBroker } from './harness.ts';
 import { csrfOf, inputValue, setCookieLine, WebClient } from './web-client.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -146,7 +146,8 @@ for (const engine of testEngines()) {
       const wallet = await client.get('/coins');
       assert.equal(wallet.status, 200);
       assert.ok(wallet.text.includes(email));
-      assert.match(wallet.text, /Buy coins/);
+      assert.match(wallet.text, /NetPay balance/);
+      assert.match(wallet.text, /Add money/);
       assert.equal(wallet.headers.get('cache-control'), 'no-store');
 
       const logout = await client.post('/logout', { csrf: csrfOf(wallet.text) });
@@ -183,46 +184,40 @@ for (const engine of testEngines()) {
       assert.match(taken.text, /id="email-error"[^>]*>An account with this email already exists/);
     });
 
-    test('buying 2.00 through the form makes a coin of 200 units; history shows it', async () => {
+    test('adding 2.00 through the form raises the NetPay balance by 200; history shows it', async () => {
       const client = new WebClient(broker.url);
       await register(client);
       const wallet = await client.get('/coins');
+      assert.match(wallet.text, /id="netpay-balance">NZ\$0\.00</);
       const before = await broker.counts();
-      const res = await client.post('/coins', buyForm(wallet.text));
+      const res = await client.post('/top-ups', buyForm(wallet.text));
       assert.equal(res.status, 303, res.text);
-      assert.equal(res.location, '/coins?done=bought');
+      assert.match(res.location ?? '', /^\/coins\?added=tu_/);
       const after = await broker.counts();
-      assert.equal(after.chains, (before.chains ?? 0) + 1);
-      const page = await client.get('/coins?done=bought');
-      assert.match(page.text, /Your new coin is ready/);
-      assert.match(page.text, /NZ\$2\.00/);
-      assert.match(page.text, /status-active/);
-      const chain = await broker.database.db
-        .selectFrom('chains')
-        .selectAll()
-        .orderBy('issued_at', 'desc')
-        .executeTakeFirstOrThrow();
-      assert.equal(Number(chain.amount), 200);
-      assert.equal(chain.length, 200);
-      assert.ok(chain.seed, 'the broker made the chain and keeps its seed');
+      assert.equal(after.ledger_entries, (before.ledger_entries ?? 0) + 1, 'one top-up entry');
+      assert.equal(after.chains, before.chains, 'no coin: money in the balance');
+      const page = await client.get(res.location ?? '');
+      assert.match(page.text, /NZ\$2\.00 added to your NetPay balance/);
+      assert.match(page.text, /id="netpay-balance">NZ\$2\.00</);
       const history = await client.get('/history');
       assert.equal(history.status, 200);
-      assert.match(history.text, /Bought/);
+      assert.match(history.text, /Added money \(card ending 4242\)/);
       assert.ok((await broker.audit()).ok);
 
-      // Resubmitting the same form (same idempotency key) does not buy twice.
-      const again = await client.post('/coins', buyForm(wallet.text));
+      // Resubmitting the same form (same idempotency key) does not add twice.
+      const again = await client.post('/top-ups', buyForm(wallet.text));
       assert.equal(again.status, 303);
-      assert.equal((await broker.counts()).chains, after.chains);
+      assert.equal(again.location, res.location);
+      assert.equal((await broker.counts()).ledger_entries, after.ledger_entries);
     });
 
-    test('bad buy input is shown next to its field, the input kept, and nothing changes', async () => {
+    test('bad add-money input is shown next to its field, the input kept, and nothing changes', async () => {
       const client = new WebClient(broker.url);
       await register(client);
       const wallet = await client.get('/coins');
       const before = await broker.counts();
       const bad = await client.post(
-        '/coins',
+        '/top-ups',
         buyForm(wallet.text, {
           amount: '2.005',
           card_number: '4242 4242 4242 4241',
@@ -241,13 +236,13 @@ for (const engine of testEngines()) {
       assert.match(bad.text, /id="card-cvc-error"/);
       assert.equal(inputValue(bad.text, 'amount'), '2.005');
       assert.equal(inputValue(bad.text, 'card_cvc'), undefined, 'the CVC is not echoed');
-      const declined = await client.post('/coins', buyForm(bad.text, { card_number: '4000 0000 0000 0002' }));
+      const declined = await client.post('/top-ups', buyForm(bad.text, { card_number: '4000 0000 0000 0002' }));
       assert.equal(declined.status, 402);
       assert.match(declined.text, /id="card-number-error"[^>]*>The bank declined this card/);
-      const expired = await client.post('/coins', buyForm(declined.text, { card_expiry: '01/20' }));
+      const expired = await client.post('/top-ups', buyForm(declined.text, { card_expiry: '01/20' }));
       assert.equal(expired.status, 422);
       assert.match(expired.text, /id="card-expiry-error"[^>]*>This card has expired/);
-      assert.deepEqual(await broker.counts(), before, 'no coin, no ledger entry');
+      assert.deepEqual(await broker.counts(), before, 'no ledger entry');
     });
 
     test('a missing or wrong CSRF token is 403 and changes nothing', async () => {
@@ -258,13 +253,13 @@ for (const engine of testEngines()) {
       const wallet = await client.get('/coins');
       const before = await broker.counts();
       const { csrf: _drop, ...noCsrf } = buyForm(wallet.text);
-      assert.equal((await client.post('/coins', noCsrf)).status, 403);
-      const wrong = await client.post('/coins', buyForm(wallet.text, { csrf: 'x'.repeat(43) }));
+      assert.equal((await client.post('/top-ups', noCsrf)).status, 403);
+      const wrong = await client.post('/top-ups', buyForm(wallet.text, { csrf: 'x'.repeat(43) }));
       assert.equal(wrong.status, 403);
       assert.match(wrong.text, /Nothing was changed/);
       // Another session's token does not work here either.
       const otherToken = csrfOf((await other.get('/coins')).text);
-      assert.equal((await client.post('/coins', buyForm(wallet.text, { csrf: otherToken }))).status, 403);
+      assert.equal((await client.post('/top-ups', buyForm(wallet.text, { csrf: otherToken }))).status, 403);
       assert.equal((await client.post('/logout', { csrf: 'nope' })).status, 403);
       assert.equal((await client.get('/coins')).status, 200, 'still logged in');
       // Logged-out forms: the double-submit token must match this browser's cookie.
@@ -295,24 +290,25 @@ for (const engine of testEngines()) {
       assert.equal(client.jar.has('np_session'), false);
     });
 
-    test('the Refund button refunds the unspent coin to the card', async () => {
+    test('the Refund button refunds the unspent coin of a wallet app to the card, saying how much', async () => {
       const client = new WebClient(broker.url);
-      await register(client);
-      const wallet = await client.get('/coins');
-      assert.equal((await client.post('/coins', buyForm(wallet.text, { amount: '1.50' }))).status, 303);
+      const email = await register(client);
+      const session = await call(broker.api, 'POST', '/sessions', { body: { email, password: PASSWORD } });
+      assert.equal((await broker.buyCoin(session.body.token, { amount: 150 })).status, 201);
       const page = await client.get('/coins');
+      assert.match(page.text, /Coins \(for apps\)/);
       const action = /action="(\/coins\/[A-Za-z0-9_-]{22}\/refund)"/.exec(page.text)?.[1];
       assert.ok(action, 'a refund form for the coin');
       assert.match(page.text, /<button[^>]*aria-label="Refund the rest of coin/);
       const res = await client.post(action, { csrf: csrfOf(page.text) });
       assert.equal(res.status, 303, res.text);
-      const after = await client.get('/coins?done=refunded');
-      assert.match(after.text, /refunded to your card/);
+      const after = await client.get(res.location ?? '');
+      assert.match(after.text, /NZ\$1\.50 refunded to your card/);
       assert.match(after.text, /status-refunded/);
       const again = await client.post(action, { csrf: csrfOf(after.text) });
       assert.equal(again.status, 409);
       assert.match(again.text, /already refunded/);
-      assert.match((await client.get('/history')).text, /Refunded/);
+      assert.match((await client.get('/history')).text, /NZ\$1\.50 refunded to your card/);
       assert.ok((await broker.audit()).ok);
     });
 

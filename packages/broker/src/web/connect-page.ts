@@ -1,53 +1,56 @@
-import type { CoinSummary } from '@netpay/protocol';
-import { type PendingConnect, pendingFields } from './auth-pages.ts';
-import type { BuyField, BuyInput, FieldErrors } from './buy-form.ts';
 import { html } from '@netpay/service-kit';
+import { type PendingConnect, pendingFields } from './auth-pages.ts';
+import type { FieldErrors } from './buy-form.ts';
 import { alertBox, hidden, money, page, type Viewer } from './layout.ts';
-import { buyFields } from './wallet-pages.ts';
+import { type TopUpField, type TopUpInput, topUpFields } from './top-up-form.ts';
 
 export interface ConsentState {
   viewer: Viewer;
   pending: PendingConnect;
-  /** Broker-made, active coins with units left. */
-  coins: CoinSummary[];
-  /** The chosen chainId or 'new'. */
-  selected?: string;
-  buy?: BuyInput;
-  buyErrors?: FieldErrors<BuyField>;
-  choiceError?: string;
   currency: string;
+  balance: number;
+  limits: { autoPayMaxMinor: number; dailyCapMinor: number; siteCapMinor: number; allowanceMaxMinor: number };
+  /** Shown when the balance is empty: add money together with connecting. */
+  topUp?: TopUpInput;
+  topUpErrors?: FieldErrors<TopUpField>;
+  savedCardLast4: string | null;
 }
 
-/** §7 consent: "<vendor> asks to use one of your NetPay coins", pick a coin or buy one, then Connect or Cancel. */
+/**
+ * §7 v1.1 consent, shown the first time a customer connects a site (or every time, if they asked for that): the
+ * limits the site will be held to, one Connect button, and, when the balance is empty, the fields to add money
+ * in the same step. No coin to pick.
+ */
 export function consentPage(s: ConsentState): string {
-  const selected = s.selected ?? s.coins[0]?.chainId ?? 'new';
-  const errors = s.buyErrors ?? {};
-  const choiceErrorId = 'coin-choice-error';
-  const options = s.coins.map((c, i) => {
-    const id = `coin-${i}`;
-    return html`<div class="choice"><input type="radio" id="${id}" name="coin" value="${c.chainId}"${selected === c.chainId ? html` checked` : ''}>
-<label for="${id}">${money(c.remaining, s.currency)} left of ${money(c.value, s.currency)}${c.holder ? html`, last used at ${c.holder}` : ''} <code>${c.chainId.slice(0, 8)}…</code></label></div>`;
-  });
+  const name = s.pending.vendorName;
+  const m = (minor: number) => money(minor, s.currency);
+  const errors = s.topUpErrors ?? {};
   return page({
-    title: `Connect ${s.pending.vendorName}`,
+    title: `Connect ${name}`,
     viewer: s.viewer,
-    body: html`<h1>${s.pending.vendorName} asks to use one of your NetPay coins</h1>
-<p>If you connect, <strong>${s.pending.vendorName}</strong> can spend the coin you pick, a few cents per article,
-until it is used up. It will not learn your name or email. You can refund what is left from your wallet at any time.</p>
+    body: html`<h1>Connect ${name} to your NetPay balance</h1>
+<p>If you connect, <strong>${name}</strong> can pay for the articles you open there from your NetPay balance
+(now ${m(s.balance)}). It will not learn your name or email.</p>
+<ul>
+<li>Articles up to ${m(s.limits.autoPayMaxMinor)} are paid without asking; above that ${name} asks you first.</li>
+<li>${name} holds at most ${m(s.limits.allowanceMaxMinor)} of your balance at a time, and can be allowed at most
+${m(s.limits.siteCapMinor)} a month; all sites together at most ${m(s.limits.dailyCapMinor)} a day.</li>
+<li>Further NetPay sites you open then connect with one click, no page, within the same limits. You can change
+the limits, or disconnect any site, on the <a href="/sites">connected sites</a> page; what a site has not spent
+comes back to your balance.</li>
+</ul>
 ${alertBox(errors.form)}
 <form method="post" action="/connect" class="consent" novalidate>
 ${hidden('csrf', s.viewer.csrf)}${pendingFields(s.pending)}
-<fieldset${s.choiceError ? html` aria-describedby="${choiceErrorId}"` : ''}>
-<legend>Which coin may ${s.pending.vendorName} use?</legend>
-${s.choiceError ? html`<p class="field-error" id="${choiceErrorId}">${s.choiceError}</p>` : ''}
-${s.coins.length === 0 ? html`<p>You have no coins that can be connected yet: buy one here.</p>` : options}
-<div class="choice"><input type="radio" id="coin-new" name="coin" value="new"${selected === 'new' ? html` checked` : ''}>
-<label for="coin-new">Buy a new coin</label></div>
-<div class="card buy-new">
-<h2>Buy a new coin</h2>
-${buyFields(s.buy, errors, 'new-')}
-</div>
-</fieldset>
+${
+  s.topUp
+    ? html`<section class="card" aria-labelledby="add-heading">
+<h2 id="add-heading">Add money first</h2>
+<p>Your balance is empty: add some to read at ${name}.</p>
+${topUpFields(s.topUp, errors, s.savedCardLast4)}
+</section>`
+    : ''
+}
 <div class="actions">
 <button type="submit" name="action" value="connect">Connect</button>
 <button type="submit" name="action" value="cancel" class="secondary">Cancel</button>

@@ -1,21 +1,30 @@
 import { ProtocolError } from '@netpay/protocol';
 import { RateLimiter } from '@netpay/service-kit';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { buyCoin } from '../coin-purchase.ts';
-import { BROKER_VENDOR_ID, findVendor } from '../vendor-registry.ts';
-import { connectableCoins, issueWalletGrant } from '../wallet-grants.ts';
-import { errorPage, loginPage, type PendingConnect } from './auth-pages.ts';
+import { netPayBalance } from '../balance.ts';
+import { issueConnectCode } from '../connect-codes.ts';
+import { liveConnection } from '../connections.ts';
 import {
-  type BuyField,
-  type BuyInput,
-  type FieldErrors,
-  formKeyAfter,
-  newFormKey,
-  purchaseErrorField,
-  readBuyInput,
-  validateBuy,
-} from './buy-form.ts';
+  type CustomerSettings,
+  DEFAULT_LIMITS,
+  ensureCustomerSettings,
+  markConnected,
+  readSettings,
+} from '../customer-settings.ts';
+import { topUp } from '../top-up.ts';
+import { BROKER_VENDOR_ID, findVendor } from '../vendor-registry.ts';
+import { errorPage, loginPage, type PendingConnect } from './auth-pages.ts';
+import { type FieldErrors, formKeyAfter, newFormKey, purchaseErrorField } from './buy-form.ts';
 import { consentPage } from './connect-page.ts';
+import {
+  emptyTopUp,
+  readTopUpInput,
+  type TopUpField,
+  type TopUpInput,
+  topUpErrorField,
+  validateTopUp,
+  wantsTopUp,
+} from './top-up-form.ts';
 import { contentSecurityPolicy, forbidden, sendHtml, viewerOf } from './respond.ts';
 import { formField, type WebContext, type WebCustomer } from './web-context.ts';
 
@@ -98,11 +107,24 @@ function backToVendor(pending: PendingConnect, params: Record<string, string>): 
   return url.toString();
 }
 
-/** §7 connect: the consent page, its answer, and the redirect back to the vendor with a one-time code. */
+/** Whether a connect can go ahead without money being added now: the balance holds some, or can be topped up. */
+function funded(balance: number, settings: CustomerSettings, alreadyConnected: boolean): boolean {
+  return (
+    balance > 0 ||
+    alreadyConnected ||
+    (settings.card_token !== null && settings.auto_top_up_minor !== null && settings.auto_top_up_ceiling_minor !== null)
+  );
+}
+
+/**
+ * §7 v1.1 connect: the first time, one consent page stating the limits (with "add money" when the balance is
+ * empty) and one button; after that, a further site connects with no page at all, an immediate redirect back with
+ * its one-time code, unless the customer asked to be asked. No coin is picked: the site draws on the balance.
+ */
 export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
   const { deps } = ctx;
   const r = deps.config.rateLimits;
-  const buyPerCustomer = new RateLimiter(r.coinPurchasesPerCustomer[0], r.coinPurchasesPerCustomer[1], deps.clock);
+  const topUpsPerCustomer = new RateLimiter(r.coinPurchasesPerCustomer[0], r.coinPurchasesPerCustomer[1], deps.clock);
 
   const renderConsent = async (
     reply: FastifyReply,
@@ -110,9 +132,14 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
     pending: PendingConnect,
     origin: string,
     status: number,
-    extra: { selected?: string; buy?: BuyInput; buyErrors?: FieldErrors<BuyField>; choiceError?: string } = {},
+    extra: { topUp?: TopUpInput; topUpErrors?: FieldErrors<TopUpField> } = {},
   ) => {
-    const coins = await connectableCoins(deps, customer.id);
+    const settings = await readSettings(deps.db, customer.id);
+    const balance = await netPayBalance(deps.db, customer.id);
+    const live = await liveConnection(deps.db, customer.id, pending.vendorId);
+    const savedCardLast4 = settings.card_token !== null ? settings.card_last4 : null;
+    const showTopUp =
+      extra.topUp ?? (funded(balance, settings, live !== undefined) ? undefined : emptyTopUp(savedCardLast4 !== null));
     // The consent form's answer is a redirect to the vendor: CSP form-action must allow its origin.
     reply.header('content-security-policy', contentSecurityPolicy([origin]));
     return sendHtml(
@@ -121,12 +148,17 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
       consentPage({
         viewer: viewerOf(ctx, customer),
         pending,
-        coins,
         currency: deps.config.currency,
-        buy: extra.buy ?? { amount: '', cardNumber: '', expiry: '', cvc: '', idem: newFormKey() },
-        ...(extra.selected ? { selected: extra.selected } : {}),
-        ...(extra.buyErrors ? { buyErrors: extra.buyErrors } : {}),
-        ...(extra.choiceError ? { choiceError: extra.choiceError } : {}),
+        balance,
+        limits: {
+          autoPayMaxMinor: Number(settings.auto_pay_max_minor),
+          dailyCapMinor: Number(settings.daily_cap_minor),
+          siteCapMinor: live ? Number(live.site_cap_minor) : DEFAULT_LIMITS.siteCapMinor,
+          allowanceMaxMinor: deps.config.allowanceMaxMinor,
+        },
+        savedCardLast4,
+        ...(showTopUp ? { topUp: showTopUp } : {}),
+        ...(extra.topUpErrors ? { topUpErrors: extra.topUpErrors } : {}),
       }),
     );
   };
@@ -149,6 +181,18 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
     }
     if (!customer) {
       return sendHtml(reply, 200, loginPage({ csrf: ctx.anonCsrf(request, reply), pending: checked.pending }));
+    }
+    await ensureCustomerSettings(deps.db, customer.id, deps.clock.now());
+    const settings = await readSettings(deps.db, customer.id);
+    const live = await liveConnection(deps.db, customer.id, checked.pending.vendorId);
+    const balance = await netPayBalance(deps.db, customer.id);
+    if (
+      settings.connected_once === 1 &&
+      settings.ask_each_site === 0 &&
+      funded(balance, settings, live !== undefined)
+    ) {
+      const { code } = await issueConnectCode(deps, customer.id, checked.pending.vendorId);
+      return reply.redirect(backToVendor(checked.pending, { code }), 303);
     }
     return renderConsent(reply, customer, checked.pending, checked.origin, 200);
   });
@@ -174,54 +218,45 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
     if (formField(body, 'action', 20) === 'cancel') {
       return reply.redirect(backToVendor(pending, { error: 'access_denied' }), 303);
     }
-
-    const choice = formField(body, 'coin', 100);
-    let chainId: string;
-    if (choice === 'new') {
-      const input = readBuyInput(body);
-      // The form shown again keeps this purchase's key until the purchase has a final answer (formKeyAfter).
-      const keep = { ...input, cvc: '' };
-      const bought = validateBuy(input, deps.clock.now(), deps.config.maxChainLength);
-      if (bought.errors) {
-        return renderConsent(reply, customer, pending, origin, 422, {
-          selected: 'new',
-          buy: keep,
-          buyErrors: bought.errors,
-        });
-      }
-      if (!buyPerCustomer.take(customer.id)) {
+    const now = deps.clock.now();
+    await ensureCustomerSettings(deps.db, customer.id, now);
+    const settings = await readSettings(deps.db, customer.id);
+    const input = readTopUpInput(body);
+    // The form shown again keeps this top-up's key until it has a final answer (formKeyAfter).
+    const keep = { ...input, cvc: '' };
+    if (wantsTopUp(input)) {
+      const valid = validateTopUp(input, now, settings.card_token !== null);
+      if (valid.errors)
+        return renderConsent(reply, customer, pending, origin, 422, { topUp: keep, topUpErrors: valid.errors });
+      if (!topUpsPerCustomer.take(customer.id)) {
         return renderConsent(reply, customer, pending, origin, 429, {
-          selected: 'new',
-          buy: keep,
-          buyErrors: { form: purchaseErrorField('rate_limited', undefined).message },
+          topUp: keep,
+          topUpErrors: { form: purchaseErrorField('rate_limited', undefined).message },
         });
       }
       try {
-        const text = await buyCoin(deps, customer.id, input.idem, bought.request);
-        chainId = (JSON.parse(text) as { chainId: string }).chainId;
+        await topUp(deps, customer.id, input.idem, valid.amount, valid.payment);
       } catch (error) {
         if (!(error instanceof ProtocolError) || (error.status >= 500 && error.code !== 'bank_unavailable')) {
           throw error;
         }
-        const { field, message } = purchaseErrorField(error.code, error.detail);
+        const { field, message } = topUpErrorField(error.code, error.detail);
         return renderConsent(reply, customer, pending, origin, error.status, {
-          selected: 'new',
-          buy: formKeyAfter(error.code) === 'renew' ? { ...keep, idem: newFormKey() } : keep,
-          buyErrors: { [field]: message },
+          topUp: formKeyAfter(error.code) === 'renew' ? { ...keep, idem: newFormKey() } : keep,
+          topUpErrors: { [field]: message },
         });
       }
     } else {
-      const coins = await connectableCoins(deps, customer.id);
-      const coin = coins.find((c) => c.chainId === choice);
-      if (!coin) {
+      const live = await liveConnection(deps.db, customer.id, pending.vendorId);
+      if (!funded(await netPayBalance(deps.db, customer.id), settings, live !== undefined)) {
         return renderConsent(reply, customer, pending, origin, 422, {
-          choiceError:
-            choice === '' ? 'Choose a coin, or buy a new one.' : 'That coin cannot be used: choose another one.',
+          topUp: keep,
+          topUpErrors: { amount: 'Your balance is empty: enter an amount to add.' },
         });
       }
-      chainId = coin.chainId;
     }
-    const { code } = await issueWalletGrant(deps, customer.id, pending.vendorId, chainId);
+    await markConnected(deps.db, customer.id, now);
+    const { code } = await issueConnectCode(deps, customer.id, pending.vendorId);
     return reply.redirect(backToVendor(pending, { code }), 303);
   });
 }

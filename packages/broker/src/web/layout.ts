@@ -1,3 +1,4 @@
+import { formatAmount } from '@netpay/protocol';
 import { html, type SafeHtml } from '@netpay/service-kit';
 import { STYLESHEET_PATH } from './style.ts';
 
@@ -23,6 +24,7 @@ export function page(options: PageOptions): string {
           <button type="submit" class="link">Log out</button></form></li>`
     : options.viewer
       ? html`<li><a href="/coins">Wallet</a></li>
+        <li><a href="/sites">Connected sites</a></li>
         <li><a href="/history">History</a></li>
         <li><span class="who">${options.viewer.email}</span></li>
         <li><form method="post" action="/logout"><input type="hidden" name="csrf" value="${options.viewer.csrf}">
@@ -92,10 +94,9 @@ export function noticeBox(message: string | undefined): SafeHtml | string {
   return message ? html`<div class="notice" role="status"><p>${message}</p></div>` : '';
 }
 
-/** `NZ$2.00` from minor units. */
+/** `NZ$2.00` from minor units: the protocol's one formatter, so pages and sites print amounts alike. */
 export function money(minor: number, currency = 'NZD'): string {
-  const sign = currency === 'NZD' ? 'NZ$' : `${currency} `;
-  return `${sign}${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
+  return formatAmount(minor, currency);
 }
 
 /** A chain id shortened for display (the full id is in the title attribute). */

@@ -48,6 +48,9 @@ legend{font-weight:600;padding:0 .25rem}
 .choice label{font-weight:400;margin:0}
 .actions{display:flex;flex-wrap:wrap;gap:.75rem}
 .status-active{color:var(--ok);font-weight:600}
+.figure{font-size:2rem;font-weight:700;margin:.25rem 0;font-variant-numeric:tabular-nums}
+form.inline label{font-weight:400;font-size:.875rem;margin:0}
+form.inline input{max-width:7rem}
 .status-ok{color:var(--ok);font-weight:700}
 .status-bad{color:var(--danger);font-weight:700}
 @media (max-width:40rem){

@@ -9,6 +9,7 @@ import { customerRoutes } from './customer-routes.ts';
 import { type OperatorTokenOptions, loadOperatorToken } from './operator-token.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { contentSecurityPolicy, sendHtml } from './respond.ts';
+import { sitesRoutes } from './sites-routes.ts';
 import { STYLESHEET, STYLESHEET_PATH } from './style.ts';
 import { WebContext } from './web-context.ts';
 import { loadWebKey } from './web-keys.ts';
@@ -71,6 +72,7 @@ export async function registerWebRoutes(
     });
 
     customerRoutes(web, ctx);
+    sitesRoutes(web, ctx);
     connectRoutes(web, ctx);
     operatorRoutes(web, ctx, operatorToken);
   });

@@ -1,0 +1,95 @@
+import { ProtocolError } from '@netpay/protocol';
+import { hashToken, newSecret, rfc3339 } from '@netpay/service-kit';
+import type { ConnectionRow } from './connection-chain.ts';
+import { checkLimit, DEFAULT_LIMITS } from './customer-settings.ts';
+import { newId } from './ids.ts';
+import type { BrokerTx, Queryable } from './schema.ts';
+
+/**
+ * Connections (§7 v1.1): a customer's consent that one vendor site may draw on the NetPay balance. At most one
+ * live connection per (customer, site); revoking ends it for good and a later connect makes a new one. The
+ * vendor holds the connection's refresh token, which the broker keeps only as a hash: the lookup by hash is the
+ * comparison, so it leaks nothing about the token.
+ */
+
+const REFRESH_PREFIX = 'np_rt_';
+
+/** The live connection of a customer to a site, if any. */
+export async function liveConnection(
+  db: Queryable,
+  customerId: string,
+  vendorId: string,
+): Promise<ConnectionRow | undefined> {
+  return db
+    .selectFrom('connections')
+    .selectAll()
+    .where('customer_id', '=', customerId)
+    .where('vendor_id', '=', vendorId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/** The connection a refresh token belongs to (live or revoked); undefined for an unknown token. */
+export async function connectionByRefreshToken(db: Queryable, token: string): Promise<ConnectionRow | undefined> {
+  if (!token.startsWith(REFRESH_PREFIX)) return undefined;
+  return db.selectFrom('connections').selectAll().where('refresh_token_hash', '=', hashToken(token)).executeTakeFirst();
+}
+
+export async function connectionById(db: Queryable, id: string): Promise<ConnectionRow | undefined> {
+  return db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * The live connection of the customer to the site, made if missing, with a fresh refresh token (returned once;
+ * any token issued before stops working, so a vendor session that was replaced cannot ask for allowances).
+ * Inside the caller's transaction, under the customer's lock.
+ */
+export async function connectWithFreshToken(
+  trx: BrokerTx,
+  customerId: string,
+  vendorId: string,
+  now: Date,
+): Promise<{ connection: ConnectionRow; refreshToken: string }> {
+  const refreshToken = newSecret(REFRESH_PREFIX);
+  const hash = hashToken(refreshToken);
+  const existing = await liveConnection(trx, customerId, vendorId);
+  if (existing) {
+    await trx.updateTable('connections').set({ refresh_token_hash: hash }).where('id', '=', existing.id).execute();
+    return { connection: { ...existing, refresh_token_hash: hash }, refreshToken };
+  }
+  const connection: ConnectionRow = {
+    id: newId('con'),
+    customer_id: customerId,
+    vendor_id: vendorId,
+    created_at: rfc3339(now),
+    revoked_at: null,
+    refresh_token_hash: hash,
+    chain_id: null,
+    site_cap_minor: DEFAULT_LIMITS.siteCapMinor,
+  };
+  await trx.insertInto('connections').values(connection).execute();
+  return { connection, refreshToken };
+}
+
+/** Whether the customer ever connected a site (the consent page is then skipped, unless they asked for it). */
+export async function hasConnected(db: Queryable, customerId: string): Promise<boolean> {
+  const row = await db.selectFrom('connections').select('id').where('customer_id', '=', customerId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Sets a site's monthly cap (the customer's own connection only). */
+export async function setSiteCap(
+  db: Queryable,
+  customerId: string,
+  connectionId: string,
+  capMinor: number,
+): Promise<void> {
+  const updated = await db
+    .updateTable('connections')
+    .set({ site_cap_minor: checkLimit('siteCapMinor', capMinor) })
+    .where('id', '=', connectionId)
+    .where('customer_id', '=', customerId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) !== 1) throw new ProtocolError('not_found', 'no such connected site');
+}
