@@ -1,3 +1,11 @@
+import {
+  type AuthChallenge,
+  type AuthParam,
+  MAX_CHALLENGES_LENGTH,
+  parseAuthParams,
+  parseChallenges,
+  parseCredentials,
+} from './auth-challenges.ts';
 import { b64uDecode } from './encoding.ts';
 import { ProtocolError } from './error-codes.ts';
 import { CHAIN_ID_LENGTH, MAX_CHAIN_LENGTH, PAYWORD_LENGTH } from './payword-chain.ts';
@@ -6,7 +14,11 @@ import { CHAIN_ID_LENGTH, MAX_CHAIN_LENGTH, PAYWORD_LENGTH } from './payword-cha
 export const AUTH_SCHEME = 'NetPay';
 /** Name of the receipt header a vendor sends with paid content. */
 export const RECEIPT_HEADER = 'NetPay-Receipt';
-/** Longest NetPay header value any party parses; longer values are rejected before parsing. */
+/**
+ * Longest `Authorization: NetPay` or `NetPay-Receipt` value any party parses; longer values are rejected before
+ * parsing. A `WWW-Authenticate` value, which may carry other schemes' challenges beside NetPay's, is bounded by
+ * MAX_CHALLENGES_LENGTH instead.
+ */
 export const MAX_HEADER_LENGTH = 1024;
 
 /** The parameters of `Authorization: NetPay …` (§4). */
@@ -31,7 +43,6 @@ export interface ReceiptParams {
   balance: number;
 }
 
-const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]$/;
 const CANONICAL_UINT = /^(0|[1-9][0-9]*)$/;
 const VENDOR_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const CURRENCY = /^[A-Z]{3}$/;
@@ -41,67 +52,24 @@ function bad(detail: string): never {
   throw new ProtocolError('bad_request', detail);
 }
 
-function isTchar(ch: string): boolean {
-  return TCHAR.test(ch);
+function isNetPay(challenge: AuthChallenge): boolean {
+  return challenge.scheme.toLowerCase() === AUTH_SCHEME.toLowerCase();
 }
 
-function isOws(ch: string | undefined): boolean {
-  return ch === ' ' || ch === '\t';
+/** A NetPay challenge's or credentials' parameters by name: NetPay takes parameters, each once (RFC 9110 §11.2). */
+function netPayParams(challenge: AuthChallenge): Map<string, string> {
+  if (challenge.token68 !== undefined) bad('NetPay takes parameters, not a token68');
+  if (challenge.params.length === 0) bad('no parameters');
+  return byName(challenge.params);
 }
 
-/**
- * Parses `name="value", name="value"` (RFC 9110 auth-params, quoted-string values only, names case-insensitive,
- * no quoted-pairs since no NetPay value needs one) starting at `pos`. Rejects duplicates and empty elements.
- */
-function parseParams(value: string, start: number): Map<string, string> {
+function byName(list: readonly AuthParam[]): Map<string, string> {
   const params = new Map<string, string>();
-  let pos = start;
-  const skipOws = () => {
-    while (isOws(value[pos])) pos++;
-  };
-  skipOws();
-  if (pos >= value.length) bad('no parameters');
-  for (;;) {
-    const nameStart = pos;
-    while (pos < value.length && isTchar(value[pos] as string)) pos++;
-    if (pos === nameStart) bad('expected a parameter name');
-    const name = value.slice(nameStart, pos).toLowerCase();
-    skipOws();
-    if (value[pos] !== '=') bad(`expected '=' after ${name}`);
-    pos++;
-    skipOws();
-    if (value[pos] !== '"') bad(`${name} must be a quoted string`);
-    pos++;
-    const valueStart = pos;
-    for (;;) {
-      const c = value.charCodeAt(pos);
-      if (Number.isNaN(c)) bad(`unterminated quoted string in ${name}`);
-      if (c === 0x22) break;
-      // Printable ASCII and space only: no quoted-pair, no controls, no obs-text.
-      if (c === 0x5c || c < 0x20 || c > 0x7e) bad(`invalid character in ${name}`);
-      pos++;
-    }
-    const paramValue = value.slice(valueStart, pos);
-    pos++;
+  for (const { name, value } of list) {
     if (params.has(name)) bad(`duplicate parameter ${name}`);
-    params.set(name, paramValue);
-    skipOws();
-    if (pos >= value.length) return params;
-    if (value[pos] !== ',') bad('expected a comma between parameters');
-    pos++;
-    skipOws();
+    params.set(name, value);
   }
-}
-
-/** Reads the scheme token and returns where its parameters begin. */
-function parseScheme(value: string): number {
-  let pos = 0;
-  while (isOws(value[pos])) pos++;
-  const start = pos;
-  while (pos < value.length && isTchar(value[pos] as string)) pos++;
-  if (value.slice(start, pos).toLowerCase() !== AUTH_SCHEME.toLowerCase()) bad('not the NetPay scheme');
-  if (value[pos] !== ' ') bad('expected a space after the scheme');
-  return pos;
+  return params;
 }
 
 function checkLength(value: unknown): string {
@@ -150,15 +118,18 @@ export function isNetPayAuthorization(value: string | undefined | null): boolean
 }
 
 /**
- * Strictly parses `Authorization: NetPay chain="…", index="…", payword="…"`.
+ * Strictly parses `Authorization: NetPay chain="…", index="…", payword="…"`. The syntax is RFC 9110's: the scheme
+ * and parameter names in any case, values as tokens or quoted-strings (with quoted-pairs); the values themselves
+ * must then be exactly NetPay's.
  *
  * @throws ProtocolError('bad_request') for anything malformed, and nothing else
  * @example
  * const { chain, index, payword } = parseAuthorization(req.headers.authorization);
  */
 export function parseAuthorization(value: string | undefined): AuthorizationParams {
-  const text = checkLength(value);
-  const params = parseParams(text, parseScheme(text));
+  const credentials = parseCredentials(checkLength(value), MAX_HEADER_LENGTH);
+  if (!isNetPay(credentials)) bad('not the NetPay scheme');
+  const params = netPayParams(credentials);
   only(params, ['chain', 'index', 'payword'], true);
   return {
     chain: checkB64(params.get('chain') as string, CHAIN_ID_LENGTH, 'chain'),
@@ -202,16 +173,38 @@ export function formatWwwAuthenticate(params: WwwAuthenticateParams): string {
 }
 
 /**
- * Parses a NetPay challenge. Unknown parameters are ignored (a wallet should survive a vendor that adds one);
- * missing or duplicate ones are errors.
+ * Picks the NetPay challenge out of a `WWW-Authenticate` value that may carry several (`Bearer realm="x", NetPay
+ * realm="…", …`), read with RFC 9110's grammar so that other challenges' token68s, commas inside quoted-strings and
+ * escaped quotes cannot be mistaken for NetPay's parameters. The first NetPay challenge counts. Unknown parameters
+ * are ignored (a wallet should survive a vendor that adds one); missing or duplicate ones are errors.
  *
- * @throws ProtocolError('bad_request')
+ * @returns undefined when the value is well formed and offers no NetPay challenge
+ * @throws ProtocolError('bad_request') when the value is malformed, or its NetPay challenge is; and nothing else
+ * @example
+ * const challenge = pickNetPayChallenge(res.headers.get('www-authenticate') ?? undefined);
+ * if (challenge === undefined) return res; // another scheme's 402: not ours to pay
+ */
+export function pickNetPayChallenge(value: string | undefined): WwwAuthenticateParams | undefined {
+  const netpay = parseChallenges(value, MAX_CHALLENGES_LENGTH).find(isNetPay);
+  return netpay === undefined ? undefined : challengeOf(netpay);
+}
+
+/**
+ * Parses the NetPay challenge of a `WWW-Authenticate` value, which may carry other challenges too
+ * (see pickNetPayChallenge).
+ *
+ * @throws ProtocolError('bad_request') also when there is no NetPay challenge
  * @example
  * const { price, currency, broker } = parseWwwAuthenticate(res.headers.get('www-authenticate') ?? undefined);
  */
 export function parseWwwAuthenticate(value: string | undefined): WwwAuthenticateParams {
-  const text = checkLength(value);
-  const params = parseParams(text, parseScheme(text));
+  const challenge = pickNetPayChallenge(value);
+  if (challenge === undefined) bad('no NetPay challenge');
+  return challenge;
+}
+
+function challengeOf(netpay: AuthChallenge): WwwAuthenticateParams {
+  const params = netPayParams(netpay);
   only(params, ['realm', 'price', 'currency', 'broker'], false);
   const result: WwwAuthenticateParams = {
     realm: params.get('realm') as string,
@@ -244,8 +237,7 @@ export function formatReceipt(params: ReceiptParams): string {
  * const { index, balance } = parseReceipt(res.headers.get('netpay-receipt') ?? undefined);
  */
 export function parseReceipt(value: string | undefined): ReceiptParams {
-  const text = checkLength(value);
-  const params = parseParams(text, 0);
+  const params = byName(parseAuthParams(checkLength(value), MAX_HEADER_LENGTH));
   only(params, ['chain', 'index', 'balance'], false);
   return {
     chain: checkB64(params.get('chain') as string, CHAIN_ID_LENGTH, 'chain'),

@@ -1,6 +1,7 @@
 /** Version of the wire protocol this package implements (PROTOCOL.md). */
 export const PROTOCOL_VERSION = 1;
 
+export * from './auth-challenges.ts';
 export * from './ed25519.ts';
 export * from './ed25519-bench.ts';
 export * from './encoding.ts';
