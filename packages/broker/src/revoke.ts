@@ -4,6 +4,7 @@ import { recordReturn } from './allowance-store.ts';
 import type { ConnectionRow } from './connection-chain.ts';
 import { lockCustomer } from './customer-settings.ts';
 import type { BrokerDeps } from './deps.ts';
+import { leaseValid } from './holder-lease.ts';
 import { refundCoin } from './refund.ts';
 
 export type RevokeOutcome =
@@ -52,11 +53,16 @@ export async function completeRevocations(deps: BrokerDeps, customerId: string):
     .selectFrom('connections')
     .innerJoin('chains', 'chains.chain_id', 'connections.chain_id')
     .selectAll('connections')
+    .select(['chains.status as chain_status'])
     .where('connections.customer_id', '=', customerId)
     .where('connections.revoked_at', 'is not', null)
     .where('chains.status', 'in', ['active', 'refund_pending', 'refunding'])
     .execute();
-  for (const connection of pending) {
+  const now = deps.clock.now();
+  for (const { chain_status, ...connection } of pending) {
+    // A site that did not release at the revoke is not asked again on every page view (it may hang for the
+    // release timeout): the chain waits for that site's lease to end, then takes a forced start.
+    if (chain_status === 'refund_pending' && (await siteLeaseValid(deps, connection, now))) continue;
     try {
       await endRevokedChain(deps, connection);
     } catch (error) {
@@ -107,4 +113,15 @@ async function endRevokedChain(deps: BrokerDeps, connection: ConnectionRow): Pro
     chain.unit,
   );
   return { kind: 'returned', returnedMinor };
+}
+
+async function siteLeaseValid(deps: BrokerDeps, connection: ConnectionRow, now: Date): Promise<boolean> {
+  if (connection.chain_id === null) return false;
+  const epochs = await deps.db
+    .selectFrom('epochs')
+    .select(['vendor_id', 'lease_expires_at'])
+    .where('chain_id', '=', connection.chain_id)
+    .where('vendor_id', '=', connection.vendor_id)
+    .execute();
+  return epochs.some((e) => leaseValid(e, now));
 }
