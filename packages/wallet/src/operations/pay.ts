@@ -3,7 +3,7 @@ import {
   formatAuthorization,
   isNetPayAuthorization,
   parseReceipt,
-  parseWwwAuthenticate,
+  pickNetPayChallenge,
 } from '@netpay/protocol';
 import { wholeMinor } from '../amount-argument.ts';
 import { selectCoin, unitsFor } from '../coin-selection.ts';
@@ -137,20 +137,15 @@ export async function fetchWithPayment(
   }
   const withUse = (result: PaidFetchResult): PaidFetchResult => (entitlement ? { ...result, entitlement } : result);
 
-  const header = first.headers.get('www-authenticate');
-  if (first.status !== 402 || header === null || !isNetPayAuthorization(header)) {
-    return ok(withUse({ response: first, payments: [] }));
-  }
-  let challenge: WwwAuthenticateParams;
-  try {
-    challenge = parseWwwAuthenticate(header);
-  } catch (cause) {
-    await first.body?.cancel().catch(() => {});
-    return fail('invalid_challenge', `the vendor's challenge is malformed: ${String((cause as Error).message)}`, {
-      cause,
+  const offer = offerOf(first);
+  if (offer.kind === 'other') return ok(withUse({ response: first, payments: [] }));
+  await first.body?.cancel().catch(() => {});
+  if (offer.kind === 'malformed') {
+    return fail('invalid_challenge', `the vendor's challenge is malformed: ${offer.cause.message}`, {
+      cause: offer.cause,
     });
   }
-  await first.body?.cancel().catch(() => {});
+  const { challenge } = offer;
   if (challenge.price <= 0) return fail('invalid_challenge', 'the vendor asked for a price that is not positive');
   const money = (minor: number) => moneyText(minor, challenge.currency);
   if (maxPriceMinor !== undefined && challenge.price > maxPriceMinor) {
@@ -354,9 +349,30 @@ async function presentEntitlement(
   const problem = await peekProblem(response);
   if (typeof problem?.code === 'string') use.code = problem.code;
   if (response.status === 402) await ctx.update((state) => forgetEntitlement(state, owned.url, owned));
+  return ok({ response, use, challenge: offerOf(response).kind !== 'other' });
+}
+
+/** What an answer asks this wallet to pay: a NetPay challenge, a malformed one, or nothing of NetPay's. */
+type Offer =
+  | { kind: 'netpay'; challenge: WwwAuthenticateParams }
+  | { kind: 'malformed'; cause: Error }
+  | { kind: 'other' };
+
+/**
+ * Reads a 402's `WWW-Authenticate`, which may offer several schemes (`Bearer realm="x", NetPay realm="…"`): the
+ * NetPay challenge among them is the one to pay. A value too broken to read is the vendor's malformed challenge
+ * only if it names NetPay as a scheme somewhere; otherwise it is another scheme's 402, returned as it is.
+ */
+function offerOf(response: Response): Offer {
   const header = response.headers.get('www-authenticate');
-  const challenge = response.status === 402 && header !== null && isNetPayAuthorization(header);
-  return ok({ response, use, challenge });
+  if (response.status !== 402 || header === null) return { kind: 'other' };
+  try {
+    const challenge = pickNetPayChallenge(header);
+    return challenge === undefined ? { kind: 'other' } : { kind: 'netpay', challenge };
+  } catch (cause) {
+    const namesNetPay = header.split(',').some((part) => isNetPayAuthorization(part));
+    return namesNetPay ? { kind: 'malformed', cause: cause as Error } : { kind: 'other' };
+  }
 }
 
 function receiptOf(res: Response, chainId: string): { index: number; balanceMinor: number } | undefined {
