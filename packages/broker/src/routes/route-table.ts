@@ -1,4 +1,6 @@
 import {
+  AllowanceRequestSchema,
+  AllowanceResponseSchema,
   BuyCoinRequestSchema,
   BuyCoinResponseSchema,
   ChainIdSchema,
@@ -10,8 +12,10 @@ import {
   ConnectionGrantResponseSchema,
   CreateCustomerRequestSchema,
   CreateSessionRequestSchema,
+  CurrencySchema,
   DiscoverySchema,
   HistorySchema,
+  MinorUnitsSchema,
   RedemptionRequestSchema,
   RedemptionResponseSchema,
   RefundResponseSchema,
@@ -20,6 +24,7 @@ import {
   SessionResponseSchema,
   VendorAccountSchema,
   VendorDirectoryEntrySchema,
+  VendorIdSchema,
 } from '@netpay/protocol';
 import {
   type ApiDescription,
@@ -30,6 +35,7 @@ import {
   openApiRoute,
 } from '@netpay/service-kit';
 import { Type } from '@sinclair/typebox';
+import { TopUpRequestSchema } from './balance-api.ts';
 
 // The broker's JSON API in one table: the OpenAPI document at {api}/openapi.json is made from it, and the tests
 // hold the app to it (every route here answers, every JSON route of the app is here). A new API route is added
@@ -56,6 +62,34 @@ const ALWAYS = [400, 500, 503];
 const BODY = [...ALWAYS, 413, 415];
 
 const chainIdParam = { chainId: ChainIdSchema };
+
+/** `GET {api}/balance` (the shape of `BalanceView` in balance-api.ts). */
+const BalanceViewSchema = Type.Object(
+  {
+    balance: MinorUnitsSchema,
+    currency: CurrencySchema,
+    sites: Type.Array(
+      Type.Object(
+        {
+          vendorId: VendorIdSchema,
+          name: Type.String(),
+          spentThisMonth: MinorUnitsSchema,
+          allowanceLeft: MinorUnitsSchema,
+          siteCap: MinorUnitsSchema,
+          revoked: Type.Boolean(),
+        },
+        strict,
+      ),
+    ),
+    limits: Type.Object({ autoPayMaxMinor: MinorUnitsSchema, dailyCapMinor: MinorUnitsSchema }, strict),
+    card: Type.Union([Type.Object({ last4: Type.String({ pattern: '^[0-9]{4}$' }) }, strict), Type.Null()]),
+    autoTopUp: Type.Union([
+      Type.Object({ amount: MinorUnitsSchema, monthlyCeiling: MinorUnitsSchema }, strict),
+      Type.Null(),
+    ]),
+  },
+  strict,
+);
 
 export const BROKER_API_ROUTES: readonly ApiRoute[] = [
   {
@@ -157,6 +191,19 @@ export const BROKER_API_ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'POST',
+    path: '/api/v1/allowances',
+    operationId: 'requestAllowance',
+    summary: 'The next allowance of a connection, possibly on a new chain (§7)',
+    tag: 'vendor',
+    auth: VENDOR,
+    body: named('AllowanceRequest', AllowanceRequestSchema),
+    responses: {
+      200: { description: 'The allowance', schema: named('AllowanceResponse', AllowanceResponseSchema) },
+    },
+    problems: [...BODY, 401, 402, 403, 409],
+  },
+  {
+    method: 'POST',
     path: '/api/v1/customers',
     operationId: 'createCustomer',
     summary: 'Sign up a customer (§7)',
@@ -222,6 +269,40 @@ export const BROKER_API_ROUTES: readonly ApiRoute[] = [
     params: chainIdParam,
     responses: { 200: { description: 'The refund', schema: named('RefundResponse', RefundResponseSchema) } },
     problems: [...BODY, 401, 402, 409],
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/balance',
+    operationId: 'balance',
+    summary: 'The customer’s NetPay balance, connected sites, limits and saved card (§7)',
+    tag: 'customer',
+    auth: CUSTOMER,
+    responses: { 200: { description: 'The balance', schema: named('BalanceView', BalanceViewSchema) } },
+    problems: [...ALWAYS, 401],
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/balance/top-ups',
+    operationId: 'topUp',
+    summary: 'Add money to the NetPay balance by card or with the saved card (§7)',
+    tag: 'customer',
+    auth: CUSTOMER,
+    headers: [IDEMPOTENCY_KEY],
+    body: named('TopUpRequest', TopUpRequestSchema),
+    responses: {
+      201: {
+        description: 'The top-up and the new balance',
+        schema: Type.Object(
+          {
+            topUpId: Type.String({ minLength: 1, maxLength: 128 }),
+            amount: MinorUnitsSchema,
+            balance: MinorUnitsSchema,
+          },
+          strict,
+        ),
+      },
+    },
+    problems: [...BODY, 401, 402, 409, 422, 429],
   },
   openApiRoute(OPENAPI_PATH),
   HEALTH_ROUTE,
