@@ -1,5 +1,6 @@
 import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { corsForExpressRoute, type NetPayCorsOptions } from './cors.ts';
 import type { NetPayPaid } from './fastify.ts';
 import type { WebAnswer } from './server-wallet.ts';
 import type { NetPayVendor } from './vendor.ts';
@@ -7,6 +8,8 @@ import type { NetPayVendor } from './vendor.ts';
 /** What a route charges: a price in minor units (or a function of the request) and what is bought. */
 export interface NetPayExpressOptions {
   price: number | ((req: Request) => number | Promise<number>);
+  /** Answer CORS for this route (mount the middleware for OPTIONS too: `app.options(path, paid)`). */
+  cors?: NetPayCorsOptions;
   /** Default: method + path without the query. */
   resource?: (req: Request) => string;
 }
@@ -27,7 +30,9 @@ declare global {
  * app.get('/articles/:id', netpayExpress(vendor, { price: 2 }), (req, res) => res.json({ text: '…' }));
  */
 export function netpayExpress(vendor: NetPayVendor, options: NetPayExpressOptions): RequestHandler {
+  const cors = options.cors && corsForExpressRoute(options.cors);
   return (req: Request, res: Response, next: NextFunction) => {
+    if (cors?.(req, res, next)) return;
     void (async () => {
       const price = typeof options.price === 'function' ? await options.price(req) : options.price;
       const resource = options.resource

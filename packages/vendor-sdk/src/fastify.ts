@@ -1,5 +1,6 @@
 import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { corsForPricedRoutes, type NetPayCorsOptions } from './cors.ts';
 import { CALLBACK_PATH, CONNECT_PATH, type WalletBalance, type WebAnswer } from './server-wallet.ts';
 import type { NetPayVendor } from './vendor.ts';
 
@@ -35,6 +36,8 @@ declare module 'fastify' {
 
 export interface NetPayFastifyOptions {
   vendor: NetPayVendor;
+  /** Answer CORS for the priced routes, so client-side wallets on these origins can pay from other sites. */
+  cors?: NetPayCorsOptions;
   /** Where other vendors POST for a release (§6); default `/netpay/release`. Must match the registered releaseUrl. */
   releasePath?: string;
 }
@@ -113,6 +116,7 @@ export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
   options: NetPayFastifyOptions,
 ) => {
   const { vendor } = options;
+  if (options.cors) corsForPricedRoutes(app, options.cors);
   app.decorateRequest('netpay', null);
   app.decorateRequest('netpayWallet', null);
   app.decorateRequest('netpayRefusal', null);

@@ -46,6 +46,14 @@ export {
 } from './claim-proof.ts';
 export { type CookieOptions, parseCookies, serializeCookie } from './cookies.ts';
 export {
+  CORS_ALLOWED_HEADERS,
+  CORS_EXPOSED_HEADERS,
+  CorsPolicy,
+  corsForExpressRoute,
+  corsForPricedRoutes,
+  type NetPayCorsOptions,
+} from './cors.ts';
+export {
   defaultResource,
   type NetPayFastifyOptions,
   type NetPayPaid,
