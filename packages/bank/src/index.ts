@@ -1,5 +1,6 @@
 export * from './app.ts';
 export * from './card.ts';
+export * from './cli-commands.ts';
 export * from './faults.ts';
 export * from './main.ts';
 export * from './migrations.ts';

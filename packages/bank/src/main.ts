@@ -1,6 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   createLogger,
   hashToken,
@@ -9,10 +8,12 @@ import {
   metricsPort,
   newSecret,
   openDatabase,
+  parseCommandLine,
   restrictUmask,
   serveMetrics,
 } from '@netpay/service-kit';
 import { createBankApp } from './app.ts';
+import { BANK_COMMAND } from './cli-commands.ts';
 import type { BankSchema } from './store.ts';
 
 /** Where the broker's bank API key lives; the bank and the broker's start command both read it. */
@@ -54,23 +55,11 @@ function readKey(path: string): string | undefined {
 }
 
 /**
- * `netpay bank [--host 127.0.0.1] [--port 4100] [--data ./data] [--db URL] [--metrics-host 127.0.0.1]
- * [--metrics-port PORT+200]`: runs the sandbox bank until a signal, with the broker registered as a merchant under
- * the key in `<data>/bank-api-key`, and Prometheus metrics on the admin listener.
+ * `netpay bank [options]` (BANK_COMMAND lists them): runs the sandbox bank until a signal, with the broker
+ * registered as a merchant under the key in `<data>/bank-api-key`, and Prometheus metrics on the admin listener.
  */
 export async function runBank(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '4100' },
-      data: { type: 'string', default: './data' },
-      db: { type: 'string' },
-      'metrics-host': { type: 'string', default: '127.0.0.1' },
-      'metrics-port': { type: 'string' },
-    },
-    strict: true,
-  });
+  const { values } = parseCommandLine(BANK_COMMAND, argv);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`invalid --port: ${values.port}`);
   // The API key file and the database are the owner's only: the folder 0700, every file made from here 0600.

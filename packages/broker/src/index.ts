@@ -1,5 +1,6 @@
 export { type BrokerAppOptions, type BrokerRoutes, createBrokerApp, prepareBrokerStore } from './app.ts';
 export { type AuditResult, audit } from './audit.ts';
+export { ADMIN_COMMANDS, ADMIN_SUMMARY, BROKER_COMMAND } from './cli-commands.ts';
 export * from './bank-port.ts';
 export { type BrokerConfig, apiBase, brokerConfig, DEFAULT_CONFIG } from './config.ts';
 export type { BrokerDeps } from './deps.ts';

@@ -1,21 +1,33 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ProtocolError } from '@netpay/protocol';
 import {
+  commandHelp,
   createLogger,
+  findSubcommand,
+  groupHelp,
   listenUntilSignal,
   loadMasterKey,
   makePrivateDir,
   metricsPort,
   openDatabase,
+  parseCommandLine,
+  readDemoFile,
   restrictUmask,
   serveMetrics,
   systemClock,
+  UsageError,
 } from '@netpay/service-kit';
 import { pino } from 'pino';
 import { createBrokerApp, prepareBrokerStore } from './app.ts';
 import { audit, auditFailure } from './audit.ts';
+import {
+  ADMIN_COMMANDS,
+  ADMIN_SUMMARY,
+  BROKER_COMMAND,
+  DEFAULT_BANK_URL,
+  VENDOR_ADD_REQUIRED,
+} from './cli-commands.ts';
 import { brokerConfig, DEFAULT_CONFIG } from './config.ts';
 import { HttpBank } from './http-bank.ts';
 import { runPayouts } from './payouts.ts';
@@ -48,26 +60,6 @@ async function readBankKey(data: string, waitMs: number): Promise<string> {
 }
 
 /**
- * `--name value` → `--name=value` for options that take a value, so a value that starts with a dash (a base64url
- * public key such as `-o29…`) is read as the value and not as another option.
- */
-function joinOptionValues(argv: string[], valued: Iterable<string>): string[] {
-  const names = new Set([...valued].map((n) => `--${n}`));
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const next = argv[i + 1];
-    if (names.has(arg) && next !== undefined) {
-      out.push(`${arg}=${next}`);
-      i++;
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
-}
-
-/**
  * Makes the data folder private (0700, and every file this process creates 0600) and returns the master key that
  * seals the store's secrets: `NETPAY_MASTER_KEY`, else `<data>/master-key`, made on first start.
  */
@@ -78,10 +70,9 @@ function privateDataFolder(data: string): Uint8Array {
   return loadMasterKey({ dataDir });
 }
 
-function valuedOptions(options: Record<string, { type: string }>): string[] {
-  return Object.entries(options)
-    .filter(([, o]) => o.type === 'string')
-    .map(([name]) => name);
+/** Where the bank is: `--bank-url`, else where `netpay start` put it (demo.json), else the usual address. */
+function bankUrlOf(values: { data: string; 'bank-url'?: string | undefined }): string {
+  return values['bank-url'] ?? readDemoFile(values.data)?.bank?.url ?? DEFAULT_BANK_URL;
 }
 
 function integerOption(name: string, value: string | undefined): number | undefined {
@@ -109,24 +100,7 @@ function budgetOption(name: string, value: string | undefined): [number, number]
  * (default 120/24); one budget in the store, shared by every broker process on it.
  */
 export async function runBroker(argv: string[]): Promise<void> {
-  const options = {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '4000' },
-    data: { type: 'string', default: './data' },
-    db: { type: 'string' },
-    'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
-    'public-url': { type: 'string' },
-    'fee-bps': { type: 'string' },
-    'lease-ttl-seconds': { type: 'string' },
-    'bank-timeout-ms': { type: 'string' },
-    'max-chain-length': { type: 'string' },
-    'reconcile-interval-ms': { type: 'string' },
-    'reconcile-grace-ms': { type: 'string' },
-    'coin-purchases-per-customer': { type: 'string' },
-    'metrics-host': { type: 'string', default: '127.0.0.1' },
-    'metrics-port': { type: 'string' },
-  } as const;
-  const { values } = parseArgs({ args: joinOptionValues(argv, valuedOptions(options)), options });
+  const { values } = parseCommandLine(BROKER_COMMAND, argv);
   const purchaseBudget = budgetOption('coin-purchases-per-customer', values['coin-purchases-per-customer']);
   const port = integerOption('port', values.port) ?? 4000;
   const publicUrl = values['public-url'] ?? `http://${values.host}:${port}`;
@@ -140,7 +114,7 @@ export async function runBroker(argv: string[]): Promise<void> {
   const app = await createBrokerApp({
     db: database.db,
     engine: database.engine,
-    bank: new HttpBank({ url: values['bank-url'], apiKey, timeoutMs: bankTimeoutMs }),
+    bank: new HttpBank({ url: bankUrlOf(values), apiKey, timeoutMs: bankTimeoutMs }),
     logger,
     masterKey,
     config: {
@@ -168,57 +142,26 @@ export async function runBroker(argv: string[]): Promise<void> {
   logger.info({ address, publicUrl, db: database.engine }, 'broker listening');
 }
 
-const ADMIN_HELP = `netpay admin — operator commands on the broker's store
-
-  vendor add --id ID --name NAME --url URL --release-url URL --public-key B64U [--key-id K]
-      registers a vendor and prints {"vendorId","apiKey","keyId","rotated"}. Adding an existing id again
-      updates its name and URLs, adds the key if new, and issues a fresh API key (the old one stops working).
-  vendor list           prints every vendor with its keys
-  audit                 checks the ledger, and every chain on its own; exit 1 listing the first 20
-                        discrepancies (each naming its chain) on stderr when it does not hold
-  payouts [--bank-url URL] [--settlement-window-seconds N]
-      pays every vendor its settled credit; credit on an epoch whose end is unknown is held for N seconds
-      (default 86400) in case a take-back claims it. Safe to run from several hosts at once.
-  rotate-key            makes a new active broker signing key (old keys stay published)
-  reconcile [--bank-url URL] [--grace-ms N] [--public-url URL]
-      settles coin purchases charged at the bank without a coin (older than N ms, default 60000): makes the
-      coin, or refunds the charge when it cannot be made, and prints what it did. Safe while the broker runs.
-
-Common options: --data DIR (default ./data), --db URL (default sqlite:<data>/broker.db)
-`;
-
 /** `netpay admin …`: returns the process exit code. */
 export async function runAdmin(argv: string[]): Promise<number> {
-  const options = {
-    data: { type: 'string', default: './data' },
-    db: { type: 'string' },
-    id: { type: 'string' },
-    name: { type: 'string' },
-    url: { type: 'string' },
-    'release-url': { type: 'string' },
-    'public-key': { type: 'string' },
-    'key-id': { type: 'string' },
-    'bank-url': { type: 'string', default: 'http://127.0.0.1:4100' },
-    'settlement-window-seconds': { type: 'string' },
-    'grace-ms': { type: 'string' },
-    'public-url': { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  } as const;
-  const { values, positionals } = parseArgs({
-    args: joinOptionValues(argv, valuedOptions(options)),
-    allowPositionals: true,
-    options,
-  });
-  const command = positionals.join(' ');
-  if (values.help || command === '' || command === 'help') {
-    process.stdout.write(ADMIN_HELP);
+  const found = findSubcommand('netpay admin', ADMIN_COMMANDS, argv);
+  if (found === undefined) {
+    if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+      process.stdout.write(groupHelp('netpay admin', ADMIN_SUMMARY, ADMIN_COMMANDS));
+      return 0;
+    }
+    throw new UsageError('netpay admin', `unknown command '${argv[0]}'`);
+  }
+  const parsed = parseCommandLine(found.command as (typeof ADMIN_COMMANDS)[number], found.rest);
+  if (parsed.help) {
+    process.stdout.write(commandHelp(found.command));
     return 0;
   }
-  const known = ['vendor add', 'vendor list', 'audit', 'payouts', 'rotate-key', 'reconcile'];
-  if (!known.includes(command)) {
-    process.stderr.write(`netpay admin: unknown command '${command}'\n\n${ADMIN_HELP}`);
-    return 2;
-  }
+  const { values } = parsed;
+  const command = found.command.name.slice('netpay admin '.length);
+  const missing =
+    command === 'vendor add' ? VENDOR_ADD_REQUIRED.filter((k) => values[k as keyof typeof values] === undefined) : [];
+  if (missing.length) throw new UsageError(found.command.name, `missing --${missing.join(', --')}`);
   useMasterKey(privateDataFolder(values.data));
   const database = openDatabase<BrokerSchema>(databaseUrl(values.data, values.db));
   const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -226,13 +169,6 @@ export async function runAdmin(argv: string[]): Promise<number> {
     await prepareBrokerStore(database.db, undefined, new Date());
     switch (command) {
       case 'vendor add': {
-        const missing = ['id', 'name', 'url', 'release-url', 'public-key'].filter(
-          (k) => values[k as keyof typeof values] === undefined,
-        );
-        if (missing.length) {
-          process.stderr.write(`netpay admin vendor add: missing --${missing.join(', --')}\n`);
-          return 2;
-        }
         const result = await registerVendor(database.db, {
           id: values.id as string,
           name: values.name as string,
@@ -264,7 +200,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
         const report = await runPayouts({
           db: database.db,
           engine: database.engine,
-          bank: new HttpBank({ url: values['bank-url'], apiKey }),
+          bank: new HttpBank({ url: bankUrlOf(values), apiKey }),
           clock: systemClock,
           config: { currency: DEFAULT_CONFIG.currency, settlementWindowSeconds },
         });
@@ -284,7 +220,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
           {
             db: database.db,
             engine: database.engine,
-            bank: new HttpBank({ url: values['bank-url'], apiKey }),
+            bank: new HttpBank({ url: bankUrlOf(values), apiKey }),
             clock: systemClock,
             config: brokerConfig({ publicUrl }),
             logger: pino({ name: 'broker', level: process.env.NETPAY_LOG_LEVEL ?? 'info' }, pino.destination(2)),

@@ -3,5 +3,10 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const { main, reportUncaught } = await import('../src/main.ts');
+const argv = process.argv.slice(2);
+// An error outside any command's own flow (a service's timer or stream) is said in one line too, as failures are.
+process.on('uncaughtException', (error) => reportUncaught(argv, error));
+const code = await main(argv);
+// A failed command is over even if it left a listener open (a service that could not take its port).
+if (code !== 0) process.exit(code);

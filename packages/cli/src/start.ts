@@ -3,8 +3,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { METRICS_PORT_OFFSET, makePrivateDir, restrictUmask, tightenTree, writePrivateFile } from '@netpay/service-kit';
+import {
+  type CliCommand,
+  METRICS_PORT_OFFSET,
+  makePrivateDir,
+  parseCommandLine,
+  restrictUmask,
+  tightenTree,
+  UsageError,
+  writePrivateFile,
+} from '@netpay/service-kit';
 
 const BIN = fileURLToPath(new URL('../bin/netpay.mjs', import.meta.url));
 
@@ -57,30 +65,58 @@ function adminOf(host: string, port: number): { args: string[]; metricsUrl: stri
   };
 }
 
+export const START_COMMAND = {
+  name: 'netpay start',
+  summary: 'the whole system on this machine, each part as its own process, until Ctrl-C',
+  more:
+    "Each service gets its own loopback address, so no newspaper is sent the broker's cookies: broker " +
+    '127.0.0.2:4000, The Daily Planet 127.0.0.3:4001, The Bugle 127.0.0.4:4002, bank 127.0.0.5:4100 (metrics on ' +
+    'each port + 200). A system without those addresses falls back to 127.0.0.1 with a warning. Everything is ' +
+    'kept in the data folder (0700), and <data>/demo.json says where each service is, for the other commands.',
+  options: [
+    { name: 'data', value: 'DIR', default: './data', description: 'the data folder: databases, keys, demo.json' },
+    // For machines without 127.0.0.0/8, or a container listening on 0.0.0.0.
+    {
+      name: 'host',
+      value: 'HOST',
+      description: 'one address for every service (the sites then share cookies)',
+    },
+    { name: 'broker-host', value: 'HOST', defaultText: DEMO_HOSTS.broker, description: "the broker's address" },
+    { name: 'bank-host', value: 'HOST', defaultText: DEMO_HOSTS.bank, description: "the bank's address" },
+    {
+      name: 'vendor-hosts',
+      value: 'HOST,HOST',
+      defaultText: DEMO_HOSTS.vendors.join(','),
+      description: "the newspapers' addresses, in order",
+    },
+    // Tests run a whole second system beside a developer's: everything moves with the base port.
+    {
+      name: 'port-base',
+      value: 'PORT',
+      kind: 'port',
+      default: '4000',
+      description: "the broker's port; the newspapers take the next two, the bank this + 100",
+    },
+    { name: 'no-vendors', description: 'start only the bank and the broker' },
+    {
+      name: 'lease-ttl-seconds',
+      value: 'N',
+      kind: 'integer',
+      defaultText: "the broker's",
+      description: "how long a vendor's hold on a coin lasts without renewal",
+    },
+  ],
+} as const satisfies CliCommand;
+
 /**
  * `netpay start`: the whole system on one machine with SQLite in a data folder. Each part runs as
  * its own process, as in production, so a crash or SIGKILL of one is what it would be for real.
  * Re-running it reuses the data: keys, vendors, coins and balances survive.
  */
 export async function runStart(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      data: { type: 'string', default: './data' },
-      // One address for every service (cookies are then shared between the sites: for machines without
-      // 127.0.0.0/8, or a container listening on 0.0.0.0). Without it each service has its own address.
-      host: { type: 'string' },
-      'broker-host': { type: 'string' },
-      'bank-host': { type: 'string' },
-      'vendor-hosts': { type: 'string' },
-      // Tests run a whole second system beside a developer's: everything moves with the base port.
-      'port-base': { type: 'string', default: '4000' },
-      'no-vendors': { type: 'boolean', default: false },
-      'lease-ttl-seconds': { type: 'string' },
-    },
-  });
+  const { values } = parseCommandLine(START_COMMAND, argv);
   const base = Number(values['port-base']);
-  if (!Number.isInteger(base) || base < 1024 || base > 65000) throw new Error('--port-base must be a port number');
+  if (base < 1024 || base > 65000) throw new UsageError(START_COMMAND.name, '--port-base must be in 1024..65000');
   const ports = { broker: base, bank: base + 100, vendors: [base + 1, base + 2] };
   // Keys, tokens and databases: nothing in the data folder is readable by another user, from the first byte.
   restrictUmask();

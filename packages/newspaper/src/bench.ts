@@ -16,7 +16,6 @@ import { availableParallelism, tmpdir } from 'node:os';
 import type { Logger } from 'pino';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import {
   b64uEncode,
   formatAuthorization,
@@ -28,11 +27,12 @@ import {
 } from '@netpay/protocol';
 import { type BankSchema, createBankApp } from '@netpay/bank';
 import { type BrokerSchema, createBrokerApp, HttpBank, registerVendor } from '@netpay/broker';
-import { createLogger, hashToken, newSecret, openDatabase, rfc3339 } from '@netpay/service-kit';
+import { createLogger, hashToken, newSecret, openDatabase, parseCommandLine, rfc3339 } from '@netpay/service-kit';
 import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey, type NetPayVendor } from '@netpay/vendor-sdk';
 import type { Result } from 'autocannon';
 import type { LoadPlan } from './bench-load.ts';
 import { createNewspaperApp } from './app.ts';
+import { BENCH_COMMAND } from './cli-commands.ts';
 import { type Site, SITES } from './site.ts';
 
 export interface BenchOptions {
@@ -45,16 +45,6 @@ export interface BenchOptions {
   /** Alternating free/paid rounds; the ratio printed is their median. */
   rounds: number;
 }
-
-const OPTIONS = {
-  connections: { type: 'string' },
-  duration: { type: 'string' },
-  'chain-length': { type: 'string' },
-  'cpu-ms': { type: 'string' },
-  rounds: { type: 'string' },
-  'skip-http': { type: 'boolean' },
-  pin: { type: 'boolean' },
-} as const;
 
 /** The article served by both runs; only its price differs. */
 const FREE_ID = 'bench-free';
@@ -399,14 +389,13 @@ async function httpBench(
 }
 
 /**
- * Runs the benchmark and prints its tables. Options: `--connections 10 --duration 5 --chain-length 20000
- * --cpu-ms 1000 [--skip-http]`.
+ * Runs the benchmark and prints its tables; BENCH_COMMAND lists its options.
  *
  * @example
  * await runBench(['--duration', '5']);
  */
 export async function runBench(argv: string[], print: (line: string) => void = console.log): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+  const { values } = parseCommandLine(BENCH_COMMAND, argv);
   const options: BenchOptions = {
     connections: intOption(values.connections, 10, 'connections'),
     durationSec: intOption(values.duration, 5, 'duration'),

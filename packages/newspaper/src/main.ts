@@ -1,13 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
+  type CliValues,
   createLogger,
   listenUntilSignal,
   makePrivateDir,
   metricsPort,
+  parseCommandLine,
+  readDemoFile,
   restrictUmask,
   serveMetrics,
+  UsageError,
   type VendorMetricsHook,
   vendorMetrics,
 } from '@netpay/service-kit';
@@ -20,6 +23,7 @@ import {
 } from '@netpay/vendor-sdk';
 import type { Logger } from 'pino';
 import { createNewspaperApp } from './app.ts';
+import { VENDOR_ACCOUNT_COMMAND, VENDOR_COMMAND, type VENDOR_COMMANDS, VENDOR_REDEEM_COMMAND } from './cli-commands.ts';
 import { laterVendorMetrics, meteredSpendStore, meterRefusals } from './payment-metrics.ts';
 import { loadSite, type Site } from './site.ts';
 
@@ -38,51 +42,39 @@ export interface VendorConfig {
   dbUrl: string;
   brokerUrl: string;
   publicUrl: string;
+  /** The broker's API key for this vendor: demo.json's apiKeyFile, else `<vendorDir>/api-key`. */
+  apiKeyFile?: string;
   /** The admin listener (Prometheus `/metrics`): loopback by default, on the public port + 200. */
   metricsHost: string;
   metricsPort: number;
 }
 
-const OPTIONS = {
-  site: { type: 'string' },
-  host: { type: 'string' },
-  port: { type: 'string' },
-  data: { type: 'string' },
-  db: { type: 'string' },
-  'broker-url': { type: 'string' },
-  'public-url': { type: 'string' },
-  'metrics-host': { type: 'string' },
-  'metrics-port': { type: 'string' },
-} as const;
-
-const USAGE =
-  'usage: netpay vendor --site <daily-planet|the-bugle|path.json> [--host 127.0.0.1] [--port N] [--data ./data] ' +
-  '[--db URL] [--broker-url http://127.0.0.1:4000] [--public-url http://127.0.0.1:PORT] [--metrics-host 127.0.0.1] ' +
-  '[--metrics-port PORT+200]';
-
 /**
- * Reads `netpay vendor` arguments (those after `vendor`, or after `vendor redeem|account`).
+ * Reads `netpay vendor` arguments (those after `vendor`, or after `vendor redeem|account` with that command). What
+ * is not given comes from the data folder's demo.json (the broker, the site's URL and API key file) where it says.
  *
- * @throws Error with the usage line on a bad or missing argument
+ * @throws UsageError on a bad or missing argument
  * @example
  * parseVendorArgs(['--site', 'the-bugle', '--port', '5002']).publicUrl; // 'http://127.0.0.1:5002'
  */
-export function parseVendorArgs(argv: string[]): VendorConfig {
-  let values: { [K in keyof typeof OPTIONS]?: string };
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${USAGE}`);
-  }
-  if (!values.site) throw new Error(`--site is required\n${USAGE}`);
+export function parseVendorArgs(
+  argv: string[],
+  command: (typeof VENDOR_COMMANDS)[number] = VENDOR_COMMAND,
+): VendorConfig {
+  // redeem and account take a subset of the running vendor's options; the others keep their defaults.
+  const values: Partial<CliValues<typeof VENDOR_COMMAND>> = parseCommandLine(command, argv).values;
+  if (!values.site) throw new UsageError(command.name, '--site is required');
   const site = loadSite(values.site);
   const host = values.host ?? '127.0.0.1';
   const port = values.port === undefined ? site.port : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535\n${USAGE}`);
   const dataDir = resolve(values.data ?? './data');
   const vendorDir = join(dataDir, 'vendors', site.vendorId);
-  const brokerUrl = (values['broker-url'] ?? demoBrokerUrl(dataDir) ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
-  const publicUrl = (values['public-url'] ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(
+  const demo = readDemoFile(dataDir);
+  const listed = demo?.vendors.find((v) => v.id === site.vendorId);
+  const brokerUrl = (values['broker-url'] ?? demo?.broker?.url ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
+  // A running vendor is where it listens; redeem and account speak for the site where the demo put it.
+  const ownUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const publicUrl = (values['public-url'] ?? (command === VENDOR_COMMAND ? undefined : listed?.url) ?? ownUrl).replace(
     /\/+$/,
     '',
   );
@@ -90,14 +82,9 @@ export function parseVendorArgs(argv: string[]): VendorConfig {
     ['--broker-url', brokerUrl],
     ['--public-url', publicUrl],
   ] as const) {
-    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`${name} must be an http(s) URL\n${USAGE}`);
+    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(command.name, `${name} must be an http(s) URL`);
   }
-  let adminPort: number;
-  try {
-    adminPort = metricsPort(values['metrics-port'], port);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${USAGE}`);
-  }
+  const adminPort = metricsPort(values['metrics-port'], port);
   return {
     site,
     host,
@@ -109,12 +96,13 @@ export function parseVendorArgs(argv: string[]): VendorConfig {
     dbUrl: values.db ?? `sqlite:${join(vendorDir, 'spend.db')}`,
     brokerUrl,
     publicUrl,
+    // A folder moved since demo.json was written names a key file that is gone: the site's own folder has it.
+    ...(listed?.apiKeyFile && existsSync(listed.apiKeyFile) ? { apiKeyFile: listed.apiKeyFile } : {}),
   };
 }
 
 /** The API key the broker issued to this vendor, written by `netpay start` when it registered the vendor. */
-export function readApiKey(vendorDir: string): string {
-  const path = join(vendorDir, 'api-key');
+export function readApiKey(vendorDir: string, path = join(vendorDir, 'api-key')): string {
   if (!existsSync(path)) {
     throw new Error(
       `no broker API key at ${path}: register the vendor with the broker first (\`netpay start\` does this and writes the key there)`,
@@ -141,7 +129,7 @@ export async function openVendor(
   restrictUmask();
   makePrivateDir(config.vendorDir);
   const key = await loadOrCreateVendorKey(config.vendorDir);
-  const apiKey = readApiKey(config.vendorDir);
+  const apiKey = readApiKey(config.vendorDir, config.apiKeyFile);
   const raw = await createSpendStore(config.dbUrl);
   const store = metrics ? meteredSpendStore(raw, metrics) : raw;
   const vendor = createNetPayVendor({
@@ -195,7 +183,7 @@ export async function runVendor(argv: string[]): Promise<string> {
  * await runVendorRedeem(['--site', 'the-bugle']);
  */
 export async function runVendorRedeem(argv: string[], out: (line: string) => void = console.log): Promise<void> {
-  const config = parseVendorArgs(argv);
+  const config = parseVendorArgs(argv, VENDOR_REDEEM_COMMAND);
   const logger = createLogger(config.site.vendorId, process.env.NETPAY_LOG_LEVEL ?? 'warn');
   const { vendor, close } = await openVendor(config, logger);
   try {
@@ -213,7 +201,7 @@ export async function runVendorRedeem(argv: string[], out: (line: string) => voi
  * await runVendorAccount(['--site', 'daily-planet']);
  */
 export async function runVendorAccount(argv: string[], out: (line: string) => void = console.log): Promise<void> {
-  const config = parseVendorArgs(argv);
+  const config = parseVendorArgs(argv, VENDOR_ACCOUNT_COMMAND);
   const logger = createLogger(config.site.vendorId, process.env.NETPAY_LOG_LEVEL ?? 'warn');
   const { vendor, close } = await openVendor(config, logger);
   try {
@@ -225,14 +213,4 @@ export async function runVendorAccount(argv: string[], out: (line: string) => vo
 
 function progressLine(p: RedemptionProgress): string {
   return `batch ${p.batch}/${p.batches}: ${p.accepted} accepted, ${p.rejected} rejected, ${p.credited} credited so far`;
-}
-
-/** The broker the start command ran with this data folder, so `vendor redeem` finds it on any port base. */
-function demoBrokerUrl(dataDir: string): string | undefined {
-  try {
-    const demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as { broker?: { url?: unknown } };
-    return typeof demo.broker?.url === 'string' ? demo.broker.url : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -14,3 +14,5 @@ export * from './openapi.ts';
 export * from './request-context.ts';
 export * from './security-headers.ts';
 export * from './vendor-metrics.ts';
+export * from './cli-args.ts';
+export * from './demo-file.ts';

@@ -25,20 +25,22 @@ export interface CommandSpec {
 
 const PASSWORD = '--password P';
 const ACCOUNT_OPTIONS = {
-  '--broker URL': "the broker's base URL, e.g. http://127.0.0.1:4000 (required)",
+  '--broker URL':
+    "the broker's base URL, e.g. http://127.0.0.1:4000 (default: the one netpay start wrote in ./data/demo.json; " +
+    '--data DIR for another folder)',
   '--email E': 'your email address (required)',
   [PASSWORD]: 'your password (or set NETPAY_PASSWORD, which keeps it out of the process list)',
 };
 
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   register: {
-    usage: 'register --broker URL --email E [--password P]',
+    usage: 'register [--broker URL] --email E [--password P]',
     summary: 'create an account at the broker and log in',
     options: ACCOUNT_OPTIONS,
     positionals: [],
   },
   login: {
-    usage: 'login --broker URL --email E [--password P]',
+    usage: 'login [--broker URL] --email E [--password P]',
     summary: 'log in (the session token is kept in the wallet file)',
     options: ACCOUNT_OPTIONS,
     positionals: [],
