@@ -1,115 +1,129 @@
 /**
- * `npm run bench`: what a payment costs a vendor.
+ * `npm run bench`: what a payment costs, measured side by side in one run (BENCH_COMMAND lists the options).
  *
- * 1. HTTP: a real bank, broker and one newspaper vendor in this process on loopback; the same article route is
- *    loaded by autocannon in a separate process (bench-load.ts) once for a free article and once for a paid one (every paid request carries a fresh
- *    payword of the connection's own client-made chain), printing requests/s, the paid/free ratio and p99s.
- * 2. CPU: PayWord verification (one SHA-256) beside Ed25519 verification, each for about a second.
+ * A real bank and broker run in this process on loopback; every measured vendor is a process of its own
+ * (bench-vendor-process.ts) and every client runs in one load process (bench-load.ts), pinned to its own CPU
+ * with --pin. The rows:
  *
- * Tooling only: this is the one file of the newspaper that imports the bank and the broker, and it is never run
- * by the tests.
+ * - sqlite, pg, ed25519, eip712, nginx (bench-http-rows.ts): throughput of routes in the same alternating rounds;
+ * - first-payment, memory (bench-first-payment.ts): claim + first payment latency, vendor heap per chain;
+ * - broker (bench-broker.ts): purchases, claims and redemption paywords per second;
+ * - cpu (bench-cpu.ts): one check of each kind per second in this process.
+ *
+ * The machine's load is read at the start and end of each row; `--json` prints one object with every figure.
+ *
+ * Tooling, a composition root like the CLI: this is the one file of the newspaper that imports the bank and the
+ * broker. Its test runs it once with --quick and checks only that every figure is there.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
-import type { Logger } from 'pino';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import {
-  b64uEncode,
-  formatAuthorization,
-  generateSigningKey,
-  PaywordChain,
-  signTouchstone,
-  verifyPayword,
-  verifyTouchstone,
-} from '@netpay/protocol';
 import { type BankSchema, createBankApp } from '@netpay/bank';
-import { type BrokerSchema, createBrokerApp, HttpBank, registerVendor } from '@netpay/broker';
-import { createLogger, hashToken, newSecret, openDatabase, parseCommandLine, rfc3339 } from '@netpay/service-kit';
+import { type BrokerSchema, createBrokerApp, DEFAULT_CONFIG, HttpBank, registerVendor } from '@netpay/broker';
+import { b64uEncode, PaywordChain } from '@netpay/protocol';
+import { createLogger, hashToken, newSecret, openDatabase, parseCommandLine, UsageError } from '@netpay/service-kit';
 import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey, type NetPayVendor } from '@netpay/vendor-sdk';
-import type { Result } from 'autocannon';
-import type { LoadPlan } from './bench-load.ts';
+import type { Logger } from 'pino';
 import { createNewspaperApp } from './app.ts';
+import { type BrokerResult, runBrokerRow } from './bench-broker.ts';
+import { type CpuResult, cpuBench } from './bench-cpu.ts';
+import { type FirstPaymentResult, runFirstPayments } from './bench-first-payment.ts';
+import { HTTP_ROWS, type HttpRow, type HttpRowsResult, runHttpRows } from './bench-http-rows.ts';
+import { startLoadProcess } from './bench-load-process.ts';
+import { renderReport } from './bench-report.ts';
+import { type MachineLoad, machineLoad } from './bench-stats.ts';
 import { BENCH_COMMAND } from './cli-commands.ts';
-import { type Site, SITES } from './site.ts';
+import type { Site } from './site.ts';
+
+export const BENCH_ROWS = [...HTTP_ROWS, 'first-payment', 'memory', 'broker', 'cpu'] as const;
+export type BenchRow = (typeof BENCH_ROWS)[number];
 
 export interface BenchOptions {
+  rows: ReadonlySet<BenchRow>;
+  json: boolean;
+  quick: boolean;
+  pgUrl?: string;
   connections: number;
   durationSec: number;
-  /** Length of each client-made chain (units of 1 cent). */
-  chainLength: number;
-  /** How long each CPU measurement runs. */
-  cpuMs: number;
-  /** Alternating free/paid rounds; the ratio printed is their median. */
+  warmupSec: number;
   rounds: number;
+  /** Length of each client-made chain of the throughput rows (units of 1 cent). */
+  chainLength: number;
+  /** New chains paid once each (first payments, vendor memory). */
+  chains: number;
+  firstPaymentConcurrency: number;
+  brokerChainsPerRound: number;
+  /** Signed payments made ahead for the anchor routes. */
+  signedPoolSize: number;
+  /** How long each CPU check runs in all (split over the rounds). */
+  cpuMs: number;
+  pin: boolean;
 }
 
-/** The article served by both runs; only its price differs. */
-const FREE_ID = 'bench-free';
-const PAID_ID = 'bench-paid';
-
-function benchSite(): Site {
-  const base = SITES['daily-planet'];
-  const model = base.articles.find((a) => a.priceMinor > 0) ?? (base.articles[0] as Site['articles'][number]);
-  return {
-    ...base,
-    articles: [
-      { ...model, id: FREE_ID, priceMinor: 0 },
-      { ...model, id: PAID_ID, priceMinor: 1 },
-    ],
-  };
+/** Everything one run measured: what `--json` prints. */
+export interface BenchReport {
+  machine: { node: string; platform: string; arch: string; cpus: number; loadGeneratorCpu: number | null };
+  options: Omit<BenchOptions, 'rows'> & { rows: BenchRow[] };
+  load: { start: MachineLoad; end: MachineLoad };
+  http?: HttpRowsResult;
+  firstPayment?: Pick<FirstPaymentResult, 'load' | 'sequential' | 'concurrent'>;
+  memory?: FirstPaymentResult['memory'] & { load: FirstPaymentResult['load'] };
+  broker?: BrokerResult;
+  cpu?: CpuResult;
+  /** The medians of the headline ratios (each with its spread in its row). */
+  ratios: Record<string, number>;
+  /** Rows that could not run here, with why. */
+  skipped: Record<string, string>;
 }
 
-function intOption(value: string | undefined, fallback: number, name: string): number {
+function positive(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(BENCH_COMMAND.name, `--${name} must be at least 1`);
   return n;
 }
 
-/** How many times a second `fn` runs, measured for about `ms` after a short warm-up. */
-export function opsPerSecond(fn: () => boolean, ms: number): number {
-  const batch = 64;
-  const warmUntil = performance.now() + Math.min(200, ms / 5);
-  while (performance.now() < warmUntil) if (!fn()) throw new Error('benchmark function returned false');
-  let count = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < ms) {
-    for (let i = 0; i < batch; i++) if (!fn()) throw new Error('benchmark function returned false');
-    count += batch;
-    now = performance.now();
+/**
+ * Reads the command line; `--quick` changes the defaults (not what is given).
+ *
+ * @throws UsageError on a bad option or an unknown row
+ * @example
+ * benchOptions(['--only', 'sqlite,pg', '--json']).rows; // Set { 'sqlite', 'pg' }
+ */
+export function benchOptions(argv: string[]): BenchOptions {
+  const { values } = parseCommandLine(BENCH_COMMAND, argv);
+  const quick = values.quick === true;
+  let rows: Set<BenchRow> = new Set(BENCH_ROWS);
+  if (values['skip-http']) rows = new Set(['cpu']);
+  if (values.only !== undefined) {
+    const named = values.only.split(',').map((r) => r.trim());
+    for (const r of named) {
+      if (!(BENCH_ROWS as readonly string[]).includes(r)) {
+        throw new UsageError(BENCH_COMMAND.name, `unknown row '${r}' (rows: ${BENCH_ROWS.join(', ')})`);
+      }
+    }
+    rows = new Set(named as BenchRow[]);
   }
-  return (count * 1000) / (now - start);
-}
-
-/** PayWord (1 step) and Ed25519 verifications per second. */
-export function cpuBench(ms: number): { paywordPerSec: number; ed25519PerSec: number } {
-  const chain = PaywordChain.generate(2);
-  const known = { index: 0, payword: chain.anchor };
-  const presented = { index: 1, payword: chain.payword(1) };
-  const paywordPerSec = opsPerSecond(() => verifyPayword({ chainId: chain.chainId, known, presented }), ms);
-
-  const key = generateSigningKey();
-  const now = new Date();
-  const touchstone = signTouchstone(
-    {
-      chainId: chain.chainIdB64,
-      anchor: chain.anchorB64,
-      length: 2,
-      unit: 1,
-      currency: 'NZD',
-      broker: 'http://127.0.0.1:4000',
-      keyId: 'bench',
-      issuedAt: rfc3339(now),
-      expiresAt: rfc3339(new Date(now.getTime() + 86_400_000)),
-    },
-    key.privateSeed,
-  );
-  const ed25519PerSec = opsPerSecond(() => verifyTouchstone(touchstone, key.publicKey), ms);
-  return { paywordPerSec, ed25519PerSec };
+  const rounds = positive(values.rounds, quick ? 1 : 3, 'rounds');
+  return {
+    rows,
+    json: values.json === true,
+    quick,
+    ...(values.pg !== undefined ? { pgUrl: values.pg } : {}),
+    connections: positive(values.connections, quick ? 2 : 50, 'connections'),
+    durationSec: positive(values.duration, quick ? 1 : 5, 'duration'),
+    warmupSec: quick ? 0 : 1,
+    rounds,
+    chainLength: positive(values['chain-length'], 5000, 'chain-length'),
+    chains: positive(values.chains, quick ? 60 : 1000, 'chains'),
+    firstPaymentConcurrency: quick ? 2 : 8,
+    brokerChainsPerRound: positive(values['broker-chains'], quick ? 8 : 200, 'broker-chains'),
+    signedPoolSize: quick ? 20 : 1000,
+    cpuMs: positive(values['cpu-ms'], quick ? 60 : 900, 'cpu-ms'),
+    pin: values.pin === true,
+  };
 }
 
 /** A free loopback port (closed again before the caller listens on it). */
@@ -123,21 +137,6 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** A bank, a broker and one newspaper vendor running in this process on loopback, and a customer of the broker. */
-export interface BenchNetwork {
-  bankUrl: string;
-  brokerUrl: string;
-  vendorUrl: string;
-  vendor: NetPayVendor;
-  /** The vendor's API key at the broker; its key and spend store live in `<dir>/vendors/<vendorId>/`. */
-  apiKey: string;
-  /** The customer's bearer token at the broker. */
-  customerToken: string;
-  /** Buys a coin made here (client-side wallet style: the broker sees only the anchor) of `length` 1-cent units. */
-  buyChain(length: number): Promise<PaywordChain>;
-  close(): Promise<void>;
 }
 
 /** The sandbox bank's always-approved test card. */
@@ -154,22 +153,40 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
   return JSON.parse(text);
 }
 
+/** A real bank and broker in this process on loopback, with a signed-in customer. */
+export interface BenchBroker {
+  bankUrl: string;
+  brokerUrl: string;
+  /** The broker's API base, `…/api/v1`. */
+  api: string;
+  /** The customer's bearer token at the broker. */
+  customerToken: string;
+  /** Registers a vendor with its signing key made (or found) in `keyDir`; answers its API key. */
+  addVendor(vendor: {
+    vendorId: string;
+    name?: string;
+    url: string;
+    releaseUrl: string;
+    keyDir: string;
+  }): Promise<string>;
+  close(): Promise<void>;
+}
+
 /**
- * Starts a real bank, broker and newspaper vendor on loopback, registers the vendor and signs up a customer.
- * Used by the benchmark and by the newspaper's over-HTTP test.
+ * Starts a sandbox bank and a broker (both on SQLite files in `dir`) and signs up a customer.
  *
  * @example
- * const net = await startBenchNetwork({ dir, site: SITES['the-bugle'], logger });
- * const chain = await net.buyChain(100);
+ * const broker = await startBankAndBroker({ dir, logger });
+ * const apiKey = await broker.addVendor({ vendorId: 'v', url, releaseUrl, keyDir });
  */
-export async function startBenchNetwork(options: {
+export async function startBankAndBroker(options: {
   dir: string;
-  site: Site;
   logger: Logger;
-  vendorPort?: number;
   feeBps?: number;
-}): Promise<BenchNetwork> {
-  const { dir, site, logger } = options;
+  /** Coin purchases one customer may make: burst and per second (the benchmark measures the broker, not this). */
+  purchasesPerCustomer?: [capacity: number, perSecond: number];
+}): Promise<BenchBroker> {
+  const { dir, logger } = options;
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const fn of closers.reverse()) await fn();
@@ -189,28 +206,101 @@ export async function startBenchNetwork(options: {
       db: brokerDb.db,
       engine: brokerDb.engine,
       bank: new HttpBank({ url: bankUrl, apiKey: bankKey }),
-      config: { publicUrl: brokerUrl, ...(options.feeBps !== undefined ? { feeBps: options.feeBps } : {}) },
+      config: {
+        publicUrl: brokerUrl,
+        ...(options.feeBps !== undefined ? { feeBps: options.feeBps } : {}),
+        ...(options.purchasesPerCustomer
+          ? {
+              rateLimits: { ...DEFAULT_CONFIG.rateLimits, coinPurchasesPerCustomer: options.purchasesPerCustomer },
+            }
+          : {}),
+      },
       logger,
     });
     closers.push(() => broker.close());
     await broker.listen({ host: '127.0.0.1', port: Number(new URL(brokerUrl).port) });
 
+    const api = `${brokerUrl}/api/v1`;
+    const email = `reader-${Date.now()}@example.test`;
+    const password = 'correct horse battery staple';
+    await postJson(`${api}/customers`, { email, password });
+    const { token } = (await postJson(`${api}/sessions`, { email, password })) as { token: string };
+
+    const addVendor: BenchBroker['addVendor'] = async (v) => {
+      const key = loadOrCreateVendorKey(v.keyDir);
+      const { apiKey } = await registerVendor(brokerDb.db, {
+        id: v.vendorId,
+        name: v.name ?? v.vendorId,
+        url: v.url,
+        releaseUrl: v.releaseUrl,
+        publicKey: b64uEncode(key.publicKey),
+        keyId: key.keyId,
+      });
+      return apiKey;
+    };
+    return { bankUrl, brokerUrl, api, customerToken: token, addVendor, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** A bank, a broker and one newspaper vendor running in this process on loopback, and a customer of the broker. */
+export interface BenchNetwork {
+  bankUrl: string;
+  brokerUrl: string;
+  vendorUrl: string;
+  vendor: NetPayVendor;
+  /** The vendor's API key at the broker; its key and spend store live in `<dir>/vendors/<vendorId>/`. */
+  apiKey: string;
+  /** The customer's bearer token at the broker. */
+  customerToken: string;
+  /** Buys a coin made here (client-side wallet style: the broker sees only the anchor) of `length` 1-cent units. */
+  buyChain(length: number): Promise<PaywordChain>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a real bank, broker and newspaper vendor on loopback, registers the vendor and signs up a customer.
+ * Used by the newspaper's and the CLI's over-HTTP tests.
+ *
+ * @example
+ * const net = await startBenchNetwork({ dir, site: SITES['the-bugle'], logger });
+ * const chain = await net.buyChain(100);
+ */
+export async function startBenchNetwork(options: {
+  dir: string;
+  site: Site;
+  logger: Logger;
+  vendorPort?: number;
+  feeBps?: number;
+}): Promise<BenchNetwork> {
+  const { dir, site, logger } = options;
+  const base = await startBankAndBroker({
+    dir,
+    logger,
+    ...(options.feeBps !== undefined ? { feeBps: options.feeBps } : {}),
+  });
+  const closers: (() => Promise<void>)[] = [() => base.close()];
+  const close = async () => {
+    for (const fn of closers.reverse()) await fn();
+  };
+  try {
     const vendorUrl = `http://127.0.0.1:${options.vendorPort ?? (await freePort())}`;
     const vendorDir = join(dir, 'vendors', site.vendorId);
-    const key = loadOrCreateVendorKey(vendorDir);
-    const { apiKey } = await registerVendor(brokerDb.db, {
-      id: site.vendorId,
+    const apiKey = await base.addVendor({
+      vendorId: site.vendorId,
       name: site.name,
       url: `${vendorUrl}/`,
       releaseUrl: `${vendorUrl}/netpay/release`,
-      publicKey: b64uEncode(key.publicKey),
-      keyId: key.keyId,
+      keyDir: vendorDir,
     });
+    const key = loadOrCreateVendorKey(vendorDir);
     const store = await createSpendStore(`sqlite:${join(vendorDir, 'spend.db')}`);
     closers.push(() => store.close());
     const vendor = createNetPayVendor({
       vendorId: site.vendorId,
-      brokerUrl,
+      brokerUrl: base.brokerUrl,
       apiKey,
       signingKey: { privateSeed: key.privateSeed, keyId: key.keyId },
       releaseUrl: `${vendorUrl}/netpay/release`,
@@ -219,237 +309,147 @@ export async function startBenchNetwork(options: {
       currency: site.currency,
     });
     closers.push(() => vendor.close());
-    const app = createNewspaperApp({ site, vendor, brokerUrl, logger });
+    const app = createNewspaperApp({ site, vendor, brokerUrl: base.brokerUrl, logger });
     closers.push(() => app.close());
     await app.listen({ host: '127.0.0.1', port: Number(new URL(vendorUrl).port) });
-
-    const api = `${brokerUrl}/api/v1`;
-    const email = `reader-${Date.now()}@example.test`;
-    const password = 'correct horse battery staple';
-    await postJson(`${api}/customers`, { email, password });
-    const { token } = (await postJson(`${api}/sessions`, { email, password })) as { token: string };
 
     const buyChain = async (length: number): Promise<PaywordChain> => {
       const chain = PaywordChain.generate(length);
       await postJson(
-        `${api}/coins`,
+        `${base.api}/coins`,
         { amount: length, unit: 1, chainId: chain.chainIdB64, anchor: chain.anchorB64, payment: { card: TEST_CARD } },
-        { authorization: `Bearer ${token}`, 'idempotency-key': newSecret('bench_') },
+        { authorization: `Bearer ${base.customerToken}`, 'idempotency-key': newSecret('bench_') },
       );
       return chain;
     };
-    return { bankUrl, brokerUrl, vendorUrl, vendor, apiKey, customerToken: token, buyChain, close };
+    return {
+      bankUrl: base.bankUrl,
+      brokerUrl: base.brokerUrl,
+      vendorUrl,
+      vendor,
+      apiKey,
+      customerToken: base.customerToken,
+      buyChain,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;
   }
 }
 
-let PIN_CPUS: { load: number } | undefined;
-
-/** Pins this process (the vendor, broker and bank) to every CPU but the last, which the load generator gets. */
-function pinCpus(): void {
+/** Pins this process (bank, broker, and the vendors and nginx it starts) to every CPU but the last; answers that one. */
+function pinCpus(): number {
   const cpus = availableParallelism();
   if (cpus < 2) throw new Error('--pin needs at least 2 CPUs');
   const result = spawnSync('taskset', ['-a', '-cp', `0-${cpus - 2}`, String(process.pid)], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`taskset failed: ${result.stderr || result.error}`);
-  PIN_CPUS = { load: cpus - 1 };
+  return cpus - 1;
 }
 
-/** Runs one load in a separate process (see bench-load.ts); returns autocannon's result and the last index sent per chain. */
-async function runLoad(plan: LoadPlan): Promise<{ result: Result; lastSent: Record<string, number> }> {
-  const loadArgs = ['--import', 'tsx', fileURLToPath(new URL('./bench-load.ts', import.meta.url))];
-  // With --pin, the load generator gets the last CPU and the vendor the others, so neither steals the other's
-  // core mid-run (on a 2-core machine this is what makes rounds comparable).
-  const child = spawn(
-    PIN_CPUS ? 'taskset' : process.execPath,
-    PIN_CPUS ? ['-c', String(PIN_CPUS.load), process.execPath, ...loadArgs] : loadArgs,
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  const out: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  child.stdin.end(JSON.stringify(plan));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`the load generator exited with ${code}`);
-  return JSON.parse(Buffer.concat(out).toString('utf8')) as { result: Result; lastSent: Record<string, number> };
-}
-
-interface Row {
-  name: string;
-  reqPerSec: number;
-  p50: number;
-  p99: number;
-  ok: number;
-  other: number;
-}
-
-function row(name: string, r: Result): Row {
-  const ok = r['2xx'];
-  return {
-    name,
-    reqPerSec: r.requests.average,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    ok,
-    other: r.non2xx + r.errors,
-  };
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 ? ':' : '-') + '-'.repeat(w) + (i === 0 ? '-' : ':')).join('|')}|`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
-}
-
-/** autocannon records latency in whole milliseconds, so 0 means under one. */
-const ms = (n: number) => (n < 1 ? '<1' : fmt(n));
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-async function httpBench(
-  options: BenchOptions,
-  print: (line: string) => void,
-): Promise<Array<{ free: Row; paid: Row }>> {
-  const dir = mkdtempSync(join(tmpdir(), 'netpay-bench-'));
-  const logger = createLogger('bench', process.env.NETPAY_LOG_LEVEL ?? 'warn');
-  const site = benchSite();
-  const network = await startBenchNetwork({ dir, site, logger });
-  try {
-    // One coin per connection plus spares: purchases are rate-limited per customer, as in production.
-    const coins = options.connections + 2;
-    print(
-      `buying ${coins} coins of ${options.chainLength} units and paying once with each (the first payment claims)…`,
-    );
-    const chains: PaywordChain[] = [];
-    for (let i = 0; i < coins; i++) chains.push(await network.buyChain(options.chainLength));
-    // The first payment on a chain claims it from the broker; pay index 1 now so the runs measure steady state.
-    const start = new Map<PaywordChain, number>();
-    for (const chain of chains) {
-      const res = await fetch(`${network.vendorUrl}/api/articles/${PAID_ID}`, {
-        headers: {
-          accept: 'application/json',
-          authorization: formatAuthorization({ chain: chain.chainIdB64, index: 1, payword: chain.b64(1) }),
-        },
-      });
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`warm-up payment answered ${res.status}`);
-      start.set(chain, 1);
-    }
-    // Free and paid alternate, after a warm-up of each, so that drift of the machine (JIT, CPU frequency,
-    // neighbours) falls on both alike; the ratio is the median of the rounds. Each paid round carries on every
-    // chain from the last index the previous one sent (a request cut off at the end of a round only makes the
-    // next payment a unit larger, which the protocol accepts).
-    const next = new Map(chains.map((chain) => [chain.chainIdB64, start.get(chain) ?? 0]));
-    const paidLoad = async (durationSec: number): Promise<Result> => {
-      const { result, lastSent } = await runLoad({
-        url: network.vendorUrl,
-        connections: options.connections,
-        durationSec,
-        path: `/api/articles/${PAID_ID}`,
-        chains: chains.map((chain) => ({
-          chainId: chain.chainIdB64,
-          seed: chain.seedB64,
-          length: chain.length,
-          startIndex: next.get(chain.chainIdB64) ?? 0,
-        })),
-      });
-      for (const [chainId, index] of Object.entries(lastSent)) next.set(chainId, index);
-      return result;
-    };
-    const freeLoad = async (durationSec: number): Promise<Result> =>
-      (
-        await runLoad({
-          url: network.vendorUrl,
-          connections: options.connections,
-          durationSec,
-          path: `/api/articles/${FREE_ID}`,
-        })
-      ).result;
-    print('warming up both routes (1 s each) …');
-    await freeLoad(1);
-    await paidLoad(1);
-    const rounds: Array<{ free: Row; paid: Row }> = [];
-    for (let r = 1; r <= options.rounds; r++) {
-      print(
-        `round ${r}/${options.rounds}: free then paid, ${options.connections} connections × ${options.durationSec} s each …`,
-      );
-      const free = row(`GET /api/articles/${FREE_ID} (free)`, await freeLoad(options.durationSec));
-      const paid = row(`GET /api/articles/${PAID_ID} (1 cent)`, await paidLoad(options.durationSec));
-      rounds.push({ free, paid });
-    }
-    return rounds;
-  } finally {
-    await network.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** A fresh PostgreSQL schema for a spend store, or the URL given with --pg (left as it is). */
+async function pgStore(url: string | undefined): Promise<{ url: string; drop(): Promise<void> }> {
+  if (url !== undefined) return { url, drop: async () => undefined };
+  const { createTestDatabase } = await import('@netpay/service-kit/testing');
+  const db = await createTestDatabase('postgres');
+  return { url: db.url, drop: () => db.drop() };
 }
 
 /**
- * Runs the benchmark and prints its tables; BENCH_COMMAND lists its options.
+ * Runs the rows asked for and answers every figure; `progress` hears what it is doing.
  *
  * @example
- * await runBench(['--duration', '5']);
+ * const report = await measure(benchOptions(['--quick']), console.error);
+ */
+export async function measure(options: BenchOptions, progress: (line: string) => void): Promise<BenchReport> {
+  const loadCpu = options.pin ? pinCpus() : null;
+  const start = machineLoad();
+  const report: BenchReport = {
+    machine: {
+      node: process.version,
+      platform: process.platform,
+      arch: process.arch,
+      cpus: availableParallelism(),
+      loadGeneratorCpu: loadCpu,
+    },
+    options: { ...options, rows: BENCH_ROWS.filter((r) => options.rows.has(r)) },
+    load: { start, end: start },
+    ratios: {},
+    skipped: {},
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'netpay-bench-'));
+  const logger = createLogger('bench', process.env.NETPAY_LOG_LEVEL ?? 'warn');
+  const needsNetwork = [...options.rows].some((r) => r !== 'cpu');
+  const broker = needsNetwork
+    ? await startBankAndBroker({ dir, logger, purchasesPerCustomer: [1_000_000_000, 1_000_000_000] })
+    : undefined;
+  const load = needsNetwork ? startLoadProcess(loadCpu === null ? {} : { cpu: loadCpu }) : undefined;
+  try {
+    if (broker && load) {
+      const context = { ...broker, load, dir, freePort, pgStore: () => pgStore(options.pgUrl) };
+      const httpRows = new Set(HTTP_ROWS.filter((r): r is HttpRow => options.rows.has(r)));
+      if (httpRows.size > 0) {
+        report.http = await runHttpRows(context, { ...options, rows: httpRows }, progress);
+        Object.assign(report.skipped, report.http.skipped);
+      }
+      if (options.rows.has('first-payment') || options.rows.has('memory')) {
+        const first = await runFirstPayments(
+          context,
+          { chains: options.chains, rounds: options.rounds, concurrency: options.firstPaymentConcurrency },
+          progress,
+        );
+        if (options.rows.has('first-payment')) {
+          report.firstPayment = { load: first.load, sequential: first.sequential, concurrent: first.concurrent };
+        }
+        if (options.rows.has('memory')) report.memory = { ...first.memory, load: first.load };
+      }
+      if (options.rows.has('broker')) {
+        report.broker = await runBrokerRow(
+          { ...context, keyDir: join(dir, 'vendors', 'bench-broker') },
+          {
+            chainsPerRound: options.brokerChainsPerRound,
+            rounds: options.rounds,
+            unitsPerItem: 1000,
+            itemsPerRequest: 100,
+            concurrency: 8,
+          },
+          progress,
+        );
+      }
+    }
+    if (options.rows.has('cpu')) {
+      progress('cpu: one check of each kind at a time …');
+      report.cpu = cpuBench({ rounds: options.rounds, roundMs: Math.max(20, options.cpuMs / options.rounds) });
+    }
+  } finally {
+    await load?.close();
+    await broker?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  report.load.end = machineLoad();
+  const r = report.http?.ratios;
+  const put = (name: string, value: number | undefined) => {
+    if (value !== undefined) report.ratios[name] = value;
+  };
+  put('paidOverFreeSqlite', r?.paidOverFreeSqlite?.median);
+  put('paidOverFreePg', r?.paidOverFreePg?.median);
+  put('pgOverSqlitePaid', r?.pgOverSqlitePaid?.median);
+  put('paidOverEd25519', r?.paidOverEd25519?.median);
+  put('paidOverEip712', r?.paidOverEip712?.median);
+  put('twoVendorsOverOne', r?.twoVendorsOverOne?.median);
+  return report;
+}
+
+/**
+ * `netpay bench`: runs the benchmark and prints its tables, or with `--json` one JSON object; progress goes to
+ * stderr.
+ *
+ * @example
+ * await runBench(['--only', 'sqlite', '--duration', '5']);
  */
 export async function runBench(argv: string[], print: (line: string) => void = console.log): Promise<void> {
-  const { values } = parseCommandLine(BENCH_COMMAND, argv);
-  const options: BenchOptions = {
-    connections: intOption(values.connections, 10, 'connections'),
-    durationSec: intOption(values.duration, 5, 'duration'),
-    chainLength: intOption(values['chain-length'], 20_000, 'chain-length'),
-    cpuMs: intOption(values['cpu-ms'], 1000, 'cpu-ms'),
-    rounds: intOption(values.rounds, 3, 'rounds'),
-  };
-  const cpus = availableParallelism();
-  if (values.pin) pinCpus();
-  print(
-    `NetPay benchmark (Node ${process.version}, ${process.platform}/${process.arch}, ${cpus} CPUs` +
-      `${PIN_CPUS ? `, load generator pinned to CPU ${PIN_CPUS.load}` : ''})\n`,
-  );
-  if (!values['skip-http']) {
-    const rounds = await httpBench(options, print);
-    print('');
-    print(
-      table(
-        ['round', 'route', 'req/s', 'p50 ms', 'p99 ms', '2xx', 'other', 'paid/free'],
-        rounds.flatMap(({ free, paid }, i) =>
-          [free, paid].map((r) => [
-            String(i + 1),
-            r.name,
-            fmt(r.reqPerSec),
-            ms(r.p50),
-            ms(r.p99),
-            String(r.ok),
-            String(r.other),
-            r === paid ? fmt(paid.reqPerSec / free.reqPerSec, 2) : '',
-          ]),
-        ),
-      ),
-    );
-    const ratios = rounds.map(({ free, paid }) => paid.reqPerSec / free.reqPerSec).sort((x, y) => x - y);
-    const median = ratios[Math.floor(ratios.length / 2)] ?? 0;
-    const p99 = (pick: (r: { free: Row; paid: Row }) => Row) => Math.max(...rounds.map((r) => pick(r).p99)).toString();
-    print(
-      `\npaid / free throughput (median of ${rounds.length} rounds): ${fmt(median, 2)};` +
-        ` worst p99 free ${p99((r) => r.free)} ms, paid ${p99((r) => r.paid)} ms` +
-        `\n(each paid request parses the header, verifies the payword by hashing and commits it to the spend store` +
-        ` before answering; autocannon measures latency in whole ms)\n`,
-    );
-  }
-  print(`verifying for ~${options.cpuMs} ms each …`);
-  const cpu = cpuBench(options.cpuMs);
-  print('');
-  print(
-    table(
-      ['verification', 'per second'],
-      [
-        ['PayWord, 1 step (SHA-256)', fmt(cpu.paywordPerSec)],
-        ['Ed25519 signature (touchstone)', fmt(cpu.ed25519PerSec)],
-      ],
-    ),
-  );
-  print(`\nPayWord / Ed25519: ${fmt(cpu.paywordPerSec / cpu.ed25519PerSec, 1)}× faster`);
+  const options = benchOptions(argv);
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const report = await measure(options, progress);
+  print(options.json ? JSON.stringify(report, null, 2) : renderReport(report));
 }

@@ -85,23 +85,48 @@ export const VENDOR_COMMANDS = [VENDOR_COMMAND, VENDOR_REDEEM_COMMAND, VENDOR_AC
 
 export const BENCH_COMMAND = {
   name: 'netpay bench',
-  summary: 'measure paid against free throughput, and PayWord against Ed25519 verification',
+  summary: 'measure what a payment costs: paid against free, SQLite and PostgreSQL, signatures, fleets, the broker',
   more:
-    'Starts a bank, a broker and one newspaper in this process on loopback, loads a free and a paid article from ' +
-    'a separate process, then times both verifications.',
+    'Starts a bank and a broker in this process and each measured vendor as a process of its own on loopback; the ' +
+    'load comes from one more process. Rows: sqlite, pg, ed25519, eip712, nginx (the HTTP rows alternate in the ' +
+    'same rounds), first-payment, memory, broker, cpu. Every figure is a median with its min-max spread, printed ' +
+    'with /proc/loadavg at the start and end of each row, then a table of ratios.',
   options: [
-    { name: 'connections', value: 'N', kind: 'integer', default: '10', description: 'concurrent connections' },
-    { name: 'duration', value: 'SECONDS', kind: 'integer', default: '5', description: 'length of each load run' },
+    { name: 'only', value: 'ROWS', description: 'run only these rows, comma-separated (e.g. sqlite,pg)' },
+    { name: 'json', description: 'print one JSON object with every figure instead of the tables' },
+    { name: 'quick', description: 'one short round of everything (a smoke run; its figures mean little)' },
+    {
+      name: 'pg',
+      value: 'URL',
+      defaultText: 'a fresh schema on the test server (NETPAY_TEST_PG_URL)',
+      description: "the PostgreSQL database of the PostgreSQL vendors' spend stores",
+    },
+    { name: 'connections', value: 'N', kind: 'integer', defaultText: '50', description: 'concurrent connections' },
+    { name: 'duration', value: 'SECONDS', kind: 'integer', defaultText: '5', description: 'length of each load run' },
+    { name: 'rounds', value: 'N', kind: 'integer', defaultText: '3', description: 'rounds of each row; medians count' },
     {
       name: 'chain-length',
       value: 'N',
       kind: 'integer',
-      default: '20000',
+      defaultText: '5000',
       description: 'units of each coin the load pays with',
     },
-    { name: 'cpu-ms', value: 'N', kind: 'integer', default: '1000', description: 'length of each CPU measurement' },
-    { name: 'rounds', value: 'N', kind: 'integer', default: '3', description: 'free and paid runs; the median counts' },
-    { name: 'skip-http', description: 'only the CPU measurements' },
+    {
+      name: 'chains',
+      value: 'N',
+      kind: 'integer',
+      defaultText: '1000',
+      description: 'new chains paid once each (first payments and vendor memory)',
+    },
+    {
+      name: 'broker-chains',
+      value: 'N',
+      kind: 'integer',
+      defaultText: '200',
+      description: 'chains bought, claimed and redeemed per broker round',
+    },
+    { name: 'cpu-ms', value: 'N', kind: 'integer', defaultText: '900', description: 'length of each CPU measurement' },
+    { name: 'skip-http', description: 'only the CPU row (as --only cpu)' },
     {
       name: 'pin',
       description: 'run the load generator on the last CPU and the servers on the others (Linux, taskset)',

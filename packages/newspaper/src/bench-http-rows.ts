@@ -1,0 +1,305 @@
+/**
+ * The benchmark's side-by-side HTTP rows, run in the same alternating rounds:
+ *
+ * - sqlite: a free and a paid article of a vendor whose spend store is SQLite (synchronous FULL);
+ * - pg: the same on a vendor whose spend store is PostgreSQL (its paid route beside SQLite's);
+ * - ed25519 / eip712: the paid article behind one signature check per request (the anchors: what a
+ *   signature-per-payment scheme costs a vendor), beside the NetPay paid route;
+ * - nginx: paid articles through nginx to two processes of one vendor on one PostgreSQL store, beside nginx to
+ *   one of them.
+ *
+ * Each vendor is a process of its own (bench-vendor-process.ts); the load comes from the load process.
+ */
+import { join } from 'node:path';
+import { makeEd25519Payments } from './bench-ed25519-payment.ts';
+import { EIP712_PAYMENT_HEADER, makeEip712Payments } from './bench-eip712-payment.ts';
+import { ED25519_PAYMENT_HEADER } from './bench-ed25519-payment.ts';
+import type { LoadChain } from './bench-http-load.ts';
+import type { LoadProcess } from './bench-load-process.ts';
+import { findNginx, NGINX_MISSING, type RunningNginx, startNginx } from './bench-nginx.ts';
+import { alternate, ratio, type Sample, summarize, type Variant, type VariantSummary } from './bench-rounds.ts';
+import { ED25519_PATH, EIP712_PATH } from './bench-signature-routes.ts';
+import { FREE_ID, PAID_ID } from './bench-site.ts';
+import { type MachineLoad, machineLoad, type Spread } from './bench-stats.ts';
+import { startVendorProcess, type VendorProcess } from './bench-vendor-launch.ts';
+
+export const HTTP_ROWS = ['sqlite', 'pg', 'ed25519', 'eip712', 'nginx'] as const;
+export type HttpRow = (typeof HTTP_ROWS)[number];
+
+export type VariantKey =
+  | 'free-sqlite'
+  | 'paid-sqlite'
+  | 'free-pg'
+  | 'paid-pg'
+  | 'ed25519'
+  | 'eip712'
+  | 'nginx-1-vendor'
+  | 'nginx-2-vendors';
+
+const LABELS: Record<VariantKey, string> = {
+  'free-sqlite': 'free article, SQLite vendor',
+  'paid-sqlite': 'paid article (1 payword), SQLite vendor',
+  'free-pg': 'free article, PostgreSQL vendor',
+  'paid-pg': 'paid article (1 payword), PostgreSQL vendor',
+  ed25519: 'article + 1 Ed25519 verification (node:crypto)',
+  eip712: 'article + 1 EIP-712 secp256k1 recovery (x402-style)',
+  'nginx-1-vendor': 'paid article, nginx → 1 vendor process (PostgreSQL)',
+  'nginx-2-vendors': 'paid article, nginx → 2 vendor processes (PostgreSQL)',
+};
+
+/** Which variants each row needs: its own and those it is compared with. */
+const ROW_VARIANTS: Record<HttpRow, VariantKey[]> = {
+  sqlite: ['free-sqlite', 'paid-sqlite'],
+  pg: ['free-pg', 'paid-pg', 'paid-sqlite'],
+  ed25519: ['paid-sqlite', 'ed25519'],
+  eip712: ['paid-sqlite', 'eip712'],
+  nginx: ['nginx-1-vendor', 'nginx-2-vendors'],
+};
+const ORDER: VariantKey[] = [
+  'free-sqlite',
+  'paid-sqlite',
+  'free-pg',
+  'paid-pg',
+  'ed25519',
+  'eip712',
+  'nginx-1-vendor',
+  'nginx-2-vendors',
+];
+
+/** What the rows need from the benchmark: the broker to register vendors at, the load, free ports, stores. */
+export interface HttpRowsContext {
+  brokerUrl: string;
+  /** The broker's API base, `…/api/v1`. */
+  api: string;
+  customerToken: string;
+  /** Registers a vendor at the broker with a signing key made in `keyDir`; answers its API key. */
+  addVendor(vendor: { vendorId: string; url: string; releaseUrl: string; keyDir: string }): Promise<string>;
+  load: LoadProcess;
+  dir: string;
+  freePort(): Promise<number>;
+  /** A PostgreSQL spend-store URL of its own; `drop` removes what the benchmark made. */
+  pgStore(): Promise<{ url: string; drop(): Promise<void> }>;
+}
+
+export interface HttpRowsOptions {
+  rows: ReadonlySet<HttpRow>;
+  connections: number;
+  durationSec: number;
+  warmupSec: number;
+  rounds: number;
+  chainLength: number;
+  /** Signed payments made ahead for the anchor routes. */
+  signedPoolSize: number;
+}
+
+export interface HttpRowsResult {
+  load: { start: MachineLoad; end: MachineLoad };
+  variants: Partial<Record<VariantKey, VariantSummary & { label: string }>>;
+  ratios: {
+    paidOverFreeSqlite?: Spread;
+    paidOverFreePg?: Spread;
+    pgOverSqlitePaid?: Spread;
+    paidOverEd25519?: Spread;
+    paidOverEip712?: Spread;
+    twoVendorsOverOne?: Spread;
+  };
+  /** Rows that could not run on this machine, with why. */
+  skipped: Partial<Record<HttpRow, string>>;
+}
+
+function sample(r: { requests: { average: number }; latency: { p50: number; p99: number } } & Record<string, unknown>) {
+  const n = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : 0);
+  return {
+    reqPerSec: r.requests.average,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    ok: n('2xx'),
+    other: n('non2xx') + n('errors'),
+  } satisfies Sample;
+}
+
+/**
+ * Starts the vendors the selected rows need, buys and claims their coins, runs the rounds and stops everything.
+ *
+ * @example
+ * const result = await runHttpRows(context, { rows: new Set(['sqlite']), connections: 50, … }, console.error);
+ */
+export async function runHttpRows(
+  ctx: HttpRowsContext,
+  options: HttpRowsOptions,
+  progress: (line: string) => void,
+): Promise<HttpRowsResult> {
+  const start = machineLoad();
+  const skipped: HttpRowsResult['skipped'] = {};
+  const rows = new Set(options.rows);
+  const stops: Array<() => Promise<void>> = [];
+  const vendorUrls = new Map<VariantKey, string>();
+  try {
+    const nginx = rows.has('nginx') ? findNginx() : undefined;
+    if (rows.has('nginx') && !nginx) {
+      skipped.nginx = NGINX_MISSING;
+      rows.delete('nginx');
+    }
+    const wanted = new Set([...rows].flatMap((r) => ROW_VARIANTS[r]));
+
+    // One vendor: its own signing key, registered at the broker under its URL, then started as a process.
+    const vendor = async (vendorId: string, storeUrl: string, signatureRoutes: boolean): Promise<VendorProcess> => {
+      const port = await ctx.freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const keyDir = join(ctx.dir, 'vendors', vendorId);
+      const releaseUrl = `${url}/netpay/release`;
+      const apiKey = await ctx.addVendor({ vendorId, url: `${url}/`, releaseUrl, keyDir });
+      const child = await startVendorProcess({
+        vendorId,
+        brokerUrl: ctx.brokerUrl,
+        apiKey,
+        keyDir,
+        storeUrl,
+        releaseUrl,
+        port,
+        signatureRoutes,
+      });
+      stops.push(() => child.close());
+      return child;
+    };
+
+    if (wanted.has('paid-sqlite') || wanted.has('free-sqlite')) {
+      progress('starting the SQLite vendor …');
+      const v = await vendor('bench-sqlite', `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite', 'spend.db')}`, true);
+      for (const k of ['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'] as const) vendorUrls.set(k, v.url);
+    }
+    if (wanted.has('paid-pg')) {
+      progress('starting the PostgreSQL vendor …');
+      const store = await ctx.pgStore();
+      stops.push(() => store.drop());
+      const v = await vendor('bench-pg', store.url, false);
+      vendorUrls.set('free-pg', v.url);
+      vendorUrls.set('paid-pg', v.url);
+    }
+    if (wanted.has('nginx-2-vendors') && nginx) {
+      progress('starting two processes of one vendor on one PostgreSQL store, and nginx in front …');
+      const store = await ctx.pgStore();
+      stops.push(() => store.drop());
+      const [front2, front1, port1, port2] = await Promise.all([
+        ctx.freePort(),
+        ctx.freePort(),
+        ctx.freePort(),
+        ctx.freePort(),
+      ]);
+      const vendorId = 'bench-fleet';
+      const keyDir = join(ctx.dir, 'vendors', vendorId);
+      const releaseUrl = `http://127.0.0.1:${front2}/netpay/release`;
+      const apiKey = await ctx.addVendor({ vendorId, url: `http://127.0.0.1:${front2}/`, releaseUrl, keyDir });
+      const common = { vendorId, brokerUrl: ctx.brokerUrl, apiKey, keyDir, storeUrl: store.url, releaseUrl };
+      // One after the other: the first migrates the empty store.
+      for (const port of [port1, port2]) {
+        const p = await startVendorProcess({ ...common, port });
+        stops.push(() => p.close());
+      }
+      const proxies: RunningNginx[] = [];
+      for (const [port, upstreams] of [
+        [front1, [`127.0.0.1:${port1}`]],
+        [front2, [`127.0.0.1:${port1}`, `127.0.0.1:${port2}`]],
+      ] as const) {
+        const proxy = await startNginx({ nginx, port, upstreams });
+        proxies.push(proxy);
+        stops.push(() => proxy.stop());
+      }
+      vendorUrls.set('nginx-1-vendor', (proxies[0] as RunningNginx).url);
+      vendorUrls.set('nginx-2-vendors', (proxies[1] as RunningNginx).url);
+    }
+
+    // Coins for every paid variant: one a connection and spares, each claimed by its first payment now so that
+    // the rounds measure payments at a vendor that holds the chain.
+    const paidKeys = (['paid-sqlite', 'paid-pg', 'nginx-1-vendor', 'nginx-2-vendors'] as const).filter((k) =>
+      wanted.has(k),
+    );
+    const coins = options.connections + Math.ceil(options.connections / 5) + 2;
+    const pools = new Map<VariantKey, LoadChain[]>();
+    for (const key of paidKeys) {
+      progress(`buying ${coins} coins of ${options.chainLength} units for ${key} and paying once with each …`);
+      const { chains } = await ctx.load.run({
+        kind: 'buy',
+        api: ctx.api,
+        customerToken: ctx.customerToken,
+        count: coins,
+        length: options.chainLength,
+        concurrency: 4,
+      });
+      const first = await ctx.load.run({
+        kind: 'first-payment',
+        url: `${vendorUrls.get(key)}/api/articles/${PAID_ID}`,
+        chains,
+        concurrency: 4,
+      });
+      if (first.failures > 0) throw new Error(`${first.failures} first payments at ${key} were refused`);
+      pools.set(
+        key,
+        chains.map((c) => ({ ...c, startIndex: 1 })),
+      );
+    }
+
+    const signed = new Map<VariantKey, { name: string; values: string[] }>();
+    if (wanted.has('ed25519')) {
+      const values = makeEd25519Payments(options.signedPoolSize, { payTo: 'bench-sqlite', amountMinor: 1 });
+      signed.set('ed25519', { name: ED25519_PAYMENT_HEADER, values });
+    }
+    if (wanted.has('eip712')) {
+      progress(`signing ${options.signedPoolSize} EIP-712 payments ahead …`);
+      signed.set('eip712', { name: EIP712_PAYMENT_HEADER, values: makeEip712Payments(options.signedPoolSize) });
+    }
+
+    const pathOf: Record<VariantKey, string> = {
+      'free-sqlite': `/api/articles/${FREE_ID}`,
+      'paid-sqlite': `/api/articles/${PAID_ID}`,
+      'free-pg': `/api/articles/${FREE_ID}`,
+      'paid-pg': `/api/articles/${PAID_ID}`,
+      ed25519: `${ED25519_PATH}/${PAID_ID}`,
+      eip712: `${EIP712_PATH}/${PAID_ID}`,
+      'nginx-1-vendor': `/api/articles/${PAID_ID}`,
+      'nginx-2-vendors': `/api/articles/${PAID_ID}`,
+    };
+    const variants: Variant<VariantKey>[] = ORDER.filter((k) => wanted.has(k)).map((key) => ({
+      key,
+      label: LABELS[key],
+      run: async (durationSec: number) => {
+        const pool = pools.get(key);
+        const { result, lastSent } = await ctx.load.run({
+          kind: 'http',
+          url: vendorUrls.get(key) as string,
+          path: pathOf[key],
+          connections: options.connections,
+          durationSec,
+          ...(pool ? { chains: pool } : {}),
+          ...(signed.has(key) ? { headerPool: signed.get(key) } : {}),
+        });
+        // Each paid round carries on every chain from the last index the previous one sent (a request cut off
+        // at the end of a round only makes the next payment a unit larger, which the protocol accepts).
+        if (pool) for (const c of pool) c.startIndex = lastSent[c.chainId] ?? c.startIndex;
+        return sample(result as unknown as Parameters<typeof sample>[0]);
+      },
+    }));
+    const samples = await alternate(
+      variants,
+      { rounds: options.rounds, durationSec: options.durationSec, warmupSec: options.warmupSec },
+      progress,
+    );
+
+    const result: HttpRowsResult = { load: { start, end: machineLoad() }, variants: {}, ratios: {}, skipped };
+    for (const v of variants) result.variants[v.key] = { label: v.label, ...summarize(samples[v.key]) };
+    const both = (a: VariantKey, b: VariantKey) => wanted.has(a) && wanted.has(b);
+    if (rows.has('sqlite')) result.ratios.paidOverFreeSqlite = ratio(samples['paid-sqlite'], samples['free-sqlite']);
+    if (rows.has('pg') && both('paid-pg', 'free-pg')) {
+      result.ratios.paidOverFreePg = ratio(samples['paid-pg'], samples['free-pg']);
+      result.ratios.pgOverSqlitePaid = ratio(samples['paid-pg'], samples['paid-sqlite']);
+    }
+    if (rows.has('ed25519')) result.ratios.paidOverEd25519 = ratio(samples['paid-sqlite'], samples.ed25519);
+    if (rows.has('eip712')) result.ratios.paidOverEip712 = ratio(samples['paid-sqlite'], samples.eip712);
+    if (rows.has('nginx')) {
+      result.ratios.twoVendorsOverOne = ratio(samples['nginx-2-vendors'], samples['nginx-1-vendor']);
+    }
+    return result;
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  }
+}

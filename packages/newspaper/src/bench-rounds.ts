@@ -1,0 +1,82 @@
+/**
+ * Side by side, in turns: every variant runs once per round, in the same order, after one warm-up run each. Drift
+ * of the machine (JIT, CPU frequency, neighbours) then falls on all variants alike, and each ratio is taken within
+ * a round before the rounds' median is.
+ */
+import { type Spread, spread } from './bench-stats.ts';
+
+/** One load run's figures. */
+export interface Sample {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  ok: number;
+  /** Non-2xx answers, errors and timeouts. */
+  other: number;
+}
+
+export interface Variant<K extends string> {
+  key: K;
+  label: string;
+  run(durationSec: number): Promise<Sample>;
+}
+
+export interface RoundsPlan {
+  rounds: number;
+  durationSec: number;
+  /** Length of the warm-up run of each variant; 0 skips it. */
+  warmupSec: number;
+}
+
+/**
+ * Runs the warm-up, then `rounds` rounds of every variant in order; answers each variant's samples by round.
+ *
+ * @example
+ * const samples = await alternate([free, paid], { rounds: 3, durationSec: 5, warmupSec: 1 }, console.log);
+ * samples.paid[0].reqPerSec / samples.free[0].reqPerSec;
+ */
+export async function alternate<K extends string>(
+  variants: ReadonlyArray<Variant<K>>,
+  plan: RoundsPlan,
+  progress: (line: string) => void,
+): Promise<Record<K, Sample[]>> {
+  if (plan.warmupSec > 0) {
+    progress(`warming up ${variants.length} routes (${plan.warmupSec} s each) …`);
+    for (const v of variants) await v.run(plan.warmupSec);
+  }
+  const samples = Object.fromEntries(variants.map((v) => [v.key, [] as Sample[]])) as Record<K, Sample[]>;
+  for (let r = 1; r <= plan.rounds; r++) {
+    progress(`round ${r}/${plan.rounds}: ${variants.map((v) => v.key).join(', ')} × ${plan.durationSec} s …`);
+    for (const v of variants) samples[v.key].push(await v.run(plan.durationSec));
+  }
+  return samples;
+}
+
+/** A variant's figures over the rounds. */
+export interface VariantSummary {
+  reqPerSec: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  ok: number;
+  other: number;
+}
+
+export function summarize(samples: readonly Sample[]): VariantSummary {
+  return {
+    reqPerSec: spread(samples.map((s) => s.reqPerSec)),
+    p50Ms: spread(samples.map((s) => s.p50Ms)),
+    p99Ms: spread(samples.map((s) => s.p99Ms)),
+    ok: samples.reduce((n, s) => n + s.ok, 0),
+    other: samples.reduce((n, s) => n + s.other, 0),
+  };
+}
+
+/**
+ * The ratio of two variants' throughput, round by round.
+ *
+ * @example
+ * ratio(samples.paid, samples.free).median;
+ */
+export function ratio(numerator: readonly Sample[], denominator: readonly Sample[]): Spread {
+  return spread(numerator.map((s, i) => s.reqPerSec / (denominator[i]?.reqPerSec ?? Number.NaN)));
+}

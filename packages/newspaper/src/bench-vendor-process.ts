@@ -1,0 +1,85 @@
+/**
+ * One benchmark vendor in its own process: the bench site over the vendor SDK as it is, on the store it is given.
+ * Each vendor the benchmark measures runs alone like this, so its event loop and heap are its own (and several
+ * processes of one vendor can share a PostgreSQL store behind nginx). Started with the JSON of a
+ * `BenchVendorConfig` as its one argument and an IPC channel; it says `ready` with its URL, answers `heap`
+ * (after a forced collection when started with --expose-gc) and stops on `close` or SIGTERM.
+ */
+import { createLogger } from '@netpay/service-kit';
+import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey } from '@netpay/vendor-sdk';
+import { createNewspaperApp } from './app.ts';
+import { addSignatureRoutes } from './bench-signature-routes.ts';
+import { benchSite } from './bench-site.ts';
+
+export interface BenchVendorConfig {
+  vendorId: string;
+  brokerUrl: string;
+  apiKey: string;
+  /** The folder holding the vendor's signing key (made and registered by the benchmark). */
+  keyDir: string;
+  /** `sqlite:PATH` or a postgres:// URL (`?schema=` for a schema of its own). */
+  storeUrl: string;
+  /** The release URL registered at the broker (nginx's, for a fleet). */
+  releaseUrl: string;
+  port: number;
+  /** Adds the Ed25519 and EIP-712 anchor routes. */
+  signatureRoutes?: boolean;
+  logLevel?: string;
+}
+
+/** What the process sends its parent. */
+export type BenchVendorMessage =
+  | { type: 'ready'; url: string }
+  | { type: 'heap'; heapUsed: number; rss: number; gc: boolean };
+
+/** What the parent may ask. */
+export type BenchVendorRequest = { type: 'heap' } | { type: 'close' };
+
+const config = JSON.parse(process.argv[2] ?? '{}') as BenchVendorConfig;
+const send = (message: BenchVendorMessage) => process.send?.(message);
+const logger = createLogger(config.vendorId, config.logLevel ?? 'warn');
+const site = benchSite(config.vendorId);
+const key = loadOrCreateVendorKey(config.keyDir);
+const store = await createSpendStore(config.storeUrl);
+const vendor = createNetPayVendor({
+  vendorId: config.vendorId,
+  brokerUrl: config.brokerUrl,
+  apiKey: config.apiKey,
+  signingKey: { privateSeed: key.privateSeed, keyId: key.keyId },
+  releaseUrl: config.releaseUrl,
+  store,
+  logger,
+  currency: site.currency,
+});
+const app = createNewspaperApp({ site, vendor, brokerUrl: config.brokerUrl, logger });
+if (config.signatureRoutes) addSignatureRoutes(app, site);
+await app.listen({ host: '127.0.0.1', port: config.port });
+
+let closing: Promise<void> | undefined;
+const close = () => {
+  closing ??= (async () => {
+    await app.close();
+    await vendor.close();
+    await store.close();
+    process.disconnect?.();
+  })();
+  return closing;
+};
+
+/** The heap after a full collection, twice so that objects freed by finalisers of the first are gone too. */
+function heap(): BenchVendorMessage {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const usage = process.memoryUsage();
+  return { type: 'heap', heapUsed: usage.heapUsed, rss: usage.rss, gc: gc !== undefined };
+}
+
+process.on('message', (request: BenchVendorRequest) => {
+  if (request.type === 'heap') send(heap());
+  else if (request.type === 'close') void close();
+});
+process.on('SIGTERM', () => void close());
+// The benchmark going away takes its vendors with it.
+process.on('disconnect', () => void close());
+send({ type: 'ready', url: `http://127.0.0.1:${config.port}` });
