@@ -1,10 +1,15 @@
 import {
+  type AllowanceRequest,
+  type AllowanceResponse,
+  AllowanceResponseSchema,
   type CheckpointRequest,
   type CheckpointResponse,
   CheckpointResponseSchema,
   type ClaimRequest,
   type ClaimResponse,
   ClaimResponseSchema,
+  type ConnectionGrantResponse,
+  ConnectionGrantResponseSchema,
   type Discovery,
   DiscoverySchema,
   type ErrorCode,
@@ -19,8 +24,6 @@ import {
   VendorAccountSchema,
   type VendorDirectoryEntry,
   VendorDirectoryEntrySchema,
-  type WalletGrantResponse,
-  WalletGrantResponseSchema,
 } from '@netpay/protocol';
 import type { TSchema } from '@sinclair/typebox';
 
@@ -201,15 +204,30 @@ export class BrokerClient {
   }
 
   /**
-   * §7 exchanges a connect code for the customer's chain: the broker claims it for this vendor (like `claim`)
-   * and adds the seed. A used, expired or foreign code is refused with `grant_invalid`.
+   * §7 v1.1 exchanges a connect code for a connection: a chain of the customer's connection to this vendor,
+   * already claimed for it (like `claim`), an allowance on it and a refresh token. A used, expired or foreign code
+   * is refused with `grant_invalid`; a customer at a limit or with an empty balance with `limit_reached` or
+   * `balance_exhausted`.
    */
-  async exchangeWalletGrant(code: string): Promise<WalletGrantResponse> {
+  async exchangeConnectionGrant(code: string): Promise<ConnectionGrantResponse> {
     return requestJson(
       this.#fetch,
       `${await this.#api()}/wallet-grants/${encodeURIComponent(code)}`,
       { method: 'POST', headers: this.#auth(), timeoutMs: this.#timeoutMs },
-      WalletGrantResponseSchema,
+      ConnectionGrantResponseSchema,
+    );
+  }
+
+  /**
+   * §7 v1.1 the next allowance of a connection; refused with `connection_revoked`, `limit_reached` or
+   * `balance_exhausted` (the last two carry `brokerUrl`).
+   */
+  async requestAllowance(request: AllowanceRequest): Promise<AllowanceResponse> {
+    return requestJson(
+      this.#fetch,
+      `${await this.#api()}/allowances`,
+      { method: 'POST', headers: this.#auth(), body: request, timeoutMs: this.#timeoutMs },
+      AllowanceResponseSchema,
     );
   }
 

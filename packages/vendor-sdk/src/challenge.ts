@@ -1,5 +1,22 @@
 import { type ErrorCode, formatWwwAuthenticate, PROBLEM_CONTENT_TYPE, problemDetails } from '@netpay/protocol';
+import type { PayForm } from './pay-confirm.ts';
 import { defaultPaywallHtml, type PaywallRenderer } from './paywall-page.ts';
+
+/**
+ * Why a server-side wallet did not pay for a page, and what the reader can do about it:
+ * - `cross_site`: the reader arrived from another site; the form pays (a link elsewhere never spends);
+ * - `confirm`: the price is above what the reader lets sites take without asking; the form pays;
+ * - `limit_reached` / `balance_exhausted`: the broker said no; `brokerUrl` is where the reader raises the limit or
+ *   adds money;
+ * - `connection_revoked`: the reader ended the connection; the connect button asks again;
+ * - `unusable`: the wallet could not pay for another reason (`detail`).
+ */
+export interface WalletPaywall {
+  reason: 'cross_site' | 'confirm' | 'limit_reached' | 'balance_exhausted' | 'connection_revoked' | 'unusable';
+  payForm?: PayForm;
+  brokerUrl?: string;
+  detail?: string;
+}
 
 /** An answer that is not the content: status, headers and a problem body (and HTML for a browser's paywall). */
 export interface ProblemDecision {
@@ -8,6 +25,8 @@ export interface ProblemDecision {
   headers: Record<string, string>;
   body: Record<string, unknown>;
   html?: string;
+  /** Set when the session's server-side wallet did not pay: why, and what the reader can do. */
+  wallet?: WalletPaywall;
 }
 
 /** The facts every 402 repeats (§4). */
@@ -117,8 +136,8 @@ export function buyCoinsUrl(brokerUrl: string): string {
 }
 
 /**
- * Adds the HTML paywall to a refused server-side-wallet payment for a browser: the reason (coin used up,
- * expired, refunded), a link to buy more at the broker and the connect button to attach another coin.
+ * A server-side wallet's refusal for a browser: the problem keeps its status and code, and carries why and what the
+ * reader can do (`wallet`), with the paywall rendered from it when the client is a browser.
  */
 export function withWalletPaywall(
   problem: ProblemDecision,
@@ -127,8 +146,10 @@ export function withWalletPaywall(
   accept: string | undefined,
   renderHtml: PaywallRenderer,
   paywallConnectUrl: string,
+  wallet: WalletPaywall,
 ): ProblemDecision {
-  if (problem.status !== 402 || !prefersHtml(accept)) return problem;
+  const decided: ProblemDecision = { ...problem, wallet };
+  if (!prefersHtml(accept)) return decided;
   const html = renderHtml({
     vendorId: facts.vendorId,
     resource,
@@ -138,8 +159,9 @@ export function withWalletPaywall(
     connectUrl: paywallConnectUrl,
     code: String(problem.body.code ?? 'payment_required'),
     buyMoreUrl: buyCoinsUrl(facts.brokerUrl),
+    wallet,
   });
-  return { ...problem, headers: { ...problem.headers, 'content-type': 'text/html; charset=utf-8' }, html };
+  return { ...decided, headers: { ...problem.headers, 'content-type': 'text/html; charset=utf-8' }, html };
 }
 
 /**

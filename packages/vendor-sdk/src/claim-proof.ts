@@ -107,22 +107,23 @@ export function claimRefusal(facts: ChallengeFacts | undefined, error: unknown):
 
 /**
  * The proofs a server-side wallet presents when it must claim its chain again: w_k for the very index it is about
- * to pay, k = this vendor's last index + the price in units; if the broker knows a higher point (the reader spent
- * further at another site), k = that point + the price in units. Undefined past the chain's end (no such payword;
- * the payment is refused as `chain_exhausted` anyway).
+ * to pay, k = this vendor's last index + the price in units; if the broker knows a higher point, k = that point +
+ * the price in units. Derived from the allowance only (§7 v1.1: the vendor holds w_a, never the seed), so never
+ * above it: undefined past the allowance, where the wallet must ask the broker for the next one instead.
  *
  * @example
- * walletProofs({ length: 200, payword: (i) => chain.b64(i) }, 15, 2)(undefined); // { index: 17, payword: w17 }
+ * walletProofs({ allowanceIndex: 20, payword: (i) => paywordBelow(chainId, allowance, i) }, 15, 2)(undefined); // { index: 17, … }
  */
 export function walletProofs(
-  wallet: { length: number; payword(index: number): string },
+  wallet: { allowanceIndex: number; payword(index: number): string | undefined },
   lastIndex: number,
   units: number,
 ): (brokerLastIndex: number | undefined) => ClaimProof | undefined {
   return (brokerLastIndex) => {
     const index = Math.max(lastIndex, brokerLastIndex ?? 0) + units;
-    if (units < 1 || index > wallet.length) return undefined;
-    return { index, payword: wallet.payword(index) };
+    if (units < 1 || index > wallet.allowanceIndex) return undefined;
+    const payword = wallet.payword(index);
+    return payword === undefined ? undefined : { index, payword };
   };
 }
 

@@ -1,9 +1,11 @@
 import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { corsForExpressRoute, type NetPayCorsOptions } from './cors.ts';
+import type { WalletPaywall } from './challenge.ts';
 import type { NetPayPaid } from './fastify.ts';
-import type { WebAnswer } from './server-wallet.ts';
+import type { RequestOrigin } from './navigation.ts';
 import type { NetPayVendor } from './vendor.ts';
+import type { WebAnswer } from './web-answer.ts';
 
 /** What a route charges: a price in minor units (or a function of the request) and what is bought. */
 export interface NetPayExpressOptions {
@@ -12,12 +14,16 @@ export interface NetPayExpressOptions {
   cors?: NetPayCorsOptions;
   /** Default: method + path without the query. */
   resource?: (req: Request) => string;
+  /** What is bought in words, for the reader's history at the broker; default: the resource. */
+  description?: (req: Request) => string;
 }
 
 declare global {
   namespace Express {
     interface Locals {
       netpay?: NetPayPaid;
+      /** Why the session's server-side wallet did not pay, and what the reader can do. */
+      netpayPaywall?: WalletPaywall;
     }
   }
 }
@@ -45,6 +51,9 @@ export function netpayExpress(vendor: NetPayVendor, options: NetPayExpressOption
         priceMinor: price,
         cookie: req.get('cookie'),
         path: req.originalUrl ?? req.url,
+        secFetchSite: req.get('sec-fetch-site'),
+        referer: req.get('referer'),
+        description: options.description ? options.description(req) : undefined,
       });
       if (decision.kind === 'free') return next();
       if (decision.kind === 'paid') {
@@ -59,6 +68,7 @@ export function netpayExpress(vendor: NetPayVendor, options: NetPayExpressOption
         (req as Request & { netpay?: NetPayPaid }).netpay = paid;
         return next();
       }
+      if (decision.wallet) res.locals.netpayPaywall = decision.wallet;
       res.status(decision.status);
       for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
       res.send(decision.html ?? JSON.stringify(decision.body));
@@ -92,17 +102,23 @@ function sendWeb(res: Response, answer: WebAnswer): void {
   res.send(answer.html ?? '');
 }
 
+function origin(req: Request): RequestOrigin {
+  return { secFetchSite: req.get('sec-fetch-site'), referer: req.get('referer'), origin: req.get('origin') };
+}
+
 /**
- * Server-side wallets (§7 connect) for Express: `GET /netpay/connect` and `GET /netpay/callback`. Needs the
- * vendor's `publicUrl` (or a releaseUrl ending in `/netpay/release`).
+ * Server-side wallets (§7 connect) for Express: `GET /netpay/connect`, `GET /netpay/callback` and
+ * `POST /netpay/pay` (the paywall's "Read for 12c" form). Needs the vendor's `publicUrl` (or a releaseUrl ending
+ * in `/netpay/release`).
  *
  * @example
  * app.get('/netpay/connect', netpayConnectHandler(vendor));
  * app.get('/netpay/callback', netpayCallbackHandler(vendor));
+ * app.post('/netpay/pay', netpayPayHandler(vendor));
  */
 export function netpayConnectHandler(vendor: NetPayVendor): RequestHandler {
   return (req: Request, res: Response) => {
-    sendWeb(res, vendor.connect({ returnTo: req.query.return_to, cookie: req.get('cookie') }));
+    sendWeb(res, vendor.connect({ returnTo: req.query.return_to, cookie: req.get('cookie'), request: origin(req) }));
   };
 }
 
@@ -111,6 +127,27 @@ export function netpayCallbackHandler(vendor: NetPayVendor): RequestHandler {
     vendor
       .connectCallback({ query: req.query as Record<string, unknown>, cookie: req.get('cookie') })
       .then((answer) => sendWeb(res, answer))
+      .catch(next);
+  };
+}
+
+const MAX_FORM_BYTES = 4096;
+
+/** The request's form body: as parsed by `express.urlencoded()` when mounted before, else read here (bounded). */
+async function formBody(req: Request): Promise<unknown> {
+  if (req.body !== undefined && req.body !== null && typeof req.body === 'object') return req.body;
+  let text = '';
+  for await (const chunk of req) {
+    text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+    if (text.length > MAX_FORM_BYTES) return undefined;
+  }
+  return text;
+}
+
+export function netpayPayHandler(vendor: NetPayVendor): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    formBody(req)
+      .then((body) => sendWeb(res, vendor.confirmPayment({ body, cookie: req.get('cookie'), request: origin(req) })))
       .catch(next);
   };
 }

@@ -1,15 +1,22 @@
 import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { corsForPricedRoutes, type NetPayCorsOptions } from './cors.ts';
-import { CALLBACK_PATH, CONNECT_PATH, type WalletBalance, type WebAnswer } from './server-wallet.ts';
+import type { WalletPaywall } from './challenge.ts';
+import { CALLBACK_PATH, CONNECT_PATH } from './connection.ts';
+import type { RequestOrigin } from './navigation.ts';
+import { PAY_PATH } from './pay-confirm.ts';
+import type { WalletView } from './server-wallet.ts';
 import type { NetPayVendor } from './vendor.ts';
+import type { WebAnswer } from './web-answer.ts';
 
-/** What a route declares to be priced: `config: { netpay: { price, resource? } }`. */
+/** What a route declares to be priced: `config: { netpay: { price, resource?, description? } }`. */
 export interface NetPayRouteConfig {
   /** Price in minor units, or a function of the request (0 = free). */
   price: number | ((request: FastifyRequest) => number | Promise<number>);
   /** What is bought; default: method + path without the query (`GET /articles/1`). */
   resource?: (request: FastifyRequest) => string;
+  /** What is bought in words, for the reader's history at the broker (an article's title); default: the resource. */
+  description?: (request: FastifyRequest) => string;
 }
 
 /** What a paid (or re-read) request carries after the plugin let it through. */
@@ -27,10 +34,19 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     netpay: NetPayPaid | null;
-    /** The browser session's server-side wallet (§7 connect) and its balance, on every request; null if none. */
-    netpayWallet: WalletBalance | null;
+    /**
+     * The browser session's server-side wallet (§7 connect) as the vendor knows it now: allowance left here, the
+     * NetPay balance and whether it is fresh. Set on every request, and again after the payment; null if none.
+     */
+    netpayWallet: WalletView | null;
+    /** Resources the browser session bought here (empty when none). */
+    netpayBought: ReadonlySet<string>;
     /** The problem code when the plugin answered a priced route instead of its handler (402, 503, …). */
     netpayRefusal: string | null;
+    /** Why the session's wallet did not pay, and what the reader can do (the pay form, a broker link). */
+    netpayPaywall: WalletPaywall | null;
+    /** When the request began on the vendor's clock (a balance given after it is fresh). */
+    netpayStartedMs: number;
   }
 }
 
@@ -48,6 +64,26 @@ export function defaultResource(method: string, url: string): string {
   return `${method} ${q < 0 ? url : url.slice(0, q)}`;
 }
 
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The headers that say where a request comes from. */
+export function requestOrigin(request: FastifyRequest): RequestOrigin {
+  return {
+    secFetchSite: header(request, 'sec-fetch-site'),
+    referer: header(request, 'referer'),
+    origin: header(request, 'origin'),
+  };
+}
+
+async function setSessionView(vendor: NetPayVendor, request: FastifyRequest): Promise<void> {
+  const view = await vendor.sessionViewFor(request.headers.cookie, request.netpayStartedMs);
+  request.netpayWallet = view.wallet;
+  request.netpayBought = view.bought;
+}
+
 async function chargeRoute(
   vendor: NetPayVendor,
   request: FastifyRequest,
@@ -57,6 +93,7 @@ async function chargeRoute(
   if (!config) return;
   const price = typeof config.price === 'function' ? await config.price(request) : config.price;
   const resource = config.resource ? config.resource(request) : defaultResource(request.method, request.url);
+  const origin = requestOrigin(request);
   const decision = await vendor.charge({
     authorization: request.headers.authorization,
     accept: request.headers.accept,
@@ -64,13 +101,15 @@ async function chargeRoute(
     priceMinor: price,
     cookie: request.headers.cookie,
     path: request.url,
+    secFetchSite: origin.secFetchSite,
+    referer: origin.referer,
+    description: config.description ? config.description(request) : undefined,
   });
   if (decision.kind === 'free') return;
+  // The figures after this request: the payment, a new allowance, or a wallet forgotten.
+  if (vendor.serverWallets && request.headers.cookie) await setSessionView(vendor, request);
   if (decision.kind === 'paid') {
     reply.header(RECEIPT_HEADER, decision.receipt);
-    if (request.netpayWallet?.chainId === decision.chainId) {
-      request.netpayWallet = { chainId: decision.chainId, balanceMinor: decision.balanceMinor };
-    }
     request.netpay = {
       chainId: decision.chainId,
       index: decision.index,
@@ -80,13 +119,7 @@ async function chargeRoute(
     return;
   }
   request.netpayRefusal = String(decision.body.code ?? 'payment_required');
-  // The session's coin is dead (refunded, expired): show no spendable balance on this page.
-  if (
-    request.netpayWallet &&
-    (request.netpayRefusal === 'unknown_chain' || request.netpayRefusal === 'chain_expired')
-  ) {
-    request.netpayWallet = { ...request.netpayWallet, balanceMinor: 0 };
-  }
+  request.netpayPaywall = decision.wallet ?? null;
   // An async hook that answers must return the reply, so Fastify stops before the handler.
   return reply
     .code(decision.status)
@@ -100,11 +133,14 @@ function sendWeb(reply: FastifyReply, answer: WebAnswer): FastifyReply {
   return reply.send(answer.html ?? '');
 }
 
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
 /**
  * The Fastify plugin: every route with `config.netpay` is charged before its handler runs (402 challenge, problem,
  * or `NetPay-Receipt` plus `request.netpay`), and the §6 release route is registered. With server-side wallets on
- * (`publicUrl`), it also serves `GET /netpay/connect` and `GET /netpay/callback`, pays priced routes from the
- * session's wallet, and sets `request.netpayWallet` on every request. Register it before the priced routes.
+ * (`publicUrl`), it also serves `GET /netpay/connect`, `GET /netpay/callback` and `POST /netpay/pay` (the
+ * paywall's "Read for 12c" form), pays priced routes from the session's wallet, and sets `request.netpayWallet`
+ * and `request.netpayBought` on every request. Register it before the priced routes.
  *
  * @example
  * const app = Fastify();
@@ -119,17 +155,47 @@ export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
   if (options.cors) corsForPricedRoutes(app, options.cors);
   app.decorateRequest('netpay', null);
   app.decorateRequest('netpayWallet', null);
+  app.decorateRequest('netpayBought', null as unknown as ReadonlySet<string>);
   app.decorateRequest('netpayRefusal', null);
+  app.decorateRequest('netpayPaywall', null);
+  app.decorateRequest('netpayStartedMs', 0);
+  app.addHook('onRequest', async (request) => {
+    request.netpayStartedMs = vendor.now();
+    request.netpayBought = new Set();
+    if (vendor.serverWallets && request.headers.cookie) await setSessionView(vendor, request);
+  });
   if (vendor.serverWallets) {
-    app.addHook('onRequest', async (request) => {
-      if (request.headers.cookie) request.netpayWallet = await vendor.walletBalanceFor(request.headers.cookie);
-    });
     app.get<{ Querystring: Record<string, unknown> }>(CONNECT_PATH, async (request, reply) =>
-      sendWeb(reply, vendor.connect({ returnTo: request.query.return_to, cookie: request.headers.cookie })),
+      sendWeb(
+        reply,
+        vendor.connect({
+          returnTo: request.query.return_to,
+          cookie: request.headers.cookie,
+          request: requestOrigin(request),
+        }),
+      ),
     );
     app.get<{ Querystring: Record<string, unknown> }>(CALLBACK_PATH, async (request, reply) =>
       sendWeb(reply, await vendor.connectCallback({ query: request.query, cookie: request.headers.cookie })),
     );
+    // The pay form in its own context, so its form parser does not become the whole app's.
+    await app.register(async (child) => {
+      if (!child.hasContentTypeParser(FORM_TYPE)) {
+        child.addContentTypeParser(FORM_TYPE, { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) =>
+          done(null, body),
+        );
+      }
+      child.post(PAY_PATH, async (request, reply) =>
+        sendWeb(
+          reply,
+          vendor.confirmPayment({
+            body: request.body,
+            cookie: request.headers.cookie,
+            request: requestOrigin(request),
+          }),
+        ),
+      );
+    });
   }
   app.addHook('preHandler', (request, reply) => chargeRoute(vendor, request, reply));
   app.post(options.releasePath ?? '/netpay/release', async (request, reply) => {

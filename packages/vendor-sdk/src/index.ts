@@ -26,6 +26,7 @@ export {
   connectUrl,
   type ProblemDecision,
   paymentProblem,
+  type WalletPaywall,
   paymentRequired,
   prefersHtml,
 } from './challenge.ts';
@@ -33,6 +34,7 @@ export {
   netpayCallbackHandler,
   netpayConnectHandler,
   netpayExpress,
+  netpayPayHandler,
   netpayReleaseHandler,
   type NetPayExpressOptions,
 } from './express.ts';
@@ -59,6 +61,7 @@ export {
   type NetPayPaid,
   type NetPayRouteConfig,
   netpayFastify,
+  requestOrigin,
 } from './fastify.ts';
 export { leaseTtlMs, needsRenewal, type RenewalReport } from './lease.ts';
 export {
@@ -75,7 +78,13 @@ export {
   verifiesAtOrBelow,
   type WorkMeter,
 } from './payment.ts';
-export { defaultPaywallHtml, escapeHtml, type PaywallInfo, type PaywallRenderer } from './paywall-page.ts';
+export {
+  defaultPaywallHtml,
+  escapeHtml,
+  type PaywallInfo,
+  type PaywallRenderer,
+  WALLET_REASONS,
+} from './paywall-page.ts';
 export {
   batches,
   REDEMPTION_BATCH_SIZE,
@@ -92,22 +101,44 @@ export {
   releaseUnreported,
 } from './release-report.ts';
 export {
+  type BrokerAction,
   CALLBACK_PATH,
   CONNECT_PATH,
   CONNECT_TTL_MS,
   type ConnectState,
-  checkGrant,
-  connectSecret,
+  Connections,
+  intentCookieName,
   openConnectState,
-  type ServerWallet,
+  type RefreshOutcome,
   safeReturnTo,
   sealConnectState,
   stateMatches,
+} from './connection.ts';
+export { type RequestOrigin, sameOriginPost, sameSiteNavigation } from './navigation.ts';
+export {
+  INTENT_TTL_MS,
+  openIntent,
+  PAY_PATH,
+  type PayForm,
+  type PayIntent,
+  payFormToken,
+  payFormTokenMatches,
+  readPayForm,
+  sealIntent,
+} from './pay-confirm.ts';
+export {
+  allowanceLeftMinor,
+  connectSecret,
+  paywordBelow,
+  type SessionState,
+  type SessionWallet,
+  sessionHashOf,
   WALLET_SESSION_COOKIE,
-  type WalletBalance,
-  type WebAnswer,
+  type WalletView,
   walletSessionFrom,
 } from './server-wallet.ts';
+export { openValue, sealValue } from './sealed-value.ts';
+export type { WebAnswer } from './web-answer.ts';
 export {
   type BatchRecord,
   type ChainRecord,
@@ -116,8 +147,10 @@ export {
   type PaymentWrite,
   type PointRecord,
   type ServerWalletRecord,
+  type SpendNoteRecord,
   type SpendStore,
   type SpendTotals,
+  type WalletPurchase,
 } from './spend-store.ts';
 export {
   type ChargeInput,
@@ -126,6 +159,7 @@ export {
   type NetPayVendor,
   type NetPayVendorOptions,
   type PaymentDecision,
+  type SessionView,
   type VendorAccountSummary,
   type VendorLogger,
 } from './vendor.ts';

@@ -76,15 +76,43 @@ export interface RedeemedItem {
 }
 
 /**
- * A server-side wallet (§7 connect): the coin a browser's anonymous session attached, found by a hash of the
- * session id (the store never sees the cookie itself). The seed is the coin: keep the store private.
+ * A server-side wallet (§7 v1.1 connect): what a browser's anonymous session holds, found by a hash of the session
+ * id (the store never sees the cookie itself). No seed: an allowance w_a on the connection's current chain, from
+ * which the vendor derives every payword it may spend, and the refresh token that asks for the next one (sealed;
+ * only the vendor's own key opens it).
  */
 export interface ServerWalletRecord {
   sessionHash: string;
   chainId: string;
-  seed: string;
-  length: number;
+  epoch: number;
+  allowance: { index: number; payword: string; expiresAtMs: number };
+  /** The connection's refresh token, sealed with a key derived from the vendor's signing key. */
+  refreshTokenSealed: string;
+  /** The customer's NetPay balance in the broker's last answer, and when that answer came. */
+  balanceMinor: number;
+  balanceAtMs: number;
+  /** Prices up to this are paid without asking (the customer's setting, from the broker). */
+  autoPayMaxMinor: number;
   updatedAtMs: number;
+}
+
+/** A sale from a server-side wallet: the session's entitlement and the note the broker's history will show. */
+export interface WalletPurchase {
+  sessionHash: string;
+  resource: string;
+  chainId: string;
+  index: number;
+  amountMinor: number;
+  /** What was sold, for the customer's history (the article's title). */
+  description: string;
+  atMs: number;
+}
+
+/** A spend note not yet reported to the broker (§7 v1.1 `notes`). */
+export interface SpendNoteRecord {
+  index: number;
+  amount: number;
+  description: string;
 }
 
 /** Local totals for `account()`. */
@@ -132,6 +160,16 @@ export interface SpendStore {
   getServerWallet(sessionHash: string): Promise<ServerWalletRecord | undefined>;
   /** Attaches (or replaces) a session's wallet. */
   putServerWallet(record: ServerWalletRecord): Promise<void>;
+  /** Forgets a session's wallet (its connection was revoked); what the session bought stays its own. */
+  deleteServerWallet(sessionHash: string): Promise<void>;
+  /** Records a sale from a session's wallet: its entitlement, and the spend note for the broker. */
+  recordWalletPurchase(purchase: WalletPurchase): Promise<void>;
+  /** What a session bought with its wallets: each resource with the chain and index that paid it. */
+  walletPurchases(sessionHash: string): Promise<{ resource: string; chainId: string; index: number }[]>;
+  /** Spend notes of a chain not yet reported, up to `upToIndex`, oldest first (at most 100, as a request takes). */
+  unreportedNotes(chainId: string, upToIndex: number): Promise<SpendNoteRecord[]>;
+  /** Drops the notes of a chain up to an index the broker has acknowledged. */
+  dropNotes(chainId: string, upToIndex: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -188,12 +226,33 @@ interface BatchesTable {
   created_at_ms: number;
 }
 
-interface ServerWalletsTable {
+interface SessionWalletsTable {
   session_hash: string;
   chain_id: string;
-  seed: string;
-  length: number;
+  epoch: number;
+  allowance_index: number;
+  allowance_payword: string;
+  allowance_expires_at_ms: number;
+  refresh_token: string;
+  balance_minor: number;
+  balance_at_ms: number;
+  auto_pay_max_minor: number;
   updated_at_ms: number;
+}
+
+interface WalletPurchasesTable {
+  session_hash: string;
+  resource: string;
+  chain_id: string;
+  idx: number;
+  at_ms: number;
+}
+
+interface SpendNotesTable {
+  chain_id: string;
+  idx: number;
+  amount_minor: number;
+  description: string;
 }
 
 interface Schema {
@@ -202,7 +261,9 @@ interface Schema {
   netpay_payments: PaymentsTable;
   netpay_entitlements: EntitlementsTable;
   netpay_redemption_batches: BatchesTable;
-  netpay_server_wallets: ServerWalletsTable;
+  netpay_session_wallets: SessionWalletsTable;
+  netpay_wallet_purchases: WalletPurchasesTable;
+  netpay_spend_notes: SpendNotesTable;
 }
 
 const migrations: Record<string, Migration> = {
@@ -295,6 +356,47 @@ const migrations: Record<string, Migration> = {
       await db.schema
         .alterTable('netpay_epochs')
         .addColumn('start_release_reported', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
+  // §7 v1.1: wallets hold allowances, never seeds. The seed table goes, with every seed in it; those sessions
+  // connect again (one click).
+  '004_allowance_wallets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropTable('netpay_server_wallets').ifExists().execute();
+      await db.schema
+        .createTable('netpay_session_wallets')
+        .ifNotExists()
+        .addColumn('session_hash', 'text', (c) => c.primaryKey())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'bigint', (c) => c.notNull())
+        .addColumn('allowance_index', 'integer', (c) => c.notNull())
+        .addColumn('allowance_payword', 'text', (c) => c.notNull())
+        .addColumn('allowance_expires_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('refresh_token', 'text', (c) => c.notNull())
+        .addColumn('balance_minor', 'bigint', (c) => c.notNull())
+        .addColumn('balance_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('auto_pay_max_minor', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('netpay_wallet_purchases')
+        .ifNotExists()
+        .addColumn('session_hash', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_wallet_purchases_pk', ['session_hash', 'resource'])
+        .execute();
+      await db.schema
+        .createTable('netpay_spend_notes')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_spend_notes_pk', ['chain_id', 'idx'])
         .execute();
     },
   },
@@ -785,7 +887,7 @@ class KyselySpendStore implements SpendStore {
 
   async getServerWallet(sessionHash: string): Promise<ServerWalletRecord | undefined> {
     const row = await this.#db
-      .selectFrom('netpay_server_wallets')
+      .selectFrom('netpay_session_wallets')
       .selectAll()
       .where('session_hash', '=', sessionHash)
       .executeTakeFirst();
@@ -793,8 +895,16 @@ class KyselySpendStore implements SpendStore {
     return {
       sessionHash: row.session_hash,
       chainId: row.chain_id,
-      seed: row.seed,
-      length: Number(row.length),
+      epoch: Number(row.epoch),
+      allowance: {
+        index: Number(row.allowance_index),
+        payword: row.allowance_payword,
+        expiresAtMs: Number(row.allowance_expires_at_ms),
+      },
+      refreshTokenSealed: row.refresh_token,
+      balanceMinor: Number(row.balance_minor),
+      balanceAtMs: Number(row.balance_at_ms),
+      autoPayMaxMinor: Number(row.auto_pay_max_minor),
       updatedAtMs: Number(row.updated_at_ms),
     };
   }
@@ -803,21 +913,69 @@ class KyselySpendStore implements SpendStore {
     const values = {
       session_hash: record.sessionHash,
       chain_id: record.chainId,
-      seed: record.seed,
-      length: record.length,
+      epoch: record.epoch,
+      allowance_index: record.allowance.index,
+      allowance_payword: record.allowance.payword,
+      allowance_expires_at_ms: record.allowance.expiresAtMs,
+      refresh_token: record.refreshTokenSealed,
+      balance_minor: record.balanceMinor,
+      balance_at_ms: record.balanceAtMs,
+      auto_pay_max_minor: record.autoPayMaxMinor,
       updated_at_ms: record.updatedAtMs,
     };
+    const { session_hash: _key, ...update } = values;
     await this.#db
-      .insertInto('netpay_server_wallets')
+      .insertInto('netpay_session_wallets')
       .values(values)
-      .onConflict((oc) =>
-        oc.column('session_hash').doUpdateSet({
-          chain_id: values.chain_id,
-          seed: values.seed,
-          length: values.length,
-          updated_at_ms: values.updated_at_ms,
-        }),
-      )
+      .onConflict((oc) => oc.column('session_hash').doUpdateSet(update))
+      .execute();
+  }
+
+  async deleteServerWallet(sessionHash: string): Promise<void> {
+    await this.#db.deleteFrom('netpay_session_wallets').where('session_hash', '=', sessionHash).execute();
+  }
+
+  async recordWalletPurchase(p: WalletPurchase): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('netpay_wallet_purchases')
+        .values({ session_hash: p.sessionHash, resource: p.resource, chain_id: p.chainId, idx: p.index, at_ms: p.atMs })
+        .onConflict((oc) => oc.columns(['session_hash', 'resource']).doNothing())
+        .execute();
+      await trx
+        .insertInto('netpay_spend_notes')
+        .values({ chain_id: p.chainId, idx: p.index, amount_minor: p.amountMinor, description: p.description })
+        .onConflict((oc) => oc.columns(['chain_id', 'idx']).doNothing())
+        .execute();
+    });
+  }
+
+  async walletPurchases(sessionHash: string) {
+    const rows = await this.#db
+      .selectFrom('netpay_wallet_purchases')
+      .select(['resource', 'chain_id', 'idx'])
+      .where('session_hash', '=', sessionHash)
+      .execute();
+    return rows.map((r) => ({ resource: r.resource, chainId: r.chain_id, index: Number(r.idx) }));
+  }
+
+  async unreportedNotes(chainId: string, upToIndex: number): Promise<SpendNoteRecord[]> {
+    const rows = await this.#db
+      .selectFrom('netpay_spend_notes')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .where('idx', '<=', upToIndex)
+      .orderBy('idx')
+      .limit(100)
+      .execute();
+    return rows.map((r) => ({ index: Number(r.idx), amount: Number(r.amount_minor), description: r.description }));
+  }
+
+  async dropNotes(chainId: string, upToIndex: number): Promise<void> {
+    await this.#db
+      .deleteFrom('netpay_spend_notes')
+      .where('chain_id', '=', chainId)
+      .where('idx', '<=', upToIndex)
       .execute();
   }
 

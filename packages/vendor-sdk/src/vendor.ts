@@ -12,11 +12,11 @@ import {
   parseAuthorization,
   parseWire,
   problemDetails,
+  type Allowance,
   type ReleaseStatement,
   ReleaseRequestSchema,
   verifyHolderCertificate,
   verifyTouchstone,
-  type WalletGrantResponse,
 } from '@netpay/protocol';
 import { type Clock, systemClock } from '@netpay/service-kit';
 import { BrokerClient, type FetchLike } from './broker-client.ts';
@@ -25,10 +25,12 @@ import {
   type ProblemDecision,
   paymentProblem,
   paymentRequired,
+  type WalletPaywall,
   withWalletPaywall,
 } from './challenge.ts';
 import { ChainState, type EpochState } from './chain-state.ts';
 import { type ClaimProof, claimWithProof, type ProofSource, walletProofs } from './claim-proof.ts';
+import { Connections, type RefreshOutcome, safeReturnTo } from './connection.ts';
 import { KeyedQueue } from './keyed-queue.ts';
 import { type RenewalReport, needsRenewal } from './lease.ts';
 import {
@@ -39,19 +41,27 @@ import {
   verifiesAtOrBelow,
   type WorkMeter,
 } from './payment.ts';
+import { type RequestOrigin, sameOriginPost, sameSiteNavigation } from './navigation.ts';
+import { openIntent, PAY_PATH, payFormToken, payFormTokenMatches, readPayForm } from './pay-confirm.ts';
 import { defaultPaywallHtml, type PaywallRenderer } from './paywall-page.ts';
 import { type RedemptionProgress, type RedemptionReport, runRedemption } from './redemption-job.ts';
 import { checkRelease, makeRelease } from './release.ts';
 import { type CheckpointOutcome, checkpointEpoch, releaseUnreported } from './release-report.ts';
 import {
+  allowanceLeftMinor,
   connectSecret,
-  type ServerWallet,
+  hasWallet,
+  paywordBelow,
   ServerWallets,
-  type WalletBalance,
-  type WebAnswer,
+  type SessionState,
+  type SessionWallet,
+  sessionHashOf,
+  type WalletView,
   walletSessionFrom,
+  walletTokenBox,
 } from './server-wallet.ts';
 import type { ChainRecord, EpochRecord, SpendStore } from './spend-store.ts';
+import { page, redirect, type WebAnswer } from './web-answer.ts';
 
 /** Logs the SDK writes; a pino logger fits. */
 export interface VendorLogger {
@@ -110,6 +120,14 @@ export interface ChargeInput {
   cookie?: string | undefined;
   /** The request's path and query, where connect returns the browser to (the paywall's button). */
   path?: string | undefined;
+  /**
+   * `Sec-Fetch-Site` and `Referer`: a server-side wallet pays only for a navigation on this site (§7 v1.1); from
+   * anywhere else the reader gets the paywall with a form that pays, never a charge.
+   */
+  secFetchSite?: string | undefined;
+  referer?: string | undefined;
+  /** What is sold, in words, for the customer's history at the broker (an article's title). */
+  description?: string | undefined;
 }
 
 /** The vendor's verdict on a request: serve it free, serve it paid (with a receipt), or answer a problem. */
@@ -166,17 +184,25 @@ export interface NetPayVendor {
   release(body: unknown): Promise<HttpAnswer>;
   /** True when server-side wallets (§7 connect) are on (a public URL is known). */
   readonly serverWallets: boolean;
+  /** The vendor's clock in ms (the time figures are stamped with). */
+  now(): number;
   /** `GET /netpay/connect?return_to=/path`: starts connect at the broker (303 with cookies). */
-  connect(input: { returnTo?: unknown; cookie?: string | undefined }): WebAnswer;
-  /** `GET /netpay/callback?code&state`: attaches the coin to the browser's session, then 303 to `return_to`. */
+  connect(input: { returnTo?: unknown; cookie?: string | undefined; request?: RequestOrigin }): WebAnswer;
+  /** `GET /netpay/callback?code&state`: connects the browser's session, then 303 to `return_to`. */
   connectCallback(input: { query: Record<string, unknown>; cookie?: string | undefined }): Promise<WebAnswer>;
   /**
-   * The balance of a session's server-side wallet (the `np_wallet_session` cookie's value), or null when it has
-   * none. A memory cache in front of one indexed read.
+   * `POST /netpay/pay` (the paywall's "Read for 12c" form): checks the form is this site's and this session's,
+   * then 303 to the page with the reader's go-ahead, so its GET pays once.
    */
-  walletBalance(sessionId: string | undefined): Promise<WalletBalance | null>;
-  /** `walletBalance` for a request's `Cookie` header. */
-  walletBalanceFor(cookieHeader: string | undefined): Promise<WalletBalance | null>;
+  confirmPayment(input: { body: unknown; cookie?: string | undefined; request: RequestOrigin }): WebAnswer;
+  /**
+   * What a browser session (the `np_wallet_session` cookie's value) has here: its wallet's figures (null when not
+   * connected) and what it bought. `sinceMs`: when the request began, so a balance the broker gave while serving
+   * it counts as fresh. A memory cache in front of indexed reads.
+   */
+  sessionView(sessionId: string | undefined, sinceMs?: number): Promise<SessionView>;
+  /** `sessionView` for a request's `Cookie` header. */
+  sessionViewFor(cookieHeader: string | undefined, sinceMs?: number): Promise<SessionView>;
   /** Checkpoints every lease that expires within the next third of its TTL. */
   renewLeases(): Promise<RenewalReport>;
   /** Redeems everything spent and not yet redeemed. Safe to interrupt and re-run. */
@@ -189,6 +215,18 @@ export interface NetPayVendor {
   /** Stops background jobs; the caller closes the store. */
   close(): Promise<void>;
 }
+
+/** A browser session as pages show it. */
+export interface SessionView {
+  wallet: WalletView | null;
+  /** Resources the session bought here (a front page marks them). */
+  bought: ReadonlySet<string>;
+}
+
+const NO_SESSION: SessionView = Object.freeze({ wallet: null, bought: new Set<string>() });
+
+/** The longest description a spend note carries. */
+const MAX_NOTE_LENGTH = 120;
 
 class Failure {
   constructor(readonly problem: ProblemDecision) {}
@@ -228,6 +266,8 @@ class Vendor implements NetPayVendor {
   readonly #loading = new Map<string, Promise<ChainState | undefined>>();
   readonly #claims = new KeyedQueue();
   readonly #wallets: ServerWallets | undefined;
+  readonly #connections: Connections | undefined;
+  readonly #secret: Uint8Array;
   #currency: string | undefined;
   #redeeming: Promise<RedemptionReport> | undefined;
   #renewing: Promise<RenewalReport> | undefined;
@@ -253,15 +293,22 @@ class Vendor implements NetPayVendor {
       now: () => this.#clock.now().getTime(),
     });
     const publicUrl = options.publicUrl ?? options.releaseUrl.match(/^(https?:\/\/.+)\/netpay\/release$/)?.[1];
+    this.#secret = connectSecret(options.signingKey.privateSeed);
     if (publicUrl) {
-      this.#wallets = new ServerWallets({
+      const wallets = new ServerWallets(this.#store, walletTokenBox(options.signingKey.privateSeed));
+      this.#wallets = wallets;
+      this.#connections = new Connections({
         vendorId: this.vendorId,
         publicUrl,
         brokerUrl: this.#brokerUrl,
-        secret: connectSecret(options.signingKey.privateSeed),
+        releaseUrl: options.releaseUrl,
+        secret: this.#secret,
         port: {
-          exchangeGrant: (code) => this.#broker.exchangeWalletGrant(code),
-          adoptGrant: (grant) => this.#adoptGrant(grant),
+          exchangeGrant: (code) => this.#broker.exchangeConnectionGrant(code),
+          requestAllowance: (request) => this.#broker.requestAllowance(request),
+          adoptClaim: (chainId, claim) => this.#adoptBrokerClaim(chainId, claim),
+          checkAllowance: (chainId, allowance) => this.#checkAllowance(chainId, allowance),
+          wallets,
           store: this.#store,
           now: () => this.#now(),
           logWarn: (fields, m) => this.#o.logger?.warn(fields, m),
@@ -271,11 +318,15 @@ class Vendor implements NetPayVendor {
   }
 
   get serverWallets(): boolean {
-    return this.#wallets !== undefined;
+    return this.#connections !== undefined;
   }
 
   #now(): number {
     return this.#clock.now().getTime();
+  }
+
+  now(): number {
+    return this.#now();
   }
 
   async #currencyOrFail(): Promise<string> {
@@ -309,10 +360,12 @@ class Vendor implements NetPayVendor {
         return paymentProblem(facts, 'bad_request', `the Authorization header is over ${MAX_HEADER_LENGTH} characters`);
       }
       if (!auth || !isNetPayAuthorization(auth)) {
-        const connect = this.#wallets?.connectPath(input.path ?? '/');
-        if (!auth && this.#wallets && connect) {
-          const wallet = await this.#wallets.lookup(input.cookie);
-          if (wallet) return await this.#payFromWallet(facts, wallet, input, connect);
+        const connect = this.#connections?.connectPath(input.path ?? '/');
+        const session = walletSessionFrom(input.cookie);
+        if (!auth && this.#wallets && connect && session) {
+          const state = await this.#wallets.session(sessionHashOf(session));
+          if (state.bought.has(input.resource)) return await this.#reread(state, input.resource);
+          if (hasWallet(state)) return await this.#payFromWallet(facts, state, input, connect);
         }
         return paymentRequired(facts, input.resource, input.accept, this.#renderHtml, connect);
       }
@@ -374,54 +427,151 @@ class Vendor implements NetPayVendor {
   }
 
   /**
-   * A server-side wallet pays for the request: k = this vendor's last index for the chain + price / unit, w_k
-   * derived from the seed (claimed first when it does not hold it, e.g. the reader comes back from another site,
-   * with that w_k as the claim's proof), then the very same §4 checks, compare-and-set and receipt as a presented
-   * payment (`#pay`). A re-read of a bought resource presents the last point, which `checkPayment` serves free. If
-   * a concurrent payment of the same session took the index first, it tries again from the new last index.
+   * A server-side wallet pays for the request (§7 v1.1). First the reader's say-so: only a navigation on this site
+   * pays, and only up to the price the reader lets sites take without asking; otherwise (unless the reader's
+   * go-ahead for this page came with the request, see pay-confirm.ts) the paywall offers a form that pays, and
+   * nothing is charged. Then k = this vendor's last index + price / unit; when k is above the allowance (or it
+   * expired) the wallet asks the broker for the next one first, reporting what it spent and sold; w_k is derived
+   * from w_a and paid through the very same §4 checks, compare-and-set and receipt as a presented payment (`#pay`).
+   * A revoked connection forgets the wallet (the paywall asks to connect again); a limit or an empty balance is
+   * the paywall with the broker page to act on.
    */
   async #payFromWallet(
     facts: ChallengeFacts,
-    wallet: ServerWallet,
+    session: SessionWallet,
     input: ChargeInput,
     connect: string,
   ): Promise<PaymentDecision> {
-    const chainId = wallet.chainId;
-    let decision: PaymentDecision | undefined;
-    try {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        let chain = this.#chains.get(chainId) ?? (await this.#getChain(chainId));
-        if (chain?.broken) chain = await this.#getChain(chainId);
-        const units = chain ? Math.ceil(facts.priceMinor / chain.unit) : 0;
-        const exhausted = chain !== undefined && chain.lastIndex + units > chain.length;
-        if (!chain || (!chain.accepting && !chain.entitled(input.resource) && !exhausted)) {
-          const proofs = walletProofs(wallet, chain?.lastIndex ?? 0, Math.max(1, units));
-          const acquired = await this.#acquire(chainId, facts, proofs);
-          if (!(acquired instanceof ChainState)) {
-            decision = acquired;
-            break;
-          }
-          chain = acquired;
-        }
-        let params: { chain: string; index: number; payword: string };
-        if (chain.entitled(input.resource)) {
-          params = { chain: chainId, index: chain.lastIndex, payword: chain.lastPaywordB64 };
-        } else {
-          const k = chain.lastIndex + Math.ceil(facts.priceMinor / chain.unit);
-          // Past the end there is no w_k; checkPayment refuses it as chain_exhausted before looking at the payword.
-          const payword = k <= wallet.length ? wallet.payword(k) : chain.lastPaywordB64;
-          params = { chain: chainId, index: k, payword };
-        }
-        decision = await this.#pay(facts, params, input.resource);
-        if (decision.kind !== 'problem' || decision.body.code !== 'already_spent') break;
+    const connections = this.#connections as Connections;
+    const wallets = this.#wallets as ServerWallets;
+    const price = facts.priceMinor;
+    const refuse = (problem: ProblemDecision, wallet: WalletPaywall) =>
+      withWalletPaywall(problem, facts, input.resource, input.accept, this.#renderHtml, connect, wallet);
+    const offer = (reason: 'cross_site' | 'confirm') =>
+      refuse(paymentRequired(facts, input.resource, undefined), {
+        reason,
+        payForm: {
+          action: PAY_PATH,
+          csrf: payFormToken(this.#secret, session.sessionHash),
+          returnTo: safeReturnTo(input.path ?? '/'),
+          priceMinor: price,
+        },
+      });
+    const revoked = async () => {
+      await wallets.forget(session.sessionHash);
+      return refuse(paymentRequired(facts, input.resource, undefined), { reason: 'connection_revoked' });
+    };
+
+    const intent = openIntent(this.#secret, connections.intentValue(input.cookie), session.sessionHash, this.#now());
+    const vouched = intent !== undefined && intent.path === safeReturnTo(input.path ?? '/');
+    const askFirst = price > session.record.autoPayMaxMinor;
+    if (!vouched && !sameSiteNavigation(input, connections.origin)) return offer(askFirst ? 'confirm' : 'cross_site');
+    if (askFirst && (!vouched || (intent?.upToMinor ?? 0) < price)) return offer('confirm');
+
+    let wallet = session;
+    let refreshed = false;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const chainId = wallet.record.chainId;
+      let chain = await this.#getChain(chainId);
+      if (!chain) return revoked();
+      if (chain.entitled(input.resource)) return this.#paid(chain, chainId, false);
+      if (price % chain.unit !== 0) {
+        return paymentProblem(facts, 'insufficient_amount', `price ${price} is not a whole number of units`);
       }
-    } catch (error) {
-      if (!(error instanceof Failure)) throw error;
-      decision = error.problem;
+      const units = price / chain.unit;
+      const allowance = wallet.record.allowance;
+      const k = chain.lastIndex + units;
+      if (k > allowance.index || this.#now() >= allowance.expiresAtMs) {
+        if (refreshed) {
+          // The broker granted less than this price: the reader's caps leave too little for it.
+          return refuse(paymentProblem(facts, 'limit_reached', 'the allowance left does not cover this price'), {
+            reason: 'limit_reached',
+            brokerUrl: `${this.#brokerUrl}/`,
+          });
+        }
+        await chain.writeTail;
+        const spent = { index: chain.lastIndex, payword: chain.lastPaywordB64 };
+        const outcome: RefreshOutcome = await connections.refresh(
+          wallet,
+          spent,
+          chain.current?.record.epoch ?? wallet.record.epoch,
+        );
+        if (outcome.kind === 'revoked') return revoked();
+        if (outcome.kind === 'refused') {
+          return refuse(paymentProblem(facts, outcome.code, outcome.detail, { brokerUrl: outcome.brokerUrl }), {
+            reason: outcome.code,
+            brokerUrl: outcome.brokerUrl,
+          });
+        }
+        if (outcome.kind === 'unavailable') {
+          return paymentProblem(facts, 'broker_unavailable', `no allowance: ${outcome.detail}`);
+        }
+        wallet = outcome.wallet;
+        refreshed = true;
+        continue;
+      }
+      if (!chain.accepting) {
+        // Claim the chain again (lease lost, say) with w_k as proof, derived at or below the allowance.
+        const proofs = walletProofs(
+          { allowanceIndex: allowance.index, payword: (i) => paywordBelow(chainId, allowance, i) },
+          chain.lastIndex,
+          units,
+        );
+        const acquired = await this.#acquire(chainId, facts, proofs);
+        if (!(acquired instanceof ChainState)) {
+          // The broker is ending the chain (the reader revoked this connection): nothing more to pay from.
+          if (acquired.body.code === 'unknown_chain') return revoked();
+          return refuse(acquired, { reason: 'unusable', detail: String(acquired.body.detail ?? '') });
+        }
+        chain = acquired;
+        continue;
+      }
+      const payword = paywordBelow(chainId, allowance, k) as string;
+      const decision = await this.#pay(facts, { chain: chainId, index: k, payword }, input.resource);
+      if (decision.kind === 'paid') {
+        if (decision.charged) await this.#notePurchase(wallet, input, decision.chainId, decision.index);
+        return decision;
+      }
+      if (decision.kind !== 'problem') return decision;
+      if (decision.body.code === 'already_spent') continue;
+      if (decision.body.code === 'unknown_chain') return revoked();
+      return refuse(decision, { reason: 'unusable', detail: String(decision.body.detail ?? decision.body.code) });
     }
-    if (!decision) return paymentProblem(facts, 'internal_error', 'no payment attempted');
-    if (decision.kind !== 'problem') return decision;
-    return withWalletPaywall(decision, facts, input.resource, input.accept, this.#renderHtml, connect);
+    return paymentProblem(facts, 'broker_unavailable', 'could not pay from the wallet');
+  }
+
+  /** A session's sale on record: its entitlement here and the note the broker's history shows. */
+  async #notePurchase(session: SessionState, input: ChargeInput, chainId: string, index: number): Promise<void> {
+    const description = (input.description ?? input.resource).trim().slice(0, MAX_NOTE_LENGTH) || input.resource;
+    try {
+      await (this.#wallets as ServerWallets).addPurchase(session, {
+        sessionHash: session.sessionHash,
+        resource: input.resource,
+        chainId,
+        index,
+        amountMinor: input.priceMinor,
+        description: description.slice(0, MAX_NOTE_LENGTH),
+        atMs: this.#now(),
+      });
+    } catch (error) {
+      // The payment itself is recorded; only the re-read mark and the history note are missing.
+      this.#o.logger?.error({ err: error, chainId }, 'netpay wallet purchase not noted');
+    }
+  }
+
+  /** A resource the session bought before: served free, whatever the navigation, connected or not. */
+  async #reread(session: SessionState, resource: string): Promise<PaymentDecision> {
+    const at = session.bought.get(resource) as { chainId: string; index: number };
+    const chain = await this.#getChain(at.chainId);
+    const balance = chain ? balanceMinor(chain, chain.lastIndex) : 0;
+    return {
+      kind: 'paid',
+      chainId: at.chainId,
+      index: at.index,
+      balanceMinor: balance,
+      receipt: formatReceipt({ chain: at.chainId, index: at.index, balance }),
+      charged: false,
+    };
   }
 
   /** The synchronous heart of a payment: advance in memory, then wait for the durable compare-and-set. */
@@ -738,17 +888,14 @@ class Vendor implements NetPayVendor {
 
   // ---- §7 server-side wallets ---------------------------------------------------------------------------------
 
-  /** A connect grant's claim goes through the same processing as our own claim, in the chain's claim queue. */
-  async #adoptGrant(grant: WalletGrantResponse): Promise<ProblemDecision | undefined> {
-    const claim: ClaimResponse = {
-      touchstone: grant.touchstone,
-      holder: grant.holder,
-      previous: grant.previous,
-      start: grant.start,
-    };
+  /**
+   * A claim the broker made for this vendor (a connection's grant, or a new chain of the connection) goes through
+   * the same processing as our own claim, in the chain's claim queue.
+   */
+  async #adoptBrokerClaim(chainId: string, claim: ClaimResponse): Promise<ProblemDecision | undefined> {
     try {
-      await this.#claims.run(grant.chainId, async () =>
-        this.#adoptClaim(await this.#getChain(grant.chainId), grant.chainId, claim, undefined),
+      await this.#claims.run(chainId, async () =>
+        this.#adoptClaim(await this.#getChain(chainId), chainId, claim, undefined),
       );
       return undefined;
     } catch (error) {
@@ -757,38 +904,85 @@ class Vendor implements NetPayVendor {
     }
   }
 
-  connect(input: { returnTo?: unknown; cookie?: string | undefined }): WebAnswer {
-    if (!this.#wallets) return notFound();
-    return this.#wallets.connect(input);
+  /** Why an allowance cannot be used: w_a must lie on the chain, at or above the point this vendor spent to. */
+  async #checkAllowance(chainId: string, allowance: Allowance): Promise<string | undefined> {
+    const chain = await this.#getChain(chainId);
+    if (!chain) return 'unknown chain';
+    if (allowance.index > chain.length) return 'beyond the end of the chain';
+    if (allowance.index < chain.lastIndex) return 'below the point already spent here';
+    const word = b64uDecode(allowance.payword, 32);
+    if (!verifiesAtOrBelow(chain.chainId, chain.knownPoints, allowance.index, word)) {
+      return 'the payword is not on the chain';
+    }
+    return undefined;
+  }
+
+  connect(input: { returnTo?: unknown; cookie?: string | undefined; request?: RequestOrigin }): WebAnswer {
+    if (!this.#connections) return notFound();
+    return this.#connections.connect(input);
   }
 
   async connectCallback(input: { query: Record<string, unknown>; cookie?: string | undefined }): Promise<WebAnswer> {
-    if (!this.#wallets) return notFound();
+    if (!this.#connections) return notFound();
     try {
-      return await this.#wallets.callback(input);
+      return await this.#connections.callback(input);
     } catch (error) {
       this.#o.logger?.error({ err: error }, 'netpay connect callback failed');
       return {
         status: 500,
         headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
         cookies: [],
-        html: 'An unexpected error occurred; it has been logged. Nothing was attached.',
+        html: 'An unexpected error occurred; it has been logged. Nothing was connected.',
       };
     }
   }
 
-  async walletBalance(sessionId: string | undefined): Promise<WalletBalance | null> {
-    const wallet = await this.#wallets?.lookupSession(sessionId);
-    if (!wallet) return null;
-    const chain = this.#chains.get(wallet.chainId) ?? (await this.#getChain(wallet.chainId));
-    if (!chain) return null;
-    // What this vendor knows: after the coin moved on to another site it may have been spent further there.
-    const left = chain.expiresAtMs <= this.#now() ? 0 : balanceMinor(chain, chain.lastIndex);
-    return { chainId: wallet.chainId, balanceMinor: left };
+  confirmPayment(input: { body: unknown; cookie?: string | undefined; request: RequestOrigin }): WebAnswer {
+    const connections = this.#connections;
+    if (!connections) return notFound();
+    const form = readPayForm(input.body);
+    const session = walletSessionFrom(input.cookie);
+    const notHere = () =>
+      page(
+        403,
+        'This payment was not started here',
+        'The "Read" button you pressed is not one this site showed you, so nothing was paid. Go back to the story ' +
+          'and press it there.',
+        [],
+      );
+    if (!form || !session) return notHere();
+    const sessionHash = sessionHashOf(session);
+    if (!sameOriginPost(input.request, connections.origin)) return notHere();
+    if (!payFormTokenMatches(this.#secret, sessionHash, form.csrf)) return notHere();
+    const returnTo = safeReturnTo(form.returnTo);
+    return redirect(returnTo, [connections.intentCookie(sessionHash, returnTo, form.priceMinor)]);
   }
 
-  walletBalanceFor(cookieHeader: string | undefined): Promise<WalletBalance | null> {
-    return this.walletBalance(walletSessionFrom(cookieHeader));
+  async sessionView(sessionId: string | undefined, sinceMs = Number.POSITIVE_INFINITY): Promise<SessionView> {
+    if (!this.#wallets || !sessionId) return NO_SESSION;
+    const sessionHash = sessionHashOf(sessionId);
+    const state = await this.#wallets.session(sessionHash);
+    const bought: ReadonlySet<string> = new Set(state.bought.keys());
+    if (!hasWallet(state)) return { wallet: null, bought };
+    const record = state.record;
+    const chain = await this.#getChain(record.chainId);
+    return {
+      bought,
+      wallet: {
+        chainId: record.chainId,
+        allowanceLeftMinor: chain ? allowanceLeftMinor(record.allowance, chain, this.#now()) : 0,
+        balanceMinor: record.balanceMinor,
+        balanceAtMs: record.balanceAtMs,
+        balanceFresh: record.balanceAtMs >= sinceMs,
+        autoPayMaxMinor: record.autoPayMaxMinor,
+        bought,
+        payFormToken: payFormToken(this.#secret, sessionHash),
+      },
+    };
+  }
+
+  sessionViewFor(cookieHeader: string | undefined, sinceMs?: number): Promise<SessionView> {
+    return this.sessionView(walletSessionFrom(cookieHeader), sinceMs);
   }
 
   // ---- §6 release ---------------------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ for (const engine of testEngines()) {
       // C last saw the coin at 2: w_3 is no proof any more; the broker says it knows 10, so C presents w_11.
       const asC = new BrokerClient({ brokerUrl: world.brokerUrl, apiKey: c.apiKey });
       const facts = { vendorId: c.id, priceMinor: 1, currency: 'NZD', brokerUrl: world.brokerUrl };
-      const wallet = { length: chain.length, payword: (i: number) => chain.b64(i) };
+      const wallet = { allowanceIndex: chain.length, payword: (i: number) => chain.b64(i) };
       const outcome = await claimWithProof(asC, chain.chainIdB64, walletProofs(wallet, 2, 1), facts);
       assert.equal(outcome.kind, 'claimed', outcome.kind === 'refused' ? JSON.stringify(outcome.problem.body) : '');
       assert.deepEqual(

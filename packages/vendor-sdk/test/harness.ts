@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { createBankApp } from '@netpay/bank';
-import { audit, type BrokerDb, createBrokerApp, HttpBank, registerVendor } from '@netpay/broker';
+import { audit, type BrokerConfig, type BrokerDb, createBrokerApp, HttpBank, registerVendor } from '@netpay/broker';
 import { b64uEncode, formatAuthorization, generateSigningKey, PaywordChain, type Touchstone } from '@netpay/protocol';
 import { type DatabaseEngine, hashToken, newSecret, openDatabase } from '@netpay/service-kit';
 import { createTestDatabase, type TestDatabase } from '@netpay/service-kit/testing';
@@ -81,18 +81,28 @@ export interface World {
   close(): Promise<void>;
 }
 
-/** Priced routes every test vendor serves: /articles/:id (price from `prices`, default 1) and /free. */
+/**
+ * Priced routes every test vendor serves: /articles/:id (price from `prices`, default 1; sold as "Article <id>")
+ * and /free.
+ */
 export function articleRoutes(app: FastifyInstance, prices: Record<string, number> = {}): void {
+  const id = (req: { params: unknown }) => (req.params as { id: string }).id;
   app.get<{ Params: { id: string } }>(
     '/articles/:id',
-    { config: { netpay: { price: (req) => prices[(req.params as { id: string }).id] ?? 1 } } },
+    { config: { netpay: { price: (req) => prices[id(req)] ?? 1, description: (req) => `Article ${id(req)}` } } },
     async (request) => ({ article: request.params.id, paid: request.netpay }),
   );
   app.get('/free', async () => ({ free: true }));
 }
 
 export async function startWorld(
-  options: { engine?: DatabaseEngine; feeBps?: number; leaseTtlSeconds?: number } = {},
+  options: {
+    engine?: DatabaseEngine;
+    feeBps?: number;
+    leaseTtlSeconds?: number;
+    /** Further broker settings (allowance size, connection block, …). */
+    broker?: Partial<Omit<BrokerConfig, 'publicUrl'>>;
+  } = {},
 ): Promise<World> {
   // NETPAY_TEST_WORLD_ENGINE=postgres runs the whole world (bank, broker, vendor stores) on PostgreSQL.
   const engine = options.engine ?? (process.env.NETPAY_TEST_WORLD_ENGINE === 'postgres' ? 'postgres' : 'sqlite');
@@ -128,7 +138,7 @@ export async function startWorld(
     db: brokerDb,
     engine,
     bank: new HttpBank({ url: bankUrl, apiKey: bankKey }),
-    config: { publicUrl: brokerUrl, feeBps, leaseTtlSeconds: options.leaseTtlSeconds ?? 300 },
+    config: { ...options.broker, publicUrl: brokerUrl, feeBps, leaseTtlSeconds: options.leaseTtlSeconds ?? 300 },
     logger: silent,
   });
   await brokerApp.listen({ host: '127.0.0.1', port: brokerPort });

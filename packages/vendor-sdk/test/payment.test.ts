@@ -254,7 +254,7 @@ describe('challenge', () => {
   it('gives browsers an HTML paywall with a Pay with NetPay button', () => {
     const d = paymentRequired(facts, 'GET /a/1', 'text/html,application/xhtml+xml,*/*;q=0.8');
     assert.match(d.html ?? '', /Pay with NetPay/);
-    assert.match(d.html ?? '', /NZD 0\.05/);
+    assert.match(d.html ?? '', /NZ\$0\.05/);
     assert.match(d.html ?? '', /href="http:\/\/127\.0\.0\.1:4000\/connect\?vendor=daily-planet"/);
     assert.equal(d.headers['www-authenticate']?.startsWith('NetPay realm='), true);
   });
