@@ -37,7 +37,15 @@ function articleOf(site: Site, request: FastifyRequest): Article | undefined {
 function paymentNote(request: FastifyRequest, article: Article): PaymentNote | undefined {
   const paid = request.netpay;
   if (!paid || article.priceMinor === 0) return undefined;
-  return { chargedMinor: paid.charged ? article.priceMinor : 0, balanceMinor: paid.balanceMinor };
+  // No Authorization header: the session's connected balance paid (or it was bought before), not a coin.
+  const fromBalance = request.headers.authorization === undefined;
+  return { chargedMinor: paid.charged ? article.priceMinor : 0, balanceMinor: paid.balanceMinor, fromBalance };
+}
+
+/** The ids of the site's articles a browser session bought. */
+function boughtIds(site: Site, request: FastifyRequest): ReadonlySet<string> {
+  const bought = request.netpayBought;
+  return new Set(site.articles.filter((a) => bought?.has(articleResource(a.id))).map((a) => a.id));
 }
 
 /**
@@ -60,7 +68,8 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
 
   const priceOf = (request: FastifyRequest) => articleOf(site, request)?.priceMinor ?? 0;
   const resourceOf = (request: FastifyRequest) => articleResource((request.params as { id: string }).id);
-  const netpay = { price: priceOf, resource: resourceOf };
+  const titleOf = (request: FastifyRequest) => articleOf(site, request)?.title ?? resourceOf(request);
+  const netpay = { price: priceOf, resource: resourceOf, description: titleOf };
 
   // Replaces the SDK's generic 402 page (or JSON problem) with the site's paywall when a browser asks.
   const sitePaywall = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
@@ -83,17 +92,32 @@ export function createNewspaperApp(options: NewspaperAppOptions): FastifyInstanc
     const connectUrl = vendor.serverWallets
       ? `/netpay/connect?return_to=${encodeURIComponent(request.url)}`
       : `${brokerUrl}/connect?vendor=${encodeURIComponent(site.vendorId)}`;
-    return renderPaywallPage(site, article, { code, brokerUrl, connectUrl, wallet: walletOf(request) }).toString();
+    return renderPaywallPage(site, article, {
+      code,
+      brokerUrl,
+      connectUrl,
+      wallet: walletOf(request),
+      refusal: request.netpayPaywall,
+    }).toString();
   };
 
-  const walletOf = (request: FastifyRequest): WalletNote | null =>
-    request.netpayWallet
-      ? { balanceMinor: request.netpayWallet.balanceMinor, buyMoreUrl: buyCoinsUrl(brokerUrl) }
-      : null;
+  const walletOf = (request: FastifyRequest): WalletNote | null => {
+    const w = request.netpayWallet;
+    if (!w) return null;
+    return {
+      allowanceLeftMinor: w.allowanceLeftMinor,
+      balanceMinor: w.balanceMinor,
+      balanceAtMs: w.balanceAtMs,
+      balanceFresh: w.balanceFresh,
+      autoPayMaxMinor: w.autoPayMaxMinor,
+      addMoneyUrl: buyCoinsUrl(brokerUrl),
+    };
+  };
 
   app.get('/', async (request, reply) => {
-    reply.header('cache-control', 'private, no-cache');
-    return reply.type(HTML).send(renderFrontPage(site, walletOf(request)).toString());
+    // The figures and "Bought" marks are this reader's, as of now: never cached.
+    reply.header('cache-control', 'private, no-store');
+    return reply.type(HTML).send(renderFrontPage(site, walletOf(request), boughtIds(site, request)).toString());
   });
 
   app.get<{ Params: { id: string } }>(

@@ -1,18 +1,13 @@
-const SYMBOLS: Record<string, string> = { NZD: 'NZ$', AUD: 'A$', USD: 'US$', EUR: '€', GBP: '£' };
+import { formatAmount } from '@netpay/protocol';
 
 /**
- * An amount of minor units for readers: `NZ$0.05`, `NZ$12.30`.
+ * An amount of minor units for readers: `NZ$0.05`, `NZ$12.30` (the protocol's one money formatter).
  *
  * @example
  * formatMoney(5, 'NZD'); // 'NZ$0.05'
  */
 export function formatMoney(amountMinor: number, currency: string): string {
-  const sign = amountMinor < 0 ? '−' : '';
-  const abs = Math.abs(Math.trunc(amountMinor));
-  const whole = Math.floor(abs / 100).toLocaleString('en');
-  const cents = String(abs % 100).padStart(2, '0');
-  const symbol = SYMBOLS[currency];
-  return symbol ? `${sign}${symbol}${whole}.${cents}` : `${sign}${currency} ${whole}.${cents}`;
+  return formatAmount(Math.trunc(amountMinor), currency);
 }
 
 /**
@@ -44,4 +39,20 @@ export function formatDate(date: string, locale: string): string {
   })
     .format(d)
     .replace(',', '');
+}
+
+/**
+ * A time of day for readers, e.g. `10:31:05`, in the site's locale (when a figure was given).
+ *
+ * @example
+ * formatTime(Date.parse('2026-11-23T10:31:05Z'), 'en-NZ', 'UTC'); // '10:31:05'
+ */
+export function formatTime(atMs: number, locale: string, timeZone?: string): string {
+  return new Intl.DateTimeFormat(locale, {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+    ...(timeZone ? { timeZone } : {}),
+  }).format(new Date(atMs));
 }

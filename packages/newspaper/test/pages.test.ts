@@ -39,7 +39,7 @@ describe('format', () => {
 });
 
 describe('sites', () => {
-  it('ships two distinct sites with about eight articles each, free and priced 1..10 cents', () => {
+  it('ships two distinct sites with about eight articles each, free and priced 1..12 cents', () => {
     const planet = SITES['daily-planet'];
     const bugle = SITES['the-bugle'];
     assert.equal(planet.vendorId, 'daily-planet');
@@ -52,7 +52,7 @@ describe('sites', () => {
       assert.ok(site.articles.some((a) => a.priceMinor === 0));
       assert.ok(site.articles.some((a) => a.priceMinor > 0));
       for (const a of site.articles) {
-        assert.ok(a.priceMinor >= 0 && a.priceMinor <= 10);
+        assert.ok(a.priceMinor >= 0 && a.priceMinor <= 12);
         assert.ok(a.body.length >= 3 && a.body.length <= 6, `${a.id} has ${a.body.length} paragraphs`);
       }
     }
@@ -139,10 +139,18 @@ describe('pages', () => {
     assert.ok(exhausted.includes(`<a href="${BROKER}/coins">Buy more coins from the NetPay broker</a>`));
   });
 
-  it('every page shows the server-side wallet balance when the session has one', () => {
+  it('every page shows the connected figures, labelled, with the time when not given for this page', () => {
     const site = SITES['daily-planet'];
     const article = site.articles.find((a) => a.priceMinor === 5)!;
-    const wallet = { balanceMinor: 195, buyMoreUrl: `${BROKER}/coins` };
+    const at = Date.parse('2026-11-23T10:31:05Z');
+    const wallet = {
+      allowanceLeftMinor: 45,
+      balanceMinor: 450,
+      balanceAtMs: at,
+      balanceFresh: false,
+      autoPayMaxMinor: 10,
+      addMoneyUrl: `${BROKER}/coins`,
+    };
     const pages = [
       renderFrontPage(site, wallet).toString(),
       renderArticlePage(site, article, { brokerUrl: BROKER, wallet }).toString(),
@@ -153,16 +161,95 @@ describe('pages', () => {
         wallet,
       ).toString(),
     ];
-    for (const page of pages) assert.match(page, /Your NetPay balance: <strong[^>]*>NZ\$1\.95<\/strong>/);
-    assert.ok(!renderFrontPage(site).toString().includes('Your NetPay balance'));
-    const empty = renderFrontPage(site, { ...wallet, balanceMinor: 0 }).toString();
-    assert.ok(empty.includes(`<a href="${BROKER}/coins">buy more from the NetPay broker</a>`));
+    for (const page of pages) {
+      assert.match(
+        page,
+        /Allowance left at The Daily Planet: <strong data-netpay-allowance-left="45">NZ\$0\.45<\/strong>/,
+      );
+      assert.match(page, /NetPay balance: <strong data-netpay-balance="450"[^>]*>NZ\$4\.50<\/strong>/);
+      assert.match(page, /\(as of <time datetime="2026-11-23T10:31:05.000Z">\d\d:\d\d:\d\d<\/time>\)/);
+    }
+    const fresh = renderFrontPage(site, { ...wallet, balanceFresh: true }).toString();
+    assert.ok(!fresh.includes('as of'), 'a balance given for this very page has no time');
+    assert.ok(!renderFrontPage(site).toString().includes('id="netpay-wallet"'));
+    const empty = renderFrontPage(site, { ...wallet, balanceMinor: 0, allowanceLeftMinor: 0 }).toString();
+    assert.ok(empty.includes(`<a href="${BROKER}/coins">Add money at NetPay</a>`));
     const connect = renderPaywallPage(site, article, {
       code: 'payment_required',
       brokerUrl: BROKER,
       connectUrl: '/netpay/connect?return_to=%2Farticles%2Fx',
     }).toString();
     assert.ok(connect.includes('href="/netpay/connect?return_to=%2Farticles%2Fx">Pay NZ$0.05 with NetPay</a>'));
+  });
+
+  it('front page marks the articles the reader bought', () => {
+    const site = SITES['the-bugle'];
+    const [a, b] = site.articles.filter((x) => x.priceMinor > 0) as [
+      (typeof site.articles)[0],
+      (typeof site.articles)[0],
+    ];
+    const page = renderFrontPage(site, null, new Set([a.id])).toString();
+    const storyOf = (id: string) =>
+      page.slice(page.indexOf(`id="h-${id}"`), page.indexOf('</article>', page.indexOf(`id="h-${id}"`)));
+    assert.match(storyOf(a.id), /class="price bought" data-bought="true">Bought/);
+    assert.ok(!storyOf(b.id).includes('Bought'));
+  });
+
+  it('paywall of a connected reader: the pay form, or the limit, the empty balance and a revoked site in words', () => {
+    const site = SITES['the-bugle'];
+    const article = site.articles.find((a) => a.priceMinor === 12)!;
+    const wallet = {
+      allowanceLeftMinor: 40,
+      balanceMinor: 300,
+      balanceAtMs: 0,
+      balanceFresh: true,
+      autoPayMaxMinor: 10,
+    };
+    const payForm = { action: '/netpay/pay', csrf: 'tok"en', returnTo: `/articles/${article.id}`, priceMinor: 12 };
+    const confirm = renderPaywallPage(site, article, {
+      code: 'payment_required',
+      brokerUrl: BROKER,
+      wallet,
+      refusal: { reason: 'confirm', payForm },
+    }).toString();
+    assert.match(confirm, /This story costs NZ\$0\.12, more than the NZ\$0\.10 you let sites take without asking/);
+    assert.ok(confirm.includes('<form method="post" action="/netpay/pay"'));
+    assert.ok(confirm.includes('name="csrf" value="tok&quot;en"'));
+    assert.ok(confirm.includes(`name="return_to" value="/articles/${article.id}"`));
+    assert.ok(confirm.includes('name="price" value="12"'));
+    assert.match(confirm, /<button class="button" id="netpay-read" type="submit">Read for NZ\$0\.12<\/button>/);
+    const crossSite = renderPaywallPage(site, article, {
+      code: 'payment_required',
+      brokerUrl: BROKER,
+      wallet,
+      refusal: { reason: 'cross_site', payForm },
+    }).toString();
+    assert.match(crossSite, /You came here from another site/);
+    assert.ok(crossSite.includes('id="netpay-read"'));
+    const limit = renderPaywallPage(site, article, {
+      code: 'limit_reached',
+      brokerUrl: BROKER,
+      wallet,
+      refusal: { reason: 'limit_reached', brokerUrl: `${BROKER}/sites` },
+    }).toString();
+    assert.match(limit, /You have reached a spending limit you set at NetPay/);
+    assert.ok(limit.includes(`<a href="${BROKER}/sites">Change your limits at NetPay</a>`));
+    assert.ok(!limit.includes('netpay-read'));
+    const empty = renderPaywallPage(site, article, {
+      code: 'balance_exhausted',
+      brokerUrl: BROKER,
+      wallet,
+      refusal: { reason: 'balance_exhausted', brokerUrl: `${BROKER}/coins` },
+    }).toString();
+    assert.ok(empty.includes(`Your NetPay balance is used up. <a href="${BROKER}/coins">Add money at NetPay</a>`));
+    const revoked = renderPaywallPage(site, article, {
+      code: 'payment_required',
+      brokerUrl: BROKER,
+      connectUrl: '/netpay/connect?return_to=%2Fa',
+      refusal: { reason: 'connection_revoked' },
+    }).toString();
+    assert.match(revoked, /The Bugle is no longer connected to your NetPay balance/);
+    assert.ok(revoked.includes('href="/netpay/connect?return_to=%2Fa">Connect NetPay and pay NZ$0.12</a>'));
   });
 
   it('account page shows earned, pending, redeemed and paid out', () => {

@@ -5,10 +5,12 @@ import { renderPage, type WalletNote } from './layout.ts';
 
 /** What the reader paid for this page view, from the vendor SDK's `request.netpay`. */
 export interface PaymentNote {
-  /** Minor units charged by this request (0 for a retry or an article already bought with the coin). */
+  /** Minor units charged by this request (0 for a retry or an article already bought). */
   chargedMinor: number;
-  /** Minor units left on the coin after this request. */
+  /** Minor units left on the coin after this request (a client-side wallet's coin). */
   balanceMinor: number;
+  /** Paid from the reader's NetPay balance through this site (the wallet bar shows the figures), not a coin. */
+  fromBalance?: boolean;
 }
 
 export interface ArticlePageOptions {
@@ -26,6 +28,13 @@ export function buyCoinsUrl(brokerUrl: string): string {
 }
 
 function paymentNotice(site: Site, payment: PaymentNote, brokerUrl: string): SafeHtml {
+  if (payment.fromBalance) {
+    const said =
+      payment.chargedMinor > 0
+        ? html`You paid ${formatMoney(payment.chargedMinor, site.currency)} for this article from your NetPay balance.`
+        : html`You bought this article before: reading it again is free.`;
+    return html`<p class="notice" role="status">${said}</p>`;
+  }
   const balance = formatMoney(payment.balanceMinor, site.currency);
   const paid =
     payment.chargedMinor > 0

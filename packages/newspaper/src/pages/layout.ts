@@ -1,12 +1,21 @@
-import { formatMoney } from '../format.ts';
+import { formatMoney, formatTime } from '../format.ts';
 import { type SafeHtml, html, raw } from '@netpay/service-kit';
 import type { Site, Theme } from '../site.ts';
 
-/** The reader's server-side NetPay wallet (§7 connect), shown on every page when the session has one. */
+/**
+ * The reader's server-side NetPay wallet (§7 connect) as this site knows it now, shown on every page when the
+ * session is connected. Each figure says what it is: what this site may still take before it asks NetPay, and the
+ * reader's NetPay balance as NetPay last told this site (with the time, unless NetPay said so for this very page).
+ */
 export interface WalletNote {
+  allowanceLeftMinor: number;
   balanceMinor: number;
-  /** The broker's page to buy more coins, linked when the balance is 0. */
-  buyMoreUrl?: string;
+  balanceAtMs: number;
+  balanceFresh: boolean;
+  /** Prices up to this are paid without asking. */
+  autoPayMaxMinor: number;
+  /** The broker's page to add money, linked when nothing is left. */
+  addMoneyUrl?: string;
 }
 
 export interface PageOptions {
@@ -16,7 +25,7 @@ export interface PageOptions {
   description?: string;
   /** Marks the current page in the navigation. */
   current?: 'front' | 'account';
-  /** The reader's wallet balance, when the browser session attached a coin. */
+  /** The reader's wallet figures, when the browser session is connected. */
   wallet?: WalletNote | null | undefined;
 }
 
@@ -66,6 +75,8 @@ h1,h2,h3{font-family:var(--heading-font);line-height:1.2}
 .story p.summary{margin:0 0 .75rem;flex:1}
 .price{display:inline-block;font-weight:700;font-size:.85rem;padding:.1rem .5rem;border:2px solid var(--accent);color:var(--accent);border-radius:999px;align-self:flex-start}
 .price.free{border-color:var(--muted);color:var(--muted)}
+.price.bought{border-color:var(--text);background:var(--text);color:var(--bg)}
+.wallet .as-of{color:var(--muted)}
 .article{max-width:42rem;margin:0 auto}
 .article h1{font-size:clamp(1.75rem,5vw,2.6rem);margin:.25rem 0 .5rem}
 .article .standfirst{font-size:1.2rem;color:var(--muted);margin:0 0 1rem}
@@ -82,14 +93,21 @@ footer{border-top:1px solid var(--rule);color:var(--muted);font-size:.85rem;padd
 @media (prefers-reduced-motion:reduce){*{transition:none!important}}${theme.masthead === 'tabloid' ? TABLOID_CSS : ''}`;
 }
 
-/** "Your NetPay balance: NZ$1.95" under the navigation; a link to buy more when the coin is used up. */
+/**
+ * "Allowance left at The Daily Planet: NZ$0.45 · NetPay balance: NZ$4.50 (as of 10:31:05)" under the navigation;
+ * a link to add money when both are used up.
+ */
 export function walletBar(site: Site, wallet: WalletNote): SafeHtml {
+  const at = new Date(wallet.balanceAtMs).toISOString();
+  const asOf = wallet.balanceFresh
+    ? ''
+    : html` <span class="as-of">(as of <time datetime="${at}">${formatTime(wallet.balanceAtMs, site.locale)}</time>)</span>`;
   const empty =
-    wallet.balanceMinor === 0 && wallet.buyMoreUrl
-      ? html` Your coin is used up: <a href="${wallet.buyMoreUrl}">buy more from the NetPay broker</a>.`
+    wallet.balanceMinor === 0 && wallet.allowanceLeftMinor === 0 && wallet.addMoneyUrl
+      ? html` <a href="${wallet.addMoneyUrl}">Add money at NetPay</a>.`
       : '';
   return html`<div class="wallet" id="netpay-wallet">
-<div class="wrap"><p role="status">Your NetPay balance: <strong data-netpay-balance="${wallet.balanceMinor}">${formatMoney(wallet.balanceMinor, site.currency)}</strong>${empty}</p></div>
+<div class="wrap"><p role="status"><span class="figure">Allowance left at ${site.name}: <strong data-netpay-allowance-left="${wallet.allowanceLeftMinor}">${formatMoney(wallet.allowanceLeftMinor, site.currency)}</strong></span> · <span class="figure">NetPay balance: <strong data-netpay-balance="${wallet.balanceMinor}" data-netpay-balance-at="${at}">${formatMoney(wallet.balanceMinor, site.currency)}</strong>${asOf}</span>${empty}</p></div>
 </div>
 `;
 }
