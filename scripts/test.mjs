@@ -37,9 +37,13 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Workspace packages resolve to their sources under the `netpay-source` export condition (their default exports are
+// the built dist/); NODE_OPTIONS carries it to every process a test starts.
+const CONDITION = '--conditions=netpay-source';
+const nodeOptions = [process.env.NODE_OPTIONS, CONDITION].filter(Boolean).join(' ');
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
-  { stdio: 'inherit', env: { NETPAY_LOG_LEVEL: 'silent', ...process.env } },
+  [CONDITION, '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  { stdio: 'inherit', env: { NETPAY_LOG_LEVEL: 'silent', ...process.env, NODE_OPTIONS: nodeOptions } },
 );
 process.exit(result.status ?? 1);

@@ -1,8 +1,9 @@
 import { chmodSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { Kysely, type Migration, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, touchPrivateFile } from './private-files.ts';
 
 /** Which engine a database URL names; the code above the adapters treats both alike. */
@@ -16,18 +17,54 @@ export interface Database<Schema> {
    * The SQLite handle itself, for the few hot paths (a vendor's payment journal) that run a whole group
    * commit as one synchronous transaction of prepared statements; undefined on PostgreSQL.
    */
-  readonly sqlite?: SQLite.Database;
+  readonly sqlite?: SqliteConnection;
   close(): Promise<void>;
 }
 
-// BIGINT and NUMERIC come back from pg as strings; money is BIGINT, and every amount we
-// store fits a safe integer, so parse strictly and refuse anything that does not.
-const PG_INT8 = 20;
-pg.types.setTypeParser(PG_INT8, (text: string) => {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value)) throw new Error(`BIGINT out of safe range: ${text}`);
-  return value;
-});
+/**
+ * What the hot paths use of a better-sqlite3 connection, by shape, so the types of a package built on this one
+ * (the vendor SDK) never need better-sqlite3's.
+ */
+export interface SqliteConnection {
+  prepare(source: string): { run(...params: unknown[]): { changes: number } };
+  transaction<Args extends unknown[], Result>(
+    fn: (...args: Args) => Result,
+  ): { (...args: Args): Result; immediate(...args: Args): Result };
+  readonly inTransaction: boolean;
+}
+
+// The engines are optional peers of the vendor SDK: a vendor on PostgreSQL never installs a native SQLite build and
+// one on SQLite never installs pg, so each is loaded on the first URL that names it, not when this module loads.
+const requireEngine = createRequire(import.meta.url);
+
+function loadEngine<T>(name: 'better-sqlite3' | 'pg', scheme: string): T {
+  try {
+    return requireEngine(name) as T;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(`'${name}'`)) {
+      throw new Error(`install ${name} to use a ${scheme} database (npm install ${name})`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+let postgresEngine: typeof pg | undefined;
+
+function loadPostgres(): typeof pg {
+  if (postgresEngine) return postgresEngine;
+  const engine = loadEngine<typeof pg>('pg', 'postgres:');
+  // BIGINT and NUMERIC come back from pg as strings; money is BIGINT, and every amount we
+  // store fits a safe integer, so parse strictly and refuse anything that does not.
+  const PG_INT8 = 20;
+  engine.types.setTypeParser(PG_INT8, (text: string) => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value)) throw new Error(`BIGINT out of safe range: ${text}`);
+    return value;
+  });
+  postgresEngine = engine;
+  return engine;
+}
 
 /**
  * Opens a database by URL: `sqlite:./data/broker.db` (or a bare path) for the embedded default,
@@ -45,7 +82,7 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
     if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
       throw new Error(`invalid schema name in database URL: ${schema}`);
     }
-    const pool = new pg.Pool({
+    const pool = new (loadPostgres().Pool)({
       connectionString: parsed.toString(),
       max: Number(process.env.NETPAY_PG_POOL_MAX ?? 10),
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
@@ -53,9 +90,10 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
     return { db, engine: 'postgres', url, close: () => db.destroy() };
   }
+  const Engine = loadEngine<typeof SQLite>('better-sqlite3', 'sqlite:');
   const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (path !== ':memory:') makePrivateDatabaseFile(path);
-  const sqlite = new SQLite(path);
+  const sqlite = new Engine(path);
   // WAL lets the operator CLI read while a service writes; the busy timeout makes a second
   // process wait for the writer instead of failing at once.
   sqlite.pragma('journal_mode = WAL');

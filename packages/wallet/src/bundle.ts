@@ -10,8 +10,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export async function buildBrowserBundle(outFile: string, options: { minify?: boolean } = {}): Promise<void> {
   // esbuild is loaded only when bundling, so importing the wallet never needs it.
   const { build } = await import('esbuild');
+  // From the sources (the workspace) the entry is browser.ts and the protocol's sources are taken through the
+  // workspace's export condition; from the built package the entry is the dist/browser.js beside this file.
+  const fromSources = import.meta.url.endsWith('.ts');
   await build({
-    entryPoints: [fileURLToPath(new URL('./browser.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(new URL(fromSources ? './browser.ts' : './browser.js', import.meta.url))],
+    ...(fromSources ? { conditions: ['netpay-source'] } : {}),
     outfile: outFile,
     bundle: true,
     format: 'esm',
@@ -26,6 +30,6 @@ export async function buildBrowserBundle(outFile: string, options: { minify?: bo
 // `node --import tsx src/bundle.ts OUT_FILE` (the package's `build:browser` script).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const out = process.argv[2] ?? 'dist/netpay-wallet.js';
-  await buildBrowserBundle(out, { minify: true });
-  process.stdout.write(`wrote ${out}\n`);
+  // No top-level await: the package is also built as CommonJS.
+  void buildBrowserBundle(out, { minify: true }).then(() => process.stdout.write(`wrote ${out}\n`));
 }
