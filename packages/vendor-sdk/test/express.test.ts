@@ -3,7 +3,16 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseReceipt } from '@netpay/protocol';
 import express from 'express';
-import { createNetPayVendor, createSpendStore, netpayExpress, netpayReleaseHandler } from '../src/index.ts';
+import {
+  createNetPayVendor,
+  createSpendStore,
+  netpayCallbackHandler,
+  netpayConnectHandler,
+  netpayExpress,
+  netpayPayHandler,
+  netpayReleaseHandler,
+} from '../src/index.ts';
+import { Reader } from './connected-reader.ts';
 import { get, startWorld, type World } from './harness.ts';
 
 describe('Express middleware and release handler over real HTTP', () => {
@@ -76,6 +85,55 @@ describe('Express middleware and release handler over real HTTP', () => {
       assert.equal(r1.accepted + r2.accepted, 2);
       const result = await world.audit();
       assert.equal(result.ok, true, result.discrepancies.join('\n'));
+    } finally {
+      await new Promise((r) => server.close(r));
+      await vendor.close();
+      await store.close();
+    }
+  });
+
+  it('connects a session, refuses a link from another site, and the same-site form pays once', async () => {
+    const identity = await world.registerVendorIdentity('express-paper');
+    const store = await createSpendStore(identity.storeUrl);
+    const vendor = createNetPayVendor({
+      vendorId: identity.id,
+      brokerUrl: world.brokerUrl,
+      apiKey: identity.apiKey,
+      signingKey: identity.signingKey,
+      releaseUrl: `${identity.url}/netpay/release`,
+      store,
+    });
+    const app = express();
+    app.post('/netpay/release', express.json(), netpayReleaseHandler(vendor));
+    app.get('/netpay/connect', netpayConnectHandler(vendor));
+    app.get('/netpay/callback', netpayCallbackHandler(vendor));
+    app.post('/netpay/pay', netpayPayHandler(vendor));
+    app.get(
+      '/articles/:id',
+      netpayExpress(vendor, { price: (req) => Number(req.params.id), description: (req) => `Story ${req.params.id}` }),
+      (req, res) => {
+        res.json({ article: req.params.id, paid: res.locals.netpay ?? null });
+      },
+    );
+    const server = app.listen(identity.port, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const at = { id: identity.id, url: identity.url };
+      const reader = await Reader.open(world, 200);
+      const connected = await reader.connect(at, '3');
+      assert.equal(connected.read.status, 200, connected.read.page.text.slice(0, 300));
+      assert.equal(connected.read.charged, true);
+      const cross = await reader.read(at, '4', { site: 'cross-site' });
+      assert.equal(cross.status, 402);
+      assert.equal(cross.reason, 'cross_site');
+      assert.equal((await store.totals()).earned, 3, 'nothing charged for the link from another site');
+      const paid = await reader.pressRead(at, cross.page);
+      assert.equal(paid.status, 200, paid.page.text.slice(0, 300));
+      assert.equal(paid.charged, true);
+      assert.equal((await reader.read(at, '4')).charged, false);
+      assert.equal((await store.totals()).earned, 7);
+      const view = await vendor.sessionView(reader.session);
+      assert.equal(view.wallet?.balanceMinor, (await reader.figures()).balance);
     } finally {
       await new Promise((r) => server.close(r));
       await vendor.close();
