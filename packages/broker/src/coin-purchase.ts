@@ -3,6 +3,7 @@ import {
   b64uEncode,
   type BuyCoinRequest,
   type BuyCoinResponse,
+  Money,
   paywordAt,
   ProtocolError,
   randomBytes,
@@ -13,7 +14,7 @@ import { BankUnavailable } from './bank-port.ts';
 import type { BrokerDeps } from './deps.ts';
 import { type PurchaseAttempt, repeatOf } from './purchase-attempt.ts';
 import { forgetAttempt, recordAttempt, reopenAttempt, settleAttempt } from './purchase-attempt-store.ts';
-import { purchaseEntry } from './ledger.ts';
+import { purchaseEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { Queryable } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
@@ -221,7 +222,7 @@ export async function issueCoin(deps: BrokerDeps, attempt: PurchaseAttempt, char
           status: 'active',
         })
         .execute();
-      await postEntry(trx, purchaseEntry(chainId, attempt.amount), issuedAt);
+      await postEntry(trx, purchaseEntryOf(chainId, Money.of(attempt.amount, deps.config.currency)), issuedAt);
       await settleAttempt(trx, attempt, ['charging', 'abandoned'], 'completed', issuedAt, chargeId);
     });
   } catch (error) {

@@ -68,81 +68,7 @@ function entry(kind: EntryKind, reference: string, postings: Posting[]): LedgerE
   return e;
 }
 
-function nonNegative(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`ledger: ${name} must be a non-negative integer`);
-}
-
-/**
- * A customer bought a coin: the bank holds the cash, the broker owes the coin's value.
- *
- * @deprecated pass Money to `purchaseEntryOf`; kept while callers still hold bare numbers.
- */
-export function purchaseEntry(chainId: string, amount: number): LedgerEntry {
-  nonNegative('amount', amount);
-  return entry('purchase', chainId, [
-    { accountId: CASH, amount },
-    { accountId: COINS_OUTSTANDING, amount: -amount },
-  ]);
-}
-
-/**
- * A vendor redeemed `gross` of a chain: the coin liability moves to the vendor, less the fee.
- *
- * @deprecated pass Money to `redemptionEntryOf`; kept while callers still hold bare numbers.
- */
-export function redemptionEntry(reference: string, vendorId: string, gross: number, fee: number): LedgerEntry {
-  nonNegative('gross', gross);
-  nonNegative('fee', fee);
-  if (fee > gross) throw new Error('ledger: fee above gross');
-  return entry('redemption', reference, [
-    { accountId: COINS_OUTSTANDING, amount: gross },
-    { accountId: FEES, amount: -fee },
-    { accountId: vendorAccount(vendorId), amount: -(gross - fee) },
-  ]);
-}
-
-/**
- * The exact reverse of part of a redemption: `gross` and `fee` are the amounts taken back.
- *
- * @deprecated pass Money to `takeBackEntryOf`; kept while callers still hold bare numbers.
- */
-export function takeBackEntry(reference: string, vendorId: string, gross: number, fee: number): LedgerEntry {
-  nonNegative('gross', gross);
-  nonNegative('fee', fee);
-  return entry('take_back', reference, [
-    { accountId: COINS_OUTSTANDING, amount: -gross },
-    { accountId: FEES, amount: fee },
-    { accountId: vendorAccount(vendorId), amount: gross - fee },
-  ]);
-}
-
-/**
- * The unspent remainder of a chain went back to the card.
- *
- * @deprecated pass Money to `refundEntryOf`; kept while callers still hold bare numbers.
- */
-export function refundEntry(chainId: string, amount: number): LedgerEntry {
-  nonNegative('amount', amount);
-  return entry('refund', chainId, [
-    { accountId: COINS_OUTSTANDING, amount },
-    { accountId: CASH, amount: -amount },
-  ]);
-}
-
-/**
- * The bank paid a vendor what the broker owed it.
- *
- * @deprecated pass Money to `payoutEntryOf`; kept while callers still hold bare numbers.
- */
-export function payoutEntry(payoutId: string, vendorId: string, amount: number): LedgerEntry {
-  nonNegative('amount', amount);
-  return entry('payout', payoutId, [
-    { accountId: vendorAccount(vendorId), amount },
-    { accountId: CASH, amount: -amount },
-  ]);
-}
-
-/** {@link purchaseEntry} from Money. */
+/** A customer bought a coin by card: the bank holds the cash, the broker owes the coin's value. */
 export function purchaseEntryOf(chainId: string, amount: Money): LedgerEntry {
   return entry('purchase', chainId, [
     { accountId: CASH, amount: amount.minor },
@@ -151,7 +77,7 @@ export function purchaseEntryOf(chainId: string, amount: Money): LedgerEntry {
 }
 
 /**
- * {@link redemptionEntry} from Money: the vendor is credited `gross − fee`, which throws unless the fee is in the
+ * A vendor redeemed `gross` of a chain: the coin liability moves to the vendor, less the fee. The vendor is credited `gross − fee`, which throws unless the fee is in the
  * same currency and at most the gross.
  */
 export function redemptionEntryOf(reference: string, vendorId: string, gross: Money, fee: Money): LedgerEntry {
@@ -163,7 +89,7 @@ export function redemptionEntryOf(reference: string, vendorId: string, gross: Mo
   ]);
 }
 
-/** {@link takeBackEntry} from Money: the reverse of (part of) a redemption, so the same fee ≤ gross rule holds. */
+/** The reverse of (part of) a redemption, so the same fee ≤ gross rule holds. */
 export function takeBackEntryOf(reference: string, vendorId: string, gross: Money, fee: Money): LedgerEntry {
   const net = gross.minus(fee);
   return entry('take_back', reference, [
@@ -173,7 +99,7 @@ export function takeBackEntryOf(reference: string, vendorId: string, gross: Mone
   ]);
 }
 
-/** {@link refundEntry} from Money. */
+/** The unspent remainder of a chain went back to the card. */
 export function refundEntryOf(chainId: string, amount: Money): LedgerEntry {
   return entry('refund', chainId, [
     { accountId: COINS_OUTSTANDING, amount: amount.minor },
@@ -181,7 +107,7 @@ export function refundEntryOf(chainId: string, amount: Money): LedgerEntry {
   ]);
 }
 
-/** {@link payoutEntry} from Money. */
+/** The bank paid a vendor what the broker owed it. */
 export function payoutEntryOf(payoutId: string, vendorId: string, amount: Money): LedgerEntry {
   return entry('payout', payoutId, [
     { accountId: vendorAccount(vendorId), amount: amount.minor },

@@ -13,7 +13,7 @@ import { claimInTransaction } from './claim.ts';
 import { assertConserved, chainValue, keptGross } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import { leaseValid } from './holder-lease.ts';
-import { balanceRefundEntryOf, refundEntry } from './ledger.ts';
+import { balanceRefundEntryOf, refundEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { BrokerTx } from './schema.ts';
 import { checkRelease, learnRelease } from './take-back.ts';
@@ -165,7 +165,7 @@ async function finishRefund(deps: BrokerDeps, chainId: string, index: number): P
       trx,
       toBalance
         ? balanceRefundEntryOf(chainId, locked.chain.customer_id, Money.of(amount, locked.chain.currency))
-        : refundEntry(chainId, amount),
+        : refundEntryOf(chainId, Money.of(amount, locked.chain.currency)),
       at,
     );
     await trx
