@@ -4,7 +4,10 @@
  *
  * - first-payment: claim + first payment, p50/p99 in milliseconds, each chain paid once, in rounds of a
  *   sequential batch then a batch at modest concurrency;
- * - memory: the vendor's heap after a forced collection before and after those chains, divided by their number.
+ * - memory: the vendor's heap after a forced collection, read before the chains and after each round. What one
+ *   chain costs is the growth from the end of the first round to the end of the last, divided by the chains paid
+ *   in between: what the first round's new code paths and caches take once is then not counted per chain (with a
+ *   single round, the whole growth is).
  */
 import { join } from 'node:path';
 import type { LoadProcess } from './bench-load-process.ts';
@@ -46,6 +49,8 @@ export interface FirstPaymentResult {
     heapAfter: number;
     rssBefore: number;
     rssAfter: number;
+    /** The chains `bytesPerChain` is measured over (those after the first round, when there are several). */
+    countedChains: number;
     /** Whether the collection was forced (else the figure is rough). */
     gc: boolean;
   };
@@ -103,6 +108,7 @@ export async function runFirstPayments(
     });
     if (warm.failures > 0) throw new Error(`${warm.failures} warm-up first payments were refused`);
     const before = await vendor.heap();
+    const afterRound: Array<Awaited<ReturnType<typeof vendor.heap>>> = [];
     const rest = chains.slice(8);
     const seq = { p50: [] as number[], p99: [] as number[], rate: [] as number[] };
     const conc = { p50: [] as number[], p99: [] as number[], rate: [] as number[] };
@@ -121,8 +127,11 @@ export async function runFirstPayments(
         into.p99.push(quantile(out.latenciesMs, 0.99));
         into.rate.push(batch.length / out.seconds);
       }
+      afterRound.push(await vendor.heap());
     }
-    const after = await vendor.heap();
+    const after = afterRound[afterRound.length - 1] ?? before;
+    const from = afterRound.length >= 2 ? (afterRound[0] ?? before) : before;
+    const counted = afterRound.length >= 2 ? total - 2 * perBatch : total;
     const figures = (s: typeof seq): LatencyFigures => ({
       p50Ms: spread(s.p50),
       p99Ms: spread(s.p99),
@@ -134,7 +143,8 @@ export async function runFirstPayments(
       concurrent: { ...figures(conc), concurrency: options.concurrency },
       memory: {
         chains: total,
-        bytesPerChain: (after.heapUsed - before.heapUsed) / total,
+        bytesPerChain: (after.heapUsed - from.heapUsed) / counted,
+        countedChains: counted,
         heapBefore: before.heapUsed,
         heapAfter: after.heapUsed,
         rssBefore: before.rss,

@@ -140,7 +140,17 @@ export async function runHttpRows(
       skipped.nginx = NGINX_MISSING;
       rows.delete('nginx');
     }
-    const wanted = new Set([...rows].flatMap((r) => ROW_VARIANTS[r]));
+    const wantedBy = (selected: ReadonlySet<HttpRow>) => new Set([...selected].flatMap((r) => ROW_VARIANTS[r]));
+    let wanted = wantedBy(rows);
+    // A row whose vendors cannot start here (no PostgreSQL server, nginx failing) is reported, and the rest run.
+    const orSkip = async (row: HttpRow, start: () => Promise<void>) => {
+      try {
+        await start();
+      } catch (error) {
+        skipped[row] = `${row}: could not start (${error instanceof Error ? error.message : String(error)})`;
+        rows.delete(row);
+      }
+    };
 
     // One vendor: its own signing key, registered at the broker under its URL, then started as a process.
     const vendor = async (vendorId: string, storeUrl: string, signatureRoutes: boolean): Promise<VendorProcess> => {
@@ -169,45 +179,49 @@ export async function runHttpRows(
       for (const k of ['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'] as const) vendorUrls.set(k, v.url);
     }
     if (wanted.has('paid-pg')) {
-      progress('starting the PostgreSQL vendor …');
-      const store = await ctx.pgStore();
-      stops.push(() => store.drop());
-      const v = await vendor('bench-pg', store.url, false);
-      vendorUrls.set('free-pg', v.url);
-      vendorUrls.set('paid-pg', v.url);
+      await orSkip('pg', async () => {
+        progress('starting the PostgreSQL vendor …');
+        const store = await ctx.pgStore();
+        stops.push(() => store.drop());
+        const v = await vendor('bench-pg', store.url, false);
+        vendorUrls.set('free-pg', v.url);
+        vendorUrls.set('paid-pg', v.url);
+      });
     }
-    if (wanted.has('nginx-2-vendors') && nginx) {
-      progress('starting two processes of one vendor on one PostgreSQL store, and nginx in front …');
-      const store = await ctx.pgStore();
-      stops.push(() => store.drop());
-      const [front2, front1, port1, port2] = await Promise.all([
-        ctx.freePort(),
-        ctx.freePort(),
-        ctx.freePort(),
-        ctx.freePort(),
-      ]);
-      const vendorId = 'bench-fleet';
-      const keyDir = join(ctx.dir, 'vendors', vendorId);
-      const releaseUrl = `http://127.0.0.1:${front2}/netpay/release`;
-      const apiKey = await ctx.addVendor({ vendorId, url: `http://127.0.0.1:${front2}/`, releaseUrl, keyDir });
-      const common = { vendorId, brokerUrl: ctx.brokerUrl, apiKey, keyDir, storeUrl: store.url, releaseUrl };
-      // One after the other: the first migrates the empty store.
-      for (const port of [port1, port2]) {
-        const p = await startVendorProcess({ ...common, port });
-        stops.push(() => p.close());
-      }
-      const proxies: RunningNginx[] = [];
-      for (const [port, upstreams] of [
-        [front1, [`127.0.0.1:${port1}`]],
-        [front2, [`127.0.0.1:${port1}`, `127.0.0.1:${port2}`]],
-      ] as const) {
-        const proxy = await startNginx({ nginx, port, upstreams });
-        proxies.push(proxy);
-        stops.push(() => proxy.stop());
-      }
-      vendorUrls.set('nginx-1-vendor', (proxies[0] as RunningNginx).url);
-      vendorUrls.set('nginx-2-vendors', (proxies[1] as RunningNginx).url);
-    }
+    if (wanted.has('nginx-2-vendors') && nginx)
+      await orSkip('nginx', async () => {
+        progress('starting two processes of one vendor on one PostgreSQL store, and nginx in front …');
+        const store = await ctx.pgStore();
+        stops.push(() => store.drop());
+        const [front2, front1, port1, port2] = await Promise.all([
+          ctx.freePort(),
+          ctx.freePort(),
+          ctx.freePort(),
+          ctx.freePort(),
+        ]);
+        const vendorId = 'bench-fleet';
+        const keyDir = join(ctx.dir, 'vendors', vendorId);
+        const releaseUrl = `http://127.0.0.1:${front2}/netpay/release`;
+        const apiKey = await ctx.addVendor({ vendorId, url: `http://127.0.0.1:${front2}/`, releaseUrl, keyDir });
+        const common = { vendorId, brokerUrl: ctx.brokerUrl, apiKey, keyDir, storeUrl: store.url, releaseUrl };
+        // One after the other: the first migrates the empty store.
+        for (const port of [port1, port2]) {
+          const p = await startVendorProcess({ ...common, port });
+          stops.push(() => p.close());
+        }
+        const proxies: RunningNginx[] = [];
+        for (const [port, upstreams] of [
+          [front1, [`127.0.0.1:${port1}`]],
+          [front2, [`127.0.0.1:${port1}`, `127.0.0.1:${port2}`]],
+        ] as const) {
+          const proxy = await startNginx({ nginx, port, upstreams });
+          proxies.push(proxy);
+          stops.push(() => proxy.stop());
+        }
+        vendorUrls.set('nginx-1-vendor', (proxies[0] as RunningNginx).url);
+        vendorUrls.set('nginx-2-vendors', (proxies[1] as RunningNginx).url);
+      });
+    wanted = wantedBy(rows);
 
     // Coins for every paid variant: one a connection and spares, each claimed by its first payment now so that
     // the rounds measure payments at a vendor that holds the chain.

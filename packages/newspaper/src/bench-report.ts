@@ -94,7 +94,7 @@ export function renderReport(report: BenchReport): string {
       String(v.ok),
       String(v.other),
     ]);
-    out.push(table(['route', 'req/s median (min–max)', 'p50 ms', 'p99 ms', '2xx', 'other'], rows));
+    if (rows.length > 0) out.push(table(['route', 'req/s median (min–max)', 'p50 ms', 'p99 ms', '2xx', 'other'], rows));
     for (const why of Object.values(http.skipped)) out.push(why);
   }
   const first = report.firstPayment;
@@ -143,7 +143,8 @@ export function renderReport(report: BenchReport): string {
           ],
         ],
       ),
-      mem.gc ? '(heap used after a forced full collection)' : '(no forced collection: the figure is rough)',
+      `(per chain: the heap's growth over the last ${fmt(mem.countedChains)} chains, each read after a ` +
+        (mem.gc ? 'forced full collection)' : 'collection that was not forced: rough)'),
     );
   }
   const b = report.broker;

@@ -40,11 +40,12 @@ export async function alternate<K extends string>(
   plan: RoundsPlan,
   progress: (line: string) => void,
 ): Promise<Record<K, Sample[]>> {
+  const samples = Object.fromEntries(variants.map((v) => [v.key, [] as Sample[]])) as Record<K, Sample[]>;
+  if (variants.length === 0) return samples;
   if (plan.warmupSec > 0) {
     progress(`warming up ${variants.length} routes (${plan.warmupSec} s each) …`);
     for (const v of variants) await v.run(plan.warmupSec);
   }
-  const samples = Object.fromEntries(variants.map((v) => [v.key, [] as Sample[]])) as Record<K, Sample[]>;
   for (let r = 1; r <= plan.rounds; r++) {
     progress(`round ${r}/${plan.rounds}: ${variants.map((v) => v.key).join(', ')} × ${plan.durationSec} s …`);
     for (const v of variants) samples[v.key].push(await v.run(plan.durationSec));

@@ -362,6 +362,8 @@ async function pgStore(url: string | undefined): Promise<{ url: string; drop(): 
  * const report = await measure(benchOptions(['--quick']), console.error);
  */
 export async function measure(options: BenchOptions, progress: (line: string) => void): Promise<BenchReport> {
+  // Read before pinning: a pinned process sees only its own CPUs.
+  const cpus = availableParallelism();
   const loadCpu = options.pin ? pinCpus() : null;
   const start = machineLoad();
   const report: BenchReport = {
@@ -369,7 +371,7 @@ export async function measure(options: BenchOptions, progress: (line: string) =>
       node: process.version,
       platform: process.platform,
       arch: process.arch,
-      cpus: availableParallelism(),
+      cpus,
       loadGeneratorCpu: loadCpu,
     },
     options: { ...options, rows: BENCH_ROWS.filter((r) => options.rows.has(r)) },
