@@ -39,8 +39,8 @@ declare module 'fastify' {
      * NetPay balance and whether it is fresh. Set on every request, and again after the payment; null if none.
      */
     netpayWallet: WalletView | null;
-    /** Resources the browser session bought here (empty when none). */
-    netpayBought: ReadonlySet<string>;
+    /** Resources the browser session bought here; null when server-side wallets are off or it has no session. */
+    netpayBought: ReadonlySet<string> | null;
     /** The problem code when the plugin answered a priced route instead of its handler (402, 503, …). */
     netpayRefusal: string | null;
     /** Why the session's wallet did not pay, and what the reader can do (the pay form, a broker link). */
@@ -155,16 +155,16 @@ export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
   if (options.cors) corsForPricedRoutes(app, options.cors);
   app.decorateRequest('netpay', null);
   app.decorateRequest('netpayWallet', null);
-  app.decorateRequest('netpayBought', null as unknown as ReadonlySet<string>);
+  app.decorateRequest('netpayBought', null);
   app.decorateRequest('netpayRefusal', null);
   app.decorateRequest('netpayPaywall', null);
   app.decorateRequest('netpayStartedMs', 0);
-  app.addHook('onRequest', async (request) => {
-    request.netpayStartedMs = vendor.now();
-    request.netpayBought = new Set();
-    if (vendor.serverWallets && request.headers.cookie) await setSessionView(vendor, request);
-  });
   if (vendor.serverWallets) {
+    // Only a site with server-side wallets pays this per request (the figures of the browser's session).
+    app.addHook('onRequest', async (request) => {
+      request.netpayStartedMs = vendor.now();
+      if (request.headers.cookie) await setSessionView(vendor, request);
+    });
     app.get<{ Querystring: Record<string, unknown> }>(CONNECT_PATH, async (request, reply) =>
       sendWeb(
         reply,

@@ -189,5 +189,66 @@ for (const engine of testEngines()) {
       assert.equal((await store.redeemable()).length, 0);
       assert.deepEqual(await store.totals(), { earned: 8, pending: 0, redeemed: 8, rejected: 0 });
     });
+
+    it('keeps a session wallet (allowance and sealed token, no seed), its purchases and its unreported notes', async () => {
+      const { store } = await open();
+      const record = {
+        sessionHash: 'h'.repeat(43),
+        chainId,
+        epoch: 2,
+        allowance: { index: 20, payword: chain.b64(20), expiresAtMs: 1_900_000_000_000 },
+        refreshTokenSealed: 'nps1.sealed',
+        balanceMinor: 480,
+        balanceAtMs: 1_800_000_000_000,
+        autoPayMaxMinor: 10,
+        updatedAtMs: 1_800_000_000_000,
+      };
+      assert.equal(await store.getServerWallet(record.sessionHash), undefined);
+      await store.putServerWallet(record);
+      assert.deepEqual(await store.getServerWallet(record.sessionHash), record);
+      const next = {
+        ...record,
+        allowance: { ...record.allowance, index: 35, payword: chain.b64(35) },
+        balanceMinor: 465,
+      };
+      await store.putServerWallet(next);
+      assert.deepEqual(await store.getServerWallet(record.sessionHash), next);
+
+      const sale = (index: number, resource: string, amountMinor: number) =>
+        store.recordWalletPurchase({
+          sessionHash: record.sessionHash,
+          resource,
+          chainId,
+          index,
+          amountMinor,
+          description: `Story ${resource}`,
+          atMs: 1_800_000_000_000 + index,
+        });
+      await sale(5, 'article/1', 5);
+      await sale(8, 'article/2', 3);
+      await sale(15, 'article/3', 7);
+      await sale(15, 'article/3', 7); // the same sale twice is one
+      assert.deepEqual(
+        (await store.walletPurchases(record.sessionHash)).sort((x, y) => x.index - y.index),
+        [
+          { resource: 'article/1', chainId, index: 5 },
+          { resource: 'article/2', chainId, index: 8 },
+          { resource: 'article/3', chainId, index: 15 },
+        ],
+      );
+      assert.deepEqual(await store.unreportedNotes(chainId, 8), [
+        { index: 5, amount: 5, description: 'Story article/1' },
+        { index: 8, amount: 3, description: 'Story article/2' },
+      ]);
+      await store.dropNotes(chainId, 8);
+      assert.deepEqual(await store.unreportedNotes(chainId, 100), [
+        { index: 15, amount: 7, description: 'Story article/3' },
+      ]);
+
+      // A revoked connection forgets the wallet; what the session bought stays.
+      await store.deleteServerWallet(record.sessionHash);
+      assert.equal(await store.getServerWallet(record.sessionHash), undefined);
+      assert.equal((await store.walletPurchases(record.sessionHash)).length, 3);
+    });
   });
 }
