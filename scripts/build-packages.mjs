@@ -275,6 +275,38 @@ function checkLicense(name) {
   if (own !== root) fail(`packages/${name}/LICENSE must be a copy of the repository's LICENSE`);
 }
 
+/**
+ * Every package a built file imports is among the package's dependencies or peers, so an install without dev
+ * dependencies (`npm prune --omit=dev`) still runs it. Test helpers (service-kit's testing entries) are exempt, and so
+ * is the benchmark (`bench*.js`), which needs a development install anyway (it starts its load generator through tsx).
+ */
+function checkRuntimeImports(name, manifest) {
+  const declared = new Set([
+    ...Object.keys(manifest.dependencies ?? {}),
+    ...Object.keys(manifest.peerDependencies ?? {}),
+    manifest.name,
+  ]);
+  const testing = new Set(
+    Object.values(manifest.exports ?? {}).flatMap((e) => (e.default?.includes('/testing') ? [e.default] : [])),
+  );
+  for (const file of walk(join(packageDir(name), 'dist')).filter((f) => /\.(c?js)$/.test(f))) {
+    const local = `./${relative(packageDir(name), file).split(sep).join('/')}`;
+    if (testing.has(local) || /(^|\/)bench[^/]*\.js$/.test(local)) continue;
+    const text = readFileSync(file, 'utf8');
+    const specifiers = [
+      ...text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]/g),
+      ...text.matchAll(/\b(?:import|require)\(\s*['"]([^'"]+)['"]\s*\)/g),
+      ...text.matchAll(/^import\s*['"]([^'"]+)['"]/gm),
+    ].map((m) => m[1]);
+    for (const specifier of specifiers) {
+      if (specifier.startsWith('.') || specifier.startsWith('/') || BUILTINS.has(specifier)) continue;
+      if (!declared.has(packageName(specifier))) {
+        fail(`${relative(ROOT, file)} imports ${specifier}, not among the dependencies of ${manifest.name}`);
+      }
+    }
+  }
+}
+
 const started = Date.now();
 for (const name of ORDER) {
   const dir = packageDir(name);
@@ -290,6 +322,7 @@ for (const name of ORDER) {
     for (const internal of spec.inline) inlineDeclarations(name, internal, manifest);
     commonJsDeclarations(name);
   }
+  checkRuntimeImports(name, manifest);
   console.log(`built ${manifest.name}`);
 }
 console.log(`build: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
