@@ -30,7 +30,9 @@ import {
   TouchstoneSchema,
   VendorAccountSchema,
   VendorDirectoryEntrySchema,
-  WalletGrantResponseSchema,
+  ConnectionGrantResponseSchema,
+  AllowanceRequestSchema,
+  AllowanceResponseSchema,
 } from '../src/index.ts';
 import { vectors } from './vectors.ts';
 
@@ -171,9 +173,40 @@ const examples: [string, TSchema, Record<string, unknown>][] = [
   ],
   ['RefundResponse', RefundResponseSchema, { chainId: t.chainId, refunded: 9, releasedIndex: 7 }],
   [
-    'WalletGrantResponse',
-    WalletGrantResponseSchema,
-    { chainId: t.chainId, touchstone: t, seed: vectors.chain.seed, holder: h1, previous: null, start: null },
+    'ConnectionGrantResponse',
+    ConnectionGrantResponseSchema,
+    {
+      chainId: t.chainId,
+      touchstone: t,
+      holder: h1,
+      previous: null,
+      start: null,
+      allowance: { index: 5, payword: vectors.chain.paywords[5], expiresAt: t.expiresAt },
+      refreshToken: 'np_rt_0123456789abcdef',
+      balance: 450,
+      limits: { autoPayMaxMinor: 10 },
+    },
+  ],
+  [
+    'AllowanceRequest',
+    AllowanceRequestSchema,
+    {
+      refreshToken: 'np_rt_0123456789abcdef',
+      chainId: t.chainId,
+      epoch: 1,
+      spent: { index: 3, payword: vectors.chain.paywords[3] },
+    },
+  ],
+  [
+    'AllowanceResponse',
+    AllowanceResponseSchema,
+    {
+      chainId: t.chainId,
+      touchstone: t,
+      allowance: { index: 8, payword: vectors.chain.paywords[8], expiresAt: t.expiresAt },
+      balance: 440,
+      limits: { autoPayMaxMinor: 10 },
+    },
   ],
 ];
 

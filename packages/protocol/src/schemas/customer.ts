@@ -126,20 +126,6 @@ export const RefundResponseSchema = Type.Object(
 );
 export type RefundResponse = Static<typeof RefundResponseSchema>;
 
-/** §7: `POST {api}/wallet-grants/{code}`: a hosted wallet handed to a vendor. */
-export const WalletGrantResponseSchema = Type.Object(
-  {
-    chainId: ChainIdSchema,
-    touchstone: TouchstoneSchema,
-    seed: B64u32Schema,
-    holder: HolderCertificateSchema,
-    previous: Type.Union([Type.Null(), PreviousHolderSchema]),
-    start: Type.Union([Type.Null(), ChainPointSchema]),
-  },
-  strict,
-);
-export type WalletGrantResponse = Static<typeof WalletGrantResponseSchema>;
-
 /**
  * §7 v1.1: an allowance. The vendor may spend w_j for every j ≤ `index` (it derives them by hashing down from
  * `payword`), until `expiresAt`; it never holds the seed, so the most it can take is `index` − the chain's point.
