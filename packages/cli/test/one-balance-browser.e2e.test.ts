@@ -11,7 +11,7 @@ import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/te
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -154,6 +154,13 @@ describe('one NetPay balance in a real Chromium (netpay start, broker pages, two
   test('register, add NZ$5.00, read at both papers, ask above the auto-pay price, hit the cap, revoke The Bugle', async () => {
     assert.ok(browser);
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    // Every Cookie header the browser sends to a newspaper, to prove the broker's cookies never reach one (issue 7).
+    const sentToNewspapers: string[] = [];
+    context.on('request', (request) => {
+      if (request.url().startsWith(planetUrl) || request.url().startsWith(bugleUrl)) {
+        sentToNewspapers.push(request.headers().cookie ?? '');
+      }
+    });
     const page = await context.newPage();
     const broker = await context.newPage();
     const planet = SITES['daily-planet'].name;
@@ -359,5 +366,38 @@ describe('one NetPay balance in a real Chromium (netpay start, broker pages, two
     assert.equal(planetFigures?.balance, 450);
     assert.equal(planetFigures?.asOf, true);
     await shot(page, 'planet-front-as-of');
+
+    // Each service on its own loopback address: the broker's cookies are its own, and its session cookie opens no API.
+    const brokerCookies = await context.cookies(brokerUrl);
+    const session = brokerCookies.find((c) => c.name === 'np_session');
+    assert.ok(session, 'the broker keeps its session in a cookie');
+    assert.equal(session.domain, '127.0.0.2');
+    for (const siteUrl of [planetUrl, bugleUrl]) {
+      for (const cookie of await context.cookies(siteUrl)) {
+        assert.ok(!brokerCookies.some((b) => b.value === cookie.value), `${siteUrl} holds the broker's ${cookie.name}`);
+      }
+    }
+    assert.ok(sentToNewspapers.length > 10, 'the newspapers were visited');
+    for (const header of sentToNewspapers) {
+      for (const cookie of brokerCookies) assert.ok(!header.includes(cookie.value), `a newspaper got ${cookie.name}`);
+    }
+    for (const path of ['/coins', '/history', '/balance']) {
+      const res: Response = await fetch(`${brokerUrl}/api/v1${path}`, {
+        headers: { authorization: `Bearer ${session.value}` },
+      });
+      assert.equal(res.status, 401, `the session cookie as a Bearer token on ${path}`);
+    }
+
+    // The operator view: the audit holds after all of it, and both papers were credited.
+    const operator = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+    await operator.goto(`${brokerUrl}/operator`);
+    await operator.waitForURL(/\/operator\/login$/);
+    await operator
+      .getByLabel('Operator token', { exact: true })
+      .fill(readFileSync(join(data, 'operator-token'), 'utf8').trim());
+    await operator.getByRole('button', { name: 'Log in' }).click();
+    await operator.waitForURL(/\/operator$/);
+    assert.match((await operator.locator('#audit-result').textContent()) ?? '', /Audit OK/);
+    await shot(operator, 'operator-view');
   });
 });
