@@ -142,8 +142,12 @@ export interface SpendStore {
   setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null): Promise<boolean>;
   /** Records a payment durably; 'ok', or 'conflict' when the epoch's last index was not the expected one. */
   recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'>;
-  /** Stores the epoch's release once and returns the stored one (the first writer wins). */
-  setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement>;
+  /**
+   * Stores the epoch's release once, only while the epoch's durable last index is the one it signs, and returns
+   * the stored release (the first writer wins); undefined when another process advanced the epoch meanwhile (sign
+   * again at the new last index).
+   */
+  setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement | undefined>;
   markSuperseded(chainId: string, epoch: number): Promise<void>;
   /** Notes that the broker was told the epoch's start release (accepted, or refused for good). */
   markReleaseReported(chainId: string, epoch: number): Promise<void>;
@@ -723,17 +727,18 @@ class KyselySpendStore implements SpendStore {
     return this.#committer.submit(write);
   }
 
-  async setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement> {
+  async setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement | undefined> {
     await this.#db
       .updateTable('netpay_epochs')
       .set({ release: JSON.stringify(release) })
       .where('chain_id', '=', chainId)
       .where('epoch', '=', epoch)
+      .where('last_index', '=', release.index)
       .where('release', 'is', null)
       .execute();
     const stored = await this.getEpoch(chainId, epoch);
-    if (!stored?.release) throw new Error(`release of ${chainId}/${epoch} was not stored`);
-    return stored.release;
+    if (!stored) throw new Error(`epoch ${chainId}/${epoch} vanished`);
+    return stored.release ?? undefined;
   }
 
   async markSuperseded(chainId: string, epoch: number): Promise<void> {

@@ -235,6 +235,22 @@ class Failure {
 const noop = () => undefined;
 
 /**
+ * Rounds of check-and-record one payment may take: claims, reloads after another process of this vendor advanced
+ * the chain, and conflicts in the durable write each take one.
+ */
+const MAX_PAY_ATTEMPTS = 8;
+
+/** Refusals a stale view of the chain could explain (another process advanced it): reload and check again first. */
+const STALE_EXPLAINS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'already_spent',
+  'too_far_ahead',
+  'insufficient_amount',
+]);
+
+/** Times a release is signed again because another process took a payment between the read and the write. */
+const MAX_RELEASE_ATTEMPTS = 20;
+
+/**
  * Builds the vendor side of NetPay: the payment decision for each request, the release endpoint other vendors
  * call, lease renewal and redemption. Framework adapters (`netpayFastify`, `netpayExpress`) map its decisions onto
  * HTTP.
@@ -397,9 +413,18 @@ class Vendor implements NetPayVendor {
     const proof: ClaimProof = { index: params.index, payword: params.payword };
     const ctx = { currency: facts.currency, maxStepsAhead: this.#maxStepsAhead, meter: this.#work };
     let chain = this.#chains.get(chainId) ?? (await this.#getChain(chainId));
-    for (let attempt = 0; attempt < 4; attempt++) {
+    // A cached chain may be behind the store when other processes of this vendor take payments on it too. Before
+    // a refusal (or a claim) that stale knowledge could explain, the chain is reloaded once and the SAME payment
+    // checked again: it may be a retry of what another process accepted (free) or payable from the new last index.
+    let fresh = false;
+    for (let attempt = 0; attempt < MAX_PAY_ATTEMPTS; attempt++) {
       if (chain && !chain.broken) {
         const check = checkPayment(chain, presented, { ...ctx, nowMs: this.#now() });
+        if (!fresh && (check.kind === 'claim' || (check.kind === 'reject' && STALE_EXPLAINS.has(check.code)))) {
+          chain = await this.#reload(chain, chainId);
+          fresh = true;
+          continue;
+        }
         switch (check.kind) {
           case 'retry':
           case 'entitled':
@@ -410,13 +435,20 @@ class Vendor implements NetPayVendor {
             continue;
           case 'reject':
             return paymentProblem(facts, check.code, check.detail, check.extra);
-          case 'pay':
-            return this.#record(facts, chain, chainId, params, payword, resource, check.amountMinor);
+          case 'pay': {
+            const recorded = await this.#record(facts, chain, chainId, params, payword, resource, check.amountMinor);
+            if (recorded !== 'conflict') return recorded;
+            // Another process advanced (or released) the epoch: the store is the truth; check this payment again.
+            chain = await this.#getChain(chainId);
+            fresh = true;
+            continue;
+          }
           case 'claim':
             break;
         }
       } else if (chain?.broken) {
         chain = await this.#getChain(chainId);
+        fresh = true;
         continue;
       }
       const acquired = await this.#acquire(chainId, facts, proof);
@@ -583,7 +615,7 @@ class Vendor implements NetPayVendor {
     payword: Uint8Array,
     resource: string,
     amountMinor: number,
-  ): Promise<PaymentDecision> {
+  ): Promise<PaymentDecision | 'conflict'> {
     const epoch = chain.current as EpochState;
     const expectedLastIndex = chain.lastIndex;
     chain.advance(params.index, params.payword, payword, resource);
@@ -607,11 +639,11 @@ class Vendor implements NetPayVendor {
       return paymentProblem(facts, 'internal_error', 'the payment could not be recorded; nothing was charged');
     }
     if (result === 'conflict') {
-      // Another process moved this chain's epoch (or a write before this one failed): the store is the truth.
+      // Another process moved this chain's epoch (or a write before this one failed): nothing was charged here.
+      // The caller reloads the durable state and checks the same payment again, never answering already_spent
+      // for a payment that is still honest.
       this.#discard(chain, chainId);
-      const fresh = await this.#getChain(chainId);
-      const lastIndex = fresh?.lastIndex ?? expectedLastIndex;
-      return paymentProblem(facts, 'already_spent', `index ${params.index} was taken concurrently`, { lastIndex });
+      return 'conflict';
     }
     // The receipt is for this payment's index: later payments may already have advanced the chain in memory
     // while this one was being committed, and they are not durable yet.
@@ -633,6 +665,12 @@ class Vendor implements NetPayVendor {
   #discard(chain: ChainState, chainId: string): void {
     chain.broken = true;
     if (this.#chains.get(chainId) === chain) this.#chains.delete(chainId);
+  }
+
+  /** The chain as the store has it now (after this process's writes in flight settle). */
+  #reload(chain: ChainState, chainId: string): Promise<ChainState | undefined> {
+    this.#discard(chain, chainId);
+    return this.#getChain(chainId);
   }
 
   async #getChain(chainId: string): Promise<ChainState | undefined> {
@@ -1010,8 +1048,13 @@ class Vendor implements NetPayVendor {
       if (holder.prevVendorId !== this.vendorId) {
         return answer('forbidden', `the holder certificate does not name ${this.vendorId} as previous holder`);
       }
-      const chain = await this.#getChain(holder.chainId);
-      const epoch = chain?.epochs.get(holder.prevEpoch);
+      let chain = await this.#getChain(holder.chainId);
+      let epoch = chain?.epochs.get(holder.prevEpoch);
+      if (chain && (!epoch || (epoch !== chain.current && !epoch.record.release))) {
+        // Another process of this vendor may have claimed the epoch (or released it): ask the store, not the cache.
+        chain = await this.#reload(chain, holder.chainId);
+        epoch = chain?.epochs.get(holder.prevEpoch);
+      }
       if (!chain || !epoch) return answer('conflict', `${this.vendorId} never held epoch ${holder.prevEpoch}`);
       if (epoch !== chain.current && !epoch.record.release) {
         return answer('conflict', `epoch ${holder.prevEpoch} is not the current epoch here`);
@@ -1045,21 +1088,33 @@ class Vendor implements NetPayVendor {
             const problem = await this.#obtainStart(chain, epoch);
             if (problem) return problem;
           }
-          const durable = await this.#store.getEpoch(chainId, epoch.record.epoch);
-          const last = durable?.last;
-          if (!durable || !last) throw new Error(`epoch ${chainId}/${epoch.record.epoch} vanished`);
-          if (durable.release) return durable.release;
-          const statement = makeRelease({
-            chainId,
-            epoch: epoch.record.epoch,
-            vendorId: this.vendorId,
-            last,
-            to,
-            keyId: this.#o.signingKey.keyId,
-            privateSeed: this.#o.signingKey.privateSeed,
-            now: this.#clock.now(),
-          });
-          const stored = await this.#store.setRelease(chainId, epoch.record.epoch, statement);
+          // Signed at the durable last index and stored only while that is still the last index: another process
+          // of this vendor may take a payment in between, and a unit neither redeemable nor honoured would follow.
+          // When the index moved, sign again at the new one; once stored, every process's next write on the epoch
+          // fails its compare-and-set (release IS NULL).
+          let stored: ReleaseStatement | undefined;
+          for (let attempt = 0; !stored; attempt++) {
+            if (attempt >= MAX_RELEASE_ATTEMPTS) throw new Error(`epoch ${chainId}/${epoch.record.epoch} kept moving`);
+            const durable = await this.#store.getEpoch(chainId, epoch.record.epoch);
+            const durableLast = durable?.last;
+            if (!durable || !durableLast) throw new Error(`epoch ${chainId}/${epoch.record.epoch} vanished`);
+            if (durable.release) {
+              stored = durable.release;
+              break;
+            }
+            const statement = makeRelease({
+              chainId,
+              epoch: epoch.record.epoch,
+              vendorId: this.vendorId,
+              last: durableLast,
+              to,
+              keyId: this.#o.signingKey.keyId,
+              privateSeed: this.#o.signingKey.privateSeed,
+              now: this.#clock.now(),
+            });
+            stored = await this.#store.setRelease(chainId, epoch.record.epoch, statement);
+          }
+          const last = { index: stored.index, payword: stored.payword };
           epoch.record.release = stored;
           epoch.record.last = last;
           chain.refresh();
