@@ -446,7 +446,9 @@ for (const engine of testEngines()) {
       ]);
       assert.equal(retry.status, 201, retry.text);
       assert.ok(a.completed + b.completed <= 1);
-      assert.equal(a.refunded + b.refunded + a.deferred + b.deferred, 0);
+      // A reconciler that finds the attempt busy (the other one, or the retry, holds it) defers it: safe, and the
+      // next run sees it completed. What must never happen is a refund of a purchase that completes.
+      assert.equal(a.refunded + b.refunded, 0);
       assert.equal(await status(customerId, 'race-1'), 'completed');
       const coins = await call(broker.api, 'GET', '/coins', { token });
       assert.deepEqual(
