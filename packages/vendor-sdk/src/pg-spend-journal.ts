@@ -1,0 +1,171 @@
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+import type { PaymentWrite } from './spend-store.ts';
+
+type WriteResult = 'ok' | 'conflict';
+
+/** A run of payments on one epoch, each expecting the index the one before it pays: one compare-and-set. */
+interface Run {
+  chainId: string;
+  epoch: number;
+  expected: number;
+  tail: PaymentWrite;
+  members: number[];
+}
+
+/**
+ * The whole batch as one statement: the compare-and-set of every run, then the journal and entitlement rows of
+ * the runs that won, in the statement's own transaction (one round trip, one commit). Arrays through unnest, so
+ * one named prepared statement serves every batch size.
+ */
+const COMMIT_TEXT = `
+WITH runs AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[], $7::int[])
+    AS r(chain_id, epoch, expected, last_index, last_payword, last_resource, run)
+), won AS (
+  UPDATE netpay_epochs e
+     SET last_index = r.last_index, last_payword = r.last_payword, last_resource = r.last_resource
+    FROM runs r
+   WHERE e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected AND e.release IS NULL
+  RETURNING r.run, e.chain_id, e.epoch
+), paid AS (
+  SELECT w.chain_id, w.epoch, p.idx, p.payword, p.resource, p.amount_minor, p.at_ms
+    FROM unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])
+      AS p(run, idx, payword, resource, amount_minor, at_ms)
+    JOIN won w ON w.run = p.run
+), journal AS (
+  INSERT INTO netpay_payments (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
+  SELECT chain_id, epoch, idx, payword, resource, amount_minor, at_ms FROM paid
+  ON CONFLICT DO NOTHING
+), entitled AS (
+  INSERT INTO netpay_entitlements (chain_id, resource)
+  SELECT DISTINCT chain_id, resource FROM paid
+  ON CONFLICT DO NOTHING
+)
+SELECT run FROM won`;
+
+const COMMIT_NAME = 'netpay_payment_batch_v1';
+
+/** Deadlocks between two vendor processes' batches roll the whole statement back, so it is simply run again. */
+const DEADLOCK_RETRIES = 5;
+
+const requirePg = createRequire(import.meta.url);
+
+/**
+ * Splits a batch into waves, in order: a wave holds at most one run per epoch (an UPDATE changes a row once),
+ * and a write that does not extend its epoch's run waits for the next wave, with every later write of that epoch,
+ * so writes of one epoch are still tried in the order they came. A write whose expected index is below one a
+ * previous wave made durable is a conflict without asking (indexes only move forward).
+ */
+function nextWave(
+  batch: PaymentWrite[],
+  open: number[],
+  results: (WriteResult | undefined)[],
+  floor: Map<string, number>,
+) {
+  const runs = new Map<string, Run>();
+  const deferred = new Set<string>();
+  const rest: number[] = [];
+  for (const i of open) {
+    const w = batch[i] as PaymentWrite;
+    const key = `${w.epoch}:${w.chainId}`;
+    const known = floor.get(key);
+    if (known !== undefined && w.expectedLastIndex < known) {
+      results[i] = 'conflict';
+      continue;
+    }
+    const run = runs.get(key);
+    if (deferred.has(key) || (run && run.tail.index !== w.expectedLastIndex)) {
+      deferred.add(key);
+      rest.push(i);
+    } else if (run) {
+      run.tail = w;
+      run.members.push(i);
+    } else {
+      runs.set(key, { chainId: w.chainId, epoch: w.epoch, expected: w.expectedLastIndex, tail: w, members: [i] });
+    }
+  }
+  // One lock order for every process's batches, so two of them rarely wait on each other crosswise.
+  const ordered = [...runs.values()].sort((a, b) =>
+    a.chainId < b.chainId ? -1 : a.chainId > b.chainId ? 1 : a.epoch - b.epoch,
+  );
+  return { runs: ordered, rest };
+}
+
+function params(batch: PaymentWrite[], runs: Run[]): unknown[] {
+  const cols: unknown[][] = Array.from({ length: 13 }, () => []);
+  for (const [r, run] of runs.entries()) {
+    cols[0]?.push(run.chainId);
+    cols[1]?.push(run.epoch);
+    cols[2]?.push(run.expected);
+    cols[3]?.push(run.tail.index);
+    cols[4]?.push(run.tail.payword);
+    cols[5]?.push(run.tail.resource);
+    cols[6]?.push(r);
+    for (const i of run.members) {
+      const w = batch[i] as PaymentWrite;
+      cols[7]?.push(r);
+      cols[8]?.push(w.index);
+      cols[9]?.push(w.payword);
+      cols[10]?.push(w.resource);
+      cols[11]?.push(w.amountMinor);
+      cols[12]?.push(w.atMs);
+    }
+  }
+  return cols;
+}
+
+/**
+ * The PostgreSQL payment journal: a connection of its own (the group commit keeps at most one batch in flight, so
+ * one is all it needs, and the prepared statement lives on it), committing a batch in one round trip.
+ */
+export class PgSpendJournal {
+  readonly #pool: pg.Pool;
+
+  constructor(url: string) {
+    const parsed = new URL(url);
+    const schema = parsed.searchParams.get('schema');
+    parsed.searchParams.delete('schema');
+    const { Pool } = requirePg('pg') as typeof pg;
+    this.#pool = new Pool({
+      connectionString: parsed.toString(),
+      max: 1,
+      // The schema name was checked when the store's database was opened from the same URL.
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+  }
+
+  /** Commits a batch: 'ok' for each write whose compare-and-set won, 'conflict' for the others. */
+  async commit(batch: PaymentWrite[]): Promise<WriteResult[]> {
+    const results: (WriteResult | undefined)[] = new Array(batch.length);
+    const floor = new Map<string, number>();
+    let open = batch.map((_, i) => i);
+    while (open.length > 0) {
+      const { runs, rest } = nextWave(batch, open, results, floor);
+      open = rest;
+      if (runs.length === 0) continue;
+      const won = await this.#run(params(batch, runs));
+      for (const [r, run] of runs.entries()) {
+        const ok = won.has(r);
+        if (ok) floor.set(`${run.epoch}:${run.chainId}`, run.tail.index);
+        for (const i of run.members) results[i] = ok ? 'ok' : 'conflict';
+      }
+    }
+    return results as WriteResult[];
+  }
+
+  async #run(values: unknown[]): Promise<Set<number>> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { rows } = await this.#pool.query<{ run: number }>({ name: COMMIT_NAME, text: COMMIT_TEXT, values });
+        return new Set(rows.map((row) => Number(row.run)));
+      } catch (error) {
+        if ((error as { code?: string }).code !== '40P01' || attempt >= DEADLOCK_RETRIES) throw error;
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
+}
