@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The direction of imports is the architecture (docs/ARCHITECTURE.md): this fails the lint when a
-// package's source imports a NetPay package it may not depend on. Tests may start other services.
+// package's source imports a NetPay package it may not depend on. Tests may import anything; the test world
+// (@netpay/test-kit) may import every service package, and no package's source may import it.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -13,6 +14,7 @@ const ALLOWED = {
   newspaper: ['protocol', 'service-kit', 'vendor-sdk'],
   wallet: ['protocol'],
   cli: ['protocol', 'service-kit', 'bank', 'broker', 'vendor-sdk', 'newspaper', 'wallet'],
+  'test-kit': ['protocol', 'service-kit', 'bank', 'broker', 'vendor-sdk', 'newspaper', 'wallet'],
 };
 // Tooling that starts whole systems (the benchmark) is a composition root like the CLI.
 const ROOT_FILES = new Set([join('packages', 'newspaper', 'src', 'bench.ts')]);
@@ -41,7 +43,8 @@ for (const pkg of Object.keys(ALLOWED)) {
     for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*)['"](@netpay\/([a-z-]+)|\.\.\/\.\.\/([a-z-]+)\/)/g)) {
       const target = m[2] ?? m[3];
       if (target === pkg) continue;
-      if (!ALLOWED[pkg].includes(target)) problems.push(`${file}: ${pkg} may not import ${target}`);
+      if (target === 'test-kit') problems.push(`${file}: only tests may import test-kit`);
+      else if (!ALLOWED[pkg].includes(target)) problems.push(`${file}: ${pkg} may not import ${target}`);
     }
     if (pkg === 'protocol' && /from\s+['"]node:/.test(text)) problems.push(`${file}: protocol must not use Node APIs`);
   }

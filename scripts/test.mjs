@@ -1,14 +1,42 @@
 #!/usr/bin/env node
 // Runs every test file of every package with Node's test runner (through tsx for TypeScript).
-// `--tier unit` limits the run to pure tests; files named *.e2e.test.ts are the end-to-end tier.
+// Tiers (`--tier unit|component|e2e`, README "Tests"): unit is the pure tests (no port, no database, no process:
+// the protocol package, files named *.unit.test.ts and the pure files listed below); e2e is files named
+// *.e2e.test.ts (whole systems, the CLI, browsers, packed tarballs); component is everything else (one or more
+// real services over HTTP on both database engines). Path substrings after the options narrow the run further.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 
 const args = process.argv.slice(2);
 const tierIndex = args.indexOf('--tier');
 const tier = tierIndex >= 0 ? args[tierIndex + 1] : undefined;
 const filters = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--tier');
+const TIERS = ['unit', 'component', 'e2e'];
+if (tier !== undefined && !TIERS.includes(tier)) {
+  console.error(`unknown tier ${tier}: one of ${TIERS.join(', ')}`);
+  process.exit(2);
+}
+
+/** Pure tests outside the protocol package that predate the *.unit.test.ts name. */
+const UNIT_FILES = new Set(
+  [
+    'bank/test/card.test.ts',
+    'broker/test/ledger-money.test.ts',
+    'newspaper/test/pages.test.ts',
+    'vendor-sdk/test/payment.test.ts',
+    'wallet/test/coin-selection.test.ts',
+    'wallet/test/entitlement-store.test.ts',
+  ].map((f) => join('packages', ...f.split('/'))),
+);
+
+function tierOf(file) {
+  if (file.endsWith('.e2e.test.ts')) return 'e2e';
+  if (file.startsWith(join('packages', 'protocol') + sep) || file.endsWith('.unit.test.ts') || UNIT_FILES.has(file)) {
+    return 'unit';
+  }
+  return 'component';
+}
 
 function walk(dir) {
   const out = [];
@@ -30,8 +58,7 @@ let files = readdirSync('packages')
     }
   })
   .sort();
-if (tier === 'unit') files = files.filter((f) => f.includes(`${join('packages', 'protocol')}`));
-if (tier === 'e2e') files = files.filter((f) => f.endsWith('.e2e.test.ts'));
+if (tier) files = files.filter((f) => tierOf(f) === tier);
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { testEngines } from '@netpay/service-kit/testing';
+import { CookieJar } from '@netpay/test-kit/cookie-jar';
 import {
   addressKey,
   DEFAULT_LOGIN_FAILURE_LIMITS,
@@ -26,7 +27,7 @@ interface HttpReply {
  * headers, so the socket's address is what it counts), with a cookie jar for the web form's CSRF cookie.
  */
 class Client {
-  readonly jar = new Map<string, string>();
+  readonly jar = new CookieJar();
   constructor(
     readonly base: string,
     readonly address: string,
@@ -43,7 +44,7 @@ class Client {
       payload = new URLSearchParams(body.form).toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
-    if (this.jar.size > 0) headers.cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (this.jar.size > 0) headers.cookie = this.jar.header();
     return new Promise((resolve, reject) => {
       const req = httpRequest(
         { host: url.hostname, port: url.port, path: url.pathname, method, headers, localAddress: this.address },
@@ -51,13 +52,7 @@ class Client {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            for (const line of res.headers['set-cookie'] ?? []) {
-              const pair = line.split(';')[0] ?? '';
-              const eq = pair.indexOf('=');
-              const value = pair.slice(eq + 1).trim();
-              if (value === '') this.jar.delete(pair.slice(0, eq).trim());
-              else this.jar.set(pair.slice(0, eq).trim(), value);
-            }
+            this.jar.store(res.headers['set-cookie'] ?? []);
             resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() });
           });
           res.on('error', reject);

@@ -1,4 +1,4 @@
-import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/testing';
+import { browserTestSkip, launchBrowser } from '@netpay/test-kit';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { b64uEncode, generateSigningKey } from '@netpay/protocol';
 import { tempDir } from '@netpay/service-kit/testing';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { registerVendor } from '../src/vendor-registry.ts';
 import { type BankUnderTest, type BrokerUnderTest, call, startBank, startBroker } from './harness.ts';
 
@@ -58,7 +58,7 @@ describe('the broker pages in a real Chromium', { skip }, () => {
       });
       vendorKeys.set(id, apiKey);
     }
-    browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
+    browser = await launchBrowser();
   });
 
   after(async () => {

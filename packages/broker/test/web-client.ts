@@ -1,3 +1,5 @@
+import { CookieJar } from '@netpay/test-kit/cookie-jar';
+
 /**
  * A tiny browser for the web-page tests: fetch with manual redirects and a cookie jar, so each test sees
  * exactly the status, headers and Set-Cookie attributes a real browser would get.
@@ -12,11 +14,11 @@ export interface WebReply {
 }
 
 export class WebClient {
-  readonly jar = new Map<string, string>();
+  readonly jar = new CookieJar();
   constructor(readonly base: string) {}
 
   cookieHeader(): string {
-    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    return this.jar.header();
   }
 
   async request(method: string, path: string, form?: Record<string, string>): Promise<WebReply> {
@@ -30,20 +32,7 @@ export class WebClient {
     }
     const res = await fetch(this.base + path, { method, headers, redirect: 'manual', ...(body ? { body } : {}) });
     const setCookies = res.headers.getSetCookie();
-    for (const line of setCookies) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = (pair ?? '').indexOf('=');
-      const name = (pair ?? '').slice(0, eq).trim();
-      const value = (pair ?? '').slice(eq + 1).trim();
-      const expired = attrs.some((a) => {
-        const [k, v] = a.trim().split('=');
-        if (k?.toLowerCase() === 'max-age') return Number(v) <= 0;
-        if (k?.toLowerCase() === 'expires') return Date.parse(v ?? '') <= Date.now();
-        return false;
-      });
-      if (expired || value === '') this.jar.delete(name);
-      else this.jar.set(name, value);
-    }
+    this.jar.store(setCookies);
     return {
       status: res.status,
       headers: res.headers,

@@ -13,18 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { BANK_COMMAND } from '@netpay/bank';
 import { ADMIN_COMMANDS, BROKER_COMMAND } from '@netpay/broker';
 import { BENCH_COMMAND, SITES, VENDOR_COMMANDS } from '@netpay/newspaper';
+import { PaywordChain } from '@netpay/protocol';
 import { startBenchNetwork } from '@netpay/newspaper/bench';
 import { type CliCommand, createLogger } from '@netpay/service-kit';
 import { tempDir, testEngines } from '@netpay/service-kit/testing';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  item,
-  PaywordChain,
-  startBank,
-  startBroker,
-} from '../../broker/test/harness.ts';
+import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker } from '@netpay/test-kit';
 import { COMMANDS as WALLET_COMMANDS, WALLET_HELP } from '../../wallet/src/cli-help.ts';
 import { type Io, main } from '../src/main.ts';
 import { START_COMMAND } from '../src/start.ts';

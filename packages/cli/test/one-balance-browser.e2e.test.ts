@@ -1,4 +1,4 @@
-import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/testing';
+import { browserTestSkip, launchBrowser } from '@netpay/test-kit';
 /**
  * Issue 8 end to end in a real Chromium against `netpay start` (what `npm start` runs): a reader registers at the
  * broker and adds NZ$5.00 by card (saved); reads at The Daily Planet after connecting once (one click on the
@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Article, SITES } from '@netpay/newspaper';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 const BIN = fileURLToPath(new URL('../bin/netpay.mjs', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/issue8/', import.meta.url));
@@ -89,7 +89,7 @@ describe('one NetPay balance in a real Chromium (netpay start, broker pages, two
         reject(new Error(`netpay start exited (${code}):\n${output}`));
       });
     });
-    browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
+    browser = await launchBrowser();
   });
 
   after(async () => {

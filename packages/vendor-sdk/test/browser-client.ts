@@ -1,3 +1,5 @@
+import { CookieJar } from '@netpay/test-kit/cookie-jar';
+
 /**
  * A tiny browser for connect tests: fetch with manual redirects and one cookie jar for 127.0.0.1 (browsers share
  * cookies across ports of a host, so the broker's and the vendors' cookies all travel together, as for real). It
@@ -42,14 +44,14 @@ export interface RequestOptions {
 }
 
 export class Browser {
-  readonly jar = new Map<string, string>();
+  readonly jar = new CookieJar();
   /** The page shown: the last answer that was not a redirect. */
   at: string | undefined;
   /** The redirect being followed: where it goes, and the farthest relation of its chain so far. */
   #redirect: { location: string; initiator: string | undefined; site: FetchSite } | undefined;
 
   cookieHeader(): string {
-    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    return this.jar.header();
   }
 
   async request(
@@ -80,18 +82,7 @@ export class Browser {
     }
     const res = await fetch(url, { method, headers, redirect: 'manual', ...(body ? { body } : {}) });
     const setCookies = res.headers.getSetCookie();
-    for (const line of setCookies) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = (pair ?? '').indexOf('=');
-      const name = (pair ?? '').slice(0, eq).trim();
-      const value = (pair ?? '').slice(eq + 1).trim();
-      const expired = attrs.some((a) => {
-        const [k, v] = a.trim().split('=');
-        return k?.toLowerCase() === 'max-age' && Number(v) <= 0;
-      });
-      if (expired || value === '') this.jar.delete(name);
-      else this.jar.set(name, value);
-    }
+    this.jar.store(setCookies);
     const location = res.headers.get('location');
     const next = location ? new URL(location, url).toString() : null;
     if (res.status >= 300 && res.status < 400 && next) {

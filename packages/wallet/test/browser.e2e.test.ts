@@ -1,4 +1,4 @@
-import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS } from '@netpay/service-kit/testing';
+import { browserTestSkip, launchBrowser } from '@netpay/test-kit';
 // End-to-end in a real Chromium: the esbuild bundle of the browser entry is loaded by a page served from the test
 // peer's loopback origin, and a wallet on IndexedDbCoinStore registers, buys a coin and pays the test vendor, then
 // pays again after a reload from what IndexedDB kept.
@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { buildBrowserBundle } from '../src/index.ts';
 import { type TestNet, startTestNet } from './helpers/test-net.ts';
 
@@ -28,7 +28,7 @@ before(async () => {
       '/index.html': { type: 'text/html', body: '<!doctype html><title>wallet</title><p>wallet test</p>' },
     },
   });
-  browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
+  browser = await launchBrowser();
 });
 
 after(async () => {

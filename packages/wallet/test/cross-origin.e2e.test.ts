@@ -10,11 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { browserTestSkip, CHROMIUM_LAUNCH_OPTIONS, testEngines } from '@netpay/service-kit/testing';
+import { testEngines } from '@netpay/service-kit/testing';
 import { createNetPayVendor, createSpendStore, type NetPayCorsOptions, netpayFastify } from '@netpay/vendor-sdk';
 import Fastify from 'fastify';
-import { type Browser, chromium } from 'playwright-core';
-import { articleRoutes, startWorld, type World } from '../../vendor-sdk/test/harness.ts';
+import type { Browser } from 'playwright-core';
+import { articleRoutes, browserTestSkip, launchBrowser, startWorld, type World } from '@netpay/test-kit';
 import { buildBrowserBundle } from '../src/index.ts';
 import { TEST_CARD } from './helpers/test-net.ts';
 
@@ -62,7 +62,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'netpay-cross-origin-'));
   await buildBrowserBundle(join(dir, 'netpay-wallet.js'));
   bundle = await readFile(join(dir, 'netpay-wallet.js'));
-  browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -7,7 +7,7 @@ import { pickNetPayChallenge } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
 import { createNetPayVendor, createSpendStore, netpayFastify } from '@netpay/vendor-sdk';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { articleRoutes, startWorld, type World } from '../../vendor-sdk/test/harness.ts';
+import { articleRoutes, startWorld, type World } from '@netpay/test-kit';
 import { createWallet, MemoryCoinStore, WalletError } from '../src/index.ts';
 import { TEST_CARD } from './helpers/test-net.ts';
 
