@@ -85,7 +85,10 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
     const pool = new (loadPostgres().Pool)({
       connectionString: parsed.toString(),
       max: Number(process.env.NETPAY_PG_POOL_MAX ?? 10),
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // A parallel worker restores the leader's search_path and, now and then, fails to see a schema made moments
+      // earlier ("schema … does not exist" from the worker, seen on catalog queries of fresh test schemas); queries
+      // on a named schema run without parallel workers.
+      ...(schema ? { options: `-c search_path=${schema} -c max_parallel_workers_per_gather=0` } : {}),
     });
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
     return { db, engine: 'postgres', url, close: () => db.destroy() };
