@@ -10,9 +10,18 @@
 //   the package's dependencies or peerDependencies (checked here); the vendor SDK takes in the few helpers it uses
 //   from @netpay/service-kit, code and declarations, so its tarball depends on @netpay/protocol and npm packages only.
 //
-// Usage: node scripts/build-packages.mjs
+// Usage: node scripts/build-packages.mjs [--if-stale]
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -258,6 +267,29 @@ function inlineDeclarations(name, internal, manifest) {
   }
 }
 
+/**
+ * A project uses Fastify or Express, not both, so the declarations that name an optional peer must type-check without
+ * it: each such line gets a @ts-ignore, and the peer's types are then `any` where they are absent (with them, the
+ * full types as usual).
+ */
+function optionalPeerDeclarations(name, manifest) {
+  const optional = Object.entries(manifest.peerDependenciesMeta ?? {}).flatMap(([peer, meta]) =>
+    meta.optional ? [peer] : [],
+  );
+  if (optional.length === 0) return;
+  const names = optional.map((p) => p.replace(/[/.]/g, '\\$&')).join('|');
+  const peerImport = new RegExp(`(?:from\\s*|import\\(|declare module\\s*)['"](?:${names})(?:/[^'"]*)?['"]`);
+  for (const file of walk(join(packageDir(name), 'dist')).filter((f) => f.endsWith('.d.ts'))) {
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const out = lines.flatMap((line) =>
+      peerImport.test(line) && !/^\s*\*/.test(line)
+        ? [`${line.match(/^\s*/)[0]}// @ts-ignore an optional peer dependency, absent unless the project uses it`, line]
+        : [line],
+    );
+    if (out.length !== lines.length) writeFileSync(file, out.join('\n'));
+  }
+}
+
 /** CommonJS declarations: a `.d.cts` beside every `.d.ts`, its relative imports naming `.cjs` files. */
 function commonJsDeclarations(name) {
   for (const file of walk(join(packageDir(name), 'dist')).filter((f) => f.endsWith('.d.ts'))) {
@@ -307,6 +339,36 @@ function checkRuntimeImports(name, manifest) {
   }
 }
 
+// `--if-stale`: nothing to do when every package's dist/ is newer than everything a build reads.
+const STAMP = '.build-stamp';
+function upToDate() {
+  let built = Number.POSITIVE_INFINITY;
+  for (const name of ORDER) {
+    try {
+      built = Math.min(built, statSync(join(packageDir(name), 'dist', STAMP)).mtimeMs);
+    } catch {
+      return false;
+    }
+  }
+  const inputs = [
+    ...['LICENSE', 'package.json', 'package-lock.json', 'tsconfig.base.json', 'tsconfig.build-base.json'].map((f) =>
+      join(ROOT, f),
+    ),
+    fileURLToPath(import.meta.url),
+    ...ORDER.flatMap((name) => [
+      ...walk(join(packageDir(name), 'src')),
+      ...['package.json', 'tsconfig.build.json', 'LICENSE']
+        .map((f) => join(packageDir(name), f))
+        .filter((f) => existsSync(f)),
+    ]),
+  ];
+  return inputs.every((f) => statSync(f).mtimeMs < built);
+}
+
+if (process.argv.includes('--if-stale') && upToDate()) {
+  console.log('build: every dist/ is up to date');
+  process.exit(0);
+}
 const started = Date.now();
 for (const name of ORDER) {
   const dir = packageDir(name);
@@ -320,9 +382,11 @@ for (const name of ORDER) {
     checkLicense(name);
     await bundle(name, spec, manifest);
     for (const internal of spec.inline) inlineDeclarations(name, internal, manifest);
+    optionalPeerDeclarations(name, manifest);
     commonJsDeclarations(name);
   }
   checkRuntimeImports(name, manifest);
   console.log(`built ${manifest.name}`);
 }
+for (const name of ORDER) writeFileSync(join(packageDir(name), 'dist', STAMP), `${new Date().toISOString()}\n`);
 console.log(`build: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
