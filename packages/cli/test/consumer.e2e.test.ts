@@ -297,6 +297,13 @@ describe('the packed packages in a fresh project, paying for real', { timeout: 1
       apps[kind] = { url, child: app.child, log: app.log };
       const status = await answering(`${url}/posts/1`, app.log, () => app.child.exitCode !== null);
       assert.equal(status, 402, `an unpaid post is 402 at the ${kind} app`);
+      // The paywall's "Pay with NetPay" button: connect sends the reader's browser on to the broker.
+      const connect = await fetch(`${url}/netpay/connect?return_to=%2Fposts%2F1`, {
+        redirect: 'manual',
+        headers: { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'navigate', referer: `${url}/posts/1` },
+      });
+      assert.equal(connect.status, 303, `${kind}: /netpay/connect is mounted`);
+      assert.ok(connect.headers.get('location')?.startsWith(`${brokerUrl}/`), `${kind}: connect goes to the broker`);
     }
 
     const walletFile = join(work, 'wallet.json');
