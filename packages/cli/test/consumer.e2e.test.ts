@@ -252,6 +252,16 @@ describe('the packed packages in a fresh project, paying for real', { timeout: 1
     assert.deepEqual(JSON.parse(stdout), ['function', 'function', 'function', 'function']);
   });
 
+  test('a spend store on an engine the project did not install names the package to install', async () => {
+    const script = [
+      "const { createSpendStore } = require('@netpay/vendor-sdk');",
+      "createSpendStore('sqlite:./data/other.db').then(() => console.log('opened'), (e) => console.log(e.message));",
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['-e', script], { cwd: fastifyDir });
+    assert.equal(stdout.trim(), 'install better-sqlite3 to use a sqlite: database (npm install better-sqlite3)');
+    assert.ok(!existsSync(join(fastifyDir, 'data/other.db')), 'nothing was made before the engine loaded');
+  });
+
   test('each app runs under plain node and takes a NetPay payment from the CLI wallet', async () => {
     shopDb = await createTestDatabase('postgres');
     for (const [kind, dir, id] of [
