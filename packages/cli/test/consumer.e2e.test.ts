@@ -12,27 +12,21 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  browserTestSkip,
-  CHROMIUM_LAUNCH_OPTIONS,
-  createTestDatabase,
-  type TestDatabase,
-} from '@netpay/service-kit/testing';
+import { createTestDatabase, type TestDatabase } from '@netpay/service-kit/testing';
+import { browserTestSkip, freePort, GOOD_CARD, launchBrowser } from '@netpay/test-kit';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'packages/cli/bin/netpay.mjs');
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const PUBLISHED = ['protocol', 'vendor-sdk', 'wallet'] as const;
 const DEMO_USER = ['--email', 'demo@netpay.test', '--password', 'demo-password'];
-const TEST_CARD = { number: '4242424242424242', expiry: '12/34', cvc: '123' };
 const browserSkip = browserTestSkip();
 const execFileAsync = promisify(execFile);
 
@@ -66,14 +60,6 @@ function readmeFiles(): Map<string, string> {
     files.set(m[1] as string, m[2] as string);
   }
   return files;
-}
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A long-running child with its output kept for failure messages. */
@@ -355,7 +341,7 @@ describe('the packed packages in a fresh project, paying for real', { timeout: 1
     });
     await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
     const origin = `http://localhost:${(page.address() as AddressInfo).port}`;
-    const browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
+    const browser = await launchBrowser();
     try {
       const tab = await browser.newPage();
       const errors: string[] = [];
@@ -365,7 +351,7 @@ describe('the packed packages in a fresh project, paying for real', { timeout: 1
       // A string, not a function: the page's own code does the work.
       const result = (await tab.evaluate(`(async () => {
         await wallet.login('demo@netpay.test', 'demo-password');
-        await wallet.buy({ amountMinor: 20, card: ${JSON.stringify(TEST_CARD)} });
+        await wallet.buy({ amountMinor: 20, card: ${JSON.stringify(GOOD_CARD)} });
         return { origin: location.origin, ...(await read(${JSON.stringify(`${apps.express.url}/posts/7`)})),
           shown: document.body.textContent };
       })()`)) as { origin: string; status: number; receipt: { balanceMinor: number }; shown: string };
