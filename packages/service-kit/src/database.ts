@@ -2,7 +2,16 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type SQLite from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  Kysely,
+  type Migration,
+  type MigrationResultSet,
+  Migrator,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely';
 import type pg from 'pg';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, touchPrivateFile } from './private-files.ts';
 
@@ -85,10 +94,7 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
     const pool = new (loadPostgres().Pool)({
       connectionString: parsed.toString(),
       max: Number(process.env.NETPAY_PG_POOL_MAX ?? 10),
-      // A parallel worker restores the leader's search_path and, now and then, fails to see a schema made moments
-      // earlier ("schema … does not exist" from the worker, seen on catalog queries of fresh test schemas); queries
-      // on a named schema run without parallel workers.
-      ...(schema ? { options: `-c search_path=${schema} -c max_parallel_workers_per_gather=0` } : {}),
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
     return { db, engine: 'postgres', url, close: () => db.destroy() };
@@ -151,10 +157,26 @@ export async function migrate(db: Kysely<unknown>, migrations: Record<string, Mi
     ...(schema ? { migrationTableSchema: schema } : {}),
     provider: { getMigrations: async () => migrations },
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await migrateToLatestRetrying(migrator);
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * `migrateToLatest`, tried again when it failed only because another schema of the same database was dropped
+ * while Kysely listed every table of the database (its check for the bookkeeping tables resolves each table's
+ * schema by name: a schema dropped in between is "does not exist", SQLSTATE 3F000). That happens when test runs,
+ * each in its own schema, start and finish beside each other; nothing has been migrated when it fails.
+ */
+export async function migrateToLatestRetrying(migrator: Migrator): Promise<MigrationResultSet> {
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await migrator.migrateToLatest();
+    const code = (outcome.error as { code?: unknown } | undefined)?.code;
+    const nothingRan = !outcome.results?.some((r) => r.status !== 'NotExecuted');
+    if (code !== '3F000' || !nothingRan || attempt >= 8) return outcome;
+    await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
   }
 }
 

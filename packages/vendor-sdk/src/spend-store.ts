@@ -1,5 +1,5 @@
 import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
-import { type Database, type DatabaseEngine, openDatabase, sql } from '@netpay/service-kit';
+import { type Database, type DatabaseEngine, migrateToLatestRetrying, openDatabase, sql } from '@netpay/service-kit';
 import { type Kysely, type Migration, Migrator } from 'kysely';
 import { PgSpendJournal } from './pg-spend-journal.ts';
 
@@ -602,7 +602,7 @@ async function migrateSpendStore(db: Kysely<unknown>, engine: DatabaseEngine): P
     ...(schema ? { migrationTableSchema: schema } : {}),
     provider: { getMigrations: async () => migrations },
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await migrateToLatestRetrying(migrator);
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`spend store migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
