@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   AllowanceResponseSchema,
@@ -8,12 +7,12 @@ import {
   checkWire,
   ConnectionGrantResponseSchema,
   formatAmount,
-  type HolderCertificate,
   paywordAt,
   verifyPaywordB64,
 } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
+import { startReleaseServer } from '@netpay/test-kit';
 import {
   type BankUnderTest,
   type BrokerUnderTest,
@@ -31,34 +30,7 @@ const ALLOWANCE_MAX = 50;
 const LEASE_SECONDS = 60;
 let seq = 0;
 
-/** A release URL the test answers for a vendor: a release at whatever point `pointFor` says (or 503). */
-async function releaseServer(
-  getVendor: () => TestVendor,
-  pointFor: (holder: HolderCertificate) => { index: number; payword: string } | undefined,
-): Promise<{ url: string; server: Server; calls: HolderCertificate[] }> {
-  const calls: HolderCertificate[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      const { holder } = JSON.parse(body) as { holder: HolderCertificate };
-      calls.push(holder);
-      const point = pointFor(holder);
-      if (!point) {
-        res.writeHead(503).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ release: getVendor().release(holder, point.index, point.payword) }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}/release`, server, calls };
-}
+const releaseServer = startReleaseServer;
 
 /**
  * What a connected site holds for one browser (§7 v1.1): the chain, its epoch, the allowance w_a and the refresh

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type HolderCertificate, PaywordChain } from '@netpay/protocol';
+import { PaywordChain } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
+import { startReleaseServer } from '@netpay/test-kit';
 import {
   type BankUnderTest,
   type BrokerUnderTest,
@@ -21,34 +21,7 @@ async function assertAudit(broker: BrokerUnderTest) {
   return result;
 }
 
-/** A vendor's release endpoint: answers with a release at whatever index the test set for the chain. */
-async function releaseServer(
-  getVendor: () => TestVendor,
-  indexFor: (holder: HolderCertificate) => { index: number; payword: string } | undefined,
-): Promise<{ url: string; server: Server; calls: HolderCertificate[] }> {
-  const calls: HolderCertificate[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      const { holder } = JSON.parse(body) as { holder: HolderCertificate };
-      calls.push(holder);
-      const point = indexFor(holder);
-      if (!point) {
-        res.writeHead(503).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ release: getVendor().release(holder, point.index, point.payword) }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}/release`, server, calls };
-}
+const releaseServer = startReleaseServer;
 
 for (const engine of testEngines()) {
   describe(`leases, take-backs and refunds on ${engine}`, () => {

@@ -24,3 +24,4 @@ export {
 } from './http.ts';
 export { articleRoutes, startVendor, type TestVendor, type VendorIdentity, type VendorOptions } from './vendor.ts';
 export { startWorld, type World, type WorldOptions } from './world.ts';
+export { type ReleaseSigner, startReleaseServer } from './release-server.ts';
