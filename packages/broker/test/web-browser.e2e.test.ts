@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { b64uEncode, generateSigningKey } from '@netpay/protocol';
 import { tempDir } from '@netpay/service-kit/testing';
 import type { Browser, Locator, Page } from 'playwright-core';
@@ -11,7 +12,7 @@ import { registerVendor } from '../src/vendor-registry.ts';
 import { type BankUnderTest, type BrokerUnderTest, call, startBank, startBroker } from './harness.ts';
 
 const text = async (locator: Locator) => (await locator.textContent()) ?? '';
-const ARTIFACTS = '/work/main/test-artifacts/broker';
+const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/broker/', import.meta.url));
 const skip = browserTestSkip();
 
 describe('the broker pages in a real Chromium', { skip }, () => {
