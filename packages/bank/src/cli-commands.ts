@@ -1,7 +1,7 @@
 /**
  * What `netpay bank` accepts: each option declared once, for both the parser and `--help`.
  */
-import type { CliCommand } from '@netpay/service-kit';
+import { type CliCommand, METRICS_OPTIONS } from '@netpay/service-kit';
 
 export const BANK_COMMAND = {
   name: 'netpay bank',
@@ -24,18 +24,6 @@ export const BANK_COMMAND = {
       defaultText: 'sqlite:<data>/bank.db',
       description: "the bank's store: sqlite:PATH or postgres://…",
     },
-    {
-      name: 'metrics-host',
-      value: 'HOST',
-      default: '127.0.0.1',
-      description: 'the address of the admin listener (/metrics)',
-    },
-    {
-      name: 'metrics-port',
-      value: 'PORT',
-      kind: 'port',
-      defaultText: 'PORT+200',
-      description: 'the port of the admin listener',
-    },
+    ...METRICS_OPTIONS,
   ],
 } as const satisfies CliCommand;

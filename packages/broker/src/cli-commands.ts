@@ -1,7 +1,7 @@
 /**
  * What `netpay broker` and `netpay admin …` accept: each option declared once, for both the parser and `--help`.
  */
-import type { CliCommand, CliOption } from '@netpay/service-kit';
+import { type CliCommand, type CliOption, METRICS_OPTIONS } from '@netpay/service-kit';
 import { DEFAULT_CONFIG } from './config.ts';
 import { DEFAULT_RECONCILE_GRACE_MS } from './reconcile.ts';
 
@@ -95,19 +95,7 @@ export const BROKER_COMMAND = {
       defaultText: '120/24',
       description: 'each customer may buy N coins at once, refilled N every SECONDS (one budget in the store)',
     },
-    {
-      name: 'metrics-host',
-      value: 'HOST',
-      default: '127.0.0.1',
-      description: 'the address of the admin listener (/metrics)',
-    },
-    {
-      name: 'metrics-port',
-      value: 'PORT',
-      kind: 'port',
-      defaultText: 'PORT+200',
-      description: 'the port of the admin listener',
-    },
+    ...METRICS_OPTIONS,
   ],
 } as const satisfies CliCommand;
 

@@ -2,7 +2,7 @@
  * What `netpay vendor`, `netpay vendor redeem|account` and `netpay bench` accept: each option declared once, for
  * both the parser and `--help`.
  */
-import type { CliCommand } from '@netpay/service-kit';
+import { type CliCommand, METRICS_OPTIONS } from '@netpay/service-kit';
 
 const SITE = {
   name: 'site',
@@ -51,19 +51,7 @@ export const VENDOR_COMMAND = {
     DB,
     BROKER_URL,
     PUBLIC_URL,
-    {
-      name: 'metrics-host',
-      value: 'HOST',
-      default: '127.0.0.1',
-      description: 'the address of the admin listener (/metrics)',
-    },
-    {
-      name: 'metrics-port',
-      value: 'PORT',
-      kind: 'port',
-      defaultText: 'PORT+200',
-      description: 'the port of the admin listener',
-    },
+    ...METRICS_OPTIONS,
   ],
 } as const satisfies CliCommand;
 

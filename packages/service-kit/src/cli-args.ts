@@ -37,6 +37,23 @@ export const STANDARD_OPTIONS: readonly CliOption[] = [
   { name: 'version', description: 'print the version of netpay' },
 ];
 
+/** The admin listener (`/metrics`) every service takes, on loopback by default, 200 above its public port. */
+export const METRICS_OPTIONS = [
+  {
+    name: 'metrics-host',
+    value: 'HOST',
+    default: '127.0.0.1',
+    description: 'the address of the admin listener (/metrics)',
+  },
+  {
+    name: 'metrics-port',
+    value: 'PORT',
+    kind: 'port',
+    defaultText: 'PORT+200',
+    description: 'the port of the admin listener',
+  },
+] as const satisfies readonly CliOption[];
+
 /** A mistake in the command line: said in one line that points at the command's help, exit code 2. */
 export class UsageError extends Error {
   readonly command: string;
