@@ -166,17 +166,20 @@ export async function migrate(db: Kysely<unknown>, migrations: Record<string, Mi
 
 /**
  * `migrateToLatest`, tried again when it failed only because another schema of the same database was dropped
- * while Kysely listed every table of the database (its check for the bookkeeping tables resolves each table's
- * schema by name: a schema dropped in between is "does not exist", SQLSTATE 3F000). That happens when test runs,
- * each in its own schema, start and finish beside each other; nothing has been migrated when it fails.
+ * while Kysely listed every table of the database. Its check for the bookkeeping tables resolves each listed
+ * table by name: a schema dropped in between is "does not exist" (SQLSTATE 3F000), and a table dropped with it
+ * is "relation does not exist" (42P01). That happens when test runs, each in its own schema, start and finish
+ * beside each other; nothing has been migrated when it fails (a migration's own failure has status Error, and is
+ * never retried).
  */
 export async function migrateToLatestRetrying(migrator: Migrator): Promise<MigrationResultSet> {
   for (let attempt = 1; ; attempt++) {
     const outcome = await migrator.migrateToLatest();
     const code = (outcome.error as { code?: unknown } | undefined)?.code;
     const nothingRan = !outcome.results?.some((r) => r.status !== 'NotExecuted');
-    if (code !== '3F000' || !nothingRan || attempt >= 8) return outcome;
-    await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    const listingRaced = code === '3F000' || code === '42P01';
+    if (!listingRaced || !nothingRan || attempt >= 20) return outcome;
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
   }
 }
 
