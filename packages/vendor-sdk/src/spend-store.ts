@@ -1,7 +1,12 @@
 import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
-import { type Database, type DatabaseEngine, migrateToLatestRetrying, openDatabase, sql } from '@netpay/service-kit';
-import { type Kysely, type Migration, Migrator } from 'kysely';
+import { type Database, type DatabaseEngine, openDatabase } from '@netpay/service-kit';
+import type { Kysely } from 'kysely';
+import { HolderEpochs } from './holder-epochs.ts';
+import { GroupCommitter, kyselyCommit, sqliteCommit } from './payment-journal.ts';
 import { PgSpendJournal } from './pg-spend-journal.ts';
+import { RedemptionBatches } from './redemption-batches.ts';
+import { SessionWallets } from './session-wallets.ts';
+import { migrateSpendStore, type Schema } from './spend-store-schema.ts';
 
 /** The durable state of one chain at this vendor (what the touchstone says). */
 export interface ChainRecord {
@@ -178,400 +183,6 @@ export interface SpendStore {
   close(): Promise<void>;
 }
 
-interface ChainsTable {
-  chain_id: string;
-  touchstone: string;
-  unit: number;
-  length: number;
-  currency: string;
-  expires_at_ms: number;
-}
-
-interface EpochsTable {
-  chain_id: string;
-  epoch: number;
-  holder: string;
-  lease_expires_at_ms: number;
-  previous: string | null;
-  start_index: number | null;
-  start_payword: string | null;
-  start_release: string | null;
-  start_release_reported: number;
-  last_index: number | null;
-  last_payword: string | null;
-  last_resource: string | null;
-  release: string | null;
-  superseded: number;
-  redeemed_index: number | null;
-  redeemed_payword: string | null;
-  redeemed_minor: number;
-  rejected_minor: number;
-}
-
-interface PaymentsTable {
-  chain_id: string;
-  epoch: number;
-  idx: number;
-  payword: string;
-  resource: string;
-  amount_minor: number;
-  at_ms: number;
-}
-
-interface EntitlementsTable {
-  chain_id: string;
-  resource: string;
-}
-
-interface BatchesTable {
-  idempotency_key: string;
-  body: string;
-  status: string;
-  response: string | null;
-  created_at_ms: number;
-}
-
-interface SessionWalletsTable {
-  session_hash: string;
-  chain_id: string;
-  epoch: number;
-  allowance_index: number;
-  allowance_payword: string;
-  allowance_expires_at_ms: number;
-  refresh_token: string;
-  balance_minor: number;
-  balance_at_ms: number;
-  auto_pay_max_minor: number;
-  updated_at_ms: number;
-}
-
-interface WalletPurchasesTable {
-  session_hash: string;
-  resource: string;
-  chain_id: string;
-  idx: number;
-  at_ms: number;
-}
-
-interface SpendNotesTable {
-  chain_id: string;
-  idx: number;
-  amount_minor: number;
-  description: string;
-}
-
-interface Schema {
-  netpay_chains: ChainsTable;
-  netpay_epochs: EpochsTable;
-  netpay_payments: PaymentsTable;
-  netpay_entitlements: EntitlementsTable;
-  netpay_redemption_batches: BatchesTable;
-  netpay_session_wallets: SessionWalletsTable;
-  netpay_wallet_purchases: WalletPurchasesTable;
-  netpay_spend_notes: SpendNotesTable;
-}
-
-const migrations: Record<string, Migration> = {
-  '001_vendor_spend_store': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('netpay_chains')
-        .ifNotExists()
-        .addColumn('chain_id', 'text', (c) => c.primaryKey())
-        .addColumn('touchstone', 'text', (c) => c.notNull())
-        .addColumn('unit', 'bigint', (c) => c.notNull())
-        .addColumn('length', 'integer', (c) => c.notNull())
-        .addColumn('currency', 'text', (c) => c.notNull())
-        .addColumn('expires_at_ms', 'bigint', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createTable('netpay_epochs')
-        .ifNotExists()
-        .addColumn('chain_id', 'text', (c) => c.notNull().references('netpay_chains.chain_id'))
-        .addColumn('epoch', 'bigint', (c) => c.notNull())
-        .addColumn('holder', 'text', (c) => c.notNull())
-        .addColumn('lease_expires_at_ms', 'bigint', (c) => c.notNull())
-        .addColumn('previous', 'text')
-        .addColumn('start_index', 'integer')
-        .addColumn('start_payword', 'text')
-        .addColumn('start_release', 'text')
-        .addColumn('last_index', 'integer')
-        .addColumn('last_payword', 'text')
-        .addColumn('last_resource', 'text')
-        .addColumn('release', 'text')
-        .addColumn('superseded', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('redeemed_index', 'integer')
-        .addColumn('redeemed_payword', 'text')
-        .addColumn('redeemed_minor', 'bigint', (c) => c.notNull().defaultTo(0))
-        .addColumn('rejected_minor', 'bigint', (c) => c.notNull().defaultTo(0))
-        .addPrimaryKeyConstraint('netpay_epochs_pk', ['chain_id', 'epoch'])
-        .execute();
-      // One row per spent index of a chain, across epochs: an index moves forward at one holder only.
-      await db.schema
-        .createTable('netpay_payments')
-        .ifNotExists()
-        .addColumn('chain_id', 'text', (c) => c.notNull())
-        .addColumn('epoch', 'bigint', (c) => c.notNull())
-        .addColumn('idx', 'integer', (c) => c.notNull())
-        .addColumn('payword', 'text', (c) => c.notNull())
-        .addColumn('resource', 'text', (c) => c.notNull())
-        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
-        .addColumn('at_ms', 'bigint', (c) => c.notNull())
-        .addPrimaryKeyConstraint('netpay_payments_pk', ['chain_id', 'idx'])
-        .execute();
-      await db.schema
-        .createTable('netpay_entitlements')
-        .ifNotExists()
-        .addColumn('chain_id', 'text', (c) => c.notNull())
-        .addColumn('resource', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('netpay_entitlements_pk', ['chain_id', 'resource'])
-        .execute();
-      await db.schema
-        .createTable('netpay_redemption_batches')
-        .ifNotExists()
-        .addColumn('idempotency_key', 'text', (c) => c.primaryKey())
-        .addColumn('body', 'text', (c) => c.notNull())
-        .addColumn('status', 'text', (c) => c.notNull())
-        .addColumn('response', 'text')
-        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createIndex('netpay_epochs_active')
-        .ifNotExists()
-        .on('netpay_epochs')
-        .columns(['superseded', 'chain_id'])
-        .execute();
-    },
-  },
-  '002_server_wallets': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('netpay_server_wallets')
-        .ifNotExists()
-        .addColumn('session_hash', 'text', (c) => c.primaryKey())
-        .addColumn('chain_id', 'text', (c) => c.notNull())
-        .addColumn('seed', 'text', (c) => c.notNull())
-        .addColumn('length', 'integer', (c) => c.notNull())
-        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
-        .execute();
-    },
-  },
-  '003_release_reported': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .alterTable('netpay_epochs')
-        .addColumn('start_release_reported', 'integer', (c) => c.notNull().defaultTo(0))
-        .execute();
-    },
-  },
-  // §7 v1.1: wallets hold allowances, never seeds. The seed table goes, with every seed in it; those sessions
-  // connect again (one click).
-  '004_allowance_wallets': {
-    async up(db: Kysely<unknown>) {
-      await db.schema.dropTable('netpay_server_wallets').ifExists().execute();
-      await db.schema
-        .createTable('netpay_session_wallets')
-        .ifNotExists()
-        .addColumn('session_hash', 'text', (c) => c.primaryKey())
-        .addColumn('chain_id', 'text', (c) => c.notNull())
-        .addColumn('epoch', 'bigint', (c) => c.notNull())
-        .addColumn('allowance_index', 'integer', (c) => c.notNull())
-        .addColumn('allowance_payword', 'text', (c) => c.notNull())
-        .addColumn('allowance_expires_at_ms', 'bigint', (c) => c.notNull())
-        .addColumn('refresh_token', 'text', (c) => c.notNull())
-        .addColumn('balance_minor', 'bigint', (c) => c.notNull())
-        .addColumn('balance_at_ms', 'bigint', (c) => c.notNull())
-        .addColumn('auto_pay_max_minor', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createTable('netpay_wallet_purchases')
-        .ifNotExists()
-        .addColumn('session_hash', 'text', (c) => c.notNull())
-        .addColumn('resource', 'text', (c) => c.notNull())
-        .addColumn('chain_id', 'text', (c) => c.notNull())
-        .addColumn('idx', 'integer', (c) => c.notNull())
-        .addColumn('at_ms', 'bigint', (c) => c.notNull())
-        .addPrimaryKeyConstraint('netpay_wallet_purchases_pk', ['session_hash', 'resource'])
-        .execute();
-      await db.schema
-        .createTable('netpay_spend_notes')
-        .ifNotExists()
-        .addColumn('chain_id', 'text', (c) => c.notNull())
-        .addColumn('idx', 'integer', (c) => c.notNull())
-        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
-        .addColumn('description', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('netpay_spend_notes_pk', ['chain_id', 'idx'])
-        .execute();
-    },
-  },
-};
-
-function point(index: number | null, payword: string | null): PointRecord | null {
-  return index === null || payword === null ? null : { index: Number(index), payword };
-}
-
-function json<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
-}
-
-function toEpoch(row: EpochsTable): EpochRecord {
-  return {
-    chainId: row.chain_id,
-    epoch: Number(row.epoch),
-    holder: JSON.parse(row.holder) as HolderCertificate,
-    leaseExpiresAtMs: Number(row.lease_expires_at_ms),
-    previous: json<PreviousHolder>(row.previous),
-    start: point(row.start_index, row.start_payword),
-    startRelease: json<ReleaseStatement>(row.start_release),
-    releaseReported: Number(row.start_release_reported) === 1,
-    last: point(row.last_index, row.last_payword),
-    lastResource: row.last_resource,
-    release: json<ReleaseStatement>(row.release),
-    superseded: Number(row.superseded) === 1,
-    redeemed: point(row.redeemed_index, row.redeemed_payword),
-    redeemedMinor: Number(row.redeemed_minor),
-    rejectedMinor: Number(row.rejected_minor),
-  };
-}
-
-function toChain(row: ChainsTable): ChainRecord {
-  return {
-    chainId: row.chain_id,
-    touchstone: JSON.parse(row.touchstone) as Touchstone,
-    unit: Number(row.unit),
-    length: Number(row.length),
-    currency: row.currency,
-    expiresAtMs: Number(row.expires_at_ms),
-  };
-}
-
-interface Pending {
-  write: PaymentWrite;
-  resolve(result: 'ok' | 'conflict'): void;
-  reject(error: unknown): void;
-}
-
-type WriteResult = 'ok' | 'conflict';
-
-/** Commits one batch of payment writes in one transaction; each write is compare-and-set on its own. */
-type CommitBatch = (batch: PaymentWrite[]) => Promise<WriteResult[]>;
-
-/** The group commit of payments: one transaction per turn of the event loop, each write still CAS-checked. */
-class GroupCommitter {
-  #queue: Pending[] = [];
-  #flushing = false;
-  #scheduled = false;
-  constructor(private readonly commit: CommitBatch) {}
-
-  submit(write: PaymentWrite): Promise<WriteResult> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ write, resolve, reject });
-      this.#schedule();
-    });
-  }
-
-  #schedule(): void {
-    if (this.#flushing || this.#scheduled) return;
-    this.#scheduled = true;
-    // setImmediate lets every request parsed in this I/O turn join the batch.
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.#flush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    if (this.#flushing || this.#queue.length === 0) return;
-    this.#flushing = true;
-    const batch = this.#queue;
-    this.#queue = [];
-    try {
-      const results = await this.commit(batch.map((p) => p.write));
-      for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-    } finally {
-      this.#flushing = false;
-      if (this.#queue.length > 0) this.#schedule();
-    }
-  }
-}
-
-/** The portable batch commit, through Kysely (SQLite when the fast path must wait). */
-function kyselyCommit(db: Kysely<Schema>): CommitBatch {
-  return (batch) =>
-    db.transaction().execute(async (trx) => {
-      const out: WriteResult[] = [];
-      for (const w of batch) {
-        const updated = await trx
-          .updateTable('netpay_epochs')
-          .set({ last_index: w.index, last_payword: w.payword, last_resource: w.resource })
-          .where('chain_id', '=', w.chainId)
-          .where('epoch', '=', w.epoch)
-          .where('last_index', '=', w.expectedLastIndex)
-          .where('release', 'is', null)
-          .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) !== 1) {
-          out.push('conflict');
-          continue;
-        }
-        await trx
-          .insertInto('netpay_payments')
-          .values({
-            chain_id: w.chainId,
-            epoch: w.epoch,
-            idx: w.index,
-            payword: w.payword,
-            resource: w.resource,
-            amount_minor: w.amountMinor,
-            at_ms: w.atMs,
-          })
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-        await trx
-          .insertInto('netpay_entitlements')
-          .values({ chain_id: w.chainId, resource: w.resource })
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-        out.push('ok');
-      }
-      return out;
-    });
-}
-
-/**
- * The SQLite fast path: the whole batch as one synchronous transaction of cached prepared statements. Building
- * and preparing three Kysely queries per payment cost more than the payment itself; this keeps a paid request
- * close to a free one. It shares Kysely's connection, so while a Kysely transaction is open (it awaits between
- * statements) the batch goes through Kysely instead, never nesting inside another transaction.
- */
-function sqliteCommit(sqlite: SQLiteHandle, fallback: CommitBatch): CommitBatch {
-  const cas = sqlite.prepare(
-    `UPDATE netpay_epochs SET last_index = ?, last_payword = ?, last_resource = ?
-     WHERE chain_id = ? AND epoch = ? AND last_index = ? AND release IS NULL`,
-  );
-  const payment = sqlite.prepare(
-    `INSERT INTO netpay_payments (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  const entitlement = sqlite.prepare(
-    'INSERT INTO netpay_entitlements (chain_id, resource) VALUES (?, ?) ON CONFLICT DO NOTHING',
-  );
-  const run = sqlite.transaction((batch: PaymentWrite[]): WriteResult[] =>
-    batch.map((w) => {
-      const updated = cas.run(w.index, w.payword, w.resource, w.chainId, w.epoch, w.expectedLastIndex);
-      if (updated.changes !== 1) return 'conflict';
-      payment.run(w.chainId, w.epoch, w.index, w.payword, w.resource, w.amountMinor, w.atMs);
-      entitlement.run(w.chainId, w.resource);
-      return 'ok';
-    }),
-  );
-  return async (batch) => (sqlite.inTransaction ? fallback(batch) : run.immediate(batch));
-}
-
-type SQLiteHandle = NonNullable<Database<Schema>['sqlite']>;
-
 /**
  * Opens the spend store at a database URL (`sqlite:./data/vendor.db`, or `postgres://…`) and runs its migrations.
  *
@@ -584,42 +195,23 @@ export async function createSpendStore(url: string): Promise<SpendStore> {
   return new KyselySpendStore(database);
 }
 
-/**
- * Runs the store's migrations with their own bookkeeping tables, so the SDK can share a database with the app
- * that embeds it. On PostgreSQL the bookkeeping is pinned to the current schema (Kysely otherwise sees migration
- * tables of every schema, and parallel stores in one database break each other).
- */
-async function migrateSpendStore(db: Kysely<unknown>, engine: DatabaseEngine): Promise<void> {
-  let schema: string | undefined;
-  if (engine === 'postgres') {
-    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
-    schema = rows[0]?.schema;
-  }
-  const migrator = new Migrator({
-    db,
-    migrationTableName: 'netpay_vendor_migration',
-    migrationLockTableName: 'netpay_vendor_migration_lock',
-    ...(schema ? { migrationTableSchema: schema } : {}),
-    provider: { getMigrations: async () => migrations },
-  });
-  const { error, results } = await migrateToLatestRetrying(migrator);
-  const failed = results?.find((r) => r.status === 'Error');
-  if (error || failed) {
-    throw new Error(`spend store migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
-  }
-}
-
+/** The store as one object over its parts, each the records of one part of the protocol. */
 class KyselySpendStore implements SpendStore {
   readonly engine: DatabaseEngine;
-  readonly #db: Kysely<Schema>;
   readonly #database: Database<Schema>;
+  readonly #epochs: HolderEpochs;
+  readonly #redemption: RedemptionBatches;
+  readonly #wallets: SessionWallets;
   readonly #committer: GroupCommitter;
   readonly #journal: PgSpendJournal | undefined;
 
   constructor(database: Database<Schema>) {
     this.#database = database;
-    this.#db = database.db;
     this.engine = database.engine;
+    const context = { db: database.db, engine: database.engine };
+    this.#epochs = new HolderEpochs(context);
+    this.#redemption = new RedemptionBatches(context);
+    this.#wallets = new SessionWallets(context);
     const portable = kyselyCommit(database.db);
     if (database.sqlite) {
       this.#committer = new GroupCommitter(sqliteCommit(database.sqlite, portable));
@@ -631,366 +223,77 @@ class KyselySpendStore implements SpendStore {
     }
   }
 
-  async loadChain(chainId: string) {
-    const row = await this.#db
-      .selectFrom('netpay_chains')
-      .selectAll()
-      .where('chain_id', '=', chainId)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const epochs = await this.#db
-      .selectFrom('netpay_epochs')
-      .selectAll()
-      .where('chain_id', '=', chainId)
-      .orderBy('epoch')
-      .execute();
-    const ents = await this.#db
-      .selectFrom('netpay_entitlements')
-      .select('resource')
-      .where('chain_id', '=', chainId)
-      .execute();
-    return { chain: toChain(row), epochs: epochs.map(toEpoch), entitlements: ents.map((e) => e.resource) };
+  loadChain(chainId: string) {
+    return this.#epochs.loadChain(chainId);
   }
-
-  async saveChain(chain: ChainRecord): Promise<void> {
-    await this.#db
-      .insertInto('netpay_chains')
-      .values({
-        chain_id: chain.chainId,
-        touchstone: JSON.stringify(chain.touchstone),
-        unit: chain.unit,
-        length: chain.length,
-        currency: chain.currency,
-        expires_at_ms: chain.expiresAtMs,
-      })
-      .onConflict((oc) => oc.column('chain_id').doNothing())
-      .execute();
+  saveChain(chain: ChainRecord) {
+    return this.#epochs.saveChain(chain);
   }
-
-  async insertEpoch(e: EpochRecord): Promise<boolean> {
-    const result = await this.#db
-      .insertInto('netpay_epochs')
-      .values({
-        chain_id: e.chainId,
-        epoch: e.epoch,
-        holder: JSON.stringify(e.holder),
-        lease_expires_at_ms: e.leaseExpiresAtMs,
-        previous: e.previous ? JSON.stringify(e.previous) : null,
-        start_index: e.start?.index ?? null,
-        start_payword: e.start?.payword ?? null,
-        start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
-        start_release_reported: e.releaseReported ? 1 : 0,
-        last_index: e.last?.index ?? null,
-        last_payword: e.last?.payword ?? null,
-        last_resource: e.lastResource,
-        release: e.release ? JSON.stringify(e.release) : null,
-        superseded: e.superseded ? 1 : 0,
-        redeemed_index: null,
-        redeemed_payword: null,
-        redeemed_minor: 0,
-        rejected_minor: 0,
-      })
-      .onConflict((oc) => oc.columns(['chain_id', 'epoch']).doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+  insertEpoch(epoch: EpochRecord) {
+    return this.#epochs.insertEpoch(epoch);
   }
-
-  async getEpoch(chainId: string, epoch: number): Promise<EpochRecord | undefined> {
-    const row = await this.#db
-      .selectFrom('netpay_epochs')
-      .selectAll()
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .executeTakeFirst();
-    return row ? toEpoch(row) : undefined;
+  getEpoch(chainId: string, epoch: number) {
+    return this.#epochs.getEpoch(chainId, epoch);
   }
-
-  async updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number) {
-    await this.#db
-      .updateTable('netpay_epochs')
-      .set({ holder: JSON.stringify(holder), lease_expires_at_ms: leaseExpiresAtMs })
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .where('lease_expires_at_ms', '<=', leaseExpiresAtMs)
-      .execute();
+  updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number) {
+    return this.#epochs.updateLease(chainId, epoch, holder, leaseExpiresAtMs);
   }
-
-  async setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null) {
-    const result = await this.#db
-      .updateTable('netpay_epochs')
-      .set({
-        start_index: start.index,
-        start_payword: start.payword,
-        start_release: startRelease ? JSON.stringify(startRelease) : null,
-        last_index: start.index,
-        last_payword: start.payword,
-      })
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .where('start_index', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null) {
+    return this.#epochs.setStart(chainId, epoch, start, startRelease);
   }
-
   recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'> {
     return this.#committer.submit(write);
   }
-
-  async setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement | undefined> {
-    await this.#db
-      .updateTable('netpay_epochs')
-      .set({ release: JSON.stringify(release) })
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .where('last_index', '=', release.index)
-      .where('release', 'is', null)
-      .execute();
-    const stored = await this.getEpoch(chainId, epoch);
-    if (!stored) throw new Error(`epoch ${chainId}/${epoch} vanished`);
-    return stored.release ?? undefined;
+  setRelease(chainId: string, epoch: number, release: ReleaseStatement) {
+    return this.#epochs.setRelease(chainId, epoch, release);
   }
-
-  async markSuperseded(chainId: string, epoch: number): Promise<void> {
-    await this.#db
-      .updateTable('netpay_epochs')
-      .set({ superseded: 1 })
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .execute();
+  markSuperseded(chainId: string, epoch: number) {
+    return this.#epochs.markSuperseded(chainId, epoch);
   }
-
-  async markReleaseReported(chainId: string, epoch: number): Promise<void> {
-    await this.#db
-      .updateTable('netpay_epochs')
-      .set({ start_release_reported: 1 })
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .execute();
+  markReleaseReported(chainId: string, epoch: number) {
+    return this.#epochs.markReleaseReported(chainId, epoch);
   }
-
-  async activeEpochs(): Promise<EpochRecord[]> {
-    const rows = await this.#db
-      .selectFrom('netpay_epochs')
-      .selectAll()
-      .where('superseded', '=', 0)
-      .where('release', 'is', null)
-      .where('start_index', 'is not', null)
-      .execute();
-    return rows.map(toEpoch);
+  activeEpochs() {
+    return this.#epochs.activeEpochs();
   }
-
-  async redeemable() {
-    const rows = await this.#db
-      .selectFrom('netpay_epochs')
-      .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'netpay_epochs.chain_id')
-      .selectAll('netpay_epochs')
-      .select([
-        'netpay_chains.touchstone',
-        'netpay_chains.unit',
-        'netpay_chains.length',
-        'netpay_chains.currency',
-        'netpay_chains.expires_at_ms',
-      ])
-      .where('netpay_epochs.start_index', 'is not', null)
-      .orderBy('netpay_epochs.chain_id')
-      .orderBy('netpay_epochs.epoch')
-      .execute();
-    const out: { chain: ChainRecord; epoch: EpochRecord }[] = [];
-    for (const row of rows) {
-      const epoch = toEpoch(row);
-      const from = epoch.redeemed ?? epoch.start;
-      if (!from || !epoch.last || epoch.last.index <= from.index) continue;
-      out.push({ chain: toChain(row), epoch });
-    }
-    return out;
+  redeemable() {
+    return this.#redemption.redeemable();
   }
-
-  async createBatch(key: string, body: string): Promise<void> {
-    await this.#db
-      .insertInto('netpay_redemption_batches')
-      .values({ idempotency_key: key, body, status: 'pending', response: null, created_at_ms: Date.now() })
-      .execute();
+  createBatch(key: string, body: string) {
+    return this.#redemption.createBatch(key, body);
   }
-
-  async pendingBatches(): Promise<BatchRecord[]> {
-    const rows = await this.#db
-      .selectFrom('netpay_redemption_batches')
-      .selectAll()
-      .where('status', '=', 'pending')
-      .orderBy('created_at_ms')
-      .execute();
-    return rows.map((r) => ({
-      key: r.idempotency_key,
-      body: r.body,
-      status: r.status as BatchRecord['status'],
-      response: r.response,
-    }));
+  pendingBatches() {
+    return this.#redemption.pendingBatches();
   }
-
-  async completeBatch(key: string, response: string, items: RedeemedItem[]): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
-      const marked = await trx
-        .updateTable('netpay_redemption_batches')
-        .set({ status: 'done', response })
-        .where('idempotency_key', '=', key)
-        .where('status', '=', 'pending')
-        .executeTakeFirst();
-      if (Number(marked.numUpdatedRows) !== 1) return; // already applied
-      for (const item of items) {
-        const accepted = item.status === 'accepted';
-        const row = await trx
-          .selectFrom('netpay_epochs')
-          .select(['redeemed_minor', 'rejected_minor', 'redeemed_index'])
-          .where('chain_id', '=', item.chainId)
-          .where('epoch', '=', item.epoch)
-          .executeTakeFirst();
-        if (!row) continue;
-        if (row.redeemed_index !== null && Number(row.redeemed_index) >= item.to.index) continue;
-        await trx
-          .updateTable('netpay_epochs')
-          .set({
-            redeemed_index: item.to.index,
-            redeemed_payword: item.to.payword,
-            redeemed_minor: Number(row.redeemed_minor) + (accepted ? item.amountMinor : 0),
-            rejected_minor: Number(row.rejected_minor) + (accepted ? 0 : item.amountMinor),
-          })
-          .where('chain_id', '=', item.chainId)
-          .where('epoch', '=', item.epoch)
-          .execute();
-      }
-    });
+  completeBatch(key: string, response: string, items: RedeemedItem[]) {
+    return this.#redemption.completeBatch(key, response, items);
   }
-
-  async failBatch(key: string, response: string): Promise<void> {
-    await this.#db
-      .updateTable('netpay_redemption_batches')
-      .set({ status: 'failed', response })
-      .where('idempotency_key', '=', key)
-      .execute();
+  failBatch(key: string, response: string) {
+    return this.#redemption.failBatch(key, response);
   }
-
-  async totals(): Promise<SpendTotals> {
-    const earned = await this.#db
-      .selectFrom('netpay_payments')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_minor'), eb.lit(0)).as('s'))
-      .executeTakeFirstOrThrow();
-    const epochs = await this.#db
-      .selectFrom('netpay_epochs')
-      .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'netpay_epochs.chain_id')
-      .select([
-        'netpay_chains.unit',
-        'netpay_epochs.start_index',
-        'netpay_epochs.last_index',
-        'netpay_epochs.redeemed_index',
-        'netpay_epochs.redeemed_minor',
-        'netpay_epochs.rejected_minor',
-      ])
-      .execute();
-    let pending = 0;
-    let redeemed = 0;
-    let rejected = 0;
-    for (const e of epochs) {
-      redeemed += Number(e.redeemed_minor);
-      rejected += Number(e.rejected_minor);
-      if (e.start_index === null || e.last_index === null) continue;
-      const from = Number(e.redeemed_index ?? e.start_index);
-      pending += Math.max(0, Number(e.last_index) - from) * Number(e.unit);
-    }
-    return { earned: Number(earned.s), pending, redeemed, rejected };
+  totals() {
+    return this.#redemption.totals();
   }
-
-  async getServerWallet(sessionHash: string): Promise<ServerWalletRecord | undefined> {
-    const row = await this.#db
-      .selectFrom('netpay_session_wallets')
-      .selectAll()
-      .where('session_hash', '=', sessionHash)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    return {
-      sessionHash: row.session_hash,
-      chainId: row.chain_id,
-      epoch: Number(row.epoch),
-      allowance: {
-        index: Number(row.allowance_index),
-        payword: row.allowance_payword,
-        expiresAtMs: Number(row.allowance_expires_at_ms),
-      },
-      refreshTokenSealed: row.refresh_token,
-      balanceMinor: Number(row.balance_minor),
-      balanceAtMs: Number(row.balance_at_ms),
-      autoPayMaxMinor: Number(row.auto_pay_max_minor),
-      updatedAtMs: Number(row.updated_at_ms),
-    };
+  getServerWallet(sessionHash: string) {
+    return this.#wallets.getServerWallet(sessionHash);
   }
-
-  async putServerWallet(record: ServerWalletRecord): Promise<void> {
-    const values = {
-      session_hash: record.sessionHash,
-      chain_id: record.chainId,
-      epoch: record.epoch,
-      allowance_index: record.allowance.index,
-      allowance_payword: record.allowance.payword,
-      allowance_expires_at_ms: record.allowance.expiresAtMs,
-      refresh_token: record.refreshTokenSealed,
-      balance_minor: record.balanceMinor,
-      balance_at_ms: record.balanceAtMs,
-      auto_pay_max_minor: record.autoPayMaxMinor,
-      updated_at_ms: record.updatedAtMs,
-    };
-    const { session_hash: _key, ...update } = values;
-    await this.#db
-      .insertInto('netpay_session_wallets')
-      .values(values)
-      .onConflict((oc) => oc.column('session_hash').doUpdateSet(update))
-      .execute();
+  putServerWallet(record: ServerWalletRecord) {
+    return this.#wallets.putServerWallet(record);
   }
-
-  async deleteServerWallet(sessionHash: string): Promise<void> {
-    await this.#db.deleteFrom('netpay_session_wallets').where('session_hash', '=', sessionHash).execute();
+  deleteServerWallet(sessionHash: string) {
+    return this.#wallets.deleteServerWallet(sessionHash);
   }
-
-  async recordWalletPurchase(p: WalletPurchase): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('netpay_wallet_purchases')
-        .values({ session_hash: p.sessionHash, resource: p.resource, chain_id: p.chainId, idx: p.index, at_ms: p.atMs })
-        .onConflict((oc) => oc.columns(['session_hash', 'resource']).doNothing())
-        .execute();
-      await trx
-        .insertInto('netpay_spend_notes')
-        .values({ chain_id: p.chainId, idx: p.index, amount_minor: p.amountMinor, description: p.description })
-        .onConflict((oc) => oc.columns(['chain_id', 'idx']).doNothing())
-        .execute();
-    });
+  recordWalletPurchase(purchase: WalletPurchase) {
+    return this.#wallets.recordWalletPurchase(purchase);
   }
-
-  async walletPurchases(sessionHash: string) {
-    const rows = await this.#db
-      .selectFrom('netpay_wallet_purchases')
-      .select(['resource', 'chain_id', 'idx'])
-      .where('session_hash', '=', sessionHash)
-      .execute();
-    return rows.map((r) => ({ resource: r.resource, chainId: r.chain_id, index: Number(r.idx) }));
+  walletPurchases(sessionHash: string) {
+    return this.#wallets.walletPurchases(sessionHash);
   }
-
-  async unreportedNotes(chainId: string, upToIndex: number): Promise<SpendNoteRecord[]> {
-    const rows = await this.#db
-      .selectFrom('netpay_spend_notes')
-      .selectAll()
-      .where('chain_id', '=', chainId)
-      .where('idx', '<=', upToIndex)
-      .orderBy('idx')
-      .limit(100)
-      .execute();
-    return rows.map((r) => ({ index: Number(r.idx), amount: Number(r.amount_minor), description: r.description }));
+  unreportedNotes(chainId: string, upToIndex: number) {
+    return this.#wallets.unreportedNotes(chainId, upToIndex);
   }
-
-  async dropNotes(chainId: string, upToIndex: number): Promise<void> {
-    await this.#db
-      .deleteFrom('netpay_spend_notes')
-      .where('chain_id', '=', chainId)
-      .where('idx', '<=', upToIndex)
-      .execute();
+  dropNotes(chainId: string, upToIndex: number) {
+    return this.#wallets.dropNotes(chainId, upToIndex);
   }
 
   async close(): Promise<void> {

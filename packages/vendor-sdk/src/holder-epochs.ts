@@ -1,0 +1,199 @@
+import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
+import type { ChainRecord, EpochRecord, PointRecord } from './spend-store.ts';
+import type { ChainsTable, EpochsTable, StoreContext } from './spend-store-schema.ts';
+
+// Chains and their holder epochs at this vendor: the touchstone kept for the chain's life, and per epoch the holder
+// certificate and its lease, the start (with the release it came from), the last point paid, the release this
+// vendor signed and whether a later claim superseded it.
+
+function point(index: number | null, payword: string | null): PointRecord | null {
+  return index === null || payword === null ? null : { index: Number(index), payword };
+}
+
+function json<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+export function toEpoch(row: EpochsTable): EpochRecord {
+  return {
+    chainId: row.chain_id,
+    epoch: Number(row.epoch),
+    holder: JSON.parse(row.holder) as HolderCertificate,
+    leaseExpiresAtMs: Number(row.lease_expires_at_ms),
+    previous: json<PreviousHolder>(row.previous),
+    start: point(row.start_index, row.start_payword),
+    startRelease: json<ReleaseStatement>(row.start_release),
+    releaseReported: Number(row.start_release_reported) === 1,
+    last: point(row.last_index, row.last_payword),
+    lastResource: row.last_resource,
+    release: json<ReleaseStatement>(row.release),
+    superseded: Number(row.superseded) === 1,
+    redeemed: point(row.redeemed_index, row.redeemed_payword),
+    redeemedMinor: Number(row.redeemed_minor),
+    rejectedMinor: Number(row.rejected_minor),
+  };
+}
+
+export function toChain(row: ChainsTable): ChainRecord {
+  return {
+    chainId: row.chain_id,
+    touchstone: JSON.parse(row.touchstone) as Touchstone,
+    unit: Number(row.unit),
+    length: Number(row.length),
+    currency: row.currency,
+    expiresAtMs: Number(row.expires_at_ms),
+  };
+}
+
+/** The chain and epoch records of the spend store. */
+export class HolderEpochs {
+  readonly #db: StoreContext['db'];
+
+  constructor(context: StoreContext) {
+    this.#db = context.db;
+  }
+
+  async loadChain(chainId: string) {
+    const row = await this.#db
+      .selectFrom('netpay_chains')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const epochs = await this.#db
+      .selectFrom('netpay_epochs')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .orderBy('epoch')
+      .execute();
+    const ents = await this.#db
+      .selectFrom('netpay_entitlements')
+      .select('resource')
+      .where('chain_id', '=', chainId)
+      .execute();
+    return { chain: toChain(row), epochs: epochs.map(toEpoch), entitlements: ents.map((e) => e.resource) };
+  }
+
+  async saveChain(chain: ChainRecord): Promise<void> {
+    await this.#db
+      .insertInto('netpay_chains')
+      .values({
+        chain_id: chain.chainId,
+        touchstone: JSON.stringify(chain.touchstone),
+        unit: chain.unit,
+        length: chain.length,
+        currency: chain.currency,
+        expires_at_ms: chain.expiresAtMs,
+      })
+      .onConflict((oc) => oc.column('chain_id').doNothing())
+      .execute();
+  }
+
+  async insertEpoch(e: EpochRecord): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('netpay_epochs')
+      .values({
+        chain_id: e.chainId,
+        epoch: e.epoch,
+        holder: JSON.stringify(e.holder),
+        lease_expires_at_ms: e.leaseExpiresAtMs,
+        previous: e.previous ? JSON.stringify(e.previous) : null,
+        start_index: e.start?.index ?? null,
+        start_payword: e.start?.payword ?? null,
+        start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
+        start_release_reported: e.releaseReported ? 1 : 0,
+        last_index: e.last?.index ?? null,
+        last_payword: e.last?.payword ?? null,
+        last_resource: e.lastResource,
+        release: e.release ? JSON.stringify(e.release) : null,
+        superseded: e.superseded ? 1 : 0,
+        redeemed_index: null,
+        redeemed_payword: null,
+        redeemed_minor: 0,
+        rejected_minor: 0,
+      })
+      .onConflict((oc) => oc.columns(['chain_id', 'epoch']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+
+  async getEpoch(chainId: string, epoch: number): Promise<EpochRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('netpay_epochs')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .executeTakeFirst();
+    return row ? toEpoch(row) : undefined;
+  }
+
+  async updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number) {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ holder: JSON.stringify(holder), lease_expires_at_ms: leaseExpiresAtMs })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .where('lease_expires_at_ms', '<=', leaseExpiresAtMs)
+      .execute();
+  }
+
+  async setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null) {
+    const result = await this.#db
+      .updateTable('netpay_epochs')
+      .set({
+        start_index: start.index,
+        start_payword: start.payword,
+        start_release: startRelease ? JSON.stringify(startRelease) : null,
+        last_index: start.index,
+        last_payword: start.payword,
+      })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .where('start_index', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement | undefined> {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ release: JSON.stringify(release) })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .where('last_index', '=', release.index)
+      .where('release', 'is', null)
+      .execute();
+    const stored = await this.getEpoch(chainId, epoch);
+    if (!stored) throw new Error(`epoch ${chainId}/${epoch} vanished`);
+    return stored.release ?? undefined;
+  }
+
+  async markSuperseded(chainId: string, epoch: number): Promise<void> {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ superseded: 1 })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .execute();
+  }
+
+  async markReleaseReported(chainId: string, epoch: number): Promise<void> {
+    await this.#db
+      .updateTable('netpay_epochs')
+      .set({ start_release_reported: 1 })
+      .where('chain_id', '=', chainId)
+      .where('epoch', '=', epoch)
+      .execute();
+  }
+
+  async activeEpochs(): Promise<EpochRecord[]> {
+    const rows = await this.#db
+      .selectFrom('netpay_epochs')
+      .selectAll()
+      .where('superseded', '=', 0)
+      .where('release', 'is', null)
+      .where('start_index', 'is not', null)
+      .execute();
+    return rows.map(toEpoch);
+  }
+}

@@ -1,0 +1,265 @@
+import { type DatabaseEngine, migrateToLatestRetrying, sql } from '@netpay/service-kit';
+import { type Kysely, type Migration, Migrator } from 'kysely';
+
+// The spend store's tables and their migrations, one list for both engines. Each part of the store (holder epochs,
+// the payment journal, redemption batches, session wallets) reads and writes its own tables through `Schema`.
+
+export interface ChainsTable {
+  chain_id: string;
+  touchstone: string;
+  unit: number;
+  length: number;
+  currency: string;
+  expires_at_ms: number;
+}
+
+export interface EpochsTable {
+  chain_id: string;
+  epoch: number;
+  holder: string;
+  lease_expires_at_ms: number;
+  previous: string | null;
+  start_index: number | null;
+  start_payword: string | null;
+  start_release: string | null;
+  start_release_reported: number;
+  last_index: number | null;
+  last_payword: string | null;
+  last_resource: string | null;
+  release: string | null;
+  superseded: number;
+  redeemed_index: number | null;
+  redeemed_payword: string | null;
+  redeemed_minor: number;
+  rejected_minor: number;
+}
+
+export interface PaymentsTable {
+  chain_id: string;
+  epoch: number;
+  idx: number;
+  payword: string;
+  resource: string;
+  amount_minor: number;
+  at_ms: number;
+}
+
+export interface EntitlementsTable {
+  chain_id: string;
+  resource: string;
+}
+
+export interface BatchesTable {
+  idempotency_key: string;
+  body: string;
+  status: string;
+  response: string | null;
+  created_at_ms: number;
+}
+
+export interface SessionWalletsTable {
+  session_hash: string;
+  chain_id: string;
+  epoch: number;
+  allowance_index: number;
+  allowance_payword: string;
+  allowance_expires_at_ms: number;
+  refresh_token: string;
+  balance_minor: number;
+  balance_at_ms: number;
+  auto_pay_max_minor: number;
+  updated_at_ms: number;
+}
+
+export interface WalletPurchasesTable {
+  session_hash: string;
+  resource: string;
+  chain_id: string;
+  idx: number;
+  at_ms: number;
+}
+
+export interface SpendNotesTable {
+  chain_id: string;
+  idx: number;
+  amount_minor: number;
+  description: string;
+}
+
+export interface Schema {
+  netpay_chains: ChainsTable;
+  netpay_epochs: EpochsTable;
+  netpay_payments: PaymentsTable;
+  netpay_entitlements: EntitlementsTable;
+  netpay_redemption_batches: BatchesTable;
+  netpay_session_wallets: SessionWalletsTable;
+  netpay_wallet_purchases: WalletPurchasesTable;
+  netpay_spend_notes: SpendNotesTable;
+}
+
+const migrations: Record<string, Migration> = {
+  '001_vendor_spend_store': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('netpay_chains')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.primaryKey())
+        .addColumn('touchstone', 'text', (c) => c.notNull())
+        .addColumn('unit', 'bigint', (c) => c.notNull())
+        .addColumn('length', 'integer', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('expires_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('netpay_epochs')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull().references('netpay_chains.chain_id'))
+        .addColumn('epoch', 'bigint', (c) => c.notNull())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('lease_expires_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('previous', 'text')
+        .addColumn('start_index', 'integer')
+        .addColumn('start_payword', 'text')
+        .addColumn('start_release', 'text')
+        .addColumn('last_index', 'integer')
+        .addColumn('last_payword', 'text')
+        .addColumn('last_resource', 'text')
+        .addColumn('release', 'text')
+        .addColumn('superseded', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('redeemed_index', 'integer')
+        .addColumn('redeemed_payword', 'text')
+        .addColumn('redeemed_minor', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('rejected_minor', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('netpay_epochs_pk', ['chain_id', 'epoch'])
+        .execute();
+      // One row per spent index of a chain, across epochs: an index moves forward at one holder only.
+      await db.schema
+        .createTable('netpay_payments')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'bigint', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('payword', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_payments_pk', ['chain_id', 'idx'])
+        .execute();
+      await db.schema
+        .createTable('netpay_entitlements')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_entitlements_pk', ['chain_id', 'resource'])
+        .execute();
+      await db.schema
+        .createTable('netpay_redemption_batches')
+        .ifNotExists()
+        .addColumn('idempotency_key', 'text', (c) => c.primaryKey())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('response', 'text')
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('netpay_epochs_active')
+        .ifNotExists()
+        .on('netpay_epochs')
+        .columns(['superseded', 'chain_id'])
+        .execute();
+    },
+  },
+  '002_server_wallets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('netpay_server_wallets')
+        .ifNotExists()
+        .addColumn('session_hash', 'text', (c) => c.primaryKey())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('seed', 'text', (c) => c.notNull())
+        .addColumn('length', 'integer', (c) => c.notNull())
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '003_release_reported': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('netpay_epochs')
+        .addColumn('start_release_reported', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
+  // §7 v1.1: wallets hold allowances, never seeds. The seed table goes, with every seed in it; those sessions
+  // connect again (one click).
+  '004_allowance_wallets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropTable('netpay_server_wallets').ifExists().execute();
+      await db.schema
+        .createTable('netpay_session_wallets')
+        .ifNotExists()
+        .addColumn('session_hash', 'text', (c) => c.primaryKey())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'bigint', (c) => c.notNull())
+        .addColumn('allowance_index', 'integer', (c) => c.notNull())
+        .addColumn('allowance_payword', 'text', (c) => c.notNull())
+        .addColumn('allowance_expires_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('refresh_token', 'text', (c) => c.notNull())
+        .addColumn('balance_minor', 'bigint', (c) => c.notNull())
+        .addColumn('balance_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('auto_pay_max_minor', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('netpay_wallet_purchases')
+        .ifNotExists()
+        .addColumn('session_hash', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_wallet_purchases_pk', ['session_hash', 'resource'])
+        .execute();
+      await db.schema
+        .createTable('netpay_spend_notes')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('netpay_spend_notes_pk', ['chain_id', 'idx'])
+        .execute();
+    },
+  },
+};
+
+/**
+ * Runs the store's migrations with their own bookkeeping tables, so the SDK can share a database with the app
+ * that embeds it. On PostgreSQL the bookkeeping is pinned to the current schema (Kysely otherwise sees migration
+ * tables of every schema, and parallel stores in one database break each other).
+ */
+export async function migrateSpendStore(db: Kysely<unknown>, engine: DatabaseEngine): Promise<void> {
+  let schema: string | undefined;
+  if (engine === 'postgres') {
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+    schema = rows[0]?.schema;
+  }
+  const migrator = new Migrator({
+    db,
+    migrationTableName: 'netpay_vendor_migration',
+    migrationLockTableName: 'netpay_vendor_migration_lock',
+    ...(schema ? { migrationTableSchema: schema } : {}),
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrateToLatestRetrying(migrator);
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`spend store migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
+  }
+}
+
+/** What every part of the store is built on: the database, its engine. */
+export interface StoreContext {
+  readonly db: Kysely<Schema>;
+  readonly engine: DatabaseEngine;
+}
