@@ -23,7 +23,11 @@ export class GroupCommitter {
   #queue: Pending[] = [];
   #flushing = false;
   #scheduled = false;
-  constructor(private readonly commit: CommitBatch) {}
+  constructor(
+    private readonly commit: CommitBatch,
+    /** Resolves once what was committed before the call is on disk (nothing is answered as paid before). */
+    private readonly durable: () => Promise<void>,
+  ) {}
 
   submit(write: PaymentWrite): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
@@ -47,15 +51,24 @@ export class GroupCommitter {
     this.#flushing = true;
     const batch = this.#queue;
     this.#queue = [];
+    let results: WriteResult[];
     try {
-      const results = await this.commit(batch.map((p) => p.write));
-      for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
+      results = await this.commit(batch.map((p) => p.write));
     } catch (error) {
       for (const p of batch) p.reject(error);
+      return;
     } finally {
+      // The next batch may commit while this one's fsync runs; it then waits for the fsync after it.
       this.#flushing = false;
       if (this.#queue.length > 0) this.#schedule();
     }
+    try {
+      await this.durable();
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
   }
 }
 

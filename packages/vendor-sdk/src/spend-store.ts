@@ -1,5 +1,5 @@
 import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
-import { type Database, type DatabaseEngine, openDatabase } from '@netpay/service-kit';
+import { type Database, type DatabaseEngine, openDatabase, sql } from '@netpay/service-kit';
 import type { Kysely } from 'kysely';
 import { HolderEpochs } from './holder-epochs.ts';
 import { GroupCommitter, kyselyCommit, sqliteCommit } from './payment-journal.ts';
@@ -7,6 +7,7 @@ import { PgSpendJournal } from './pg-spend-journal.ts';
 import { RedemptionBatches } from './redemption-batches.ts';
 import { SessionWallets } from './session-wallets.ts';
 import { migrateSpendStore, type Schema } from './spend-store-schema.ts';
+import { type Disk, type Durability, nodeDisk, WAIT_FOR_COMMIT, WalDurability } from './wal-durability.ts';
 
 /** The durable state of one chain at this vendor (what the touchstone says). */
 export interface ChainRecord {
@@ -183,16 +184,43 @@ export interface SpendStore {
   close(): Promise<void>;
 }
 
+/** How the store is opened; the defaults are what production uses. */
+export interface SpendStoreOptions {
+  /** The disk the SQLite WAL is fsynced through (a test slows it down or watches it). */
+  disk?: Disk;
+}
+
 /**
  * Opens the spend store at a database URL (`sqlite:./data/vendor.db`, or `postgres://…`) and runs its migrations.
+ *
+ * SQLite commits are made durable off the event loop (`wal-durability.ts`): the database runs with `synchronous =
+ * NORMAL` and the store fsyncs the WAL on libuv's threadpool before any write resolves. NETPAY_SQLITE_SYNCHRONOUS
+ * set to FULL or EXTRA makes SQLite fsync inside each commit instead, on the event loop (the old way, for the bench
+ * to compare); set to NORMAL nothing is fsynced at all (safe from a process crash, not from a power cut: only to
+ * measure what durability costs).
  *
  * @example
  * const store = await createSpendStore('sqlite:./data/daily-planet.db');
  */
-export async function createSpendStore(url: string): Promise<SpendStore> {
+export async function createSpendStore(url: string, options: SpendStoreOptions = {}): Promise<SpendStore> {
   const database: Database<Schema> = openDatabase<Schema>(url);
-  await migrateSpendStore(database.db as Kysely<unknown>, database.engine);
-  return new KyselySpendStore(database);
+  try {
+    await migrateSpendStore(database.db as Kysely<unknown>, database.engine);
+    const durability = await durabilityOf(database, options.disk ?? nodeDisk);
+    return new KyselySpendStore(database, durability);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+async function durabilityOf(database: Database<Schema>, disk: Disk): Promise<Durability> {
+  // PostgreSQL's commit is durable when it returns; so is SQLite's when the operator chose its synchronous mode.
+  if (!database.sqlite || process.env.NETPAY_SQLITE_SYNCHRONOUS !== undefined) return WAIT_FOR_COMMIT;
+  const path = database.url.startsWith('sqlite:') ? database.url.slice('sqlite:'.length) : database.url;
+  if (path === ':memory:') return WAIT_FOR_COMMIT;
+  await sql`PRAGMA synchronous = NORMAL`.execute(database.db);
+  return WalDurability.open(path, disk);
 }
 
 /** The store as one object over its parts, each the records of one part of the protocol. */
@@ -204,9 +232,11 @@ class KyselySpendStore implements SpendStore {
   readonly #wallets: SessionWallets;
   readonly #committer: GroupCommitter;
   readonly #journal: PgSpendJournal | undefined;
+  readonly #durability: Durability;
 
-  constructor(database: Database<Schema>) {
+  constructor(database: Database<Schema>, durability: Durability) {
     this.#database = database;
+    this.#durability = durability;
     this.engine = database.engine;
     const context = { db: database.db, engine: database.engine };
     this.#epochs = new HolderEpochs(context);
@@ -214,12 +244,15 @@ class KyselySpendStore implements SpendStore {
     this.#wallets = new SessionWallets(context);
     const portable = kyselyCommit(database.db);
     if (database.sqlite) {
-      this.#committer = new GroupCommitter(sqliteCommit(database.sqlite, portable));
+      this.#committer = new GroupCommitter(sqliteCommit(database.sqlite, portable), () => durability.durable());
     } else {
       // PostgreSQL: one statement per batch instead of three awaited queries per payment.
       const journal = new PgSpendJournal(database.url);
       this.#journal = journal;
-      this.#committer = new GroupCommitter((batch) => journal.commit(batch));
+      this.#committer = new GroupCommitter(
+        (batch) => journal.commit(batch),
+        () => durability.durable(),
+      );
     }
   }
 
@@ -227,31 +260,31 @@ class KyselySpendStore implements SpendStore {
     return this.#epochs.loadChain(chainId);
   }
   saveChain(chain: ChainRecord) {
-    return this.#epochs.saveChain(chain);
+    return this.#written(this.#epochs.saveChain(chain));
   }
   insertEpoch(epoch: EpochRecord) {
-    return this.#epochs.insertEpoch(epoch);
+    return this.#written(this.#epochs.insertEpoch(epoch));
   }
   getEpoch(chainId: string, epoch: number) {
     return this.#epochs.getEpoch(chainId, epoch);
   }
   updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number) {
-    return this.#epochs.updateLease(chainId, epoch, holder, leaseExpiresAtMs);
+    return this.#written(this.#epochs.updateLease(chainId, epoch, holder, leaseExpiresAtMs));
   }
   setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null) {
-    return this.#epochs.setStart(chainId, epoch, start, startRelease);
+    return this.#written(this.#epochs.setStart(chainId, epoch, start, startRelease));
   }
   recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'> {
     return this.#committer.submit(write);
   }
   setRelease(chainId: string, epoch: number, release: ReleaseStatement) {
-    return this.#epochs.setRelease(chainId, epoch, release);
+    return this.#written(this.#epochs.setRelease(chainId, epoch, release));
   }
   markSuperseded(chainId: string, epoch: number) {
-    return this.#epochs.markSuperseded(chainId, epoch);
+    return this.#written(this.#epochs.markSuperseded(chainId, epoch));
   }
   markReleaseReported(chainId: string, epoch: number) {
-    return this.#epochs.markReleaseReported(chainId, epoch);
+    return this.#written(this.#epochs.markReleaseReported(chainId, epoch));
   }
   activeEpochs() {
     return this.#epochs.activeEpochs();
@@ -260,16 +293,16 @@ class KyselySpendStore implements SpendStore {
     return this.#redemption.redeemable();
   }
   createBatch(key: string, body: string) {
-    return this.#redemption.createBatch(key, body);
+    return this.#written(this.#redemption.createBatch(key, body));
   }
   pendingBatches() {
     return this.#redemption.pendingBatches();
   }
   completeBatch(key: string, response: string, items: RedeemedItem[]) {
-    return this.#redemption.completeBatch(key, response, items);
+    return this.#written(this.#redemption.completeBatch(key, response, items));
   }
   failBatch(key: string, response: string) {
-    return this.#redemption.failBatch(key, response);
+    return this.#written(this.#redemption.failBatch(key, response));
   }
   totals() {
     return this.#redemption.totals();
@@ -278,13 +311,13 @@ class KyselySpendStore implements SpendStore {
     return this.#wallets.getServerWallet(sessionHash);
   }
   putServerWallet(record: ServerWalletRecord) {
-    return this.#wallets.putServerWallet(record);
+    return this.#written(this.#wallets.putServerWallet(record));
   }
   deleteServerWallet(sessionHash: string) {
-    return this.#wallets.deleteServerWallet(sessionHash);
+    return this.#written(this.#wallets.deleteServerWallet(sessionHash));
   }
   recordWalletPurchase(purchase: WalletPurchase) {
-    return this.#wallets.recordWalletPurchase(purchase);
+    return this.#written(this.#wallets.recordWalletPurchase(purchase));
   }
   walletPurchases(sessionHash: string) {
     return this.#wallets.walletPurchases(sessionHash);
@@ -293,11 +326,19 @@ class KyselySpendStore implements SpendStore {
     return this.#wallets.unreportedNotes(chainId, upToIndex);
   }
   dropNotes(chainId: string, upToIndex: number) {
-    return this.#wallets.dropNotes(chainId, upToIndex);
+    return this.#written(this.#wallets.dropNotes(chainId, upToIndex));
+  }
+
+  /** Every mutating method resolves only once its write is durable, whether or not it changed a row. */
+  async #written<T>(write: Promise<T>): Promise<T> {
+    const result = await write;
+    await this.#durability.durable();
+    return result;
   }
 
   async close(): Promise<void> {
     await this.#journal?.close();
+    await this.#durability.close();
     await this.#database.close();
   }
 }

@@ -1,0 +1,337 @@
+import assert from 'node:assert/strict';
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { PaywordChain } from '@netpay/protocol';
+import { createTestDatabase, tempDir } from '@netpay/service-kit/testing';
+import { type ChainRecord, createSpendStore, type EpochRecord, type SpendStore } from '../src/spend-store.ts';
+import { type Disk, nodeDisk, WalDurability } from '../src/wal-durability.ts';
+
+// SQLite only: PostgreSQL's commit is durable when it returns, so it has no fsync of its own to order.
+
+const chain = PaywordChain.generate(40);
+const chainId = chain.chainIdB64;
+const expiresAt = '2027-11-24T00:00:00Z';
+const chainRecord: ChainRecord = {
+  chainId,
+  touchstone: {
+    chainId,
+    anchor: chain.anchorB64,
+    length: 40,
+    unit: 1,
+    currency: 'NZD',
+    broker: 'http://broker.test',
+    keyId: 'bk1',
+    issuedAt: '2026-11-24T00:00:00Z',
+    expiresAt,
+    sig: 'A'.repeat(86),
+  },
+  unit: 1,
+  length: 40,
+  currency: 'NZD',
+  expiresAtMs: Date.parse(expiresAt),
+};
+
+function epochRecord(epoch: number, startIndex: number | null): EpochRecord {
+  const start = startIndex === null ? null : { index: startIndex, payword: chain.b64(startIndex) };
+  return {
+    chainId,
+    epoch,
+    holder: {
+      chainId,
+      epoch,
+      vendorId: 'daily-planet',
+      prevVendorId: '',
+      prevEpoch: 0,
+      broker: 'http://broker.test',
+      keyId: 'bk1',
+      issuedAt: '2026-11-24T00:00:00Z',
+      expiresAt,
+      sig: 'A'.repeat(86),
+    },
+    leaseExpiresAtMs: Date.parse(expiresAt),
+    previous: null,
+    start,
+    startRelease: null,
+    releaseReported: false,
+    last: start,
+    lastResource: null,
+    release: null,
+    superseded: false,
+    redeemed: null,
+    redeemedMinor: 0,
+    rejectedMinor: 0,
+  };
+}
+
+const pay = (expected: number, index: number, epoch = 1) => ({
+  chainId,
+  epoch,
+  expectedLastIndex: expected,
+  index,
+  payword: chain.b64(index),
+  resource: `r${index}`,
+  amountMinor: index - expected,
+  atMs: Date.now(),
+});
+
+/**
+ * The real disk with a hand on its fsyncs: while `holding`, each fsync of the -wal file waits until the test lets it
+ * run (in order), and `failNext` makes the next one fail as a disk would.
+ */
+function gatedDisk() {
+  const waiting: (() => void)[] = [];
+  const gate = {
+    holding: false,
+    failNext: false,
+    syncs: 0,
+    waiting,
+    /** Lets the oldest held fsync run. */
+    release() {
+      const next = waiting.shift();
+      assert.ok(next, 'no fsync is waiting');
+      next();
+    },
+  };
+  const disk: Disk = {
+    ...nodeDisk,
+    async openFile(path) {
+      const file = await nodeDisk.openFile(path);
+      if (!file) return undefined;
+      return {
+        inode: file.inode,
+        close: () => file.close(),
+        async sync() {
+          if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));
+          if (gate.failNext) {
+            gate.failNext = false;
+            throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+          }
+          await file.sync();
+          gate.syncs++;
+        },
+      };
+    },
+  };
+  return { gate, disk };
+}
+
+/** Turns of the event loop, so that whatever can run without the held fsync has run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A promise with a flag that says whether it has settled yet. */
+function watched<T>(promise: Promise<T>) {
+  const w = { settled: false, promise };
+  promise.then(
+    () => (w.settled = true),
+    () => (w.settled = true),
+  );
+  return w;
+}
+
+async function waitForHeldSyncs(waiting: unknown[], count: number): Promise<void> {
+  for (let i = 0; i < 500 && waiting.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+  assert.equal(waiting.length, count, 'fsyncs held');
+}
+
+describe('durable SQLite commits with the fsync off the event loop', () => {
+  const stores: SpendStore[] = [];
+  const drops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const s of stores) await s.close();
+    for (const d of drops) await d();
+  });
+  const open = async () => {
+    const db = await createTestDatabase('sqlite');
+    drops.push(db.drop);
+    const { gate, disk } = gatedDisk();
+    const store = await createSpendStore(db.url, { disk });
+    stores.push(store);
+    // A second store on the same file reads what is committed, durable or not (reads never wait for an fsync).
+    const reader = await createSpendStore(db.url);
+    stores.push(reader);
+    await store.saveChain(chainRecord);
+    await store.insertEpoch(epochRecord(1, 0));
+    return { store, reader, gate };
+  };
+
+  it('answers a payment only after an fsync that started after its commit has completed', async () => {
+    const { store, reader, gate } = await open();
+    gate.holding = true;
+    const first = watched(store.recordPayment(pay(0, 1)));
+    await waitForHeldSyncs(gate.waiting, 1);
+    assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 1, 'committed');
+    await settle();
+    assert.equal(first.settled, false, 'not answered while its fsync runs');
+
+    // Committed while the first fsync runs: that fsync may have missed it, so it waits for the next one.
+    const second = watched(store.recordPayment(pay(1, 2)));
+    for (let i = 0; i < 100 && (await reader.getEpoch(chainId, 1))?.last?.index !== 2; i++) await settle();
+    assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 2, 'committed');
+    gate.release();
+    assert.equal(await first.promise, 'ok');
+    await waitForHeldSyncs(gate.waiting, 1);
+    await settle();
+    assert.equal(second.settled, false, 'waits for the fsync after its commit');
+    gate.release();
+    assert.equal(await second.promise, 'ok');
+  });
+
+  it('makes every other write wait for its fsync too', async () => {
+    const { store, gate } = await open();
+    const release = {
+      chainId,
+      epoch: 1,
+      vendorId: 'daily-planet',
+      index: 0,
+      payword: chain.b64(0),
+      toVendorId: 'the-bugle',
+      toEpoch: 2,
+      keyId: 'v1',
+      releasedAt: '2026-11-24T00:10:00Z',
+      sig: 'B'.repeat(86),
+    };
+    const wallet = {
+      sessionHash: 'h'.repeat(43),
+      chainId,
+      epoch: 2,
+      allowance: { index: 20, payword: chain.b64(20), expiresAtMs: 1_900_000_000_000 },
+      refreshTokenSealed: 'nps1.sealed',
+      balanceMinor: 480,
+      balanceAtMs: 1_800_000_000_000,
+      autoPayMaxMinor: 10,
+      updatedAtMs: 1_800_000_000_000,
+    };
+    const writes: [string, () => Promise<unknown>][] = [
+      ['insertEpoch', () => store.insertEpoch(epochRecord(2, null))],
+      ['setStart', () => store.setStart(chainId, 2, { index: 0, payword: chain.b64(0) }, release)],
+      ['updateLease', () => store.updateLease(chainId, 2, epochRecord(2, 0).holder, Date.parse(expiresAt) + 1)],
+      ['markReleaseReported', () => store.markReleaseReported(chainId, 2)],
+      ['setRelease', () => store.setRelease(chainId, 1, release)],
+      ['markSuperseded', () => store.markSuperseded(chainId, 1)],
+      ['createBatch', () => store.createBatch('k1', '{"items":[]}')],
+      ['completeBatch', () => store.completeBatch('k1', '{}', [])],
+      ['failBatch', () => store.failBatch('k1', '{}')],
+      ['putServerWallet', () => store.putServerWallet(wallet)],
+      [
+        'recordWalletPurchase',
+        () =>
+          store.recordWalletPurchase({
+            sessionHash: wallet.sessionHash,
+            resource: 'a/1',
+            chainId,
+            index: 3,
+            amountMinor: 3,
+            description: 'A story',
+            atMs: 1,
+          }),
+      ],
+      ['dropNotes', () => store.dropNotes(chainId, 3)],
+      ['deleteServerWallet', () => store.deleteServerWallet(wallet.sessionHash)],
+    ];
+    gate.holding = true;
+    for (const [name, write] of writes) {
+      const pending = watched(write());
+      await waitForHeldSyncs(gate.waiting, 1);
+      await settle();
+      assert.equal(pending.settled, false, `${name} resolved before its fsync`);
+      gate.release();
+      await pending.promise;
+    }
+  });
+
+  it('refuses to answer as paid once an fsync has failed, and keeps refusing', async () => {
+    const { store, gate } = await open();
+    gate.failNext = true;
+    await assert.rejects(store.recordPayment(pay(0, 1)), /EIO/);
+    await assert.rejects(store.recordPayment(pay(1, 2)), /EIO/);
+    await assert.rejects(store.markSuperseded(chainId, 1), /EIO/);
+  });
+
+  it('leaves the fsync to SQLite in the commit when NETPAY_SQLITE_SYNCHRONOUS is FULL (the old way)', async () => {
+    const db = await createTestDatabase('sqlite');
+    drops.push(db.drop);
+    const { gate, disk } = gatedDisk();
+    process.env.NETPAY_SQLITE_SYNCHRONOUS = 'FULL';
+    let store: SpendStore;
+    try {
+      store = await createSpendStore(db.url, { disk });
+    } finally {
+      delete process.env.NETPAY_SQLITE_SYNCHRONOUS;
+    }
+    stores.push(store);
+    gate.holding = true;
+    await store.saveChain(chainRecord);
+    await store.insertEpoch(epochRecord(1, 0));
+    assert.equal(await store.recordPayment(pay(0, 1)), 'ok');
+    assert.equal(gate.waiting.length + gate.syncs, 0, 'no fsync of its own');
+  });
+});
+
+describe('the -wal file through its life', () => {
+  it('fsyncs its directory when it is opened, coalesces waiters, and follows a new file after a checkpoint', async () => {
+    const dir = tempDir();
+    after(() => dir.remove());
+    const database = join(dir.path, 'v.db');
+    writeFileSync(database, 'db');
+    writeFileSync(`${database}-wal`, 'frames');
+    const calls: string[] = [];
+    let holdSync: Promise<void> | undefined;
+    const disk: Disk = {
+      async openFile(path) {
+        const file = await nodeDisk.openFile(path);
+        if (!file) return undefined;
+        const name = path.slice(dir.path.length + 1);
+        calls.push(`open ${name}#${file.inode}`);
+        return {
+          inode: file.inode,
+          close: () => file.close(),
+          async sync() {
+            calls.push(`sync ${name}#${file.inode}`);
+            await holdSync;
+            await file.sync();
+          },
+        };
+      },
+      inodeAt: (path) => nodeDisk.inodeAt(path),
+      async syncDirectory(path) {
+        assert.equal(path, dir.path);
+        calls.push('sync dir');
+        await nodeDisk.syncDirectory(path);
+      },
+    };
+    const wal = await WalDurability.open(database, disk);
+    const first = (await nodeDisk.inodeAt(`${database}-wal`)) as number;
+    assert.deepEqual(calls, [`open v.db-wal#${first}`, 'sync dir']);
+
+    // Five waiters while one fsync runs: the one running, then one more for all that came during it.
+    calls.length = 0;
+    let letGo!: () => void;
+    holdSync = new Promise((resolve) => (letGo = resolve));
+    const waiters = [wal.durable()];
+    await settle();
+    for (let i = 0; i < 4; i++) waiters.push(wal.durable());
+    letGo();
+    holdSync = undefined;
+    await Promise.all(waiters);
+    assert.deepEqual(calls, [`sync v.db-wal#${first}`, `sync v.db-wal#${first}`]);
+
+    // The last connection checkpointed and removed the file; a new one took its place (another inode).
+    calls.length = 0;
+    writeFileSync(`${database}-wal.new`, 'new frames');
+    renameSync(`${database}-wal.new`, `${database}-wal`);
+    const second = (await nodeDisk.inodeAt(`${database}-wal`)) as number;
+    assert.notEqual(second, first);
+    await wal.durable();
+    assert.deepEqual(calls, [
+      `open v.db#${await nodeDisk.inodeAt(database)}`,
+      `sync v.db#${await nodeDisk.inodeAt(database)}`,
+      `open v.db-wal#${second}`,
+      'sync dir',
+      `sync v.db-wal#${second}`,
+    ]);
+    await wal.close();
+  });
+});
