@@ -1,4 +1,5 @@
 import { b64uDecode } from '@netpay/protocol';
+import type { ProblemDecision } from './challenge.ts';
 import type { ChainView, KnownPoint } from './payment.ts';
 import type { ChainRecord, EpochRecord, PointRecord } from './spend-store.ts';
 
@@ -7,7 +8,8 @@ export interface EpochState {
   record: EpochRecord;
   /** Set when a release has begun: no more payments on this epoch. */
   stopping: boolean;
-  releasing?: Promise<unknown>;
+  /** The release under way (§6): settles with the problem that stopped it, or undefined once stored. */
+  releasing?: Promise<ProblemDecision | undefined> | undefined;
 }
 
 /**

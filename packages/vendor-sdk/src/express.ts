@@ -1,11 +1,17 @@
-import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { corsForExpressRoute, type NetPayCorsOptions } from './cors.ts';
 import type { WalletPaywall } from './challenge.ts';
-import type { NetPayPaid } from './fastify.ts';
+import { corsForExpressRoute, type NetPayCorsOptions } from './cors.ts';
+import {
+  chargeInput,
+  chargeOutcome,
+  defaultResource,
+  type HttpReply,
+  type NetPayPaid,
+  releaseReply,
+  webReply,
+} from './http-reply.ts';
 import type { RequestOrigin } from './navigation.ts';
 import type { NetPayVendor } from './vendor.ts';
-import type { WebAnswer } from './web-answer.ts';
 
 /** What a route charges: a price in minor units (or a function of the request) and what is bought. */
 export interface NetPayExpressOptions {
@@ -41,37 +47,25 @@ export function netpayExpress(vendor: NetPayVendor, options: NetPayExpressOption
     if (cors?.(req, res, next)) return;
     void (async () => {
       const price = typeof options.price === 'function' ? await options.price(req) : options.price;
-      const resource = options.resource
-        ? options.resource(req)
-        : `${req.method} ${(req.originalUrl ?? req.url).split('?')[0]}`;
-      const decision = await vendor.charge({
-        authorization: req.get('authorization'),
-        accept: req.get('accept'),
-        resource,
-        priceMinor: price,
-        cookie: req.get('cookie'),
-        path: req.originalUrl ?? req.url,
-        secFetchSite: req.get('sec-fetch-site'),
-        referer: req.get('referer'),
-        description: options.description ? options.description(req) : undefined,
-      });
-      if (decision.kind === 'free') return next();
-      if (decision.kind === 'paid') {
-        const paid: NetPayPaid = {
-          chainId: decision.chainId,
-          index: decision.index,
-          balanceMinor: decision.balanceMinor,
-          charged: decision.charged,
-        };
-        res.setHeader(RECEIPT_HEADER, decision.receipt);
-        res.locals.netpay = paid;
-        (req as Request & { netpay?: NetPayPaid }).netpay = paid;
+      const path = req.originalUrl ?? req.url;
+      const decision = await vendor.charge(
+        chargeInput((name) => req.get(name), {
+          resource: options.resource ? options.resource(req) : defaultResource(req.method, path),
+          priceMinor: price,
+          path,
+          description: options.description ? options.description(req) : undefined,
+        }),
+      );
+      const outcome = chargeOutcome(decision);
+      if (outcome.kind === 'free') return next();
+      if (outcome.kind === 'paid') {
+        res.setHeader(outcome.receiptHeader, outcome.receipt);
+        res.locals.netpay = outcome.paid;
+        (req as Request & { netpay?: NetPayPaid }).netpay = outcome.paid;
         return next();
       }
-      if (decision.wallet) res.locals.netpayPaywall = decision.wallet;
-      res.status(decision.status);
-      for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
-      res.send(decision.html ?? JSON.stringify(decision.body));
+      if (outcome.paywall) res.locals.netpayPaywall = outcome.paywall;
+      send(res, outcome.reply);
     })().catch(next);
   };
 }
@@ -86,20 +80,15 @@ export function netpayReleaseHandler(vendor: NetPayVendor): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     vendor
       .release(req.body)
-      .then((answer) => {
-        res.status(answer.status);
-        for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
-        res.send(JSON.stringify(answer.body));
-      })
+      .then((answer) => send(res, releaseReply(answer)))
       .catch(next);
   };
 }
 
-function sendWeb(res: Response, answer: WebAnswer): void {
-  res.status(answer.status);
-  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
-  if (answer.cookies.length > 0) res.setHeader('set-cookie', answer.cookies);
-  res.send(answer.html ?? '');
+function send(res: Response, reply: HttpReply): void {
+  res.status(reply.status);
+  for (const name in reply.headers) res.setHeader(name, reply.headers[name] as string | string[]);
+  res.send(reply.body);
 }
 
 function origin(req: Request): RequestOrigin {
@@ -118,7 +107,10 @@ function origin(req: Request): RequestOrigin {
  */
 export function netpayConnectHandler(vendor: NetPayVendor): RequestHandler {
   return (req: Request, res: Response) => {
-    sendWeb(res, vendor.connect({ returnTo: req.query.return_to, cookie: req.get('cookie'), request: origin(req) }));
+    send(
+      res,
+      webReply(vendor.connect({ returnTo: req.query.return_to, cookie: req.get('cookie'), request: origin(req) })),
+    );
   };
 }
 
@@ -126,7 +118,7 @@ export function netpayCallbackHandler(vendor: NetPayVendor): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     vendor
       .connectCallback({ query: req.query as Record<string, unknown>, cookie: req.get('cookie') })
-      .then((answer) => sendWeb(res, answer))
+      .then((answer) => send(res, webReply(answer)))
       .catch(next);
   };
 }
@@ -147,7 +139,9 @@ async function formBody(req: Request): Promise<unknown> {
 export function netpayPayHandler(vendor: NetPayVendor): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     formBody(req)
-      .then((body) => sendWeb(res, vendor.confirmPayment({ body, cookie: req.get('cookie'), request: origin(req) })))
+      .then((body) =>
+        send(res, webReply(vendor.confirmPayment({ body, cookie: req.get('cookie'), request: origin(req) }))),
+      )
       .catch(next);
   };
 }

@@ -1,13 +1,22 @@
-import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { corsForPricedRoutes, type NetPayCorsOptions } from './cors.ts';
 import type { WalletPaywall } from './challenge.ts';
 import { CALLBACK_PATH, CONNECT_PATH } from './connection.ts';
+import {
+  chargeInput,
+  chargeOutcome,
+  defaultResource,
+  type HttpReply,
+  type NetPayPaid,
+  releaseReply,
+  webReply,
+} from './http-reply.ts';
 import type { RequestOrigin } from './navigation.ts';
 import { PAY_PATH } from './pay-confirm.ts';
 import type { WalletView } from './server-wallet.ts';
 import type { NetPayVendor } from './vendor.ts';
-import type { WebAnswer } from './web-answer.ts';
+
+export { defaultResource, type NetPayPaid } from './http-reply.ts';
 
 /** What a route declares to be priced: `config: { netpay: { price, resource?, description? } }`. */
 export interface NetPayRouteConfig {
@@ -17,15 +26,6 @@ export interface NetPayRouteConfig {
   resource?: (request: FastifyRequest) => string;
   /** What is bought in words, for the reader's history at the broker (an article's title); default: the resource. */
   description?: (request: FastifyRequest) => string;
-}
-
-/** What a paid (or re-read) request carries after the plugin let it through. */
-export interface NetPayPaid {
-  chainId: string;
-  index: number;
-  balanceMinor: number;
-  /** False for a retry of the last payment or an entitlement. */
-  charged: boolean;
 }
 
 declare module 'fastify' {
@@ -58,12 +58,6 @@ export interface NetPayFastifyOptions {
   releasePath?: string;
 }
 
-/** The default resource of a request: method and path, without the query. */
-export function defaultResource(method: string, url: string): string {
-  const q = url.indexOf('?');
-  return `${method} ${q < 0 ? url : url.slice(0, q)}`;
-}
-
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -92,45 +86,31 @@ async function chargeRoute(
   const config = request.routeOptions.config.netpay;
   if (!config) return;
   const price = typeof config.price === 'function' ? await config.price(request) : config.price;
-  const resource = config.resource ? config.resource(request) : defaultResource(request.method, request.url);
-  const origin = requestOrigin(request);
-  const decision = await vendor.charge({
-    authorization: request.headers.authorization,
-    accept: request.headers.accept,
-    resource,
-    priceMinor: price,
-    cookie: request.headers.cookie,
-    path: request.url,
-    secFetchSite: origin.secFetchSite,
-    referer: origin.referer,
-    description: config.description ? config.description(request) : undefined,
-  });
-  if (decision.kind === 'free') return;
+  const decision = await vendor.charge(
+    chargeInput((name) => header(request, name), {
+      resource: config.resource ? config.resource(request) : defaultResource(request.method, request.url),
+      priceMinor: price,
+      path: request.url,
+      description: config.description ? config.description(request) : undefined,
+    }),
+  );
+  const outcome = chargeOutcome(decision);
+  if (outcome.kind === 'free') return;
   // The figures after this request: the payment, a new allowance, or a wallet forgotten.
   if (vendor.serverWallets && request.headers.cookie) await setSessionView(vendor, request);
-  if (decision.kind === 'paid') {
-    reply.header(RECEIPT_HEADER, decision.receipt);
-    request.netpay = {
-      chainId: decision.chainId,
-      index: decision.index,
-      balanceMinor: decision.balanceMinor,
-      charged: decision.charged,
-    };
+  if (outcome.kind === 'paid') {
+    reply.header(outcome.receiptHeader, outcome.receipt);
+    request.netpay = outcome.paid;
     return;
   }
-  request.netpayRefusal = String(decision.body.code ?? 'payment_required');
-  request.netpayPaywall = decision.wallet ?? null;
+  request.netpayRefusal = outcome.refusal;
+  request.netpayPaywall = outcome.paywall ?? null;
   // An async hook that answers must return the reply, so Fastify stops before the handler.
-  return reply
-    .code(decision.status)
-    .headers(decision.headers)
-    .send(decision.html ?? JSON.stringify(decision.body));
+  return send(reply, outcome.reply);
 }
 
-function sendWeb(reply: FastifyReply, answer: WebAnswer): FastifyReply {
-  reply.code(answer.status).headers(answer.headers);
-  if (answer.cookies.length > 0) reply.header('set-cookie', answer.cookies);
-  return reply.send(answer.html ?? '');
+function send(reply: FastifyReply, answer: HttpReply): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -166,17 +146,19 @@ export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
       if (request.headers.cookie) await setSessionView(vendor, request);
     });
     app.get<{ Querystring: Record<string, unknown> }>(CONNECT_PATH, async (request, reply) =>
-      sendWeb(
+      send(
         reply,
-        vendor.connect({
-          returnTo: request.query.return_to,
-          cookie: request.headers.cookie,
-          request: requestOrigin(request),
-        }),
+        webReply(
+          vendor.connect({
+            returnTo: request.query.return_to,
+            cookie: request.headers.cookie,
+            request: requestOrigin(request),
+          }),
+        ),
       ),
     );
     app.get<{ Querystring: Record<string, unknown> }>(CALLBACK_PATH, async (request, reply) =>
-      sendWeb(reply, await vendor.connectCallback({ query: request.query, cookie: request.headers.cookie })),
+      send(reply, webReply(await vendor.connectCallback({ query: request.query, cookie: request.headers.cookie }))),
     );
     // The pay form in its own context, so its form parser does not become the whole app's.
     await app.register(async (child) => {
@@ -186,21 +168,22 @@ export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
         );
       }
       child.post(PAY_PATH, async (request, reply) =>
-        sendWeb(
+        send(
           reply,
-          vendor.confirmPayment({
-            body: request.body,
-            cookie: request.headers.cookie,
-            request: requestOrigin(request),
-          }),
+          webReply(
+            vendor.confirmPayment({
+              body: request.body,
+              cookie: request.headers.cookie,
+              request: requestOrigin(request),
+            }),
+          ),
         ),
       );
     });
   }
   app.addHook('preHandler', (request, reply) => chargeRoute(vendor, request, reply));
   app.post(options.releasePath ?? '/netpay/release', async (request, reply) => {
-    const answer = await vendor.release(request.body);
-    return reply.code(answer.status).headers(answer.headers).send(JSON.stringify(answer.body));
+    return send(reply, releaseReply(await vendor.release(request.body)));
   });
 };
 
