@@ -16,6 +16,7 @@ import {
 } from './connection-chain.ts';
 import type { CustomerSettings } from './customer-settings.ts';
 import type { BrokerDeps } from './deps.ts';
+import type { HashWork } from './hash-work.ts';
 import { customerAccountBalance } from './ledger-store.ts';
 import type { BrokerTx } from './schema.ts';
 
@@ -29,6 +30,8 @@ export interface AllowanceContext {
   spent: Point;
   /** Whether the automatic top-up may still be tried for this request (once per request). */
   topUpPossible: boolean;
+  /** Derives the paywords the answer hands out (a new chain's anchor, w_a) inline or in the pool when long. */
+  work: HashWork;
 }
 
 export type AllowanceOutcome =
@@ -120,7 +123,7 @@ export async function nextAllowance(deps: BrokerDeps, trx: BrokerTx, ctx: Allowa
           state.chain.unit,
         );
       }
-      const fresh = await fundConnectionChain(deps, trx, connection, decision.blockMinor);
+      const fresh = await fundConnectionChain(deps, trx, ctx.work, connection, decision.blockMinor);
       const { response } = await claimInTransaction(deps, trx, fresh, connection.vendor_id, { internal: true });
       await grantRow(fresh, decision.index, 0, 0);
       return { ...(await granted(fresh, decision.index)), claim: response };
@@ -144,7 +147,7 @@ export async function nextAllowance(deps: BrokerDeps, trx: BrokerTx, ctx: Allowa
     return {
       kind: 'granted',
       state: chain,
-      allowance: allowanceOn(chain, index),
+      allowance: allowanceOn(ctx.work, chain, index),
       balance: await netPayBalance(trx, connection.customer_id),
       limits,
     };

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Bank } from './bank-port.ts';
 import { type BrokerConfig, brokerConfig } from './config.ts';
 import type { BrokerDeps } from './deps.ts';
+import { HashPool } from './hash-pool.ts';
 import { ensureFixedAccounts } from './ledger-store.ts';
 import { migrations } from './migrations.ts';
 import { httpReleaseClient, type ReleaseClient } from './release-client.ts';
@@ -103,6 +104,7 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
     config,
     logger,
     releaseClient: options.releaseClient ?? httpReleaseClient(config.releaseTimeoutMs),
+    hasher: new HashPool(config.hashWorkers),
   };
   const app = createService({
     name: 'broker',
@@ -113,6 +115,7 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
     pageContentSecurityPolicy: contentSecurityPolicy(),
   });
   app.decorate('broker', deps);
+  app.addHook('onClose', () => deps.hasher.close());
 
   // An empty body with a JSON content type means "no body" (a claim sends none), not a parse error.
   const defaultJson = app.getDefaultJsonParser('error', 'error');

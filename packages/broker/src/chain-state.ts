@@ -1,5 +1,5 @@
-import { verifyPaywordB64 } from '@netpay/protocol';
 import { type DatabaseEngine, forUpdate } from '@netpay/service-kit';
+import type { HashWork } from './hash-work.ts';
 import type { BrokerSchema, BrokerTx } from './schema.ts';
 
 export type ChainRow = BrokerSchema['chains'];
@@ -62,9 +62,9 @@ export function highestKnownIndex(state: ChainState): number {
 
 /**
  * Whether (index, payword) lies on the chain: equal to a known point at that index, or hashing down to the
- * nearest known point below it. Costs at most index − base SHA-256 steps.
+ * nearest known point below it. Costs at most index − base SHA-256 steps, run through `work` (in the pool when long).
  */
-export function pointOnChain(state: ChainState, presented: Point): boolean {
+export function pointOnChain(work: HashWork, state: ChainState, presented: Point): boolean {
   if (!Number.isInteger(presented.index) || presented.index < 0 || presented.index > state.chain.length) return false;
   let base: Point = { index: 0, payword: state.chain.anchor };
   for (const p of knownPoints(state)) {
@@ -72,7 +72,7 @@ export function pointOnChain(state: ChainState, presented: Point): boolean {
     if (p.index < presented.index && p.index > base.index) base = p;
   }
   if (base.index === presented.index) return base.payword === presented.payword;
-  return verifyPaywordB64({ chainId: state.chain.chain_id, known: base, presented });
+  return work.verify(state.chain.chain_id, base, presented);
 }
 
 /** Locks the chain's row for the rest of the transaction (PostgreSQL; SQLite transactions are serial). */

@@ -2,6 +2,7 @@ import { type CheckpointRequest, type HolderCertificate, ProtocolError } from '@
 import { rfc3339 } from '@netpay/service-kit';
 import { loadChainState, pointOnChain, updateEpoch } from './chain-state.ts';
 import type { BrokerDeps } from './deps.ts';
+import { withHashWork } from './hash-work.ts';
 import { holderCertificate, leaseTimes } from './holder-lease.ts';
 import { activeSigningKey } from './signing-keys.ts';
 import { checkRelease, learnRelease } from './take-back.ts';
@@ -19,9 +20,8 @@ export async function checkpoint(
   vendorId: string,
   request: CheckpointRequest,
 ): Promise<{ holder: HolderCertificate }> {
-  const outcome = await deps.db
-    .transaction()
-    .execute(async (trx): Promise<ProtocolError | { holder: HolderCertificate }> => {
+  const outcome = await withHashWork(deps.hasher, (work) =>
+    deps.db.transaction().execute(async (trx): Promise<ProtocolError | { holder: HolderCertificate }> => {
       const state = await loadChainState(trx, deps.engine, chainId);
       if (!state) return new ProtocolError('unknown_chain', 'the broker does not know this chain', undefined, 404);
       const now = deps.clock.now();
@@ -30,7 +30,7 @@ export async function checkpoint(
         return new ProtocolError('not_holder', `the caller does not hold epoch ${request.epoch}`);
       }
       if (request.release) {
-        const problem = await checkRelease(trx, state, request.release, vendorId, request.epoch);
+        const problem = await checkRelease(work, trx, state, request.release, vendorId, request.epoch);
         if (problem) return new ProtocolError(problem, 'the release does not hand the previous epoch to this one');
         const previous = state.epochs.get(request.epoch - 1);
         if (previous) await learnRelease(trx, state, previous, request.release, rfc3339(now));
@@ -59,7 +59,7 @@ export async function checkpoint(
           lastIndex: last,
         });
       }
-      if (!pointOnChain(state, { index: request.index, payword: request.payword })) {
+      if (!pointOnChain(work, state, { index: request.index, payword: request.payword })) {
         return new ProtocolError('invalid_payword', 'the payword does not verify against the chain');
       }
       const { issuedAt, expiresAt } = leaseTimes(now, deps.config.leaseTtlSeconds);
@@ -84,7 +84,8 @@ export async function checkpoint(
         holder: JSON.stringify(holder),
       });
       return { holder };
-    });
+    }),
+  );
   if (outcome instanceof ProtocolError) throw outcome;
   return outcome;
 }

@@ -1,10 +1,4 @@
-import {
-  type ClaimResponse,
-  type PreviousHolder,
-  ProtocolError,
-  type Touchstone,
-  verifyPaywordB64,
-} from '@netpay/protocol';
+import { type ClaimResponse, type PreviousHolder, ProtocolError, type Touchstone } from '@netpay/protocol';
 import {
   type ChainState,
   type EpochRow,
@@ -15,6 +9,7 @@ import {
 } from './chain-state.ts';
 import { refuseForeignClaim } from './connection-chain.ts';
 import type { BrokerDeps } from './deps.ts';
+import { type HashWork, withHashWork } from './hash-work.ts';
 import { holderCertificate, leaseTimes, leaseValid } from './holder-lease.ts';
 import type { BrokerTx } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
@@ -37,7 +32,7 @@ export async function claimInTransaction(
   trx: BrokerTx,
   state: ChainState,
   vendorId: string,
-  options: { allowExpired?: boolean; proof?: Point | undefined; internal?: boolean } = {},
+  options: { allowExpired?: boolean; proof?: Point | undefined; work?: HashWork; internal?: boolean } = {},
 ): Promise<ClaimOutcome> {
   const now = deps.clock.now();
   const { chain } = state;
@@ -57,7 +52,8 @@ export async function claimInTransaction(
 
   // Opening a new epoch moves the coin: only a customer's fresh payword may do that (the broker's own refund and
   // connect grants act for the authenticated customer and need none).
-  const proof = options.internal ? null : checkProof(state, options.proof);
+  if (!options.internal && !options.work) throw new Error('a vendor claim checks its proof through hash work');
+  const proof = options.internal || !options.work ? null : checkProof(options.work, state, options.proof);
   const epochNumber = (current?.epoch ?? 0) + 1;
   const { issuedAt, expiresAt } = leaseTimes(now, deps.config.leaseTtlSeconds);
   let start: Point | null = null;
@@ -121,9 +117,9 @@ export async function claimInTransaction(
  * §5 v1.1 proof of payment: the payword the customer presented must lie on the chain strictly above every point
  * the broker knows (anchor, starts, checkpoints, releases, earlier proofs, redeemed ends). A vendor that holds no
  * fresh payword of the customer's (a garbage header, or one it saw before) therefore cannot take the coin.
- * Costs proof.index − highest SHA-256 steps, bounded by the chain's length.
+ * Costs proof.index − highest SHA-256 steps, bounded by the chain's length (in the pool when long).
  */
-function checkProof(state: ChainState, proof: Point | undefined): Point {
+function checkProof(work: HashWork, state: ChainState, proof: Point | undefined): Point {
   if (!proof) {
     throw new ProtocolError('invalid_payword', "a claim that opens a new epoch must carry the customer's payword");
   }
@@ -135,7 +131,7 @@ function checkProof(state: ChainState, proof: Point | undefined): Point {
       { lastIndex: highest.index },
     );
   }
-  if (!verifyPaywordB64({ chainId: state.chain.chain_id, known: highest, presented: proof })) {
+  if (!work.verify(state.chain.chain_id, highest, proof)) {
     throw new ProtocolError('invalid_payword', 'the proof does not verify against the chain');
   }
   return { index: proof.index, payword: proof.payword };
@@ -225,10 +221,12 @@ export async function claimChain(
   vendorId: string,
   proof?: Point,
 ): Promise<ClaimResponse> {
-  return deps.db.transaction().execute(async (trx) => {
-    const state = await loadChainState(trx, deps.engine, chainId);
-    refuseUnlessActive(state);
-    refuseForeignClaim(state, vendorId);
-    return (await claimInTransaction(deps, trx, state, vendorId, { proof })).response;
-  });
+  return withHashWork(deps.hasher, (work) =>
+    deps.db.transaction().execute(async (trx) => {
+      const state = await loadChainState(trx, deps.engine, chainId);
+      refuseUnlessActive(state);
+      refuseForeignClaim(state, vendorId);
+      return (await claimInTransaction(deps, trx, state, vendorId, { proof, work })).response;
+    }),
+  );
 }

@@ -76,6 +76,13 @@ export const BROKER_COMMAND = {
       description: 'the longest coin (in units) the broker sells',
     },
     {
+      name: 'hash-workers',
+      value: 'N',
+      kind: 'integer',
+      defaultText: 'the cores less one, at least 1',
+      description: 'worker threads for long hash loops (coins it makes, long ranges and proofs)',
+    },
+    {
       name: 'reconcile-interval-ms',
       value: 'N',
       kind: 'integer',

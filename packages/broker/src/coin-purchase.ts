@@ -4,7 +4,6 @@ import {
   type BuyCoinRequest,
   type BuyCoinResponse,
   Money,
-  paywordAt,
   ProtocolError,
   randomBytes,
   signTouchstone,
@@ -159,11 +158,12 @@ export async function issueCoin(deps: BrokerDeps, attempt: PurchaseAttempt, char
     chainId = attempt.chainId;
     anchor = attempt.anchor;
   } else {
-    const id = randomBytes(16);
-    const seedBytes = randomBytes(32);
-    chainId = b64uEncode(id);
-    anchor = b64uEncode(paywordAt(id, seedBytes, length, 0));
-    seed = b64uEncode(seedBytes);
+    chainId = b64uEncode(randomBytes(16));
+    seed = b64uEncode(randomBytes(32));
+    // Up to maxChainLength SHA-256 steps: in the hash pool when long, before any transaction is open.
+    const [made] = await deps.hasher.run([{ kind: 'payword', chainId, seed, length, index: 0 }]);
+    if (typeof made !== 'string') throw new Error('the hash pool made no anchor');
+    anchor = made;
   }
   const now = deps.clock.now();
   const issuedAt = rfc3339(now);

@@ -1,3 +1,4 @@
+import { defaultHashWorkers } from './hash-pool.ts';
 import type { LoginFailureLimits } from './login-throttle.ts';
 
 /** What an operator may tune; everything else follows from the protocol. */
@@ -34,6 +35,11 @@ export interface BrokerConfig {
     signupPerIp: [capacity: number, perSecond: number];
     coinPurchasesPerCustomer: [capacity: number, perSecond: number];
   };
+  /**
+   * Worker threads for hash loops too long for the event loop (hash-pool.ts): coins the broker makes, long ranges
+   * and proofs. Default: the cores less one, at least 1.
+   */
+  hashWorkers: number;
   /** Failed-login limits shared by the web form and the API (see login-throttle.ts); defaults when absent. */
   loginFailures?: Partial<LoginFailureLimits>;
 }
@@ -50,6 +56,7 @@ export const DEFAULT_CONFIG: Omit<BrokerConfig, 'publicUrl'> = {
   settlementWindowSeconds: 86_400,
   allowanceMaxMinor: 50,
   connectionBlockMinor: 200,
+  hashWorkers: defaultHashWorkers(),
   rateLimits: {
     loginPerIp: [300, 10],
     signupPerIp: [300, 10],
@@ -81,6 +88,9 @@ export function brokerConfig(partial: Partial<BrokerConfig> & { publicUrl: strin
   }
   if (!Number.isSafeInteger(config.connectionBlockMinor) || config.connectionBlockMinor < config.allowanceMaxMinor) {
     throw new Error('connectionBlockMinor must be an integer of at least allowanceMaxMinor');
+  }
+  if (!Number.isInteger(config.hashWorkers) || config.hashWorkers < 1 || config.hashWorkers > 64) {
+    throw new Error('hashWorkers must be an integer in 1..64');
   }
   return config;
 }

@@ -1,17 +1,9 @@
-import {
-  type Allowance,
-  b64uDecode,
-  b64uEncode,
-  Money,
-  ProtocolError,
-  paywordAt,
-  randomBytes,
-  signTouchstone,
-} from '@netpay/protocol';
+import { type Allowance, b64uEncode, Money, ProtocolError, randomBytes, signTouchstone } from '@netpay/protocol';
 import { rfc3339 } from '@netpay/service-kit';
 import { type ChainState, highestKnownPoint, loadChainState, updateEpoch } from './chain-state.ts';
 import { assertConserved } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
+import type { HashWork } from './hash-work.ts';
 import { balancePurchaseEntryOf, balanceRefundEntryOf } from './ledger.ts';
 import { customerAccountBalance, postEntry } from './ledger-store.ts';
 import type { BrokerSchema, BrokerTx } from './schema.ts';
@@ -40,14 +32,18 @@ export const NO_CHARGE = '';
 export async function fundConnectionChain(
   deps: BrokerDeps,
   trx: BrokerTx,
+  work: HashWork,
   connection: ConnectionRow,
   blockMinor: number,
 ): Promise<ChainState> {
   const length = blockMinor;
-  const id = randomBytes(16);
-  const seed = randomBytes(32);
-  const chainId = b64uEncode(id);
-  const anchor = b64uEncode(paywordAt(id, seed, length, 0));
+  // The id and seed of the chain this connection gets next, kept by `work`: when its anchor is too long to hash
+  // here, the transaction runs again after the pool made it, and must make the same chain.
+  const { chainId, seed } = work.fresh(`connection-chain ${connection.id}`, () => ({
+    chainId: b64uEncode(randomBytes(16)),
+    seed: b64uEncode(randomBytes(32)),
+  }));
+  const anchor = work.paywordAt(chainId, seed, length, 0);
   const issuedAt = rfc3339(deps.clock.now());
   const expiresAt = rfc3339(new Date(Date.parse(issuedAt) + deps.config.coinTtlDays * 86_400_000));
   const key = await activeSigningKey(trx);
@@ -71,7 +67,7 @@ export async function fundConnectionChain(
       chain_id: chainId,
       customer_id: connection.customer_id,
       anchor,
-      seed: sealChainSeed(chainId, b64uEncode(seed)),
+      seed: sealChainSeed(chainId, seed),
       length,
       unit: 1,
       currency: deps.config.currency,
@@ -186,12 +182,11 @@ export async function returnUnallowedTail(
 }
 
 /** The allowance w_a of a connection chain, derived from its sealed seed; valid while the chain is. */
-export function allowanceOn(state: ChainState, index: number): Allowance {
+export function allowanceOn(work: HashWork, state: ChainState, index: number): Allowance {
   const { chain } = state;
   if (chain.seed === null) throw new Error(`chain ${chain.chain_id} has no seed`);
-  const seed = b64uDecode(openChainSeed(chain.chain_id, chain.seed), 32);
-  const payword = paywordAt(b64uDecode(chain.chain_id, 16), seed, chain.length, index);
-  return { index, payword: b64uEncode(payword), expiresAt: chain.expires_at };
+  const payword = work.paywordAt(chain.chain_id, openChainSeed(chain.chain_id, chain.seed), chain.length, index);
+  return { index, payword, expiresAt: chain.expires_at };
 }
 
 /**

@@ -8,6 +8,7 @@ import { chainUsable } from './connection-chain.ts';
 import { connectWithFreshToken } from './connections.ts';
 import { ensureCustomerSettings, lockCustomer } from './customer-settings.ts';
 import type { BrokerDeps } from './deps.ts';
+import { withHashWork } from './hash-work.ts';
 import { automaticTopUp } from './top-up.ts';
 
 /** The transaction found that the balance needs the automatic top-up; it rolled back and is tried once more. */
@@ -43,43 +44,46 @@ async function attempt(
   code: string,
   topUpPossible: boolean,
 ): Promise<ConnectionGrantResponse> {
-  return deps.db.transaction().execute(async (trx) => {
-    const now = deps.clock.now();
-    const { customerId } = await consumeConnectCode(trx, vendorId, code, now);
-    await ensureCustomerSettings(trx, customerId, now);
-    const settings = await lockCustomer(trx, deps.engine, customerId);
-    const { connection, refreshToken } = await connectWithFreshToken(trx, customerId, vendorId, now);
-    const state = connection.chain_id ? await loadChainState(trx, deps.engine, connection.chain_id) : undefined;
-    // The site's own chain, claimed again by it (its current epoch: an internal claim needs no proof).
-    const claim =
-      state && chainUsable(state, now)
-        ? (await claimInTransaction(deps, trx, state, vendorId, { internal: true })).response
-        : undefined;
-    const outcome: AllowanceOutcome = await nextAllowance(deps, trx, {
-      connection,
-      settings,
-      state,
-      spent: state ? highestKnownPoint(state) : { index: 0, payword: '' },
-      topUpPossible,
-    });
-    if (outcome.kind === 'top_up') throw new NeedsTopUp(customerId);
-    if (outcome.kind === 'refused') {
-      throw new ProtocolError(outcome.code, outcome.detail, {
-        brokerUrl: `${deps.config.publicUrl}${outcome.code === 'limit_reached' ? '/sites' : '/coins'}`,
+  return withHashWork(deps.hasher, (work) =>
+    deps.db.transaction().execute(async (trx) => {
+      const now = deps.clock.now();
+      const { customerId } = await consumeConnectCode(trx, vendorId, code, now);
+      await ensureCustomerSettings(trx, customerId, now);
+      const settings = await lockCustomer(trx, deps.engine, customerId);
+      const { connection, refreshToken } = await connectWithFreshToken(trx, customerId, vendorId, now);
+      const state = connection.chain_id ? await loadChainState(trx, deps.engine, connection.chain_id) : undefined;
+      // The site's own chain, claimed again by it (its current epoch: an internal claim needs no proof).
+      const claim =
+        state && chainUsable(state, now)
+          ? (await claimInTransaction(deps, trx, state, vendorId, { internal: true })).response
+          : undefined;
+      const outcome: AllowanceOutcome = await nextAllowance(deps, trx, {
+        connection,
+        settings,
+        state,
+        spent: state ? highestKnownPoint(state) : { index: 0, payword: '' },
+        topUpPossible,
+        work,
       });
-    }
-    const claimed = outcome.claim ?? claim;
-    if (!claimed) throw new Error('a grant without a claim');
-    return {
-      chainId: outcome.state.chain.chain_id,
-      touchstone: claimed.touchstone,
-      holder: claimed.holder,
-      previous: claimed.previous,
-      start: claimed.start,
-      allowance: outcome.allowance,
-      refreshToken,
-      balance: outcome.balance,
-      limits: outcome.limits,
-    };
-  });
+      if (outcome.kind === 'top_up') throw new NeedsTopUp(customerId);
+      if (outcome.kind === 'refused') {
+        throw new ProtocolError(outcome.code, outcome.detail, {
+          brokerUrl: `${deps.config.publicUrl}${outcome.code === 'limit_reached' ? '/sites' : '/coins'}`,
+        });
+      }
+      const claimed = outcome.claim ?? claim;
+      if (!claimed) throw new Error('a grant without a claim');
+      return {
+        chainId: outcome.state.chain.chain_id,
+        touchstone: claimed.touchstone,
+        holder: claimed.holder,
+        previous: claimed.previous,
+        start: claimed.start,
+        allowance: outcome.allowance,
+        refreshToken,
+        balance: outcome.balance,
+        limits: outcome.limits,
+      };
+    }),
+  );
 }

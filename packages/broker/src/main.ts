@@ -29,6 +29,7 @@ import {
   VENDOR_ADD_REQUIRED,
 } from './cli-commands.ts';
 import { brokerConfig, DEFAULT_CONFIG } from './config.ts';
+import { HashPool } from './hash-pool.ts';
 import { HttpBank } from './http-bank.ts';
 import { runPayouts } from './payouts.ts';
 import { DEFAULT_RECONCILE_GRACE_MS, reconcilePurchases, startReconcileJob } from './reconcile.ts';
@@ -123,6 +124,7 @@ export async function runBroker(argv: string[]): Promise<void> {
       leaseTtlSeconds:
         integerOption('lease-ttl-seconds', values['lease-ttl-seconds']) ?? DEFAULT_CONFIG.leaseTtlSeconds,
       maxChainLength: integerOption('max-chain-length', values['max-chain-length']) ?? DEFAULT_CONFIG.maxChainLength,
+      hashWorkers: integerOption('hash-workers', values['hash-workers']) ?? DEFAULT_CONFIG.hashWorkers,
       ...(purchaseBudget
         ? { rateLimits: { ...DEFAULT_CONFIG.rateLimits, coinPurchasesPerCustomer: purchaseBudget } }
         : {}),
@@ -216,6 +218,8 @@ export async function runAdmin(argv: string[]): Promise<number> {
           .where('id', '=', BROKER_VENDOR_ID)
           .executeTakeFirst();
         const publicUrl = values['public-url'] ?? stored?.url ?? 'http://127.0.0.1:4000';
+        // Coins it issues are made like the running broker's: long chains in a worker.
+        const hasher = new HashPool(1);
         const report = await reconcilePurchases(
           {
             db: database.db,
@@ -225,9 +229,10 @@ export async function runAdmin(argv: string[]): Promise<number> {
             config: brokerConfig({ publicUrl }),
             logger: pino({ name: 'broker', level: process.env.NETPAY_LOG_LEVEL ?? 'info' }, pino.destination(2)),
             releaseClient: httpReleaseClient(DEFAULT_CONFIG.releaseTimeoutMs),
+            hasher,
           },
           { graceMs: integerOption('grace-ms', values['grace-ms']) ?? DEFAULT_RECONCILE_GRACE_MS },
-        );
+        ).finally(() => hasher.close());
         out(report);
         return report.deferred + report.held > 0 ? 1 : 0;
       }

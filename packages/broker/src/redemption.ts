@@ -7,12 +7,13 @@ import {
   type RedemptionItemResult,
   type RedemptionRequest,
   type RedemptionResponse,
-  verifyPaywordB64,
 } from '@netpay/protocol';
 import { forUpdate, isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
 import { type ChainState, loadChainState, type RangeRow } from './chain-state.ts';
 import { assertConserved, redeemBound, unclaimedValue } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
+import type { HashJob } from './hash-jobs.ts';
+import { HashWork, withHashWork } from './hash-work.ts';
 import { newId } from './ids.ts';
 import { redemptionEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
@@ -39,10 +40,17 @@ export async function redeem(
   const fingerprint = requestFingerprint(request);
   const stored = await storedAnswer(deps.db, vendorId, idempotencyKey, fingerprint);
   if (stored !== undefined) return stored;
+  const ahead = new HashWork(deps.hasher.inlineSteps);
+  await verifyRangesAhead(deps, ahead, vendorId, request);
   try {
-    return await deps.db
-      .transaction()
-      .execute((trx) => judgeAll(deps, trx, vendorId, idempotencyKey, fingerprint, request));
+    return await withHashWork(
+      deps.hasher,
+      (work) =>
+        deps.db
+          .transaction()
+          .execute((trx) => judgeAll(deps, work, trx, vendorId, idempotencyKey, fingerprint, request)),
+      ahead,
+    );
   } catch (error) {
     // A concurrent request with the same key committed first: answer what it answered.
     if (!isUniqueViolation(error)) throw error;
@@ -50,6 +58,51 @@ export async function redeem(
     if (again !== undefined) return again;
     throw error;
   }
+}
+
+/**
+ * Each item's hash check, before the transaction: whether `to` hashes down to `from` depends on the item alone,
+ * so a batch too long for the event loop is checked in the pool with no lock held, and the transaction finds the
+ * answers in `work`. Only items that can be judged at all are hashed (a chain the broker has, an epoch this vendor
+ * holds, 0 ≤ from < to ≤ length), so the work is bounded by the ranges the vendor claims of chains it holds, at
+ * most MAX_REDEMPTION_ITEMS × the chain length cap. Holders and lengths never change once written, so reading them
+ * here without a lock is safe; everything else is judged under the locks.
+ */
+async function verifyRangesAhead(
+  deps: BrokerDeps,
+  work: HashWork,
+  vendorId: string,
+  request: RedemptionRequest,
+): Promise<void> {
+  const claimed = request.items.reduce((sum, i) => sum + Math.max(0, i.to.index - i.from.index), 0);
+  if (claimed <= work.inlineSteps) return;
+  const chainIds = [...new Set(request.items.map((i) => i.chainId))];
+  const chains = await deps.db
+    .selectFrom('chains')
+    .select(['chain_id', 'length'])
+    .where('chain_id', 'in', chainIds)
+    .execute();
+  const held = await deps.db
+    .selectFrom('epochs')
+    .select(['chain_id', 'epoch'])
+    .where('chain_id', 'in', chainIds)
+    .where('vendor_id', '=', vendorId)
+    .execute();
+  const lengths = new Map(chains.map((c) => [c.chain_id, c.length]));
+  const holds = new Set(held.map((e) => `${e.chain_id} ${e.epoch}`));
+  const jobs: HashJob[] = [];
+  for (const item of request.items) {
+    const length = lengths.get(item.chainId);
+    if (length === undefined || !holds.has(`${item.chainId} ${item.epoch}`)) continue;
+    if (item.from.index < 0 || item.to.index <= item.from.index || item.to.index > length) continue;
+    jobs.push({
+      kind: 'verify',
+      chainId: item.chainId,
+      known: { index: item.from.index, payword: item.from.payword },
+      presented: { index: item.to.index, payword: item.to.payword },
+    });
+  }
+  work.learn(jobs, await deps.hasher.run(jobs));
 }
 
 async function storedAnswer(
@@ -74,6 +127,7 @@ async function storedAnswer(
 
 async function judgeAll(
   deps: BrokerDeps,
+  work: HashWork,
   trx: BrokerTx,
   vendorId: string,
   idempotencyKey: string,
@@ -108,7 +162,7 @@ async function judgeAll(
   for (const item of request.items) {
     const state = states.get(item.chainId);
     const outcome = state
-      ? await judgeItem(deps, trx, state, vendorId, item, redemptionId, at, fees)
+      ? await judgeItem(deps, work, trx, state, vendorId, item, redemptionId, at, fees)
       : ({ code: 'unknown_chain' } as const);
     if ('code' in outcome) {
       items.push({
@@ -176,6 +230,7 @@ export function carriedFee(totals: VendorFees, gross: number, feeBps: number): n
 /** Judges one item against the chain's state, writing the range and ledger entry when it is accepted. */
 async function judgeItem(
   deps: BrokerDeps,
+  work: HashWork,
   trx: BrokerTx,
   state: ChainState,
   vendorId: string,
@@ -194,7 +249,7 @@ async function judgeItem(
   if (item.from.release) {
     const release = item.from.release;
     if (release.index !== from.index || release.payword !== from.payword) return { code: 'invalid_payword' };
-    const problem = await checkRelease(trx, state, release, vendorId, item.epoch);
+    const problem = await checkRelease(work, trx, state, release, vendorId, item.epoch);
     if (problem) return { code: problem };
     const previous = state.epochs.get(item.epoch - 1);
     if (previous) await learnRelease(trx, state, previous, release, at);
@@ -211,7 +266,7 @@ async function judgeItem(
     if (release.index !== to.index || release.payword !== to.payword) return { code: 'invalid_payword' };
     const next = state.epochs.get(item.epoch + 1);
     if (!next) return { code: 'invalid_payword' };
-    const problem = await checkRelease(trx, state, release, next.vendor_id, next.epoch);
+    const problem = await checkRelease(work, trx, state, release, next.vendor_id, next.epoch);
     if (problem) return { code: problem };
     await learnRelease(trx, state, epoch, release, at);
   }
@@ -225,8 +280,9 @@ async function judgeItem(
   if (!Number.isSafeInteger(gross)) return { code: 'bad_request' };
   // Conservation, checked before the write: never credit more than the chain has left (a refund included).
   if (gross > unclaimedValue(state)) return { code: 'overlap' };
-  // The hashing (up to `length` SHA-256 steps) comes last, so a batch of junk items costs only cheap checks.
-  if (!verifyPaywordB64({ chainId: chain.chain_id, known: from, presented: to })) return { code: 'invalid_payword' };
+  // The hashing (up to `length` SHA-256 steps) comes last, so a batch of junk items costs only cheap checks here;
+  // a long batch was hashed before the transaction (verifyRangesAhead) and is answered from `work`.
+  if (!work.verify(chain.chain_id, from, to)) return { code: 'invalid_payword' };
 
   const fee = carriedFee(fees, gross, deps.config.feeBps);
   fees.gross += gross;

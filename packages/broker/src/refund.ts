@@ -12,6 +12,7 @@ import { type ChainState, highestKnownIndex, loadChainState } from './chain-stat
 import { claimInTransaction } from './claim.ts';
 import { assertConserved, chainValue, keptGross } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
+import { withHashWork } from './hash-work.ts';
 import { leaseValid } from './holder-lease.ts';
 import { balanceRefundEntryOf, refundEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
@@ -99,21 +100,24 @@ async function obtainRelease(
   }
   if (!checkWire(ReleaseResponseSchema, answer)) throw unreachable(deps, phase1.leaseEndsAt);
   const release = answer.release;
-  return deps.db.transaction().execute(async (trx) => {
-    const state = await loadChainState(trx, deps.engine, chainId);
-    if (!state) throw new Error('chain vanished');
-    if (state.chain.status === 'refunded') throw new ProtocolError('not_refundable', 'this coin was already refunded');
-    if (state.chain.status === 'refunding') return state.chain.refund_index ?? 0;
-    if (state.chain.current_epoch !== phase1.epoch) throw new Error('a refund_pending chain changed holder');
-    const problem = await checkRelease(trx, state, release, BROKER_VENDOR_ID, phase1.epoch);
-    if (problem) {
-      deps.logger.warn({ chainId, problem }, 'the holder answered the refund with an invalid release');
-      throw unreachable(deps, phase1.leaseEndsAt);
-    }
-    const previous = state.epochs.get(phase1.epoch - 1);
-    if (previous) await learnRelease(trx, state, previous, release, rfc3339(deps.clock.now()));
-    return fixRefundIndex(trx, state);
-  });
+  return withHashWork(deps.hasher, (work) =>
+    deps.db.transaction().execute(async (trx) => {
+      const state = await loadChainState(trx, deps.engine, chainId);
+      if (!state) throw new Error('chain vanished');
+      if (state.chain.status === 'refunded')
+        throw new ProtocolError('not_refundable', 'this coin was already refunded');
+      if (state.chain.status === 'refunding') return state.chain.refund_index ?? 0;
+      if (state.chain.current_epoch !== phase1.epoch) throw new Error('a refund_pending chain changed holder');
+      const problem = await checkRelease(work, trx, state, release, BROKER_VENDOR_ID, phase1.epoch);
+      if (problem) {
+        deps.logger.warn({ chainId, problem }, 'the holder answered the refund with an invalid release');
+        throw unreachable(deps, phase1.leaseEndsAt);
+      }
+      const previous = state.epochs.get(phase1.epoch - 1);
+      if (previous) await learnRelease(trx, state, previous, release, rfc3339(deps.clock.now()));
+      return fixRefundIndex(trx, state);
+    }),
+  );
 }
 
 /** The holder did not release: the refund completes once its lease has run out (a forced start then). */

@@ -4,6 +4,7 @@ import { assertConserved } from './conservation.ts';
 import { newId } from './ids.ts';
 import { takeBackEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
+import type { HashWork } from './hash-work.ts';
 import type { BrokerTx } from './schema.ts';
 
 /**
@@ -13,6 +14,7 @@ import type { BrokerTx } from './schema.ts';
  * `from` unproven, which PROTOCOL.md's item codes call `invalid_payword`.
  */
 export async function checkRelease(
+  work: HashWork,
   trx: BrokerTx,
   state: ChainState,
   release: ReleaseStatement,
@@ -37,7 +39,7 @@ export async function checkRelease(
     .where('key_id', '=', release.keyId)
     .executeTakeFirst();
   if (!key || !verifyRelease(release, b64uDecode(key.public_key, 32))) return 'invalid_payword';
-  if (!pointOnChain(state, { index: release.index, payword: release.payword })) return 'invalid_payword';
+  if (!pointOnChain(work, state, { index: release.index, payword: release.payword })) return 'invalid_payword';
   return null;
 }
 
