@@ -1,7 +1,14 @@
 import { b64uDecode } from '@netpay/protocol';
 import type { ProblemDecision } from './challenge.ts';
-import type { ChainView, KnownPoint } from './payment.ts';
-import type { ChainRecord, EpochRecord, PointRecord } from './spend-store.ts';
+import {
+  type ChainView,
+  checkPayment,
+  type KnownPoint,
+  type PaymentCheck,
+  type PaymentContext,
+  type PresentedPayment,
+} from './payment.ts';
+import type { ChainRecord, EpochRecord, PaymentWrite, PointRecord } from './spend-store.ts';
 
 /** One epoch of a chain in memory: the durable record plus what only this process knows. */
 export interface EpochState {
@@ -12,11 +19,36 @@ export interface EpochState {
   releasing?: Promise<ProblemDecision | undefined> | undefined;
 }
 
+/** A presented payment with its payword also in wire form (what the durable write stores). */
+export interface PresentedWire extends PresentedPayment {
+  paywordB64: string;
+}
+
+/**
+ * A payment checked against the chain and, when payable, already advanced in memory in the same synchronous step:
+ * the durable compare-and-set to make comes with it. Every other outcome left the chain as it was.
+ */
+export type ChargeStep =
+  | Exclude<PaymentCheck, { kind: 'pay' }>
+  | { kind: 'pay'; units: number; amountMinor: number; write: PaymentWrite };
+
+/** A broken invariant of a chain's state: a bug, never an expected outcome, so it is thrown. */
+export class ChainInvariantError extends Error {
+  override readonly name = 'ChainInvariantError';
+}
+
+function invariant(ok: boolean, chainId: string, what: string): asserts ok {
+  if (!ok) throw new ChainInvariantError(`chain ${chainId}: ${what}`);
+}
+
 /**
  * A chain as this process holds it: the cached touchstone facts, every epoch it knows, entitlements and the tail
- * of its durable writes. The payment fast path reads and advances it synchronously (check and advance are one
- * step of the event loop, so two payments on a chain can never both pass the check for the same index); the
- * spend store stays the durable truth, and a failed write throws the whole object away (`broken`).
+ * of its durable writes. A payment is checked and advanced by `checkAndAdvance`, one synchronous function, so two
+ * payments on a chain can never both pass the check for the same index; the spend store stays the durable truth,
+ * and a failed write throws the whole object away (`broken`).
+ *
+ * Invariants, asserted where the state moves: within an epoch the last index only grows; it never passes the
+ * chain's length; a payment's index is above the last index it was checked against.
  */
 export class ChainState implements ChainView {
   readonly record: ChainRecord;
@@ -88,9 +120,15 @@ export class ChainState implements ChainView {
     return this.#known;
   }
 
-  /** Adds or replaces an epoch; the highest epoch is the current one. */
+  /** Adds or replaces an epoch; the highest epoch is the current one. An epoch's last point never moves back. */
   putEpoch(record: EpochRecord): EpochState {
     const existing = this.epochs.get(record.epoch);
+    const before = existing?.record.last;
+    invariant(
+      !before || !record.last || record.last.index >= before.index,
+      this.record.chainId,
+      `epoch ${record.epoch} would move back from ${before?.index} to ${record.last?.index}`,
+    );
     const state: EpochState = existing ?? { record, stopping: false };
     state.record = record;
     this.epochs.set(record.epoch, state);
@@ -99,15 +137,28 @@ export class ChainState implements ChainView {
     return state;
   }
 
+  /**
+   * Ends an epoch at its stored release (§6): the release is signed at the durable last index, which is never below
+   * what this copy advanced to while its writes all succeeded.
+   */
+  settleRelease(epoch: EpochState, release: NonNullable<EpochRecord['release']>): void {
+    const before = epoch.record.last;
+    invariant(
+      this.broken || !before || release.index >= before.index,
+      this.record.chainId,
+      `epoch ${epoch.record.epoch} released at ${release.index}, below its last index ${before?.index}`,
+    );
+    epoch.record.release = release;
+    epoch.record.last = { index: release.index, payword: release.payword };
+    this.refresh();
+  }
+
   /** Recomputes the last known point after an epoch changed. */
   refresh(): void {
     this.#known = undefined;
     const last = this.current?.record.last;
     if (last) {
-      this.lastIndex = last.index;
-      this.lastPaywordB64 = last.payword;
-      this.lastPayword = b64uDecode(last.payword, 32);
-      this.lastResource = this.current?.record.lastResource ?? null;
+      this.#setLast(last.index, last.payword, this.current?.record.lastResource ?? null);
       return;
     }
     // The current epoch's start is not known yet: the best point is the highest of earlier epochs.
@@ -119,17 +170,59 @@ export class ChainState implements ChainView {
         resource = e.record.lastResource;
       }
     }
-    this.lastIndex = best.index;
-    this.lastPaywordB64 = best.payword;
-    this.lastPayword = b64uDecode(best.payword, 32);
+    this.#setLast(best.index, best.payword, resource);
+  }
+
+  #setLast(index: number, paywordB64: string, resource: string | null): void {
+    invariant(
+      Number.isSafeInteger(index) && index >= 0 && index <= this.record.length,
+      this.record.chainId,
+      `last index ${index} outside 0..${this.record.length}`,
+    );
+    this.lastIndex = index;
+    this.lastPaywordB64 = paywordB64;
+    this.lastPayword = b64uDecode(paywordB64, 32);
     this.lastResource = resource;
   }
 
-  /** Moves the current epoch to a new last point (the payment is checked; its write is in flight). */
-  advance(index: number, paywordB64: string, payword: Uint8Array, resource: string): void {
-    const c = this.current as EpochState;
-    c.record.last = { index, payword: paywordB64 };
-    c.record.lastResource = resource;
+  /**
+   * The §4 checks (`checkPayment`) and, for a payable payment, the advance of the current epoch, in one synchronous
+   * step: nothing can run between the check and the advance, so no two payments pass the check for one index. The
+   * `pay` outcome carries the compare-and-set to make durable: expected last index = the index the check saw.
+   */
+  checkAndAdvance(presented: PresentedWire, ctx: PaymentContext): ChargeStep {
+    const check = checkPayment(this, presented, ctx);
+    if (check.kind !== 'pay') return check;
+    const epoch = this.current as EpochState;
+    const expectedLastIndex = this.lastIndex;
+    this.#advance(epoch, presented.index, presented.paywordB64, presented.payword, presented.resource);
+    return {
+      kind: 'pay',
+      units: check.units,
+      amountMinor: check.amountMinor,
+      write: {
+        chainId: this.record.chainId,
+        epoch: epoch.record.epoch,
+        expectedLastIndex,
+        index: presented.index,
+        payword: presented.paywordB64,
+        resource: presented.resource,
+        amountMinor: check.amountMinor,
+        atMs: ctx.nowMs,
+      },
+    };
+  }
+
+  /** Moves the current epoch to a new last point; only `checkAndAdvance` calls it, right after the check. */
+  #advance(c: EpochState, index: number, paywordB64: string, payword: Uint8Array, resource: string): void {
+    const r = c.record;
+    const id = this.record.chainId;
+    invariant(!this.broken && !c.stopping && r.start !== null && r.release === null, id, 'advance while not accepting');
+    invariant((r.last?.index ?? -1) === this.lastIndex, id, `epoch last ${r.last?.index} is not ${this.lastIndex}`);
+    invariant(Number.isSafeInteger(index) && index > this.lastIndex, id, `index ${index} not above ${this.lastIndex}`);
+    invariant(index <= this.record.length, id, `index ${index} beyond the length ${this.record.length}`);
+    r.last = { index, payword: paywordB64 };
+    r.lastResource = resource;
     this.lastIndex = index;
     this.lastPaywordB64 = paywordB64;
     this.lastPayword = payword;

@@ -15,10 +15,11 @@ import {
 } from '@netpay/protocol';
 import { isProblem } from './acquire-chain.ts';
 import { type ChallengeFacts, type ProblemDecision, paymentProblem, paymentRequired } from './challenge.ts';
-import type { ChainState, EpochState } from './chain-state.ts';
+import type { ChainState } from './chain-state.ts';
 import type { ClaimProof, ProofSource } from './claim-proof.ts';
-import { balanceMinor, checkPayment, type WorkMeter } from './payment.ts';
+import { balanceMinor, type WorkMeter } from './payment.ts';
 import type { PaywallRenderer } from './paywall-page.ts';
+import type { PaymentWrite } from './spend-store.ts';
 import { errorMessage, type VendorContext } from './vendor-context.ts';
 
 /** A request to charge for, as plain values (framework adapters fill it in). */
@@ -203,7 +204,13 @@ export class Charges {
     const ctx = this.#ctx;
     const chainId = params.chain;
     const payword = b64uDecode(params.payword, 32);
-    const presented = { index: params.index, payword, resource, priceMinor: facts.priceMinor };
+    const presented = {
+      index: params.index,
+      payword,
+      paywordB64: params.payword,
+      resource,
+      priceMinor: facts.priceMinor,
+    };
     // The customer's payword is the claim's proof of payment (§5 v1.1). A chain never seen here has no local
     // bound: its last index is unknown, so it is not hashed here at all; the broker checks the proof against the
     // points it knows, and the claim's start bounds the next round of checkPayment.
@@ -216,7 +223,8 @@ export class Charges {
     let fresh = false;
     for (let attempt = 0; attempt < MAX_PAY_ATTEMPTS; attempt++) {
       if (chain && !chain.broken) {
-        const check = checkPayment(chain, presented, { ...checks, nowMs: ctx.now() });
+        // Checked and, when payable, advanced in one synchronous step (chain-state.ts).
+        const check = chain.checkAndAdvance(presented, { ...checks, nowMs: ctx.now() });
         if (!fresh && (check.kind === 'claim' || (check.kind === 'reject' && STALE_EXPLAINS.has(check.code)))) {
           chain = await ctx.chains.reload(chain, chainId);
           fresh = true;
@@ -233,7 +241,7 @@ export class Charges {
           case 'reject':
             return paymentProblem(facts, check.code, check.detail, check.extra);
           case 'pay': {
-            const recorded = await this.#record(facts, chain, chainId, params, payword, resource, check.amountMinor);
+            const recorded = await this.#record(facts, chain, check.write);
             if (recorded !== 'conflict') return recorded;
             // Another process advanced (or released) the epoch: the store is the truth; check this payment again.
             chain = await ctx.chains.get(chainId);
@@ -255,30 +263,15 @@ export class Charges {
     return paymentProblem(facts, 'broker_unavailable', 'could not obtain a valid lease on the chain');
   }
 
-  /** The synchronous heart of a payment: advance in memory, then wait for the durable compare-and-set. */
+  /** Waits for the durable compare-and-set of a payment already checked and advanced in memory. */
   async #record(
     facts: ChallengeFacts,
     chain: ChainState,
-    chainId: string,
-    params: PresentedParams,
-    payword: Uint8Array,
-    resource: string,
-    amountMinor: number,
+    payment: PaymentWrite,
   ): Promise<PaymentDecision | 'conflict'> {
     const ctx = this.#ctx;
-    const epoch = chain.current as EpochState;
-    const expectedLastIndex = chain.lastIndex;
-    chain.advance(params.index, params.payword, payword, resource);
-    const write = ctx.store.recordPayment({
-      chainId,
-      epoch: epoch.record.epoch,
-      expectedLastIndex,
-      index: params.index,
-      payword: params.payword,
-      resource,
-      amountMinor,
-      atMs: ctx.now(),
-    });
+    const chainId = payment.chainId;
+    const write = ctx.store.recordPayment(payment);
     chain.writeTail = write.then(noop, noop);
     let result: 'ok' | 'conflict';
     try {
@@ -297,6 +290,6 @@ export class Charges {
     }
     // The receipt is for this payment's index: later payments may already have advanced the chain in memory
     // while this one was being committed, and they are not durable yet.
-    return paidDecision(chain, chainId, true, params.index);
+    return paidDecision(chain, chainId, true, payment.index);
   }
 }

@@ -156,11 +156,8 @@ export class ReleaseRequests {
       });
       stored = await ctx.store.setRelease(chainId, epoch.record.epoch, statement);
     }
-    const last = { index: stored.index, payword: stored.payword };
-    epoch.record.release = stored;
-    epoch.record.last = last;
-    chain.refresh();
-    ctx.logger?.info({ chainId, epoch: epoch.record.epoch, index: last.index, to: to.vendorId }, 'netpay released');
+    chain.settleRelease(epoch, stored);
+    ctx.logger?.info({ chainId, epoch: epoch.record.epoch, index: stored.index, to: to.vendorId }, 'netpay released');
     return undefined;
   }
 }
