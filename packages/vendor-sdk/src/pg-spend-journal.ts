@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
+import type { KnownEntitlements, WriteResult } from './payment-journal.ts';
 import type { PaymentWrite } from './spend-store.ts';
-
-type WriteResult = 'ok' | 'conflict';
 
 /** A run of payments on one epoch, each expecting the index the one before it pays: one compare-and-set. */
 interface Run {
@@ -14,9 +13,9 @@ interface Run {
 }
 
 /**
- * The whole batch as one statement: the compare-and-set of every run, then the journal and entitlement rows of
- * the runs that won, in the statement's own transaction (one round trip, one commit). Arrays through unnest, so
- * one named prepared statement serves every batch size.
+ * The whole batch as one statement: the compare-and-set of every run, then the journal rows of the runs that won
+ * and the entitlements that are new, in the statement's own transaction (one round trip, one commit). Arrays
+ * through unnest, so one named prepared statement serves every batch size.
  */
 const COMMIT_TEXT = `
 WITH runs AS (
@@ -29,22 +28,22 @@ WITH runs AS (
    WHERE e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected AND e.release IS NULL
   RETURNING r.run, e.chain_id, e.epoch
 ), paid AS (
-  SELECT w.chain_id, w.epoch, p.idx, p.payword, p.resource, p.amount_minor, p.at_ms
-    FROM unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])
-      AS p(run, idx, payword, resource, amount_minor, at_ms)
+  SELECT w.chain_id, w.epoch, p.idx, p.payword, p.resource, p.amount_minor, p.at_ms, p.entitle
+    FROM unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bool[])
+      AS p(run, idx, payword, resource, amount_minor, at_ms, entitle)
     JOIN won w ON w.run = p.run
 ), journal AS (
-  INSERT INTO netpay_payments (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
+  INSERT INTO netpay_payment_journal (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
   SELECT chain_id, epoch, idx, payword, resource, amount_minor, at_ms FROM paid
-  ON CONFLICT DO NOTHING
 ), entitled AS (
-  INSERT INTO netpay_entitlements (chain_id, resource)
-  SELECT DISTINCT chain_id, resource FROM paid
+  INSERT INTO netpay_entitlements (chain_id, resource, idx, payword)
+  SELECT DISTINCT ON (chain_id, resource) chain_id, resource, idx, payword FROM paid
+   WHERE entitle ORDER BY chain_id, resource, idx
   ON CONFLICT DO NOTHING
 )
 SELECT run FROM won`;
 
-const COMMIT_NAME = 'netpay_payment_batch_v1';
+const COMMIT_NAME = 'netpay_payment_batch_v2';
 
 /** Deadlocks between two vendor processes' batches roll the whole statement back, so it is simply run again. */
 const DEADLOCK_RETRIES = 5;
@@ -92,8 +91,8 @@ function nextWave(
   return { runs: ordered, rest };
 }
 
-function params(batch: PaymentWrite[], runs: Run[]): unknown[] {
-  const cols: unknown[][] = Array.from({ length: 13 }, () => []);
+function params(batch: PaymentWrite[], runs: Run[], known: KnownEntitlements): unknown[] {
+  const cols: unknown[][] = Array.from({ length: 14 }, () => []);
   for (const [r, run] of runs.entries()) {
     cols[0]?.push(run.chainId);
     cols[1]?.push(run.epoch);
@@ -110,6 +109,7 @@ function params(batch: PaymentWrite[], runs: Run[]): unknown[] {
       cols[10]?.push(w.resource);
       cols[11]?.push(w.amountMinor);
       cols[12]?.push(w.atMs);
+      cols[13]?.push(!known.has(w));
     }
   }
   return cols;
@@ -121,8 +121,10 @@ function params(batch: PaymentWrite[], runs: Run[]): unknown[] {
  */
 export class PgSpendJournal {
   readonly #pool: pg.Pool;
+  readonly #known: KnownEntitlements;
 
-  constructor(url: string) {
+  constructor(url: string, known: KnownEntitlements) {
+    this.#known = known;
     const parsed = new URL(url);
     const schema = parsed.searchParams.get('schema');
     parsed.searchParams.delete('schema');
@@ -135,21 +137,34 @@ export class PgSpendJournal {
     });
   }
 
-  /** Commits a batch: 'ok' for each write whose compare-and-set won, 'conflict' for the others. */
+  /**
+   * Commits a batch, each write with the answer it would have had alone: a run that wins commits every write in
+   * it; when one loses, its first write is the conflict and the others go to the next wave as a run of their own
+   * (another process may have paid that very index).
+   */
   async commit(batch: PaymentWrite[]): Promise<WriteResult[]> {
     const results: (WriteResult | undefined)[] = new Array(batch.length);
     const floor = new Map<string, number>();
     let open = batch.map((_, i) => i);
     while (open.length > 0) {
       const { runs, rest } = nextWave(batch, open, results, floor);
-      open = rest;
-      if (runs.length === 0) continue;
-      const won = await this.#run(params(batch, runs));
-      for (const [r, run] of runs.entries()) {
-        const ok = won.has(r);
-        if (ok) floor.set(`${run.epoch}:${run.chainId}`, run.tail.index);
-        for (const i of run.members) results[i] = ok ? 'ok' : 'conflict';
+      if (runs.length === 0) {
+        open = rest;
+        continue;
       }
+      const won = await this.#run(params(batch, runs, this.#known));
+      const again: number[] = [];
+      for (const [r, run] of runs.entries()) {
+        if (won.has(r)) {
+          floor.set(`${run.epoch}:${run.chainId}`, run.tail.index);
+          for (const i of run.members) results[i] = 'ok';
+          this.#known.remember(run.members.map((i) => batch[i] as PaymentWrite));
+        } else {
+          results[run.members[0] as number] = 'conflict';
+          again.push(...run.members.slice(1));
+        }
+      }
+      open = [...again, ...rest].sort((a, b) => a - b);
     }
     return results as WriteResult[];
   }

@@ -1,20 +1,27 @@
 import type { BatchRecord, ChainRecord, EpochRecord, RedeemedItem, SpendTotals } from './spend-store.ts';
-import type { StoreContext } from './spend-store-schema.ts';
+import { sql } from '@netpay/service-kit';
 import { toChain, toEpoch } from './holder-epochs.ts';
+import type { StoreContext } from './spend-store-schema.ts';
+
+/** Journal rows (by rowid) one SQLite pruning statement looks at, a few milliseconds of the event loop. */
+const PRUNE_SLICE = 20_000;
 
 // Redemption (§7.3) at the vendor: which epochs have spent units not yet redeemed, the batches stored before they
-// are sent (idempotency key and body), and what the broker answered, applied to the epochs with the batch's
-// completion in one transaction.
+// are sent (idempotency key and body), what the broker answered, applied to the epochs with the batch's completion
+// in one transaction, and the journal rows it settled, pruned after the run.
 
 /** The redemption records of the spend store. */
 export class RedemptionBatches {
   readonly #db: StoreContext['db'];
+  readonly #engine: StoreContext['engine'];
 
   constructor(context: StoreContext) {
     this.#db = context.db;
+    this.#engine = context.engine;
   }
 
-  async redeemable() {
+  /** Epochs with units spent past their redeemed point (or start), with their chains; nothing else is read. */
+  async redeemable(): Promise<{ chain: ChainRecord; epoch: EpochRecord }[]> {
     const rows = await this.#db
       .selectFrom('netpay_epochs')
       .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'netpay_epochs.chain_id')
@@ -27,17 +34,11 @@ export class RedemptionBatches {
         'netpay_chains.expires_at_ms',
       ])
       .where('netpay_epochs.start_index', 'is not', null)
+      .where(sql<boolean>`netpay_epochs.last_index > coalesce(netpay_epochs.redeemed_index, netpay_epochs.start_index)`)
       .orderBy('netpay_epochs.chain_id')
       .orderBy('netpay_epochs.epoch')
       .execute();
-    const out: { chain: ChainRecord; epoch: EpochRecord }[] = [];
-    for (const row of rows) {
-      const epoch = toEpoch(row);
-      const from = epoch.redeemed ?? epoch.start;
-      if (!from || !epoch.last || epoch.last.index <= from.index) continue;
-      out.push({ chain: toChain(row), epoch });
-    }
-    return out;
+    return rows.map((row) => ({ chain: toChain(row), epoch: toEpoch(row) }));
   }
 
   async createBatch(key: string, body: string): Promise<void> {
@@ -73,24 +74,18 @@ export class RedemptionBatches {
       if (Number(marked.numUpdatedRows) !== 1) return; // already applied
       for (const item of items) {
         const accepted = item.status === 'accepted';
-        const row = await trx
-          .selectFrom('netpay_epochs')
-          .select(['redeemed_minor', 'rejected_minor', 'redeemed_index'])
-          .where('chain_id', '=', item.chainId)
-          .where('epoch', '=', item.epoch)
-          .executeTakeFirst();
-        if (!row) continue;
-        if (row.redeemed_index !== null && Number(row.redeemed_index) >= item.to.index) continue;
+        // One conditional update per range: a range at or below the redeemed point was applied already.
         await trx
           .updateTable('netpay_epochs')
-          .set({
+          .set((eb) => ({
             redeemed_index: item.to.index,
             redeemed_payword: item.to.payword,
-            redeemed_minor: Number(row.redeemed_minor) + (accepted ? item.amountMinor : 0),
-            rejected_minor: Number(row.rejected_minor) + (accepted ? 0 : item.amountMinor),
-          })
+            redeemed_minor: eb('redeemed_minor', '+', accepted ? item.amountMinor : 0),
+            rejected_minor: eb('rejected_minor', '+', accepted ? 0 : item.amountMinor),
+          }))
           .where('chain_id', '=', item.chainId)
           .where('epoch', '=', item.epoch)
+          .where((eb) => eb.or([eb('redeemed_index', 'is', null), eb('redeemed_index', '<', item.to.index)]))
           .execute();
       }
     });
@@ -104,33 +99,61 @@ export class RedemptionBatches {
       .execute();
   }
 
+  /**
+   * Totals from the epochs alone (one row each, never the journal): an epoch earned (last − start) × unit, and is
+   * owed (last − redeemed point) × unit; what the broker answered is summed per epoch as it is applied.
+   */
   async totals(): Promise<SpendTotals> {
-    const earned = await this.#db
-      .selectFrom('netpay_payments')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_minor'), eb.lit(0)).as('s'))
-      .executeTakeFirstOrThrow();
-    const epochs = await this.#db
-      .selectFrom('netpay_epochs')
-      .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'netpay_epochs.chain_id')
-      .select([
-        'netpay_chains.unit',
-        'netpay_epochs.start_index',
-        'netpay_epochs.last_index',
-        'netpay_epochs.redeemed_index',
-        'netpay_epochs.redeemed_minor',
-        'netpay_epochs.rejected_minor',
-      ])
-      .execute();
-    let pending = 0;
-    let redeemed = 0;
-    let rejected = 0;
-    for (const e of epochs) {
-      redeemed += Number(e.redeemed_minor);
-      rejected += Number(e.rejected_minor);
-      if (e.start_index === null || e.last_index === null) continue;
-      const from = Number(e.redeemed_index ?? e.start_index);
-      pending += Math.max(0, Number(e.last_index) - from) * Number(e.unit);
+    const { rows } = await sql<{ earned: unknown; pending: unknown; redeemed: unknown; rejected: unknown }>`
+      SELECT
+        COALESCE(SUM(CASE WHEN e.last_index > e.start_index
+                          THEN (e.last_index - e.start_index) * c.unit ELSE 0 END), 0) AS earned,
+        COALESCE(SUM(CASE WHEN e.last_index > COALESCE(e.redeemed_index, e.start_index)
+                          THEN (e.last_index - COALESCE(e.redeemed_index, e.start_index)) * c.unit ELSE 0 END), 0)
+          AS pending,
+        COALESCE(SUM(e.redeemed_minor), 0) AS redeemed,
+        COALESCE(SUM(e.rejected_minor), 0) AS rejected
+      FROM netpay_epochs e JOIN netpay_chains c ON c.chain_id = e.chain_id`.execute(this.#db);
+    const row = rows[0];
+    return {
+      earned: Number(row?.earned ?? 0),
+      pending: Number(row?.pending ?? 0),
+      redeemed: Number(row?.redeemed ?? 0),
+      rejected: Number(row?.rejected ?? 0),
+    };
+  }
+
+  /**
+   * Deletes the journal rows of settled ranges: every payment at or below its epoch's redeemed point, whether the
+   * broker accepted the range or refused it for good (its answer stays with the batch). One pass over the journal
+   * after a redemption run, not one per batch: the journal has no key to find a range by (it is append-only, so a
+   * payment costs no index update). On SQLite the pass goes in slices of rowids with the event loop free between
+   * them. Returns how many rows went.
+   */
+  async pruneJournal(): Promise<number> {
+    if (this.#engine === 'postgres') {
+      const result = await sql`
+        DELETE FROM netpay_payment_journal j USING netpay_epochs e
+         WHERE e.chain_id = j.chain_id AND e.epoch = j.epoch AND j.idx <= e.redeemed_index`.execute(this.#db);
+      return Number(result.numAffectedRows ?? 0n);
     }
-    return { earned: Number(earned.s), pending, redeemed, rejected };
+    const { rows } = await sql<{ low: number | null; high: number | null }>`
+      SELECT MIN(rowid) AS low, MAX(rowid) AS high FROM netpay_payment_journal`.execute(this.#db);
+    const low = rows[0]?.low;
+    const high = rows[0]?.high;
+    if (low === null || low === undefined || high === null || high === undefined) return 0;
+    let deleted = 0;
+    for (let from = Number(low); from <= Number(high); from += PRUNE_SLICE) {
+      const result = await sql`
+        DELETE FROM netpay_payment_journal WHERE rowid IN (
+          SELECT j.rowid FROM netpay_payment_journal j
+            JOIN netpay_epochs e ON e.chain_id = j.chain_id AND e.epoch = j.epoch
+           WHERE j.rowid >= ${from} AND j.rowid < ${from + PRUNE_SLICE} AND j.idx <= e.redeemed_index)`.execute(
+        this.#db,
+      );
+      deleted += Number(result.numAffectedRows ?? 0n);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return deleted;
   }
 }

@@ -163,15 +163,20 @@ export async function runRedemption(
 
   // Batches stored by an earlier, interrupted run go first, with their original key and body; only then is the
   // rest planned from the durable state, so no range is ever in two batches.
-  const leftovers = await deps.store.pendingBatches();
-  for (let i = 0; i < leftovers.length; i++) {
-    const b = leftovers[i] as { key: string; body: string };
-    if (!(await send(b.key, b.body, i + 1, leftovers.length))) return report;
-  }
-  const fresh = await plan();
-  for (let i = 0; i < fresh.length; i++) {
-    const b = fresh[i] as { key: string; body: string };
-    if (!(await send(b.key, b.body, i + 1, fresh.length))) return report;
-  }
+  const run = async (): Promise<void> => {
+    const leftovers = await deps.store.pendingBatches();
+    for (let i = 0; i < leftovers.length; i++) {
+      const b = leftovers[i] as { key: string; body: string };
+      if (!(await send(b.key, b.body, i + 1, leftovers.length))) return;
+    }
+    const fresh = await plan();
+    for (let i = 0; i < fresh.length; i++) {
+      const b = fresh[i] as { key: string; body: string };
+      if (!(await send(b.key, b.body, i + 1, fresh.length))) return;
+    }
+  };
+  await run();
+  // The payments of the ranges settled in this run leave the journal, in one pass (also after a run cut short).
+  if (report.batches > 0) await deps.store.pruneJournal();
   return report;
 }

@@ -34,7 +34,13 @@ export interface EpochsTable {
   rejected_minor: number;
 }
 
-export interface PaymentsTable {
+/**
+ * The payment journal: one row per payment, appended and never looked up by key (SQLite keys it by rowid alone), so
+ * recording a payment touches the end of one table instead of a random page of an index. Nothing on the paid path
+ * reads it: the epoch row holds the chain's state, `netpay_entitlements` what each chain bought, and totals come
+ * from the epochs. Rows of settled redemption ranges are deleted (`RedemptionBatches.pruneJournal`).
+ */
+export interface PaymentJournalTable {
   chain_id: string;
   epoch: number;
   idx: number;
@@ -44,9 +50,12 @@ export interface PaymentsTable {
   at_ms: number;
 }
 
+/** What each chain bought here, with the point that bought it first (null only for a row older than that). */
 export interface EntitlementsTable {
   chain_id: string;
   resource: string;
+  idx: number | null;
+  payword: string | null;
 }
 
 export interface BatchesTable {
@@ -89,7 +98,7 @@ export interface SpendNotesTable {
 export interface Schema {
   netpay_chains: ChainsTable;
   netpay_epochs: EpochsTable;
-  netpay_payments: PaymentsTable;
+  netpay_payment_journal: PaymentJournalTable;
   netpay_entitlements: EntitlementsTable;
   netpay_redemption_batches: BatchesTable;
   netpay_session_wallets: SessionWalletsTable;
@@ -97,7 +106,8 @@ export interface Schema {
   netpay_spend_notes: SpendNotesTable;
 }
 
-const migrations: Record<string, Migration> = {
+/** The store's migrations in order, by name. */
+export const migrations: Record<string, Migration> = {
   '001_vendor_spend_store': {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -231,6 +241,36 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // A payment was three index updates (the epoch, a (chain_id, idx) key of the journal, the entitlement): the
+  // journal's key was most of SQLite's cost per payment and nothing looks a payment up by it. The journal becomes
+  // append-only; entitlements learn the point that bought them, from the journal they had until now.
+  '005_append_only_journal': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('netpay_payment_journal')
+        .ifNotExists()
+        .addColumn('chain_id', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'bigint', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('payword', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await sql`INSERT INTO netpay_payment_journal (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
+        SELECT chain_id, epoch, idx, payword, resource, amount_minor, at_ms FROM netpay_payments
+        ORDER BY at_ms, chain_id, idx`.execute(db);
+      await db.schema.alterTable('netpay_entitlements').addColumn('idx', 'integer').execute();
+      await db.schema.alterTable('netpay_entitlements').addColumn('payword', 'text').execute();
+      await sql`UPDATE netpay_entitlements SET
+          idx = (SELECT MIN(p.idx) FROM netpay_payments p
+                  WHERE p.chain_id = netpay_entitlements.chain_id AND p.resource = netpay_entitlements.resource),
+          payword = (SELECT p.payword FROM netpay_payments p
+                      WHERE p.chain_id = netpay_entitlements.chain_id AND p.resource = netpay_entitlements.resource
+                      ORDER BY p.idx LIMIT 1)`.execute(db);
+      await db.schema.dropTable('netpay_payments').execute();
+    },
+  },
 };
 
 /**
@@ -238,7 +278,11 @@ const migrations: Record<string, Migration> = {
  * that embeds it. On PostgreSQL the bookkeeping is pinned to the current schema (Kysely otherwise sees migration
  * tables of every schema, and parallel stores in one database break each other).
  */
-export async function migrateSpendStore(db: Kysely<unknown>, engine: DatabaseEngine): Promise<void> {
+export async function migrateSpendStore(
+  db: Kysely<unknown>,
+  engine: DatabaseEngine,
+  list: Record<string, Migration> = migrations,
+): Promise<void> {
   let schema: string | undefined;
   if (engine === 'postgres') {
     const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
@@ -249,7 +293,7 @@ export async function migrateSpendStore(db: Kysely<unknown>, engine: DatabaseEng
     migrationTableName: 'netpay_vendor_migration',
     migrationLockTableName: 'netpay_vendor_migration_lock',
     ...(schema ? { migrationTableSchema: schema } : {}),
-    provider: { getMigrations: async () => migrations },
+    provider: { getMigrations: async () => list },
   });
   const { error, results } = await migrateToLatestRetrying(migrator);
   const failed = results?.find((r) => r.status === 'Error');

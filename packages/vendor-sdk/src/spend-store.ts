@@ -2,7 +2,7 @@ import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } 
 import { type Database, type DatabaseEngine, openDatabase, sql } from '@netpay/service-kit';
 import type { Kysely } from 'kysely';
 import { HolderEpochs } from './holder-epochs.ts';
-import { GroupCommitter, kyselyCommit, sqliteCommit } from './payment-journal.ts';
+import { Entitlements, GroupCommitter, KnownEntitlements, sqliteCommit } from './payment-journal.ts';
 import { PgSpendJournal } from './pg-spend-journal.ts';
 import { RedemptionBatches } from './redemption-batches.ts';
 import { SessionWallets } from './session-wallets.ts';
@@ -150,6 +150,11 @@ export interface SpendStore {
   /** Records a payment durably; 'ok', or 'conflict' when the epoch's last index was not the expected one. */
   recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'>;
   /**
+   * The point that first bought `resource` with the chain (recorded with that payment), or undefined when the chain
+   * never bought it here. One indexed read, for a re-read the vendor no longer has in memory.
+   */
+  entitlement(chainId: string, resource: string): Promise<PointRecord | undefined>;
+  /**
    * Stores the epoch's release once, only while the epoch's durable last index is the one it signs, and returns
    * the stored release (the first writer wins); undefined when another process advanced the epoch meanwhile (sign
    * again at the new last index).
@@ -166,6 +171,12 @@ export interface SpendStore {
   pendingBatches(): Promise<BatchRecord[]>;
   completeBatch(key: string, response: string, items: RedeemedItem[]): Promise<void>;
   failBatch(key: string, response: string): Promise<void>;
+  /**
+   * Deletes the payment journal's rows of settled redemption ranges (at or below each epoch's redeemed point);
+   * returns how many. The redemption job runs it after each run.
+   */
+  pruneJournal(): Promise<number>;
+  /** Earned, pending, redeemed and rejected, from the epochs alone (never a sum over the payment journal). */
   totals(): Promise<SpendTotals>;
   /** The wallet of a session (by the hash of its id), one indexed read. */
   getServerWallet(sessionHash: string): Promise<ServerWalletRecord | undefined>;
@@ -230,6 +241,7 @@ class KyselySpendStore implements SpendStore {
   readonly #epochs: HolderEpochs;
   readonly #redemption: RedemptionBatches;
   readonly #wallets: SessionWallets;
+  readonly #entitlements: Entitlements;
   readonly #committer: GroupCommitter;
   readonly #journal: PgSpendJournal | undefined;
   readonly #durability: Durability;
@@ -242,12 +254,13 @@ class KyselySpendStore implements SpendStore {
     this.#epochs = new HolderEpochs(context);
     this.#redemption = new RedemptionBatches(context);
     this.#wallets = new SessionWallets(context);
-    const portable = kyselyCommit(database.db);
+    this.#entitlements = new Entitlements(context);
+    const known = new KnownEntitlements();
     if (database.sqlite) {
-      this.#committer = new GroupCommitter(sqliteCommit(database.sqlite, portable), () => durability.durable());
+      this.#committer = new GroupCommitter(sqliteCommit(database.sqlite, known), () => durability.durable());
     } else {
       // PostgreSQL: one statement per batch instead of three awaited queries per payment.
-      const journal = new PgSpendJournal(database.url);
+      const journal = new PgSpendJournal(database.url, known);
       this.#journal = journal;
       this.#committer = new GroupCommitter(
         (batch) => journal.commit(batch),
@@ -277,6 +290,9 @@ class KyselySpendStore implements SpendStore {
   recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'> {
     return this.#committer.submit(write);
   }
+  entitlement(chainId: string, resource: string) {
+    return this.#entitlements.entitlement(chainId, resource);
+  }
   setRelease(chainId: string, epoch: number, release: ReleaseStatement) {
     return this.#written(this.#epochs.setRelease(chainId, epoch, release));
   }
@@ -303,6 +319,9 @@ class KyselySpendStore implements SpendStore {
   }
   failBatch(key: string, response: string) {
     return this.#written(this.#redemption.failBatch(key, response));
+  }
+  pruneJournal() {
+    return this.#written(this.#redemption.pruneJournal());
   }
   totals() {
     return this.#redemption.totals();

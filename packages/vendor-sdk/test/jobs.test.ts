@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { openDatabase, sql } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
 import { get, startWorld, type World } from './harness.ts';
 
@@ -55,6 +56,31 @@ for (const engine of testEngines()) {
       const report = await a.vendor.renewLeases();
       assert.equal(report.superseded, 1);
       await a.close();
+    });
+
+    it('a redemption run empties the payment journal of what it redeemed; the account stays the same', async () => {
+      const a = await world.addVendor('pruning');
+      const { chain } = await world.buyCoin(50);
+      for (let i = 1; i <= 3; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      const journal = async () => {
+        const db = openDatabase<unknown>(a.storeUrl);
+        try {
+          const { rows } = await sql<{ idx: number }>`SELECT idx FROM netpay_payment_journal
+            WHERE chain_id = ${chain.chainIdB64} ORDER BY idx`.execute(db.db);
+          return rows.map((r) => Number(r.idx));
+        } finally {
+          await db.close();
+        }
+      };
+      assert.deepEqual(await journal(), [1, 2, 3]);
+      const before = await a.vendor.account();
+      assert.equal((await a.vendor.redeemNow()).accepted, 1);
+      assert.deepEqual(await journal(), []);
+      const after = await a.vendor.account();
+      assert.deepEqual([after.earned, after.pending, after.redeemed], [before.earned, 0, before.earned]);
+      // Paid after the run: in the journal until the next one.
+      assert.equal((await get(`${a.url}/articles/4`, { chain, index: 4 })).status, 200);
+      assert.deepEqual(await journal(), [4]);
     });
 
     it('an interrupted redemption re-sends the same key and body and is credited once', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
+import { openDatabase, sql } from '@netpay/service-kit';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import { type ChainRecord, createSpendStore, type EpochRecord, redemptionItem, type SpendStore } from '../src/index.ts';
 
@@ -87,6 +88,16 @@ for (const engine of testEngines()) {
       const store = await createSpendStore(db.url);
       stores.push(store);
       return { store, url: db.url };
+    };
+    /** The indexes in the payment journal, read past the store. */
+    const journal = async (url: string): Promise<number[]> => {
+      const db = openDatabase<unknown>(url);
+      try {
+        const { rows } = await sql<{ idx: number }>`SELECT idx FROM netpay_payment_journal ORDER BY idx`.execute(db.db);
+        return rows.map((r) => Number(r.idx));
+      } finally {
+        await db.close();
+      }
     };
 
     it('stores a chain and its epochs, and records payments with compare-and-set', async () => {
@@ -188,6 +199,79 @@ for (const engine of testEngines()) {
       assert.equal((await store.pendingBatches()).length, 0);
       assert.equal((await store.redeemable()).length, 0);
       assert.deepEqual(await store.totals(), { earned: 8, pending: 0, redeemed: 8, rejected: 0 });
+    });
+
+    it('knows the point that first bought each resource of a chain, also after a reopen', async () => {
+      const { store, url } = await open();
+      await store.saveChain(chainRecord);
+      await store.insertEpoch(epochRecord(1, 0));
+      assert.equal(await store.recordPayment(pay(0, 2, 'article/1')), 'ok');
+      assert.equal(await store.recordPayment(pay(2, 3, 'article/2')), 'ok');
+      // The same chain pays for article/1 again (a route that charges every read): the first point stays.
+      assert.equal(await store.recordPayment(pay(3, 5, 'article/1')), 'ok');
+      assert.equal(await store.recordPayment(pay(5, 6, 'article/1')), 'ok');
+      assert.deepEqual(await store.entitlement(chainId, 'article/1'), { index: 2, payword: chain.b64(2) });
+      assert.deepEqual(await store.entitlement(chainId, 'article/2'), { index: 3, payword: chain.b64(3) });
+      assert.equal(await store.entitlement(chainId, 'article/3'), undefined);
+      assert.equal(await store.entitlement('another-chain', 'article/1'), undefined);
+      const again = await createSpendStore(url);
+      stores.push(again);
+      assert.equal(await again.recordPayment(pay(6, 7, 'article/3')), 'ok');
+      assert.deepEqual(await again.entitlement(chainId, 'article/3'), { index: 7, payword: chain.b64(7) });
+      assert.deepEqual(await again.entitlement(chainId, 'article/1'), { index: 2, payword: chain.b64(2) });
+      assert.deepEqual((await again.loadChain(chainId))?.entitlements.sort(), ['article/1', 'article/2', 'article/3']);
+    });
+
+    it('answers each payment of a batch as it would alone when another process paid the first index', async () => {
+      const { store, url } = await open();
+      const other = await createSpendStore(url);
+      stores.push(other);
+      await store.saveChain(chainRecord);
+      await store.insertEpoch(epochRecord(1, 0));
+      assert.equal(await other.recordPayment(pay(0, 1)), 'ok');
+      // One batch: 0→1 loses (index 1 is paid), and 1→2, 2→3 then win as their own run.
+      const results = await Promise.all([
+        store.recordPayment(pay(0, 1, 'late')),
+        store.recordPayment(pay(1, 2)),
+        store.recordPayment(pay(2, 3)),
+      ]);
+      assert.deepEqual(results, ['conflict', 'ok', 'ok']);
+      assert.equal((await store.getEpoch(chainId, 1))?.last?.index, 3);
+      assert.deepEqual(await journal(url), [1, 2, 3], 'one journal row per payment that won');
+      assert.equal(await store.entitlement(chainId, 'late'), undefined);
+    });
+
+    it('drops the journal rows of redeemed ranges, and totals stay what they were', async () => {
+      const { store, url } = await open();
+      await store.saveChain(chainRecord);
+      await store.insertEpoch(epochRecord(1, 0));
+      for (const [expected, index] of [
+        [0, 1],
+        [1, 3],
+        [3, 4],
+        [4, 6],
+        [6, 7],
+      ] as const) {
+        assert.equal(await store.recordPayment(pay(expected, index)), 'ok');
+      }
+      const before = await store.totals();
+      assert.deepEqual(before, { earned: 14, pending: 14, redeemed: 0, rejected: 0 });
+      // The broker accepts 0 → 4; payments after it (6, 7) stay owed and in the journal.
+      await store.createBatch('k1', '{"items":[]}');
+      await store.completeBatch('k1', '{}', [
+        { chainId, epoch: 1, to: { index: 4, payword: chain.b64(4) }, status: 'accepted', amountMinor: 8 },
+      ]);
+      const redeemed = { earned: 14, pending: 6, redeemed: 8, rejected: 0 };
+      assert.deepEqual(await store.totals(), redeemed);
+      assert.equal(await store.pruneJournal(), 3);
+      assert.deepEqual(await journal(url), [6, 7]);
+      assert.deepEqual(await store.totals(), redeemed, 'totals do not come from the journal');
+      assert.equal(await store.pruneJournal(), 0);
+      const plan = await store.redeemable();
+      assert.deepEqual(
+        plan.map((p) => [p.epoch.redeemed?.index, p.epoch.last?.index]),
+        [[4, 7]],
+      );
     });
 
     it('keeps a session wallet (allowance and sealed token, no seed), its purchases and its unreported notes', async () => {
