@@ -7,6 +7,7 @@ import { PgSpendJournal } from './pg-spend-journal.ts';
 import { RedemptionBatches } from './redemption-batches.ts';
 import { SessionWallets } from './session-wallets.ts';
 import { migrateSpendStore, type Schema } from './spend-store-schema.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 import { type Disk, type Durability, nodeDisk, WAIT_FOR_COMMIT, WalDurability } from './wal-durability.ts';
 
 /** The durable state of one chain at this vendor (what the touchstone says). */
@@ -199,6 +200,8 @@ export interface SpendStore {
 export interface SpendStoreOptions {
   /** The disk the SQLite WAL is fsynced through (a test slows it down or watches it). */
   disk?: Disk;
+  /** At most how often the SQLite checkpoint worker is asked to checkpoint while writes go on. */
+  checkpointIntervalMs?: number;
 }
 
 /**
@@ -217,7 +220,7 @@ export async function createSpendStore(url: string, options: SpendStoreOptions =
   const database: Database<Schema> = openDatabase<Schema>(url);
   try {
     await migrateSpendStore(database.db as Kysely<unknown>, database.engine);
-    const durability = await durabilityOf(database, options.disk ?? nodeDisk);
+    const durability = await durabilityOf(database, options);
     return new KyselySpendStore(database, durability);
   } catch (error) {
     await database.close();
@@ -225,13 +228,29 @@ export async function createSpendStore(url: string, options: SpendStoreOptions =
   }
 }
 
-async function durabilityOf(database: Database<Schema>, disk: Disk): Promise<Durability> {
+async function durabilityOf(database: Database<Schema>, options: SpendStoreOptions): Promise<Durability> {
   // PostgreSQL's commit is durable when it returns; so is SQLite's when the operator chose its synchronous mode.
   if (!database.sqlite || process.env.NETPAY_SQLITE_SYNCHRONOUS !== undefined) return WAIT_FOR_COMMIT;
   const path = database.url.startsWith('sqlite:') ? database.url.slice('sqlite:'.length) : database.url;
   if (path === ':memory:') return WAIT_FOR_COMMIT;
-  await sql`PRAGMA synchronous = NORMAL`.execute(database.db);
-  return WalDurability.open(path, disk);
+  const pragma = async (statement: string) => {
+    await sql.raw(statement).execute(database.db);
+  };
+  await pragma('PRAGMA synchronous = NORMAL');
+  const checkpointer = await WalCheckpointer.start(path, pragma, options.checkpointIntervalMs);
+  try {
+    const wal = await WalDurability.open(path, options.disk ?? nodeDisk, () => checkpointer.written());
+    return {
+      durable: () => wal.durable(),
+      async close() {
+        await wal.close();
+        await checkpointer.close();
+      },
+    };
+  } catch (error) {
+    await checkpointer.close();
+    throw error;
+  }
 }
 
 /** The store as one object over its parts, each the records of one part of the protocol. */

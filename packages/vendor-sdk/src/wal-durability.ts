@@ -118,15 +118,21 @@ export class WalDurability implements Durability {
   #failed: unknown;
   #closed = false;
 
-  private constructor(databasePath: string, disk: Disk) {
+  readonly #synced: () => void;
+
+  private constructor(databasePath: string, disk: Disk, synced: () => void) {
     this.#databasePath = databasePath;
     this.#walPath = `${databasePath}-wal`;
     this.#disk = disk;
+    this.#synced = synced;
   }
 
-  /** Starts fsyncing the -wal file of the database at `databasePath` (already opened by SQLite in WAL mode). */
-  static async open(databasePath: string, disk: Disk = nodeDisk): Promise<WalDurability> {
-    const wal = new WalDurability(databasePath, disk);
+  /**
+   * Starts fsyncing the -wal file of the database at `databasePath` (already opened by SQLite in WAL mode);
+   * `synced` hears of every fsync that completed (writes are going on: time for a checkpoint, perhaps).
+   */
+  static async open(databasePath: string, disk: Disk = nodeDisk, synced = () => {}): Promise<WalDurability> {
+    const wal = new WalDurability(databasePath, disk, synced);
     await wal.#reopen();
     return wal;
   }
@@ -181,6 +187,7 @@ export class WalDurability implements Durability {
       await this.#reopen();
     }
     await this.#file?.sync();
+    this.#synced();
   }
 
   async #reopen(): Promise<void> {

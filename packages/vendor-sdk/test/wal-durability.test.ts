@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
+import Database from 'better-sqlite3';
 import { createTestDatabase, tempDir } from '@netpay/service-kit/testing';
 import { type ChainRecord, createSpendStore, type EpochRecord, type SpendStore } from '../src/spend-store.ts';
 import { type Disk, nodeDisk, WalDurability } from '../src/wal-durability.ts';
@@ -267,6 +268,43 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     await store.insertEpoch(epochRecord(1, 0));
     assert.equal(await store.recordPayment(pay(0, 1)), 'ok');
     assert.equal(gate.waiting.length + gate.syncs, 0, 'no fsync of its own');
+  });
+});
+
+describe('SQLite checkpoints in a worker thread', () => {
+  it('copies the payments into the database file while the store keeps paying', async () => {
+    const db = await createTestDatabase('sqlite');
+    after(() => db.drop());
+    const store = await createSpendStore(db.url, { checkpointIntervalMs: 0 });
+    after(() => store.close());
+    await store.saveChain(chainRecord);
+    await store.insertEpoch(epochRecord(1, 0));
+    for (let i = 1; i <= 30; i++) assert.equal(await store.recordPayment(pay(i - 1, i)), 'ok');
+    // The database file alone (a copy without its -wal) holds what the worker checkpointed; the store's own
+    // connection never checkpoints while it is open.
+    const path = db.url.slice('sqlite:'.length);
+    const lastInFile = () => {
+      copyFileSync(path, `${path}.copy`);
+      const copy = new Database(`${path}.copy`, { readonly: true });
+      try {
+        const row = copy.prepare('SELECT last_index FROM netpay_epochs WHERE chain_id = ?').get(chainId) as
+          | { last_index: number }
+          | undefined;
+        return row?.last_index;
+      } catch {
+        return undefined; // not even the tables are in the file yet
+      } finally {
+        copy.close();
+      }
+    };
+    let last = lastInFile();
+    for (let i = 0; i < 100 && last !== 30; i++) {
+      // Each completed fsync of a write asks the worker again (interval 0) while none runs.
+      await store.markReleaseReported(chainId, 1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      last = lastInFile();
+    }
+    assert.equal(last, 30);
   });
 });
 
