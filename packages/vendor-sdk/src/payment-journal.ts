@@ -50,24 +50,18 @@ export class GroupCommitter {
     this.#flushing = true;
     const batch = this.#queue;
     this.#queue = [];
-    let results: WriteResult[];
     try {
-      results = await this.commit(batch.map((p) => p.write));
+      const results = await this.commit(batch.map((p) => p.write));
+      await this.durable();
+      for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
     } catch (error) {
       for (const p of batch) p.reject(error);
-      return;
     } finally {
-      // The next batch may commit while this one's fsync runs; it then waits for the fsync after it.
+      // Payments that came while this batch was committed and made durable are the next batch: one transaction
+      // per fsync, however many payments wait for it (they would wait for the next fsync anyway).
       this.#flushing = false;
       if (this.#queue.length > 0) this.#schedule();
     }
-    try {
-      await this.durable();
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
   }
 }
 

@@ -167,17 +167,30 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     await settle();
     assert.equal(first.settled, false, 'not answered while its fsync runs');
 
-    // Committed while the first fsync runs: that fsync may have missed it, so it waits for the next one.
+    // Payments that come while the fsync runs are the next batch: committed once it is done, then fsynced again.
     const second = watched(store.recordPayment(pay(1, 2)));
-    for (let i = 0; i < 100 && (await reader.getEpoch(chainId, 1))?.last?.index !== 2; i++) await settle();
-    assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 2, 'committed');
+    const third = watched(store.recordPayment(pay(2, 3)));
+    await settle();
+    assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 1, 'the next batch waits for the fsync');
     gate.release();
     assert.equal(await first.promise, 'ok');
     await waitForHeldSyncs(gate.waiting, 1);
+    assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 3, 'committed as one batch');
     await settle();
-    assert.equal(second.settled, false, 'waits for the fsync after its commit');
+    assert.deepEqual([second.settled, third.settled], [false, false]);
+
+    // A write that commits while that fsync runs (this one commits at once) may have been missed by it: it waits
+    // for the next one.
+    const superseded = watched(store.markSuperseded(chainId, 1));
+    await settle();
+    assert.equal((await reader.getEpoch(chainId, 1))?.superseded, true, 'committed');
     gate.release();
-    assert.equal(await second.promise, 'ok');
+    assert.deepEqual(await Promise.all([second.promise, third.promise]), ['ok', 'ok']);
+    await waitForHeldSyncs(gate.waiting, 1);
+    await settle();
+    assert.equal(superseded.settled, false, 'waits for the fsync after its commit');
+    gate.release();
+    await superseded.promise;
   });
 
   it('makes every other write wait for its fsync too', async () => {
