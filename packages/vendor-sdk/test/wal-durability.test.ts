@@ -377,6 +377,7 @@ describe('the -wal file through its life', () => {
     assert.notEqual(second, first);
     await wal.durable();
     assert.deepEqual(calls, [
+      `sync v.db-wal#${first}`,
       `open v.db#${await nodeDisk.inodeAt(database)}`,
       `sync v.db#${await nodeDisk.inodeAt(database)}`,
       `open v.db-wal#${second}`,
