@@ -21,7 +21,16 @@ export type AuditChain = Pick<
 >;
 export type AuditEpoch = Pick<
   BrokerSchema['epochs'],
-  'chain_id' | 'epoch' | 'vendor_id' | 'start_index' | 'release_index' | 'release' | 'forced_bound'
+  | 'chain_id'
+  | 'epoch'
+  | 'vendor_id'
+  | 'start_index'
+  | 'release_index'
+  | 'release'
+  | 'forced_bound'
+  | 'kept_gross'
+  | 'redeemed_index'
+  | 'redeemed_payword'
 >;
 export type AuditRange = Pick<
   BrokerSchema['redeemed_ranges'],
@@ -31,6 +40,7 @@ export type AuditRange = Pick<
   | 'vendor_id'
   | 'from_index'
   | 'to_index'
+  | 'to_payword'
   | 'kept_to'
   | 'gross'
   | 'fee'
@@ -409,6 +419,8 @@ function oneChain(
     }
   }
 
+  out.push(...epochSummaries(index));
+
   for (const e of index.epochs.values()) {
     if (e.release === null) continue;
     let release: { chainId?: unknown; epoch?: unknown; vendorId?: unknown; index?: unknown };
@@ -441,6 +453,33 @@ function oneChain(
     const cur = keptRanges[i] as AuditRange;
     if (cur.from_index < prev.kept_to) {
       out.push(`ranges [${prev.from_index},${prev.kept_to}) and [${cur.from_index},${cur.kept_to}) overlap`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Each epoch's summary of its ranges (what a redemption reads instead of the ranges, redeemed-ranges.ts) against the
+ * ranges themselves: the gross they keep, and their highest end with its payword.
+ */
+function epochSummaries(index: ChainIndex): string[] {
+  const out: string[] = [];
+  const kept = new Map<number, number>();
+  const highest = new Map<number, AuditRange>();
+  for (const r of index.ranges) {
+    kept.set(r.epoch, (kept.get(r.epoch) ?? 0) + r.gross - r.taken_back_gross);
+    const top = highest.get(r.epoch);
+    if (!top || r.to_index > top.to_index) highest.set(r.epoch, r);
+  }
+  for (const e of index.epochs.values()) {
+    const sum = kept.get(e.epoch) ?? 0;
+    if (e.kept_gross !== sum)
+      out.push(`epoch ${e.epoch} records a kept gross of ${e.kept_gross}; its ranges keep ${sum}`);
+    const top = highest.get(e.epoch);
+    if ((top?.to_index ?? null) !== e.redeemed_index || (top && top.to_payword !== e.redeemed_payword)) {
+      out.push(
+        `epoch ${e.epoch} records its highest redeemed end at ${e.redeemed_index}; its ranges reach ${top?.to_index ?? 'nothing'}`,
+      );
     }
   }
   return out;

@@ -36,7 +36,18 @@ export async function loadAuditRows(db: Queryable): Promise<AuditRows> {
     .execute();
   const epochs = await db
     .selectFrom('epochs')
-    .select(['chain_id', 'epoch', 'vendor_id', 'start_index', 'release_index', 'release', 'forced_bound'])
+    .select([
+      'chain_id',
+      'epoch',
+      'vendor_id',
+      'start_index',
+      'release_index',
+      'release',
+      'forced_bound',
+      'kept_gross',
+      'redeemed_index',
+      'redeemed_payword',
+    ])
     .execute();
   const ranges = await db
     .selectFrom('redeemed_ranges')
@@ -47,6 +58,7 @@ export async function loadAuditRows(db: Queryable): Promise<AuditRows> {
       'vendor_id',
       'from_index',
       'to_index',
+      'to_payword',
       'kept_to',
       'gross',
       'fee',

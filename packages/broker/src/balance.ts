@@ -128,6 +128,5 @@ export async function siteSummaries(db: Queryable, customerId: string, now: Date
 
 async function stateWithoutLock(db: Queryable, chain: ChainRow): Promise<ChainState> {
   const epochs = await db.selectFrom('epochs').selectAll().where('chain_id', '=', chain.chain_id).execute();
-  const ranges = await db.selectFrom('redeemed_ranges').selectAll().where('chain_id', '=', chain.chain_id).execute();
-  return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])), ranges };
+  return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])) };
 }

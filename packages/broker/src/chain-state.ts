@@ -6,12 +6,15 @@ export type ChainRow = BrokerSchema['chains'];
 export type EpochRow = BrokerSchema['epochs'];
 export type RangeRow = BrokerSchema['redeemed_ranges'];
 
-/** Everything the broker knows about one chain, loaded under the chain's row lock. */
+/**
+ * What the broker knows about one chain, loaded under the chain's row lock: the chain and its epochs, never its
+ * redeemed ranges (a chain may have many). Each epoch carries what its ranges add up to (kept gross, highest end);
+ * the few ranges an operation must see are read by redeemed-ranges.ts.
+ */
 export interface ChainState {
   chain: ChainRow;
   /** By epoch number. */
   epochs: Map<number, EpochRow>;
-  ranges: RangeRow[];
 }
 
 /** A point on a chain the broker has verified: w_index. */
@@ -21,9 +24,11 @@ export interface Point {
 }
 
 /**
- * Every verified point of the chain, from epochs before `beforeEpoch` when given: the anchor, epoch
- * starts, checkpoints, releases, the proofs of payment claims carried and the ends of redeemed ranges. Each one was checked against the anchor
- * (directly or through another point) before it was stored.
+ * Every verified point of the chain the broker keeps at hand, from epochs before `beforeEpoch` when given: the
+ * anchor, epoch starts, checkpoints, releases, the proofs of payment claims carried and each epoch's highest redeemed
+ * end. Each one was checked against the anchor (directly or through another point) before it was stored. (Lower
+ * ends of redeemed ranges are verified points too; leaving them out only lengthens some hash walks, never changes
+ * an answer, and every range end is at most its epoch's highest.)
  */
 export function knownPoints(state: ChainState, beforeEpoch = Number.POSITIVE_INFINITY): Point[] {
   const points: Point[] = [{ index: 0, payword: state.chain.anchor }];
@@ -40,10 +45,9 @@ export function knownPoints(state: ChainState, beforeEpoch = Number.POSITIVE_INF
     if (e.claim_index !== null && e.claim_payword !== null) {
       points.push({ index: e.claim_index, payword: e.claim_payword });
     }
-  }
-  for (const r of state.ranges) {
-    if (r.epoch >= beforeEpoch) continue;
-    points.push({ index: r.from_index, payword: r.from_payword }, { index: r.to_index, payword: r.to_payword });
+    if (e.redeemed_index !== null && e.redeemed_payword !== null) {
+      points.push({ index: e.redeemed_index, payword: e.redeemed_payword });
+    }
   }
   return points;
 }
@@ -82,7 +86,7 @@ export async function lockChain(trx: BrokerTx, engine: DatabaseEngine, chainId: 
   return query.executeTakeFirst();
 }
 
-/** Locks and loads a chain with its epochs and redeemed ranges. */
+/** Locks and loads a chain with its epochs. */
 export async function loadChainState(
   trx: BrokerTx,
   engine: DatabaseEngine,
@@ -91,13 +95,7 @@ export async function loadChainState(
   const chain = await lockChain(trx, engine, chainId);
   if (!chain) return undefined;
   const epochs = await trx.selectFrom('epochs').selectAll().where('chain_id', '=', chainId).execute();
-  const ranges = await trx
-    .selectFrom('redeemed_ranges')
-    .selectAll()
-    .where('chain_id', '=', chainId)
-    .orderBy('from_index')
-    .execute();
-  return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])), ranges };
+  return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])) };
 }
 
 /** Writes the changed columns of an epoch and keeps the in-memory copy in step. */

@@ -100,6 +100,9 @@ export async function claimInTransaction(
     forced_bound: null,
     claim_index: proof?.index ?? null,
     claim_payword: proof?.payword ?? null,
+    kept_gross: 0,
+    redeemed_index: null,
+    redeemed_payword: null,
   };
   if (current) {
     const patch: Partial<EpochRow> = { superseded_by: epochNumber };

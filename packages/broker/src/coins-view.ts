@@ -4,8 +4,7 @@ import type { Queryable } from './schema.ts';
 
 async function stateWithoutLock(db: Queryable, chain: ChainRow): Promise<ChainState> {
   const epochs = await db.selectFrom('epochs').selectAll().where('chain_id', '=', chain.chain_id).execute();
-  const ranges = await db.selectFrom('redeemed_ranges').selectAll().where('chain_id', '=', chain.chain_id).execute();
-  return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])), ranges };
+  return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])) };
 }
 
 /** The status a customer sees for a chain. */

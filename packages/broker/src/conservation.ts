@@ -11,10 +11,14 @@ export function chainValue(chain: Pick<ChainRow, 'length' | 'unit'>): number {
   return chain.length * chain.unit;
 }
 
-/** Gross the chain's redeemed ranges still keep (after take-backs). */
+/**
+ * Gross the chain's redeemed ranges still keep (after take-backs): the sum each epoch keeps of its own ranges,
+ * written in the same statement order as the ranges themselves (redeemed-ranges.ts) and checked against them by the
+ * audit.
+ */
 export function keptGross(state: ChainState): number {
   let kept = 0;
-  for (const r of state.ranges) kept += r.gross - r.taken_back_gross;
+  for (const e of state.epochs.values()) kept += e.kept_gross;
   return kept;
 }
 

@@ -455,4 +455,33 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /**
+   * Redemption reads only what it needs (issue 10): each epoch keeps the gross its redeemed ranges still keep (their
+   * chain's sum is what conservation checks) and the highest end they reached (a point the broker knows), so a chain
+   * is loaded without its ranges; the ranges a redemption must see (overlapping, or ending where it starts) are found
+   * by their kept end. Filled from the ranges a store already has.
+   */
+  '0010_epoch_redeemed': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('epochs')
+        .addColumn('kept_gross', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable('epochs').addColumn('redeemed_index', 'integer').execute();
+      await db.schema.alterTable('epochs').addColumn('redeemed_payword', 'text').execute();
+      await sql`UPDATE epochs SET
+          kept_gross = COALESCE((SELECT SUM(r.gross - r.taken_back_gross) FROM redeemed_ranges r
+            WHERE r.chain_id = epochs.chain_id AND r.epoch = epochs.epoch), 0),
+          redeemed_index = (SELECT MAX(r.to_index) FROM redeemed_ranges r
+            WHERE r.chain_id = epochs.chain_id AND r.epoch = epochs.epoch)`.execute(db);
+      await sql`UPDATE epochs SET redeemed_payword = (SELECT MIN(r.to_payword) FROM redeemed_ranges r
+          WHERE r.chain_id = epochs.chain_id AND r.epoch = epochs.epoch AND r.to_index = epochs.redeemed_index)
+        WHERE redeemed_index IS NOT NULL`.execute(db);
+      await db.schema
+        .createIndex('redeemed_ranges_kept_to')
+        .on('redeemed_ranges')
+        .columns(['chain_id', 'kept_to'])
+        .execute();
+    },
+  },
 };

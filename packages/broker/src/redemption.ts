@@ -17,6 +17,7 @@ import { HashWork, withHashWork } from './hash-work.ts';
 import { newId } from './ids.ts';
 import { redemptionEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
+import { insertRange, keptRangeEndsAt, overlappingRange } from './redeemed-ranges.ts';
 import type { BrokerTx, Queryable } from './schema.ts';
 import { checkRelease, learnRelease } from './take-back.ts';
 
@@ -255,7 +256,7 @@ async function judgeItem(
     if (previous) await learnRelease(trx, state, previous, release, at);
     fromOk = true;
   } else {
-    fromOk = isValidStart(state, vendorId, item.epoch, from);
+    fromOk = await isValidStart(trx, state, vendorId, item.epoch, from);
   }
   if (!fromOk) return { code: 'invalid_payword' };
 
@@ -272,9 +273,7 @@ async function judgeItem(
   }
   const bound = redeemBound(chain, epoch);
   if (to.index > bound.index) return { code: bound.kind === 'end_unknown' ? 'end_unknown' : 'beyond_release' };
-  for (const r of state.ranges) {
-    if (r.kept_to > r.from_index && r.from_index < to.index && r.kept_to > from.index) return { code: 'overlap' };
-  }
+  if (await overlappingRange(trx, chain.chain_id, from.index, to.index)) return { code: 'overlap' };
   const units = to.index - from.index;
   const gross = units * chain.unit;
   if (!Number.isSafeInteger(gross)) return { code: 'bad_request' };
@@ -304,8 +303,7 @@ async function judgeItem(
     taken_back_fee: 0,
     created_at: at,
   };
-  await trx.insertInto('redeemed_ranges').values(range).execute();
-  state.ranges.push(range);
+  await insertRange(trx, state, epoch, range);
   await postEntry(
     trx,
     redemptionEntryOf(range.id, vendorId, Money.of(gross, chain.currency), Money.of(fee, chain.currency)),
@@ -319,23 +317,17 @@ async function judgeItem(
  * Where a vendor may start redeeming in an epoch without carrying a release: the epoch's start (the anchor for
  * epoch 1, a release the broker already learned, or a forced start), or the end of a range it already redeemed.
  */
-function isValidStart(
+async function isValidStart(
+  trx: BrokerTx,
   state: ChainState,
   vendorId: string,
   epochNumber: number,
   from: { index: number; payword: string },
-): boolean {
+): Promise<boolean> {
   const epoch = state.epochs.get(epochNumber);
   if (!epoch) return false;
   if (epoch.start_index === from.index && epoch.start_payword === from.payword) return true;
   const previous = state.epochs.get(epochNumber - 1);
   if (previous && previous.release_index === from.index && previous.release_payword === from.payword) return true;
-  return state.ranges.some(
-    (r) =>
-      r.vendor_id === vendorId &&
-      r.epoch === epochNumber &&
-      r.kept_to === r.to_index &&
-      r.to_index === from.index &&
-      r.to_payword === from.payword,
-  );
+  return keptRangeEndsAt(trx, state.chain.chain_id, vendorId, epochNumber, from);
 }

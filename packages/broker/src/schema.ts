@@ -157,6 +157,11 @@ export interface BrokerSchema {
     /** v1.1: the customer's payword the claim that opened this epoch carried (null for internal claims). */
     claim_index: number | null;
     claim_payword: string | null;
+    /** Σ (gross − taken_back_gross) of this epoch's redeemed ranges, kept in step with them (conservation.ts). */
+    kept_gross: number;
+    /** The highest end of this epoch's redeemed ranges: a point the broker verified (null before any). */
+    redeemed_index: number | null;
+    redeemed_payword: string | null;
   };
   redeemed_ranges: {
     id: string;

@@ -5,6 +5,7 @@ import { newId } from './ids.ts';
 import { takeBackEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { HashWork } from './hash-work.ts';
+import { rangesKeptBeyond } from './redeemed-ranges.ts';
 import type { BrokerTx } from './schema.ts';
 
 /**
@@ -139,9 +140,7 @@ export async function takeBackBeyond(
   at: string,
 ): Promise<void> {
   const unit = state.chain.unit;
-  for (const range of state.ranges) {
-    if (range.vendor_id !== epoch.vendor_id || range.epoch !== epoch.epoch) continue;
-    if (range.kept_to <= bound || range.kept_to <= range.from_index) continue;
+  for (const range of await rangesKeptBeyond(trx, epoch, bound)) {
     const newKeptTo = Math.max(range.from_index, bound);
     const keptGross = range.gross - range.taken_back_gross;
     const keptFee = range.fee - range.taken_back_fee;
@@ -167,6 +166,7 @@ export async function takeBackBeyond(
       taken_back_fee: range.taken_back_fee + feeBack,
     };
     await trx.updateTable('redeemed_ranges').set(patch).where('id', '=', range.id).execute();
+    await updateEpoch(trx, state, epoch, { kept_gross: epoch.kept_gross - grossBack });
     await recordConflict(
       trx,
       epoch,

@@ -1,0 +1,76 @@
+import type { ChainState, EpochRow, Point, RangeRow } from './chain-state.ts';
+import { updateEpoch } from './chain-state.ts';
+import type { BrokerTx } from './schema.ts';
+
+/**
+ * The redeemed ranges a redemption or take-back must see, read one question at a time under the chain's lock
+ * (never all of a chain's ranges), through the `(chain_id, kept_to)` index: ranges are found by where what they
+ * keep ends. Each write keeps its epoch's summary (kept gross, highest end) in step, in the same transaction.
+ */
+
+/**
+ * A range anyone kept on the chain that overlaps [from, to), if there is one: the same rule as before ranges were
+ * read one by one (a range kept to its own start keeps nothing and overlaps nothing).
+ */
+export async function overlappingRange(
+  trx: BrokerTx,
+  chainId: string,
+  from: number,
+  to: number,
+): Promise<RangeRow | undefined> {
+  return trx
+    .selectFrom('redeemed_ranges')
+    .selectAll()
+    .where('chain_id', '=', chainId)
+    .where('kept_to', '>', from)
+    .where('from_index', '<', to)
+    .whereRef('kept_to', '>', 'from_index')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** Whether this vendor has a range of this epoch, kept whole, that ends at exactly `point`: a place to go on from. */
+export async function keptRangeEndsAt(
+  trx: BrokerTx,
+  chainId: string,
+  vendorId: string,
+  epoch: number,
+  point: Point,
+): Promise<boolean> {
+  const row = await trx
+    .selectFrom('redeemed_ranges')
+    .select('id')
+    .where('chain_id', '=', chainId)
+    .where('kept_to', '=', point.index)
+    .where('to_index', '=', point.index)
+    .where('to_payword', '=', point.payword)
+    .where('vendor_id', '=', vendorId)
+    .where('epoch', '=', epoch)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The epoch holder's ranges that still keep something at or beyond `bound` (what a release takes back). */
+export async function rangesKeptBeyond(trx: BrokerTx, epoch: EpochRow, bound: number): Promise<RangeRow[]> {
+  return trx
+    .selectFrom('redeemed_ranges')
+    .selectAll()
+    .where('chain_id', '=', epoch.chain_id)
+    .where('kept_to', '>', bound)
+    .whereRef('kept_to', '>', 'from_index')
+    .where('vendor_id', '=', epoch.vendor_id)
+    .where('epoch', '=', epoch.epoch)
+    .orderBy('from_index')
+    .execute();
+}
+
+/** Writes a new range and adds it to its epoch's summary. */
+export async function insertRange(trx: BrokerTx, state: ChainState, epoch: EpochRow, range: RangeRow): Promise<void> {
+  await trx.insertInto('redeemed_ranges').values(range).execute();
+  const higher = epoch.redeemed_index === null || range.to_index > epoch.redeemed_index;
+  await updateEpoch(trx, state, epoch, {
+    kept_gross: epoch.kept_gross + range.gross - range.taken_back_gross,
+    ...(higher ? { redeemed_index: range.to_index, redeemed_payword: range.to_payword } : {}),
+  });
+}
