@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { b64uEncode, MAX_CHAIN_LENGTH, paywordAt, randomBytes } from '@netpay/protocol';
+import { b64uDecode, b64uEncode, MAX_CHAIN_LENGTH, paywordAt, randomBytes, stepPayword } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
 import {
   type BankUnderTest,
@@ -20,18 +20,31 @@ import {
  * probe is discovery (it reads the store), over real HTTP, every few milliseconds while the long request runs.
  */
 /**
- * The stall the hash loops caused before: 1.8–2.7 s. On a quiet machine the probe's gaps stay under 20 ms; on the
- * shared 2-core test box at load 5–6 the scheduler alone leaves gaps of 60–150 ms with no hashing at all (measured
- * with the same probe), so the bound leaves room for that and still fails a loop that blocks.
+ * The stall the hash loops caused before: 1.8–2.7 s, nearly all of the long request's time. On a quiet machine the
+ * probe's gaps stay under 20 ms; on the shared 2-core test box at load 5–10 the scheduler alone leaves gaps of
+ * 60–300 ms with no hashing at all (measured with the same probe), and the long request itself takes longer. So a
+ * gap passes below 250 ms, or below a quarter of the long request's time when the machine is that slow: a loop that
+ * blocks stalls the probe for most of the request and fails either way.
  */
 const BOUND_MS = 250;
+
+function assertResponsive(gap: { slowest: number; took: number }, what: string): void {
+  const bound = Math.max(BOUND_MS, gap.took / 4);
+  assert.ok(
+    gap.slowest < bound,
+    `discovery waited ${gap.slowest.toFixed(1)} ms (bound ${bound.toFixed(0)}) while ${what} (${gap.took.toFixed(0)} ms)`,
+  );
+}
 
 /**
  * Runs `long` while asking for discovery every 5 ms; the longest time between two answers, in ms. The broker runs
  * in this process, so a stall of its event loop also delays the probe's own timer: the time from one answer to the
  * next (not each request's own latency) is what a blocked loop lengthens.
  */
-async function slowestAnswerDuring(broker: BrokerUnderTest, long: () => Promise<void>): Promise<number> {
+async function slowestAnswerDuring(
+  broker: BrokerUnderTest,
+  long: () => Promise<void>,
+): Promise<{ slowest: number; took: number }> {
   let done = false;
   let slowest = 0;
   let answered = 0;
@@ -48,14 +61,17 @@ async function slowestAnswerDuring(broker: BrokerUnderTest, long: () => Promise<
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
+  const started = performance.now();
+  let took = 0;
   try {
     await long();
+    took = performance.now() - started;
   } finally {
     done = true;
     await probe;
   }
   assert.ok(answered >= 3, `only ${answered} probes answered during the long request`);
-  return slowest;
+  return { slowest, took };
 }
 
 for (const engine of testEngines()) {
@@ -88,9 +104,10 @@ for (const engine of testEngines()) {
         ({ seed, chainId } = res.body);
         anchor = res.body.touchstone.anchor;
       });
-      assert.ok(slowest < BOUND_MS, `discovery took ${slowest.toFixed(1)} ms while the coin was made`);
+      assertResponsive(slowest, 'the coin was made');
       // The anchor is the seed hashed down the whole chain.
-      assert.equal(PaywordChain.fromB64(chainId, seed, MAX_CHAIN_LENGTH).anchorB64, anchor);
+      const made = paywordAt(b64uDecode(chainId, 16), b64uDecode(seed, 32), MAX_CHAIN_LENGTH, 0);
+      assert.equal(b64uEncode(made), anchor);
     });
 
     test('a redemption of 0 → 10^6 in one item: discovery still answers within the bound', async () => {
@@ -101,8 +118,9 @@ for (const engine of testEngines()) {
       const id = randomBytes(16);
       const seed = randomBytes(32);
       const chainId = b64uEncode(id);
-      const at = (index: number) => ({ index, payword: b64uEncode(paywordAt(id, seed, MAX_CHAIN_LENGTH, index)) });
-      const anchor = at(0);
+      const w1 = paywordAt(id, seed, MAX_CHAIN_LENGTH, 1);
+      const first = { index: 1, payword: b64uEncode(w1) };
+      const anchor = { index: 0, payword: b64uEncode(stepPayword(id, 0, w1)) };
       const bought = await call(broker.api, 'POST', '/coins', {
         token,
         key: 'million-client',
@@ -111,7 +129,7 @@ for (const engine of testEngines()) {
       assert.equal(bought.status, 201, bought.text);
       const claim = await call(broker.api, 'POST', `/chains/${chainId}/claim`, {
         token: vendor.apiKey,
-        body: { proof: at(1) },
+        body: { proof: first },
       });
       assert.equal(claim.status, 200, claim.text);
       const end = { index: MAX_CHAIN_LENGTH, payword: b64uEncode(seed) };
@@ -125,7 +143,7 @@ for (const engine of testEngines()) {
         assert.equal(res.status, 200, res.text);
         answer = res.body;
       });
-      assert.ok(slowest < BOUND_MS, `discovery took ${slowest.toFixed(1)} ms while the range was verified`);
+      assertResponsive(slowest, 'the range was verified');
       assert.equal(answer?.items[0]?.status, 'accepted');
       assert.equal(answer?.items[0]?.amount, MAX_CHAIN_LENGTH);
       assert.ok((await broker.audit()).ok);
