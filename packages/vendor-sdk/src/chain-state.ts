@@ -32,6 +32,15 @@ export type ChargeStep =
   | Exclude<PaymentCheck, { kind: 'pay' }>
   | { kind: 'pay'; units: number; amountMinor: number; write: PaymentWrite };
 
+/**
+ * Entitlements a chain keeps in memory: the most recently bought resources. A chain reads more articles over its
+ * life than memory should hold per chain; an older one is found in the store (`SpendStore.entitlement`).
+ */
+export const RECENT_ENTITLEMENTS = 16;
+
+const noop = () => undefined;
+const SETTLED: Promise<unknown> = Promise.resolve();
+
 /** A broken invariant of a chain's state: a bug, never an expected outcome, so it is thrown. */
 export class ChainInvariantError extends Error {
   override readonly name = 'ChainInvariantError';
@@ -56,9 +65,13 @@ export class ChainState implements ChainView {
   readonly anchor: Uint8Array;
   readonly epochs = new Map<number, EpochState>();
   current: EpochState | undefined;
-  readonly entitlements: Set<string>;
-  /** Settles when every payment write issued so far has settled. */
-  writeTail: Promise<unknown> = Promise.resolve();
+  /** Resources bought with the chain here, the most recent last (at most RECENT_ENTITLEMENTS). */
+  readonly #entitlements: Set<string>;
+  /** False once an entitlement was left out of memory: a miss must then be checked in the store. */
+  #allEntitlements: boolean;
+  /** Payment writes issued and not yet settled, and the latest of them. */
+  #pendingWrites = 0;
+  #lastWrite: Promise<unknown> | undefined;
   broken = false;
   lastIndex = 0;
   lastPayword: Uint8Array;
@@ -73,7 +86,9 @@ export class ChainState implements ChainView {
     this.anchor = b64uDecode(record.touchstone.anchor, 32);
     this.lastPayword = this.anchor;
     this.lastPaywordB64 = record.touchstone.anchor;
-    this.entitlements = new Set(entitlements);
+    this.#entitlements = new Set();
+    this.#allEntitlements = true;
+    for (const resource of entitlements) this.noteEntitlement(resource);
     this.#now = now;
     for (const e of epochs) this.putEpoch(e);
   }
@@ -91,8 +106,53 @@ export class ChainState implements ChainView {
     return this.record.expiresAtMs;
   }
 
+  /** Whether the resource is among the entitlements in memory (see `entitlementsComplete` for a miss). */
   entitled(resource: string): boolean {
-    return this.entitlements.has(resource);
+    return this.#entitlements.has(resource);
+  }
+
+  /** True while every entitlement of the chain here is in memory, so a miss means "not bought". */
+  get entitlementsComplete(): boolean {
+    return this.#allEntitlements;
+  }
+
+  /** Remembers a bought resource as the most recent, forgetting the oldest beyond RECENT_ENTITLEMENTS. */
+  noteEntitlement(resource: string): void {
+    const set = this.#entitlements;
+    if (set.has(resource)) set.delete(resource);
+    set.add(resource);
+    if (set.size > RECENT_ENTITLEMENTS) {
+      set.delete(set.values().next().value as string);
+      this.#allEntitlements = false;
+    }
+  }
+
+  /** Settles when every payment write issued so far has settled. */
+  get writeTail(): Promise<unknown> {
+    return this.#lastWrite === undefined ? SETTLED : this.#lastWrite.then(noop, noop);
+  }
+
+  /** Counts a payment's durable write until `writeSettled`; the store resolves a chain's writes in order. */
+  writeIssued(write: Promise<unknown>): void {
+    this.#pendingWrites += 1;
+    this.#lastWrite = write;
+  }
+
+  writeSettled(): void {
+    this.#pendingWrites -= 1;
+    if (this.#pendingWrites === 0) this.#lastWrite = undefined;
+  }
+
+  /** No payment write in flight. */
+  get writesSettled(): boolean {
+    return this.#pendingWrites === 0;
+  }
+
+  /** Nothing of this process is under way on the chain (no write in flight, no release): it may leave memory. */
+  get idle(): boolean {
+    if (this.#pendingWrites !== 0) return false;
+    for (const e of this.epochs.values()) if (e.releasing) return false;
+    return true;
   }
 
   /** This process may take a payment on the chain right now. */
@@ -227,7 +287,7 @@ export class ChainState implements ChainView {
     this.lastPaywordB64 = paywordB64;
     this.lastPayword = payword;
     this.lastResource = resource;
-    this.entitlements.add(resource);
+    this.noteEntitlement(resource);
     this.#known = undefined;
   }
 }

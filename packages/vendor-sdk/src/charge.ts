@@ -114,8 +114,6 @@ export function paidDecision(
   };
 }
 
-const noop = () => undefined;
-
 /** The §4 decision for each priced request. */
 export class Charges {
   readonly #ctx: VendorContext;
@@ -225,6 +223,17 @@ export class Charges {
       if (chain && !chain.broken) {
         // Checked and, when payable, advanced in one synchronous step (chain-state.ts).
         const check = chain.checkAndAdvance(presented, { ...checks, nowMs: ctx.now() });
+        // A re-read of a resource bought long ago: memory holds only the chain's recent entitlements; ask the store
+        // before refusing, then check again (now entitled, it is free).
+        if (
+          check.kind === 'reject' &&
+          presented.index <= chain.lastIndex &&
+          !chain.entitlementsComplete &&
+          !chain.entitled(resource) &&
+          (await ctx.chains.entitled(chain, resource))
+        ) {
+          continue;
+        }
         if (!fresh && (check.kind === 'claim' || (check.kind === 'reject' && STALE_EXPLAINS.has(check.code)))) {
           chain = await ctx.chains.reload(chain, chainId);
           fresh = true;
@@ -271,11 +280,15 @@ export class Charges {
   ): Promise<PaymentDecision | 'conflict'> {
     const ctx = this.#ctx;
     const chainId = payment.chainId;
-    const write = ctx.store.recordPayment(payment);
-    chain.writeTail = write.then(noop, noop);
     let result: 'ok' | 'conflict';
     try {
-      result = await write;
+      const write = ctx.store.recordPayment(payment);
+      chain.writeIssued(write);
+      try {
+        result = await write;
+      } finally {
+        chain.writeSettled();
+      }
     } catch (error) {
       ctx.chains.discard(chain, chainId);
       ctx.logger?.error({ err: error, chainId }, 'netpay payment not recorded');

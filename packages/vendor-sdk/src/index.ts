@@ -162,5 +162,7 @@ export {
   type SessionView,
   type VendorAccountSummary,
   type VendorLogger,
+  type VendorMemory,
 } from './vendor.ts';
+export { DEFAULT_MAX_CHAINS_IN_MEMORY } from './chain-cache.ts';
 export { keyIdForPublicKey, loadOrCreateVendorKey, type VendorKey } from './vendor-key.ts';

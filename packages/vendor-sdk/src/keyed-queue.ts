@@ -4,6 +4,12 @@
  */
 export class KeyedQueue {
   readonly #tails = new Map<string, Promise<unknown>>();
+
+  /** True while a task of the key is queued or running. */
+  has(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const prev = this.#tails.get(key) ?? Promise.resolve();
     const next = prev.then(task, task);

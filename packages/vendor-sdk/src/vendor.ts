@@ -7,7 +7,7 @@
 import { type Clock, systemClock } from '@netpay/service-kit';
 import { ChainAcquisition } from './acquire-chain.ts';
 import { BrokerClient, type FetchLike } from './broker-client.ts';
-import { ChainCache } from './chain-cache.ts';
+import { ChainCache, DEFAULT_MAX_CHAINS_IN_MEMORY } from './chain-cache.ts';
 import { type ChargeInput, Charges, type PaymentDecision } from './charge.ts';
 import { ConnectPages, type SessionView } from './connect-pages.ts';
 import { Connections } from './connection.ts';
@@ -64,6 +64,19 @@ export interface NetPayVendorOptions {
    * vendor hash more than this; the wallet resynchronises from the `lastIndex` it is told.
    */
   maxStepsAhead?: number;
+  /**
+   * The most chains kept in memory (default 50,000). Beyond it the least recently used chain with nothing in
+   * flight leaves memory and is read from the store again on its next payment. A chain in memory costs about
+   * 2.5 KB of heap (its touchstone, epochs and its 16 most recent entitlements; older ones stay in the store), so
+   * the default holds about 125 MB.
+   */
+  maxChainsInMemory?: number;
+}
+
+/** What the vendor holds in memory now, against its bound. */
+export interface VendorMemory {
+  chainsInMemory: number;
+  maxChainsInMemory: number;
 }
 
 /** The vendor's money, combining its own records with the broker's account. */
@@ -124,6 +137,8 @@ export interface NetPayVendor {
   account(): Promise<VendorAccountSummary>;
   /** Work done verifying presented paywords since start: hash steps (each request costs at most `maxStepsAhead`). */
   work(): { hashSteps: number };
+  /** The chains held in memory now and the bound (`maxChainsInMemory`). */
+  memory(): VendorMemory;
   /** Runs redemption and lease renewal on timers; returns the function that stops them. */
   startBackgroundJobs(options?: { redeemIntervalMs?: number; renewIntervalMs?: number }): () => void;
   /** Stops background jobs; the caller closes the store. */
@@ -179,13 +194,18 @@ class Vendor implements NetPayVendor {
       ...(options.brokerTimeoutMs ? { timeoutMs: options.brokerTimeoutMs } : {}),
       now,
     });
+    const claims = new KeyedQueue();
     const ctx: VendorContext = {
       vendorId: options.vendorId,
       store: options.store,
       broker,
       brokerUrl,
-      chains: new ChainCache(options.store, now),
-      claims: new KeyedQueue(),
+      chains: new ChainCache(options.store, now, {
+        maxChains: options.maxChainsInMemory ?? DEFAULT_MAX_CHAINS_IN_MEMORY,
+        // A chain mid-claim stays: the claim adopts its epochs into this very copy.
+        busy: (chainId) => claims.has(chainId),
+      }),
+      claims,
       clock,
       signingKey: options.signingKey,
       logger: options.logger,
@@ -304,6 +324,10 @@ class Vendor implements NetPayVendor {
 
   work(): { hashSteps: number } {
     return { hashSteps: this.#work.hashSteps };
+  }
+
+  memory(): VendorMemory {
+    return { chainsInMemory: this.#ctx.chains.size, maxChainsInMemory: this.#ctx.chains.max };
   }
 
   async account(): Promise<VendorAccountSummary> {

@@ -140,7 +140,12 @@ export class WalletPayments implements SessionPayer {
       const chainId = wallet.record.chainId;
       let chain = await ctx.chains.get(chainId);
       if (!chain) return revoked();
-      if (chain.entitled(input.resource)) return paidDecision(chain, chainId, false);
+      if (
+        chain.entitled(input.resource) ||
+        (!chain.entitlementsComplete && (await ctx.chains.entitled(chain, input.resource)))
+      ) {
+        return paidDecision(chain, chainId, false);
+      }
       if (price % chain.unit !== 0) {
         return paymentProblem(facts, 'insufficient_amount', `price ${price} is not a whole number of units`);
       }
