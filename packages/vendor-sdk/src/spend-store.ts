@@ -133,8 +133,9 @@ export interface SpendTotals {
 
 /**
  * The vendor's durable memory: chains, epochs, payments, entitlements and redemption batches. Payments are
- * recorded with group commit: every write that arrives while one transaction is being committed joins the next
- * one, each still compare-and-set on its epoch's last index, so one fsync serves many payments.
+ * recorded with group commit: every write that arrives while one transaction is being committed (and made durable)
+ * joins the next one, each still compare-and-set on its epoch's last index, so one fsync serves many payments.
+ * Every mutating method resolves only once its write is on disk; a read may see a write whose fsync still runs.
  */
 export interface SpendStore {
   readonly engine: DatabaseEngine;
