@@ -1,5 +1,6 @@
 import { type DatabaseEngine, forUpdate } from '@netpay/service-kit';
 import type { HashWork } from './hash-work.ts';
+import { PreparedQuery } from './prepared-query.ts';
 import type { BrokerSchema, BrokerTx } from './schema.ts';
 
 export type ChainRow = BrokerSchema['chains'];
@@ -79,11 +80,19 @@ export function pointOnChain(work: HashWork, state: ChainState, presented: Point
   return work.verify(state.chain.chain_id, base, presented);
 }
 
+const chainById = new PreparedQuery((db, slot) =>
+  db.selectFrom('chains').selectAll().where('chain_id', '=', slot('chainId')),
+);
+const chainByIdForUpdate = new PreparedQuery((db, slot) =>
+  db.selectFrom('chains').selectAll().where('chain_id', '=', slot('chainId')).forUpdate(),
+);
+const epochsOfChain = new PreparedQuery((db, slot) =>
+  db.selectFrom('epochs').selectAll().where('chain_id', '=', slot('chainId')),
+);
+
 /** Locks the chain's row for the rest of the transaction (PostgreSQL; SQLite transactions are serial). */
 export async function lockChain(trx: BrokerTx, engine: DatabaseEngine, chainId: string): Promise<ChainRow | undefined> {
-  let query = trx.selectFrom('chains').selectAll().where('chain_id', '=', chainId);
-  if (forUpdate(engine)) query = query.forUpdate();
-  return query.executeTakeFirst();
+  return (forUpdate(engine) ? chainByIdForUpdate : chainById).first(trx, { chainId });
 }
 
 /** Locks and loads a chain with its epochs. */
@@ -94,7 +103,7 @@ export async function loadChainState(
 ): Promise<ChainState | undefined> {
   const chain = await lockChain(trx, engine, chainId);
   if (!chain) return undefined;
-  const epochs = await trx.selectFrom('epochs').selectAll().where('chain_id', '=', chainId).execute();
+  const epochs = await epochsOfChain.all(trx, { chainId });
   return { chain, epochs: new Map(epochs.map((e) => [e.epoch, e])) };
 }
 

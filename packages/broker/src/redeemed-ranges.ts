@@ -1,5 +1,6 @@
 import type { ChainState, EpochRow, Point, RangeRow } from './chain-state.ts';
 import { updateEpoch } from './chain-state.ts';
+import { PreparedQuery } from './prepared-query.ts';
 import type { BrokerTx } from './schema.ts';
 
 /**
@@ -18,16 +19,19 @@ export async function overlappingRange(
   from: number,
   to: number,
 ): Promise<RangeRow | undefined> {
-  return trx
+  return overlapping.first(trx, { chainId, from, to });
+}
+
+const overlapping = new PreparedQuery((db, slot) =>
+  db
     .selectFrom('redeemed_ranges')
     .selectAll()
-    .where('chain_id', '=', chainId)
-    .where('kept_to', '>', from)
-    .where('from_index', '<', to)
+    .where('chain_id', '=', slot('chainId'))
+    .where('kept_to', '>', slot('from'))
+    .where('from_index', '<', slot('to'))
     .whereRef('kept_to', '>', 'from_index')
-    .limit(1)
-    .executeTakeFirst();
-}
+    .limit(1),
+);
 
 /** Whether this vendor has a range of this epoch, kept whole, that ends at exactly `point`: a place to go on from. */
 export async function keptRangeEndsAt(
@@ -37,19 +41,22 @@ export async function keptRangeEndsAt(
   epoch: number,
   point: Point,
 ): Promise<boolean> {
-  const row = await trx
-    .selectFrom('redeemed_ranges')
-    .select('id')
-    .where('chain_id', '=', chainId)
-    .where('kept_to', '=', point.index)
-    .where('to_index', '=', point.index)
-    .where('to_payword', '=', point.payword)
-    .where('vendor_id', '=', vendorId)
-    .where('epoch', '=', epoch)
-    .limit(1)
-    .executeTakeFirst();
+  const row = await keptEndingAt.first(trx, { chainId, index: point.index, payword: point.payword, vendorId, epoch });
   return row !== undefined;
 }
+
+const keptEndingAt = new PreparedQuery((db, slot) =>
+  db
+    .selectFrom('redeemed_ranges')
+    .select('id')
+    .where('chain_id', '=', slot('chainId'))
+    .where('kept_to', '=', slot('index'))
+    .where('to_index', '=', slot('index'))
+    .where('to_payword', '=', slot('payword'))
+    .where('vendor_id', '=', slot('vendorId'))
+    .where('epoch', '=', slot('epoch'))
+    .limit(1),
+);
 
 /** The epoch holder's ranges that still keep something at or beyond `bound` (what a release takes back). */
 export async function rangesKeptBeyond(trx: BrokerTx, epoch: EpochRow, bound: number): Promise<RangeRow[]> {

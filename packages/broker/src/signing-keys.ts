@@ -1,5 +1,6 @@
 import { b64uDecode, b64uEncode, generateSigningKey, type PublicKeyEntry } from '@netpay/protocol';
 import { rfc3339 } from '@netpay/service-kit';
+import { PreparedQuery } from './prepared-query.ts';
 import type { Queryable } from './schema.ts';
 import { openSigningSeed, sealSigningSeed } from './store-secrets.ts';
 
@@ -61,16 +62,24 @@ async function addKey(db: Queryable, seq: number, now: Date): Promise<string> {
 
 /** The newest key that is not retired. */
 export async function activeSigningKey(db: Queryable): Promise<BrokerSigningKey> {
-  const row = await db
-    .selectFrom('signing_keys')
-    .selectAll()
-    .where('retired_at', 'is', null)
-    .orderBy('seq', 'desc')
-    .executeTakeFirst();
+  const row = await newestKey.first(db, {});
   if (!row) throw new Error('the broker has no signing key');
-  const privateSeed = b64uDecode(openSigningSeed(row.key_id, row.private_seed), 32);
-  return { keyId: row.key_id, privateSeed, publicKey: row.public_key };
+  // Every claim signs a holder certificate: the seed is opened once per sealed value, not once per claim.
+  const sealed = `${row.key_id} ${row.private_seed}`;
+  let privateSeed = openedSeeds.get(sealed);
+  if (!privateSeed) {
+    privateSeed = b64uDecode(openSigningSeed(row.key_id, row.private_seed), 32);
+    if (openedSeeds.size >= 16) openedSeeds.clear();
+    openedSeeds.set(sealed, privateSeed);
+  }
+  return { keyId: row.key_id, privateSeed: privateSeed.slice(), publicKey: row.public_key };
 }
+
+const newestKey = new PreparedQuery((db) =>
+  db.selectFrom('signing_keys').selectAll().where('retired_at', 'is', null).orderBy('seq', 'desc').limit(1),
+);
+/** Opened signing seeds by key and sealed value (a rotation or a new master key makes a new entry). */
+const openedSeeds = new Map<string, Uint8Array>();
 
 /** The key set published in discovery: every key not retired, oldest first. */
 export async function publishedKeys(db: Queryable): Promise<PublicKeyEntry[]> {

@@ -1,6 +1,7 @@
 import { b64uDecode, keyIdForPublicKey, type PublicKeyEntry, ProtocolError } from '@netpay/protocol';
 import { hashToken, isUniqueViolation, newSecret, rfc3339 } from '@netpay/service-kit';
 import { ensureVendorAccount } from './ledger-store.ts';
+import { PreparedQuery } from './prepared-query.ts';
 import type { BrokerDb, Queryable } from './schema.ts';
 
 /** The vendor name the broker itself uses when it takes a chain back for a refund (§7). */
@@ -165,13 +166,17 @@ export async function findVendor(db: Queryable, vendorId: string): Promise<Vendo
 
 /** The vendor an API key belongs to, if any. */
 export async function vendorByApiKey(db: Queryable, apiKey: string): Promise<VendorRow | undefined> {
-  return db
+  return vendorByKeyHash.first(db, { hash: hashToken(apiKey) });
+}
+
+/** Every vendor call starts here. */
+const vendorByKeyHash = new PreparedQuery((db, slot) =>
+  db
     .selectFrom('vendors')
     .select(['id', 'name', 'url', 'release_url'])
-    .where('api_key_hash', '=', hashToken(apiKey))
-    .where('id', '!=', BROKER_VENDOR_ID)
-    .executeTakeFirst();
-}
+    .where('api_key_hash', '=', slot('hash'))
+    .where('id', '!=', BROKER_VENDOR_ID),
+);
 
 export async function vendorKeys(db: Queryable, vendorId: string): Promise<PublicKeyEntry[]> {
   const rows = await db
