@@ -1,7 +1,7 @@
 import { ChainState } from './chain-state.ts';
 import type { PointRecord, SpendStore } from './spend-store.ts';
 
-/** How many chains a vendor keeps in memory by default (about 2.5 KB each, see docs/ARCHITECTURE.md). */
+/** How many chains a vendor keeps in memory by default (about 3 KB of heap each, see docs/ARCHITECTURE.md). */
 export const DEFAULT_MAX_CHAINS_IN_MEMORY = 50_000;
 
 /** Chains looked at, beyond the bound, for one that may leave memory each time a chain comes in. */

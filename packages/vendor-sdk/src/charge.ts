@@ -15,9 +15,10 @@ import {
 } from '@netpay/protocol';
 import { isProblem } from './acquire-chain.ts';
 import { type ChallengeFacts, type ProblemDecision, paymentProblem, paymentRequired } from './challenge.ts';
-import type { ChainState } from './chain-state.ts';
+import type { ChainState, ChargeStep, PresentedWire } from './chain-state.ts';
 import type { ClaimProof, ProofSource } from './claim-proof.ts';
-import { balanceMinor, type WorkMeter } from './payment.ts';
+import { balanceMinor, type PaymentContext, type WorkMeter } from './payment.ts';
+import { type PaymentHeader, readCanonicalAuthorization } from './payment-header.ts';
 import type { PaywallRenderer } from './paywall-page.ts';
 import type { PaymentWrite } from './spend-store.ts';
 import { errorMessage, type VendorContext } from './vendor-context.ts';
@@ -114,6 +115,19 @@ export function paidDecision(
   };
 }
 
+/** A presented payment as the checks and the durable write take it. */
+type Presented = PresentedWire;
+
+/** Where a payment stands when it leaves the synchronous path: the chain in hand and what it was checked to. */
+interface Resume {
+  chain: ChainState | undefined;
+  step: ChargeStep | undefined;
+  fresh: boolean;
+  attempt: number;
+  /** A request's payment (unexpected failures answered here) rather than a wallet's (they reach its request). */
+  guarded: boolean;
+}
+
 /** The §4 decision for each priced request. */
 export class Charges {
   readonly #ctx: VendorContext;
@@ -121,12 +135,20 @@ export class Charges {
   readonly #renderHtml: PaywallRenderer;
   readonly #maxStepsAhead: number;
   readonly #work: WorkMeter;
+  /** False when the store is this process's alone: the cache is then the truth and refusals need no reload. */
+  readonly #shared: boolean;
   #currency: string | undefined;
 
   constructor(
     ctx: VendorContext,
     ports: ChargePorts,
-    options: { renderHtml: PaywallRenderer; maxStepsAhead: number; work: WorkMeter; currency: string | undefined },
+    options: {
+      renderHtml: PaywallRenderer;
+      maxStepsAhead: number;
+      work: WorkMeter;
+      currency: string | undefined;
+      storeShared: boolean;
+    },
   ) {
     this.#ctx = ctx;
     this.#ports = ports;
@@ -134,6 +156,7 @@ export class Charges {
     this.#maxStepsAhead = options.maxStepsAhead;
     this.#work = options.work;
     this.#currency = options.currency;
+    this.#shared = options.storeShared;
   }
 
   /** The currency prices are in, once known (configured, or the broker's). */
@@ -141,100 +164,205 @@ export class Charges {
     return this.#currency;
   }
 
-  /** The currency prices are in, asking the broker (discovery) the first time; a problem when it cannot. */
-  async #currencyOrProblem(): Promise<string | ProblemDecision> {
-    if (this.#currency) return this.#currency;
+  /**
+   * Decides a request (§4): free, paid or a problem to send. Synchronous up to the durable write: a payment on a
+   * chain in memory costs its checks, one hash and the one promise of its write; the rest (no currency yet, a chain
+   * to load or claim, a reload) continues asynchronously. The promise never rejects but for a bad price.
+   */
+  charge(input: ChargeInput): Promise<PaymentDecision> {
+    const price = input.priceMinor;
+    if (!Number.isSafeInteger(price) || price < 0) {
+      return Promise.reject(new TypeError('priceMinor must be a non-negative integer'));
+    }
+    if (price === 0) return Promise.resolve({ kind: 'free' });
+    const currency = this.#currency;
+    if (!currency) return this.#chargeOnceDiscovered(input);
+    let decided: PaymentDecision | Promise<PaymentDecision>;
     try {
-      this.#currency = (await this.#ctx.broker.discovery()).currency;
-      return this.#currency;
+      decided = this.#decide(input, currency);
     } catch (error) {
-      return paymentProblem(undefined, 'broker_unavailable', `broker discovery failed: ${errorMessage(error)}`);
+      decided = this.#unexpected(error);
+    }
+    return decided instanceof Promise ? decided : Promise.resolve(decided);
+  }
+
+  /** The first requests, before the broker said which currency prices are in (discovery). */
+  async #chargeOnceDiscovered(input: ChargeInput): Promise<PaymentDecision> {
+    if (!this.#currency) {
+      try {
+        this.#currency = (await this.#ctx.broker.discovery()).currency;
+      } catch (error) {
+        return paymentProblem(undefined, 'broker_unavailable', `broker discovery failed: ${errorMessage(error)}`);
+      }
+    }
+    try {
+      return await this.#decide(input, this.#currency);
+    } catch (error) {
+      return this.#unexpected(error);
     }
   }
 
-  /** Decides a request (§4): free, paid or a problem to send. */
-  async charge(input: ChargeInput): Promise<PaymentDecision> {
-    const price = input.priceMinor;
-    if (!Number.isSafeInteger(price) || price < 0) throw new TypeError('priceMinor must be a non-negative integer');
-    if (price === 0) return { kind: 'free' };
+  #unexpected(error: unknown): PaymentDecision {
+    this.#ctx.logger?.error({ err: error }, 'netpay charge failed');
+    return paymentProblem(undefined, 'internal_error', 'an unexpected error occurred; it has been logged');
+  }
+
+  /**
+   * An asynchronous continuation. For a request (`guarded`), its unexpected failures are answered as
+   * `internal_error` and it never rejects; a wallet's payment lets them reach the request that made it.
+   */
+  #later(work: Promise<PaymentDecision>, guarded: boolean): Promise<PaymentDecision> {
+    return guarded ? work.catch((error: unknown) => this.#unexpected(error)) : work;
+  }
+
+  #decide(input: ChargeInput, currency: string): PaymentDecision | Promise<PaymentDecision> {
+    const facts: ChallengeFacts = {
+      vendorId: this.#ctx.vendorId,
+      priceMinor: input.priceMinor,
+      currency,
+      brokerUrl: this.#ctx.brokerUrl,
+    };
+    const auth = input.authorization;
+    if (auth !== undefined) {
+      // The header as wallets write it, read by position; any other form goes the strict way below.
+      const header = readCanonicalAuthorization(auth);
+      if (header !== undefined) return this.#pay(facts, header, input.resource, true);
+    }
+    // Bounded before it is parsed (§4): an oversized NetPay header is malformed. Only the scheme is looked at, so
+    // a long header of another scheme (a site's own bearer token) is still just "no NetPay payment".
+    if (auth && auth.length > MAX_HEADER_LENGTH && isNetPayAuthorization(auth.slice(0, 64))) {
+      return paymentProblem(facts, 'bad_request', `the Authorization header is over ${MAX_HEADER_LENGTH} characters`);
+    }
+    if (!auth || !isNetPayAuthorization(auth)) {
+      const wallets = this.#ports.wallets;
+      const connect = wallets?.connectPath(input.path ?? '/');
+      if (!auth && wallets && connect) {
+        const paywall = () => paymentRequired(facts, input.resource, input.accept, this.#renderHtml, connect);
+        return this.#later(
+          wallets.payFromSession(facts, input, connect).then((d) => d ?? paywall()),
+          true,
+        );
+      }
+      return paymentRequired(facts, input.resource, input.accept, this.#renderHtml, connect);
+    }
+    let params: PresentedParams;
     try {
-      const currency = await this.#currencyOrProblem();
-      if (typeof currency !== 'string') return currency;
-      const facts: ChallengeFacts = {
-        vendorId: this.#ctx.vendorId,
-        priceMinor: price,
-        currency,
-        brokerUrl: this.#ctx.brokerUrl,
-      };
-      const auth = input.authorization;
-      // Bounded before it is parsed (§4): an oversized NetPay header is malformed. Only the scheme is looked at, so
-      // a long header of another scheme (a site's own bearer token) is still just "no NetPay payment".
-      if (auth && auth.length > MAX_HEADER_LENGTH && isNetPayAuthorization(auth.slice(0, 64))) {
-        return paymentProblem(facts, 'bad_request', `the Authorization header is over ${MAX_HEADER_LENGTH} characters`);
-      }
-      if (!auth || !isNetPayAuthorization(auth)) {
-        const wallets = this.#ports.wallets;
-        const connect = wallets?.connectPath(input.path ?? '/');
-        if (!auth && wallets && connect) {
-          const decision = await wallets.payFromSession(facts, input, connect);
-          if (decision) return decision;
-        }
-        return paymentRequired(facts, input.resource, input.accept, this.#renderHtml, connect);
-      }
-      let params: PresentedParams;
-      try {
-        params = parseAuthorization(auth);
-      } catch (error) {
-        return paymentProblem(facts, 'bad_request', error instanceof ProtocolError ? error.detail : 'bad header');
-      }
-      return await this.pay(facts, params, input.resource);
+      params = parseAuthorization(auth);
     } catch (error) {
-      this.#ctx.logger?.error({ err: error }, 'netpay charge failed');
-      return paymentProblem(undefined, 'internal_error', 'an unexpected error occurred; it has been logged');
+      return paymentProblem(facts, 'bad_request', error instanceof ProtocolError ? error.detail : 'bad header');
+    }
+    return this.#pay(facts, { ...params, paywordBytes: b64uDecode(params.payword, 32) }, input.resource, true);
+  }
+
+  /**
+   * Checks and records one payment a server-side wallet derived, exactly as a presented one, claiming the chain
+   * first when this vendor does not hold it. An unexpected failure rejects, for the request to answer.
+   */
+  pay(facts: ChallengeFacts, params: PresentedParams, resource: string): Promise<PaymentDecision> {
+    try {
+      const header = { ...params, paywordBytes: b64uDecode(params.payword, 32) };
+      const decided = this.#pay(facts, header, resource, false);
+      return decided instanceof Promise ? decided : Promise.resolve(decided);
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 
   /**
-   * Checks and records one presented payment (the customer's header, or a server-side wallet's derived payword),
-   * claiming the chain first when this vendor does not hold it.
+   * The synchronous path: a chain in memory is checked and advanced at once, and a payable payment's write is
+   * issued in the same step. Only what needs I/O first (a chain to load or claim, a refusal to confirm against the
+   * store, a retry whose payment is still being written) continues in `#payAsync`, from the step already taken.
    */
-  async pay(facts: ChallengeFacts, params: PresentedParams, resource: string): Promise<PaymentDecision> {
-    const ctx = this.#ctx;
-    const chainId = params.chain;
-    const payword = b64uDecode(params.payword, 32);
-    const presented = {
-      index: params.index,
-      payword,
-      paywordB64: params.payword,
+  #pay(
+    facts: ChallengeFacts,
+    header: PaymentHeader,
+    resource: string,
+    guarded: boolean,
+  ): PaymentDecision | Promise<PaymentDecision> {
+    const presented: Presented = {
+      index: header.index,
+      payword: header.paywordBytes,
+      paywordB64: header.payword,
       resource,
       priceMinor: facts.priceMinor,
     };
-    // The customer's payword is the claim's proof of payment (§5 v1.1). A chain never seen here has no local
-    // bound: its last index is unknown, so it is not hashed here at all; the broker checks the proof against the
-    // points it knows, and the claim's start bounds the next round of checkPayment.
-    const proof: ClaimProof = { index: params.index, payword: params.payword };
-    const checks = { currency: facts.currency, maxStepsAhead: this.#maxStepsAhead, meter: this.#work };
-    let chain = ctx.chains.peek(chainId) ?? (await ctx.chains.get(chainId));
-    // A cached chain may be behind the store when other processes of this vendor take payments on it too. Before
-    // a refusal (or a claim) that stale knowledge could explain, the chain is reloaded once and the SAME payment
-    // checked again: it may be a retry of what another process accepted (free) or payable from the new last index.
-    let fresh = false;
-    for (let attempt = 0; attempt < MAX_PAY_ATTEMPTS; attempt++) {
-      if (chain && !chain.broken) {
-        // Checked and, when payable, advanced in one synchronous step (chain-state.ts).
-        const check = chain.checkAndAdvance(presented, { ...checks, nowMs: ctx.now() });
-        // A re-read of a resource bought long ago: memory holds only the chain's recent entitlements; ask the store
-        // before refusing, then check again (now entitled, it is free).
-        if (
-          check.kind === 'reject' &&
-          presented.index <= chain.lastIndex &&
-          !chain.entitlementsComplete &&
-          !chain.entitled(resource) &&
-          (await ctx.chains.entitled(chain, resource))
-        ) {
-          continue;
+    const chainId = header.chain;
+    const chain = this.#ctx.chains.peek(chainId);
+    if (chain === undefined) {
+      const resume: Resume = { chain, step: undefined, fresh: false, attempt: 0, guarded };
+      return this.#later(this.#payAsync(facts, presented, chainId, resume), guarded);
+    }
+    const step = chain.checkAndAdvance(presented, this.#checks(facts));
+    switch (step.kind) {
+      case 'pay':
+        return this.#record(facts, chain, step.write, presented, { attempt: 0, guarded });
+      case 'retry':
+      case 'entitled':
+        // Free, once the payment that earned it is on disk.
+        if (chain.writesSettled) return paidDecision(chain, chainId, false);
+        break;
+      case 'reject':
+        if (!this.#storeMayExplain(chain, presented, step, false)) {
+          return paymentProblem(facts, step.code, step.detail, step.extra);
         }
-        if (!fresh && (check.kind === 'claim' || (check.kind === 'reject' && STALE_EXPLAINS.has(check.code)))) {
+        break;
+      case 'claim':
+        break;
+    }
+    const resume: Resume = { chain, step, fresh: false, attempt: 0, guarded };
+    return this.#later(this.#payAsync(facts, presented, chainId, resume), guarded);
+  }
+
+  #checks(facts: ChallengeFacts): PaymentContext {
+    return { nowMs: this.#ctx.now(), currency: facts.currency, maxStepsAhead: this.#maxStepsAhead, meter: this.#work };
+  }
+
+  /**
+   * Whether the store could turn this refusal around: a resource bought too long ago for memory to hold its
+   * entitlement, or (when other processes share the store and this copy was not just read) a chain another
+   * process advanced.
+   */
+  #storeMayExplain(
+    chain: ChainState,
+    presented: Presented,
+    step: ChargeStep & { kind: 'reject' },
+    fresh: boolean,
+  ): boolean {
+    if (presented.index <= chain.lastIndex && !chain.entitlementsComplete && !chain.entitled(presented.resource)) {
+      return true;
+    }
+    return this.#shared && !fresh && STALE_EXPLAINS.has(step.code);
+  }
+
+  /**
+   * The rest of a payment, from where the synchronous path left it. A cached chain may be behind the store when
+   * other processes of this vendor take payments on it too: before a refusal (or a claim) that stale knowledge could
+   * explain, the chain is reloaded once and the SAME payment checked again; it may be a retry of what another
+   * process accepted (free) or payable from the new last index.
+   */
+  async #payAsync(
+    facts: ChallengeFacts,
+    presented: Presented,
+    chainId: string,
+    from: Resume,
+  ): Promise<PaymentDecision> {
+    const ctx = this.#ctx;
+    let { chain, step, fresh } = from;
+    if (chain === undefined) chain = await ctx.chains.get(chainId);
+    for (let attempt = from.attempt; attempt < MAX_PAY_ATTEMPTS; attempt++) {
+      if (chain && !chain.broken) {
+        const check = step ?? chain.checkAndAdvance(presented, this.#checks(facts));
+        step = undefined;
+        if (check.kind === 'reject' && this.#storeMayExplain(chain, presented, check, fresh)) {
+          // A re-read of a resource bought long ago: ask the store, and check again (now entitled, it is free).
+          if (!chain.entitled(presented.resource) && (await ctx.chains.entitled(chain, presented.resource))) continue;
+          if (this.#shared && !fresh && STALE_EXPLAINS.has(check.code)) {
+            chain = await ctx.chains.reload(chain, chainId);
+            fresh = true;
+            continue;
+          }
+        }
+        if (check.kind === 'claim' && this.#shared && !fresh) {
           chain = await ctx.chains.reload(chain, chainId);
           fresh = true;
           continue;
@@ -249,14 +377,8 @@ export class Charges {
             continue;
           case 'reject':
             return paymentProblem(facts, check.code, check.detail, check.extra);
-          case 'pay': {
-            const recorded = await this.#record(facts, chain, check.write);
-            if (recorded !== 'conflict') return recorded;
-            // Another process advanced (or released) the epoch: the store is the truth; check this payment again.
-            chain = await ctx.chains.get(chainId);
-            fresh = true;
-            continue;
-          }
+          case 'pay':
+            return this.#record(facts, chain, check.write, presented, { attempt, guarded: from.guarded });
           case 'claim':
             break;
         }
@@ -265,6 +387,10 @@ export class Charges {
         fresh = true;
         continue;
       }
+      // The customer's payword is the claim's proof of payment (§5 v1.1). A chain never seen here has no local
+      // bound: its last index is unknown, so it is not hashed here at all; the broker checks the proof against the
+      // points it knows, and the claim's start bounds the next round of checks.
+      const proof: ClaimProof = { index: presented.index, payword: presented.paywordB64 };
       const acquired = await this.#ports.acquire(chainId, facts, proof);
       if (isProblem(acquired)) return acquired;
       chain = acquired;
@@ -272,37 +398,54 @@ export class Charges {
     return paymentProblem(facts, 'broker_unavailable', 'could not obtain a valid lease on the chain');
   }
 
-  /** Waits for the durable compare-and-set of a payment already checked and advanced in memory. */
-  async #record(
+  /**
+   * Issues the durable compare-and-set of a payment already checked and advanced in memory, and answers when it
+   * is on disk: one promise. A conflict (another process moved the epoch, or a write before this one failed)
+   * charged nothing here: the chain is read again and the same payment checked again, never answered already_spent
+   * while it is still honest.
+   */
+  #record(
     facts: ChallengeFacts,
     chain: ChainState,
     payment: PaymentWrite,
-  ): Promise<PaymentDecision | 'conflict'> {
+    presented: Presented,
+    at: { attempt: number; guarded: boolean },
+  ): Promise<PaymentDecision> {
     const ctx = this.#ctx;
     const chainId = payment.chainId;
-    let result: 'ok' | 'conflict';
+    let write: Promise<'ok' | 'conflict'>;
     try {
-      const write = ctx.store.recordPayment(payment);
-      chain.writeIssued(write);
-      try {
-        result = await write;
-      } finally {
-        chain.writeSettled();
-      }
+      write = ctx.store.recordPayment(payment);
     } catch (error) {
-      ctx.chains.discard(chain, chainId);
-      ctx.logger?.error({ err: error, chainId }, 'netpay payment not recorded');
-      return paymentProblem(facts, 'internal_error', 'the payment could not be recorded; nothing was charged');
+      return Promise.resolve(this.#notRecorded(facts, chain, chainId, error));
     }
-    if (result === 'conflict') {
-      // Another process moved this chain's epoch (or a write before this one failed): nothing was charged here.
-      // The caller reloads the durable state and checks the same payment again, never answering already_spent
-      // for a payment that is still honest.
-      ctx.chains.discard(chain, chainId);
-      return 'conflict';
-    }
-    // The receipt is for this payment's index: later payments may already have advanced the chain in memory
-    // while this one was being committed, and they are not durable yet.
-    return paidDecision(chain, chainId, true, payment.index);
+    chain.writeIssued(write);
+    return write.then(
+      (result) => {
+        chain.writeSettled();
+        // The receipt is for this payment's index: later payments may already have advanced the chain in memory
+        // while this one was being committed, and they are not durable yet.
+        if (result === 'ok') return paidDecision(chain, chainId, true, payment.index);
+        ctx.chains.discard(chain, chainId);
+        const resume: Resume = {
+          chain: undefined,
+          step: undefined,
+          fresh: true,
+          attempt: at.attempt + 1,
+          guarded: at.guarded,
+        };
+        return this.#later(this.#payAsync(facts, presented, chainId, resume), at.guarded);
+      },
+      (error: unknown) => {
+        chain.writeSettled();
+        return this.#notRecorded(facts, chain, chainId, error);
+      },
+    );
+  }
+
+  #notRecorded(facts: ChallengeFacts, chain: ChainState, chainId: string, error: unknown): PaymentDecision {
+    this.#ctx.chains.discard(chain, chainId);
+    this.#ctx.logger?.error({ err: error, chainId }, 'netpay payment not recorded');
+    return paymentProblem(facts, 'internal_error', 'the payment could not be recorded; nothing was charged');
   }
 }

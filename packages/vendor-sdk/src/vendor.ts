@@ -67,10 +67,17 @@ export interface NetPayVendorOptions {
   /**
    * The most chains kept in memory (default 50,000). Beyond it the least recently used chain with nothing in
    * flight leaves memory and is read from the store again on its next payment. A chain in memory costs about
-   * 2.5 KB of heap (its touchstone, epochs and its 16 most recent entitlements; older ones stay in the store), so
-   * the default holds about 125 MB.
+   * 3 KB of heap (its touchstone, epochs and its 16 most recent entitlements; older ones stay in the store), so
+   * the default holds about 150 MB.
    */
   maxChainsInMemory?: number;
+  /**
+   * False when this process alone writes to the store (one vendor process). A fleet's processes share it, so a
+   * refusal that a stale copy of the chain could explain (`already_spent`, `too_far_ahead`, a claim) is checked
+   * against the store first; a vendor whose store is its own knows its copy is the store's and answers at once.
+   * Default true, the safe choice: a second process on a store declared private could charge a reader twice.
+   */
+  storeShared?: boolean;
 }
 
 /** What the vendor holds in memory now, against its bound. */
@@ -258,7 +265,13 @@ class Vendor implements NetPayVendor {
     this.#charges = new Charges(
       ctx,
       { acquire, ...(walletPayments ? { wallets: walletPayments } : {}) },
-      { renderHtml, maxStepsAhead, work: this.#work, currency: options.currency },
+      {
+        renderHtml,
+        maxStepsAhead,
+        work: this.#work,
+        currency: options.currency,
+        storeShared: options.storeShared ?? true,
+      },
     );
     this.#releases = releases;
     this.#leases = leases;

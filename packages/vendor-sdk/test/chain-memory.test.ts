@@ -5,94 +5,19 @@
  * so no broker is involved; every payment goes through the vendor's real charge path.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { b64uEncode, formatAuthorization, PaywordChain } from '@netpay/protocol';
+import { PaywordChain } from '@netpay/protocol';
 import { createTestDatabase, type TestDatabase, testEngines } from '@netpay/service-kit/testing';
-import { createNetPayVendor, createSpendStore, type NetPayVendor, type SpendStore } from '../src/index.ts';
+import { createSpendStore, type NetPayVendor, type SpendStore } from '../src/index.ts';
+import { chainNumber, heldChainVendor, holdChain, payWith } from './held-chains.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-const NOW = Date.now();
-const DAY = 86_400_000;
-
-/** Holds a chain at the vendor as a claim would leave it: its row, and epoch 1 from the anchor with a lease. */
-async function holdChain(store: SpendStore, chain: PaywordChain): Promise<void> {
-  const chainId = chain.chainIdB64;
-  const stamp = new Date(NOW).toISOString();
-  await store.saveChain({
-    chainId,
-    touchstone: {
-      chainId,
-      anchor: chain.anchorB64,
-      length: chain.length,
-      unit: 1,
-      currency: 'NZD',
-      broker: 'http://broker.test',
-      keyId: 'bk1',
-      issuedAt: stamp,
-      expiresAt: new Date(NOW + 30 * DAY).toISOString(),
-      sig: 'A'.repeat(86),
-    },
-    unit: 1,
-    length: chain.length,
-    currency: 'NZD',
-    expiresAtMs: NOW + 30 * DAY,
-  });
-  const anchor = { index: 0, payword: chain.anchorB64 };
-  await store.insertEpoch({
-    chainId,
-    epoch: 1,
-    holder: {
-      chainId,
-      epoch: 1,
-      vendorId: 'memory-test',
-      prevVendorId: '',
-      prevEpoch: 0,
-      broker: 'http://broker.test',
-      keyId: 'bk1',
-      issuedAt: stamp,
-      expiresAt: new Date(NOW + DAY).toISOString(),
-      sig: 'A'.repeat(86),
-    },
-    leaseExpiresAtMs: NOW + DAY,
-    previous: null,
-    start: anchor,
-    startRelease: null,
-    releaseReported: false,
-    last: anchor,
-    lastResource: null,
-    release: null,
-    superseded: false,
-    redeemed: null,
-    redeemedMinor: 0,
-    rejectedMinor: 0,
-  });
-}
-
 function vendorOn(store: SpendStore, maxChainsInMemory: number): NetPayVendor {
-  return createNetPayVendor({
-    vendorId: 'memory-test',
-    // Never called: every chain is held with a valid lease and the currency is given.
-    brokerUrl: 'http://127.0.0.1:9',
-    apiKey: 'unused',
-    signingKey: { privateSeed: randomBytes(32), keyId: 'vk1' },
-    releaseUrl: 'http://127.0.0.1:9/release',
-    currency: 'NZD',
-    store,
-    maxChainsInMemory,
-  });
-}
-
-function pay(vendor: NetPayVendor, chain: PaywordChain, index: number, resource: string) {
-  return vendor.charge({
-    authorization: formatAuthorization({ chain: chain.chainIdB64, index, payword: chain.b64(index) }),
-    resource,
-    priceMinor: 1,
-  });
+  return heldChainVendor(store, { maxChainsInMemory });
 }
 
 function heapAfterGc(): number {
@@ -121,27 +46,27 @@ for (const engine of testEngines()) {
       // Round robin over more chains than memory holds: every payment finds its chain evicted since its last one.
       for (let index = 1; index <= 3; index++) {
         for (const [c, chain] of chains.entries()) {
-          const paid = await pay(vendor, chain, index, `GET /c${c}/a${index}`);
+          const paid = await payWith(vendor, chain, index, `GET /c${c}/a${index}`);
           assert.deepEqual([paid.kind, paid.kind === 'paid' && paid.charged], ['paid', true], JSON.stringify(paid));
           assert.ok(vendor.memory().chainsInMemory <= 3);
         }
       }
       // The retry of an evicted chain's last payment is free; a payment below it is refused.
       const [first, second] = chains as [PaywordChain, PaywordChain];
-      const retry = await pay(vendor, first, 3, 'GET /c0/a3');
+      const retry = await payWith(vendor, first, 3, 'GET /c0/a3');
       assert.deepEqual([retry.kind, retry.kind === 'paid' && retry.charged], ['paid', false]);
-      const spent = await pay(vendor, second, 2, 'GET /c1/other');
+      const spent = await payWith(vendor, second, 2, 'GET /c1/other');
       assert.equal(spent.kind === 'problem' && spent.body.code, 'already_spent');
 
       // More articles on one chain than it keeps in memory: the first one is still a free re-read (the store
       // says it was bought), and an article never bought is still refused.
       for (let index = 4; index <= 30; index++) {
-        const paid = await pay(vendor, first, index, `GET /c0/a${index}`);
+        const paid = await payWith(vendor, first, index, `GET /c0/a${index}`);
         assert.equal(paid.kind === 'paid' && paid.charged, true);
       }
-      const reread = await pay(vendor, first, 1, 'GET /c0/a1');
+      const reread = await payWith(vendor, first, 1, 'GET /c0/a1');
       assert.deepEqual([reread.kind, reread.kind === 'paid' && reread.charged], ['paid', false]);
-      const never = await pay(vendor, first, 1, 'GET /c0/never');
+      const never = await payWith(vendor, first, 1, 'GET /c0/never');
       assert.equal(never.kind === 'problem' && never.body.code, 'already_spent');
       assert.equal(vendor.work().hashSteps > 0, true);
       await vendor.close();
@@ -169,7 +94,7 @@ describe('memory at the vendor stays at its bound', () => {
       // Each batch's chains are made and held just before they pay: the vendor has never seen any of them.
       const chains = Array.from({ length: BATCH }, (_, j) => chainNumber(i + j));
       for (const chain of chains) await holdChain(store, chain);
-      const decisions = await Promise.all(chains.map((chain) => pay(vendor, chain, 1, 'GET /front')));
+      const decisions = await Promise.all(chains.map((chain) => payWith(vendor, chain, 1, 'GET /front')));
       for (const d of decisions) if (d.kind === 'paid' && d.charged) paid += 1;
       assert.ok(vendor.memory().chainsInMemory <= BOUND);
       if (atBound === 0 && i >= BOUND * 2) atBound = heapAfterGc() - base;
@@ -189,16 +114,6 @@ describe('memory at the vendor stays at its bound', () => {
     await store.close();
   });
 });
-
-/** The n-th of many distinct one-unit chains, made without a random draw each (ids differ by their number). */
-const SEED = b64uEncode(randomBytes(32));
-const RUN = randomBytes(8);
-function chainNumber(n: number): PaywordChain {
-  const id = new Uint8Array(16);
-  id.set(RUN);
-  new DataView(id.buffer).setUint32(12, n);
-  return PaywordChain.fromB64(b64uEncode(id), SEED, 1);
-}
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
