@@ -243,6 +243,7 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
     const wal = await WalDurability.open(path, options.disk ?? nodeDisk, () => checkpointer.written());
     return {
       durable: () => wal.durable(),
+      writable: () => wal.writable(),
       async close() {
         await wal.close();
         await checkpointer.close();
@@ -277,7 +278,14 @@ class KyselySpendStore implements SpendStore {
     this.#entitlements = new Entitlements(context);
     const known = new KnownEntitlements();
     if (database.sqlite) {
-      this.#committer = new GroupCommitter(sqliteCommit(database.sqlite, known), () => durability.durable());
+      const commit = sqliteCommit(database.sqlite, known);
+      this.#committer = new GroupCommitter(
+        (batch) => {
+          durability.writable();
+          return commit(batch);
+        },
+        () => durability.durable(),
+      );
     } else {
       // PostgreSQL: one statement per batch instead of three awaited queries per payment.
       const journal = new PgSpendJournal(database.url, known);
@@ -293,19 +301,26 @@ class KyselySpendStore implements SpendStore {
     return this.#epochs.loadChain(chainId);
   }
   saveChain(chain: ChainRecord) {
-    return this.#written(this.#epochs.saveChain(chain));
+    return this.#written(() => this.#epochs.saveChain(chain));
   }
   insertEpoch(epoch: EpochRecord) {
-    return this.#written(this.#epochs.insertEpoch(epoch));
+    return this.#written(() => this.#epochs.insertEpoch(epoch));
   }
-  getEpoch(chainId: string, epoch: number) {
-    return this.#epochs.getEpoch(chainId, epoch);
+  /**
+   * A released epoch is read only once durable: another process's release request hands out the release it finds
+   * here, and a release a power cut could take back must not leave the vendor (the writer's fsync may still run;
+   * this store's fsync of the same -wal file covers the writer's commit, made before this read).
+   */
+  async getEpoch(chainId: string, epoch: number) {
+    const record = await this.#epochs.getEpoch(chainId, epoch);
+    if (record?.release) await this.#durability.durable();
+    return record;
   }
   updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number) {
-    return this.#written(this.#epochs.updateLease(chainId, epoch, holder, leaseExpiresAtMs));
+    return this.#written(() => this.#epochs.updateLease(chainId, epoch, holder, leaseExpiresAtMs));
   }
   setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null) {
-    return this.#written(this.#epochs.setStart(chainId, epoch, start, startRelease));
+    return this.#written(() => this.#epochs.setStart(chainId, epoch, start, startRelease));
   }
   recordPayment(write: PaymentWrite): Promise<'ok' | 'conflict'> {
     return this.#committer.submit(write);
@@ -314,13 +329,13 @@ class KyselySpendStore implements SpendStore {
     return this.#entitlements.entitlement(chainId, resource);
   }
   setRelease(chainId: string, epoch: number, release: ReleaseStatement) {
-    return this.#written(this.#epochs.setRelease(chainId, epoch, release));
+    return this.#written(() => this.#epochs.setRelease(chainId, epoch, release));
   }
   markSuperseded(chainId: string, epoch: number) {
-    return this.#written(this.#epochs.markSuperseded(chainId, epoch));
+    return this.#written(() => this.#epochs.markSuperseded(chainId, epoch));
   }
   markReleaseReported(chainId: string, epoch: number) {
-    return this.#written(this.#epochs.markReleaseReported(chainId, epoch));
+    return this.#written(() => this.#epochs.markReleaseReported(chainId, epoch));
   }
   activeEpochs() {
     return this.#epochs.activeEpochs();
@@ -329,19 +344,19 @@ class KyselySpendStore implements SpendStore {
     return this.#redemption.redeemable();
   }
   createBatch(key: string, body: string) {
-    return this.#written(this.#redemption.createBatch(key, body));
+    return this.#written(() => this.#redemption.createBatch(key, body));
   }
   pendingBatches() {
     return this.#redemption.pendingBatches();
   }
   completeBatch(key: string, response: string, items: RedeemedItem[]) {
-    return this.#written(this.#redemption.completeBatch(key, response, items));
+    return this.#written(() => this.#redemption.completeBatch(key, response, items));
   }
   failBatch(key: string, response: string) {
-    return this.#written(this.#redemption.failBatch(key, response));
+    return this.#written(() => this.#redemption.failBatch(key, response));
   }
   pruneJournal() {
-    return this.#written(this.#redemption.pruneJournal());
+    return this.#written(() => this.#redemption.pruneJournal());
   }
   totals() {
     return this.#redemption.totals();
@@ -350,13 +365,13 @@ class KyselySpendStore implements SpendStore {
     return this.#wallets.getServerWallet(sessionHash);
   }
   putServerWallet(record: ServerWalletRecord) {
-    return this.#written(this.#wallets.putServerWallet(record));
+    return this.#written(() => this.#wallets.putServerWallet(record));
   }
   deleteServerWallet(sessionHash: string) {
-    return this.#written(this.#wallets.deleteServerWallet(sessionHash));
+    return this.#written(() => this.#wallets.deleteServerWallet(sessionHash));
   }
   recordWalletPurchase(purchase: WalletPurchase) {
-    return this.#written(this.#wallets.recordWalletPurchase(purchase));
+    return this.#written(() => this.#wallets.recordWalletPurchase(purchase));
   }
   walletPurchases(sessionHash: string) {
     return this.#wallets.walletPurchases(sessionHash);
@@ -365,12 +380,13 @@ class KyselySpendStore implements SpendStore {
     return this.#wallets.unreportedNotes(chainId, upToIndex);
   }
   dropNotes(chainId: string, upToIndex: number) {
-    return this.#written(this.#wallets.dropNotes(chainId, upToIndex));
+    return this.#written(() => this.#wallets.dropNotes(chainId, upToIndex));
   }
 
   /** Every mutating method resolves only once its write is durable, whether or not it changed a row. */
-  async #written<T>(write: Promise<T>): Promise<T> {
-    const result = await write;
+  async #written<T>(write: () => Promise<T>): Promise<T> {
+    this.#durability.writable();
+    const result = await write();
     await this.#durability.durable();
     return result;
   }

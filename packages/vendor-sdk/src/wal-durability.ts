@@ -89,6 +89,11 @@ export const nodeDisk: Disk = {
 export interface Durability {
   /** Resolves once everything committed before the call is on disk; rejects when it cannot be made so. */
   durable(): Promise<void>;
+  /**
+   * Throws once the store cannot be made durable (an fsync failed): a write is refused before it commits, since
+   * another process on the file would read what it committed, sign releases over it and redeem it.
+   */
+  writable(): void;
   close(): Promise<void>;
 }
 
@@ -98,6 +103,7 @@ export interface Durability {
  */
 export const WAIT_FOR_COMMIT: Durability = {
   durable: () => Promise.resolve(),
+  writable: () => {},
   close: () => Promise.resolve(),
 };
 
@@ -148,6 +154,11 @@ export class WalDurability implements Durability {
     const round = this.#round();
     round.start();
     return round.promise;
+  }
+
+  writable(): void {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#closed) throw new Error('the spend store is closed');
   }
 
   #round(): Round {

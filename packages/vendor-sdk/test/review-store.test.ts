@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { PaywordChain } from '@netpay/protocol';
+import { openDatabase, sql } from '@netpay/service-kit';
+import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
+import {
+  type ChainRecord,
+  createSpendStore,
+  type EpochRecord,
+  type PaymentWrite,
+  type SpendStore,
+} from '../src/spend-store.ts';
+import { type Disk, nodeDisk } from '../src/wal-durability.ts';
+
+// Review of the durable side: two processes paying one chain interleaved, reads of another process's writes that
+// are not durable yet, and what a store does after an fsync failed.
+
+const LENGTH = 300;
+const chain = PaywordChain.generate(LENGTH);
+const chainId = chain.chainIdB64;
+const expiresAt = '2027-11-24T00:00:00Z';
+const chainRecord: ChainRecord = {
+  chainId,
+  touchstone: {
+    chainId,
+    anchor: chain.anchorB64,
+    length: LENGTH,
+    unit: 1,
+    currency: 'NZD',
+    broker: 'http://broker.test',
+    keyId: 'bk1',
+    issuedAt: '2026-11-24T00:00:00Z',
+    expiresAt,
+    sig: 'A'.repeat(86),
+  },
+  unit: 1,
+  length: LENGTH,
+  currency: 'NZD',
+  expiresAtMs: Date.parse(expiresAt),
+};
+
+function epochRecord(epoch: number, startIndex: number): EpochRecord {
+  const start = { index: startIndex, payword: chain.b64(startIndex) };
+  return {
+    chainId,
+    epoch,
+    holder: {
+      chainId,
+      epoch,
+      vendorId: 'daily-planet',
+      prevVendorId: '',
+      prevEpoch: 0,
+      broker: 'http://broker.test',
+      keyId: 'bk1',
+      issuedAt: '2026-11-24T00:00:00Z',
+      expiresAt,
+      sig: 'A'.repeat(86),
+    },
+    leaseExpiresAtMs: Date.parse(expiresAt),
+    previous: null,
+    start,
+    startRelease: null,
+    releaseReported: false,
+    last: start,
+    lastResource: null,
+    release: null,
+    superseded: false,
+    redeemed: null,
+    redeemedMinor: 0,
+    rejectedMinor: 0,
+  };
+}
+
+const pay = (expected: number, index: number, resource = `r${index % 7}`): PaymentWrite => ({
+  chainId,
+  epoch: 1,
+  expectedLastIndex: expected,
+  index,
+  payword: chain.b64(index),
+  resource,
+  amountMinor: index - expected,
+  atMs: Date.now(),
+});
+
+/** A small deterministic random source, so a failure can be run again. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+async function journalIndexes(url: string): Promise<number[]> {
+  const db = openDatabase<unknown>(url);
+  try {
+    const { rows } = await sql<{ idx: number }>`SELECT idx FROM netpay_payment_journal`.execute(db.db);
+    return rows.map((r) => Number(r.idx)).sort((a, b) => a - b);
+  } finally {
+    await db.close();
+  }
+}
+
+for (const engine of testEngines()) {
+  describe(`review: two stores paying one chain interleaved on ${engine}`, () => {
+    const stores: SpendStore[] = [];
+    const drops: (() => Promise<void>)[] = [];
+    after(async () => {
+      for (const s of stores) await s.close();
+      for (const d of drops) await d();
+    });
+
+    it('answers every payment as it would alone: the ok ones form one chain, each in the journal once', async () => {
+      const db = await createTestDatabase(engine);
+      drops.push(db.drop);
+      const a = await createSpendStore(db.url);
+      stores.push(a);
+      const b = await createSpendStore(db.url);
+      stores.push(b);
+      await a.saveChain(chainRecord);
+      await a.insertEpoch(epochRecord(1, 0));
+
+      const answered: { write: PaymentWrite; result: 'ok' | 'conflict' }[] = [];
+      // Each writer reads the durable last index from its store, then sends a run of consecutive payments from it
+      // at once (one batch of its store, with the other writers' runs of the same chain).
+      const writer = async (store: SpendStore, seed: number) => {
+        const next = random(seed);
+        for (;;) {
+          const last = (await store.getEpoch(chainId, 1))?.last?.index ?? 0;
+          if (last >= LENGTH - 12) return;
+          const writes: PaymentWrite[] = [];
+          let from = last;
+          const runLength = 1 + Math.floor(next() * 4);
+          for (let k = 0; k < runLength; k++) {
+            const to = from + 1 + Math.floor(next() * 2);
+            writes.push(pay(from, to));
+            from = to;
+          }
+          const results = await Promise.all(writes.map((w) => store.recordPayment(w)));
+          for (const [i, write] of writes.entries()) answered.push({ write, result: results[i] as 'ok' | 'conflict' });
+        }
+      };
+      await Promise.all([writer(a, 1), writer(a, 2), writer(b, 3), writer(b, 4), writer(b, 5)]);
+
+      const ok = answered.filter((x) => x.result === 'ok').map((x) => x.write);
+      ok.sort((x, y) => x.index - y.index);
+      let expected = 0;
+      for (const w of ok) {
+        assert.equal(w.expectedLastIndex, expected, `ok payment ${w.index} goes on from the last ok one`);
+        expected = w.index;
+      }
+      const final = (await b.getEpoch(chainId, 1))?.last?.index;
+      assert.equal(final, expected, 'the epoch ends at the last ok payment');
+      assert.deepEqual(
+        await journalIndexes(db.url),
+        ok.map((w) => w.index),
+        'one journal row per ok payment, none for a conflict',
+      );
+      // A conflict from the final last index would have won alone (the index never moved past it).
+      for (const x of answered) {
+        if (x.result === 'conflict') assert.notEqual(x.write.expectedLastIndex, final, `conflict at ${x.write.index}`);
+      }
+      // The entitlement is the first ok payment of the resource.
+      for (let r = 0; r < 7; r++) {
+        const first = ok.find((w) => w.resource === `r${r}`);
+        const point = await a.entitlement(chainId, `r${r}`);
+        assert.equal(point?.index, first?.index, `entitlement r${r}`);
+      }
+      assert.ok(
+        answered.some((x) => x.result === 'conflict'),
+        'the writers did collide',
+      );
+    });
+  });
+}
+
+/** The real disk whose -wal fsyncs can be held or made to fail. */
+function gatedDisk() {
+  const waiting: (() => void)[] = [];
+  const gate = { holding: false, failNext: false, waiting };
+  const disk: Disk = {
+    ...nodeDisk,
+    async openFile(path) {
+      const file = await nodeDisk.openFile(path);
+      if (!file) return undefined;
+      return {
+        inode: file.inode,
+        close: () => file.close(),
+        async sync() {
+          if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));
+          if (gate.failNext) {
+            gate.failNext = false;
+            throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+          }
+          await file.sync();
+        },
+      };
+    },
+  };
+  return { gate, disk };
+}
+
+function watched<T>(promise: Promise<T>) {
+  const w = { settled: false, promise };
+  promise.then(
+    () => (w.settled = true),
+    () => (w.settled = true),
+  );
+  return w;
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+async function waitForHeld(waiting: unknown[], count: number): Promise<void> {
+  for (let i = 0; i < 500 && waiting.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+  assert.equal(waiting.length, count, 'fsyncs held');
+}
+
+describe('review: SQLite writes that are not durable yet', () => {
+  const stores: SpendStore[] = [];
+  const drops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const s of stores) await s.close();
+    for (const d of drops) await d();
+  });
+  const open = async () => {
+    const db = await createTestDatabase('sqlite');
+    drops.push(db.drop);
+    const a = gatedDisk();
+    const b = gatedDisk();
+    const store = await createSpendStore(db.url, { disk: a.disk });
+    stores.push(store);
+    const other = await createSpendStore(db.url, { disk: b.disk });
+    stores.push(other);
+    await store.saveChain(chainRecord);
+    await store.insertEpoch(epochRecord(1, 0));
+    return { store, gate: a.gate, other, otherGate: b.gate };
+  };
+
+  it("hands another process a release only once it is durable (the release request's stored-release path)", async () => {
+    const { store, gate, other, otherGate } = await open();
+    assert.equal(await store.recordPayment(pay(0, 3)), 'ok');
+    const release = {
+      chainId,
+      epoch: 1,
+      vendorId: 'daily-planet',
+      index: 3,
+      payword: chain.b64(3),
+      toVendorId: 'the-bugle',
+      toEpoch: 2,
+      keyId: 'v1',
+      releasedAt: '2026-11-24T00:10:00Z',
+      sig: 'B'.repeat(86),
+    };
+    gate.holding = true;
+    const stored = watched(store.setRelease(chainId, 1, release));
+    await waitForHeld(gate.waiting, 1);
+    assert.equal(stored.settled, false, 'the writer waits for its fsync');
+    // The other process's release request finds the release in the store and would hand it out as it reads it; a
+    // power cut now takes the release back (the writer's fsync has not run), so the read waits for an fsync too.
+    otherGate.holding = true;
+    const read = watched(other.getEpoch(chainId, 1));
+    await waitForHeld(otherGate.waiting, 1);
+    await settle();
+    assert.equal(read.settled, false, 'a stored release is not read before an fsync after its commit');
+    otherGate.holding = false;
+    (otherGate.waiting.shift() as () => void)();
+    assert.deepEqual((await read.promise)?.release, release);
+    gate.holding = false;
+    (gate.waiting.shift() as () => void)();
+    assert.deepEqual(await stored.promise, release);
+  });
+
+  it('commits nothing more once an fsync has failed (another process would read and redeem it)', async () => {
+    const { store, gate, other } = await open();
+    gate.failNext = true;
+    await assert.rejects(store.recordPayment(pay(0, 1)), /EIO/);
+    await assert.rejects(store.recordPayment(pay(1, 2)), /EIO/);
+    await assert.rejects(store.markSuperseded(chainId, 1), /EIO/);
+    await assert.rejects(store.createBatch('k1', '{"items":[]}'), /EIO/);
+    const epoch = await other.getEpoch(chainId, 1);
+    assert.equal(epoch?.last?.index, 1, 'the payment refused after the failure is not in the store');
+    assert.equal(epoch?.superseded, false);
+    assert.deepEqual(await other.pendingBatches(), []);
+  });
+});
