@@ -243,6 +243,36 @@ for (const engine of testEngines()) {
       await assertAudited();
     });
 
+    test('the audit names a tampered highest end (index or payword) and a kept gross raised or lowered', async () => {
+      const a = await broker.addVendor(`rv-l-${engine}`);
+      const chain = await coin(60);
+      await claim(a, chain, 1);
+      assert.deepEqual(await redeem(a.apiKey, 'l1', [item(chain, 1, 0, 20), item(chain, 1, 20, 30)]), [20, 10]);
+      await assertAudited();
+      const db = broker.database.db;
+      const tamper = async (patch: Partial<BrokerSchema['epochs']>, expected: string) => {
+        const original = await db
+          .selectFrom('epochs')
+          .select(['kept_gross', 'redeemed_index', 'redeemed_payword'])
+          .where('chain_id', '=', chain.chainIdB64)
+          .where('epoch', '=', 1)
+          .executeTakeFirstOrThrow();
+        await db.updateTable('epochs').set(patch).where('chain_id', '=', chain.chainIdB64).execute();
+        const audited = await broker.audit();
+        assert.ok(
+          audited.discrepancies.some((d) => d.startsWith(`chain ${chain.chainIdB64}:`) && d.includes(expected)),
+          `${JSON.stringify(patch)}: ${audited.discrepancies.join('; ')}`,
+        );
+        await db.updateTable('epochs').set(original).where('chain_id', '=', chain.chainIdB64).execute();
+        await assertAudited();
+      };
+      await tamper({ redeemed_payword: chain.b64(29) }, 'highest redeemed end at 30');
+      await tamper({ redeemed_index: 20, redeemed_payword: chain.b64(20) }, 'highest redeemed end at 20');
+      await tamper({ redeemed_index: null, redeemed_payword: null }, 'highest redeemed end at null');
+      await tamper({ kept_gross: 31 }, 'kept gross of 31');
+      await tamper({ kept_gross: 0 }, 'kept gross of 0');
+    });
+
     test('two brokers in one process, each on its own store: prepared queries find only their own rows', async () => {
       const other = await startBroker(engine, bank);
       try {
