@@ -203,6 +203,8 @@ export interface SpendStoreOptions {
   disk?: Disk;
   /** At most how often the SQLite checkpoint worker is asked to checkpoint while writes go on. */
   checkpointIntervalMs?: number;
+  /** Frames in the SQLite WAL past which a payment batch waits for a complete checkpoint (the WAL restarts). */
+  walRestartFrames?: number;
 }
 
 /**
@@ -238,12 +240,18 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
     await sql.raw(statement).execute(database.db);
   };
   await pragma('PRAGMA synchronous = NORMAL');
-  const checkpointer = await WalCheckpointer.start(path, pragma, options.checkpointIntervalMs);
+  const checkpointer = await WalCheckpointer.start(
+    path,
+    pragma,
+    options.checkpointIntervalMs,
+    options.walRestartFrames,
+  );
   try {
     const wal = await WalDurability.open(path, options.disk ?? nodeDisk, () => checkpointer.written());
     return {
       durable: () => wal.durable(),
       writable: () => wal.writable(),
+      beforeCommit: () => checkpointer.beforeCommit(),
       async close() {
         await wal.close();
         await checkpointer.close();
@@ -280,7 +288,8 @@ class KyselySpendStore implements SpendStore {
     if (database.sqlite) {
       const commit = sqliteCommit(database.sqlite, known);
       this.#committer = new GroupCommitter(
-        (batch) => {
+        async (batch) => {
+          await durability.beforeCommit?.();
           durability.writable();
           return commit(batch);
         },

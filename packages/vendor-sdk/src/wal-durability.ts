@@ -94,6 +94,8 @@ export interface Durability {
    * another process on the file would read what it committed, sign releases over it and redeem it.
    */
   writable(): void;
+  /** Resolves when a payment batch may commit (SQLite: its WAL was checkpointed when it had grown large). */
+  beforeCommit?(): Promise<void>;
   close(): Promise<void>;
 }
 
