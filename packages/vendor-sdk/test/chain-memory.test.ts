@@ -5,25 +5,19 @@
  * so no broker is involved; every payment goes through the vendor's real charge path.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { fileURLToPath } from 'node:url';
 import { PaywordChain } from '@netpay/protocol';
 import { createTestDatabase, type TestDatabase, testEngines } from '@netpay/service-kit/testing';
 import { createSpendStore, type NetPayVendor, type SpendStore } from '../src/index.ts';
-import { chainNumber, heldChainVendor, holdChain, payWith } from './held-chains.ts';
+import { heldChainVendor, holdChain, payWith } from './held-chains.ts';
 
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+const SCRIPT = fileURLToPath(new URL('./fixtures/memory-vendor.ts', import.meta.url));
 
 function vendorOn(store: SpendStore, maxChainsInMemory: number): NetPayVendor {
   return heldChainVendor(store, { maxChainsInMemory });
-}
-
-function heapAfterGc(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
 }
 
 for (const engine of testEngines()) {
@@ -80,38 +74,39 @@ describe('memory at the vendor stays at its bound', () => {
   it('100,000 chains paying once each keep the cache at its bound and the heap within it', {
     timeout: 600_000,
   }, async () => {
-    // An in-memory SQLite store: what is measured is the vendor's heap, and the store's pages live outside it.
-    const store = await createSpendStore('sqlite::memory:');
     const COUNT = 100_000;
     const BOUND = 5_000;
-    const BATCH = 50;
-    const vendor = vendorOn(store, BOUND);
-    const started = performance.now();
-    const base = heapAfterGc();
-    let paid = 0;
-    let atBound = 0;
-    for (let i = 0; i < COUNT; i += BATCH) {
-      // Each batch's chains are made and held just before they pay: the vendor has never seen any of them.
-      const chains = Array.from({ length: BATCH }, (_, j) => chainNumber(i + j));
-      for (const chain of chains) await holdChain(store, chain);
-      const decisions = await Promise.all(chains.map((chain) => payWith(vendor, chain, 1, 'GET /front')));
-      for (const d of decisions) if (d.kind === 'paid' && d.charged) paid += 1;
-      assert.ok(vendor.memory().chainsInMemory <= BOUND);
-      if (atBound === 0 && i >= BOUND * 2) atBound = heapAfterGc() - base;
-    }
-    const grown = heapAfterGc() - base;
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SCRIPT], {
+      env: { ...process.env, NETPAY_TEST_MEMORY: JSON.stringify({ count: COUNT, bound: BOUND, batch: 50 }) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, out);
+    const r = JSON.parse(out.trim().split('\n').pop() as string) as {
+      charged: number;
+      chainsInMemory: number;
+      overBound: number;
+      atBound: number;
+      grown: number;
+      seconds: number;
+    };
     console.log(
-      `${paid} payments on ${COUNT} new chains in ${seconds} s, ${BOUND} held: heap +${mib(atBound)} at the ` +
-        `bound, +${mib(grown)} at the end (${Math.round(grown / BOUND)} B per chain held)`,
+      `${r.charged} payments on ${COUNT} new chains in ${r.seconds.toFixed(1)} s, ${BOUND} held: heap ` +
+        `+${mib(r.atBound)} at the bound, +${mib(r.grown)} at the end (${Math.round(r.grown / BOUND)} B per chain held)`,
     );
-    assert.equal(paid, COUNT);
-    assert.equal(vendor.memory().chainsInMemory, BOUND);
+    assert.equal(r.charged, COUNT);
+    assert.equal(r.chainsInMemory, BOUND);
+    assert.equal(r.overBound, 0);
     // 5,000 chains of about 3 KB each; all 100,000 held would be some 300 MB.
-    assert.ok(grown < 32 * 1024 * 1024, `heap grew ${mib(grown)}`);
-    assert.ok(grown < atBound + 8 * 1024 * 1024, `heap grew from ${mib(atBound)} at the bound to ${mib(grown)}`);
-    await vendor.close();
-    await store.close();
+    assert.ok(r.grown < 32 * 1024 * 1024, `heap grew ${mib(r.grown)}`);
+    assert.ok(
+      r.grown < r.atBound + 8 * 1024 * 1024,
+      `heap grew from ${mib(r.atBound)} at the bound to ${mib(r.grown)}`,
+    );
   });
 });
 
