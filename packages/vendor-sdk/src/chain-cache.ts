@@ -1,5 +1,5 @@
 import { ChainState } from './chain-state.ts';
-import type { PointRecord, SpendStore } from './spend-store.ts';
+import type { SpendStore } from './spend-store.ts';
 
 /** How many chains a vendor keeps in memory by default (about 3 KB of heap each, see docs/ARCHITECTURE.md). */
 export const DEFAULT_MAX_CHAINS_IN_MEMORY = 50_000;
@@ -7,10 +7,8 @@ export const DEFAULT_MAX_CHAINS_IN_MEMORY = 50_000;
 /** Chains looked at, beyond the bound, for one that may leave memory each time a chain comes in. */
 const EVICTION_SCAN = 32;
 
-/** What the cache reads: whole chains, and one entitlement (a store without that read loads the chain instead). */
-type ChainSource = Pick<SpendStore, 'loadChain'> & {
-  entitlement?(chainId: string, resource: string): Promise<PointRecord | undefined>;
-};
+/** What the cache reads: whole chains, and one entitlement of a chain. */
+type ChainSource = Pick<SpendStore, 'loadChain' | 'entitlement'>;
 
 export interface ChainCacheOptions {
   /** The most chains held in memory (at least 1). */
@@ -131,12 +129,7 @@ export class ChainCache {
   async entitled(chain: ChainState, resource: string): Promise<boolean> {
     if (chain.entitled(resource)) return true;
     if (chain.entitlementsComplete) return false;
-    const chainId = chain.record.chainId;
-    const store = this.#store;
-    const found =
-      typeof store.entitlement === 'function'
-        ? (await store.entitlement(chainId, resource)) !== undefined
-        : ((await store.loadChain(chainId))?.entitlements.includes(resource) ?? false);
+    const found = (await this.#store.entitlement(chain.record.chainId, resource)) !== undefined;
     if (found) chain.noteEntitlement(resource);
     return found;
   }
