@@ -246,32 +246,57 @@ export const migrations: Record<string, Migration> = {
   // append-only; entitlements learn the point that bought them, from the journal they had until now.
   '005_append_only_journal': {
     async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('netpay_payment_journal')
-        .ifNotExists()
-        .addColumn('chain_id', 'text', (c) => c.notNull())
-        .addColumn('epoch', 'bigint', (c) => c.notNull())
-        .addColumn('idx', 'integer', (c) => c.notNull())
-        .addColumn('payword', 'text', (c) => c.notNull())
-        .addColumn('resource', 'text', (c) => c.notNull())
-        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
-        .addColumn('at_ms', 'bigint', (c) => c.notNull())
-        .execute();
-      await sql`INSERT INTO netpay_payment_journal (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
-        SELECT chain_id, epoch, idx, payword, resource, amount_minor, at_ms FROM netpay_payments
-        ORDER BY at_ms, chain_id, idx`.execute(db);
-      await db.schema.alterTable('netpay_entitlements').addColumn('idx', 'integer').execute();
-      await db.schema.alterTable('netpay_entitlements').addColumn('payword', 'text').execute();
-      await sql`UPDATE netpay_entitlements SET
-          idx = (SELECT MIN(p.idx) FROM netpay_payments p
-                  WHERE p.chain_id = netpay_entitlements.chain_id AND p.resource = netpay_entitlements.resource),
-          payword = (SELECT p.payword FROM netpay_payments p
-                      WHERE p.chain_id = netpay_entitlements.chain_id AND p.resource = netpay_entitlements.resource
-                      ORDER BY p.idx LIMIT 1)`.execute(db);
-      await db.schema.dropTable('netpay_payments').execute();
+      // PostgreSQL runs a migration in a transaction; SQLite does not (Kysely has no transactional DDL there), and a
+      // process stopped while this copies a large journal left part of it done. So on SQLite it runs in a
+      // transaction of its own, does nothing when the old table is gone (done, not yet recorded), and repeats what
+      // a stopped run did (the journal is written by nothing else before this migration is recorded).
+      const ownTransaction = !db.getExecutor().adapter.supportsTransactionalDdl;
+      if (!ownTransaction) return appendOnlyJournal(db, false);
+      await sql`BEGIN IMMEDIATE`.execute(db);
+      try {
+        const { rows } =
+          await sql`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'netpay_payments'`.execute(db);
+        if (rows.length > 0) await appendOnlyJournal(db, true);
+        await sql`COMMIT`.execute(db);
+      } catch (error) {
+        await sql`ROLLBACK`.execute(db);
+        throw error;
+      }
     },
   },
 };
+
+/** Migration 005; `again` on SQLite, where an earlier run may have stopped part way. */
+async function appendOnlyJournal(db: Kysely<unknown>, again: boolean): Promise<void> {
+  await db.schema
+    .createTable('netpay_payment_journal')
+    .ifNotExists()
+    .addColumn('chain_id', 'text', (c) => c.notNull())
+    .addColumn('epoch', 'bigint', (c) => c.notNull())
+    .addColumn('idx', 'integer', (c) => c.notNull())
+    .addColumn('payword', 'text', (c) => c.notNull())
+    .addColumn('resource', 'text', (c) => c.notNull())
+    .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+    .addColumn('at_ms', 'bigint', (c) => c.notNull())
+    .execute();
+  if (again) await sql`DELETE FROM netpay_payment_journal`.execute(db);
+  await sql`INSERT INTO netpay_payment_journal (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
+      SELECT chain_id, epoch, idx, payword, resource, amount_minor, at_ms FROM netpay_payments
+      ORDER BY at_ms, chain_id, idx`.execute(db);
+  const { rows: columns } = again
+    ? await sql<{ name: string }>`SELECT name FROM pragma_table_info('netpay_entitlements')`.execute(db)
+    : { rows: [] };
+  const has = (name: string) => columns.some((c) => c.name === name);
+  if (!has('idx')) await db.schema.alterTable('netpay_entitlements').addColumn('idx', 'integer').execute();
+  if (!has('payword')) await db.schema.alterTable('netpay_entitlements').addColumn('payword', 'text').execute();
+  await sql`UPDATE netpay_entitlements SET
+        idx = (SELECT MIN(p.idx) FROM netpay_payments p
+                WHERE p.chain_id = netpay_entitlements.chain_id AND p.resource = netpay_entitlements.resource),
+        payword = (SELECT p.payword FROM netpay_payments p
+                    WHERE p.chain_id = netpay_entitlements.chain_id AND p.resource = netpay_entitlements.resource
+                    ORDER BY p.idx LIMIT 1)`.execute(db);
+  await db.schema.dropTable('netpay_payments').execute();
+}
 
 /**
  * Runs the store's migrations with their own bookkeeping tables, so the SDK can share a database with the app
