@@ -306,8 +306,11 @@ class KyselySpendStore implements SpendStore {
     }
   }
 
-  loadChain(chainId: string) {
-    return this.#epochs.loadChain(chainId);
+  /** Waits for durability when an epoch carries a release, as `getEpoch` does (the release request reloads). */
+  async loadChain(chainId: string) {
+    const loaded = await this.#epochs.loadChain(chainId);
+    if (loaded?.epochs.some((e) => e.release)) await this.#durability.durable();
+    return loaded;
   }
   saveChain(chain: ChainRecord) {
     return this.#written(() => this.#epochs.saveChain(chain));
@@ -349,8 +352,11 @@ class KyselySpendStore implements SpendStore {
   activeEpochs() {
     return this.#epochs.activeEpochs();
   }
-  redeemable() {
-    return this.#redemption.redeemable();
+  /** Waits for durability when an epoch carries a release (its redemption item hands the release to the broker). */
+  async redeemable() {
+    const rows = await this.#redemption.redeemable();
+    if (rows.some((r) => r.epoch.release)) await this.#durability.durable();
+    return rows;
   }
   createBatch(key: string, body: string) {
     return this.#written(() => this.#redemption.createBatch(key, body));

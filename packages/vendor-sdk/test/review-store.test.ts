@@ -262,12 +262,18 @@ describe('review: SQLite writes that are not durable yet', () => {
     // power cut now takes the release back (the writer's fsync has not run), so the read waits for an fsync too.
     otherGate.holding = true;
     const read = watched(other.getEpoch(chainId, 1));
+    // The release request reloads the chain when the epoch is not current here; the redemption job plans it.
+    const loaded = watched(other.loadChain(chainId));
+    const planned = watched(other.redeemable());
     await waitForHeld(otherGate.waiting, 1);
     await settle();
     assert.equal(read.settled, false, 'a stored release is not read before an fsync after its commit');
+    assert.deepEqual([loaded.settled, planned.settled], [false, false], 'nor by a reload or the redemption plan');
     otherGate.holding = false;
-    (otherGate.waiting.shift() as () => void)();
+    for (const next of otherGate.waiting.splice(0)) next();
     assert.deepEqual((await read.promise)?.release, release);
+    assert.deepEqual((await loaded.promise)?.epochs[0]?.release, release);
+    assert.deepEqual((await planned.promise)[0]?.epoch.release, release);
     gate.holding = false;
     (gate.waiting.shift() as () => void)();
     assert.deepEqual(await stored.promise, release);
