@@ -1,7 +1,7 @@
 import type { ChainState, EpochRow, Point, RangeRow } from './chain-state.ts';
 import { updateEpoch } from './chain-state.ts';
 import { PreparedQuery } from './prepared-query.ts';
-import type { BrokerTx } from './schema.ts';
+import type { BrokerTx, Queryable } from './schema.ts';
 
 /**
  * The redeemed ranges a redemption or take-back must see, read one question at a time under the chain's lock
@@ -14,12 +14,12 @@ import type { BrokerTx } from './schema.ts';
  * read one by one (a range kept to its own start keeps nothing and overlaps nothing).
  */
 export async function overlappingRange(
-  trx: BrokerTx,
+  db: Queryable,
   chainId: string,
   from: number,
   to: number,
 ): Promise<RangeRow | undefined> {
-  return overlapping.first(trx, { chainId, from, to });
+  return overlapping.first(db, { chainId, from, to });
 }
 
 const overlapping = new PreparedQuery((db, slot) =>
@@ -35,13 +35,13 @@ const overlapping = new PreparedQuery((db, slot) =>
 
 /** Whether this vendor has a range of this epoch, kept whole, that ends at exactly `point`: a place to go on from. */
 export async function keptRangeEndsAt(
-  trx: BrokerTx,
+  db: Queryable,
   chainId: string,
   vendorId: string,
   epoch: number,
   point: Point,
 ): Promise<boolean> {
-  const row = await keptEndingAt.first(trx, { chainId, index: point.index, payword: point.payword, vendorId, epoch });
+  const row = await keptEndingAt.first(db, { chainId, index: point.index, payword: point.payword, vendorId, epoch });
   return row !== undefined;
 }
 

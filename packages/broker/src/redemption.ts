@@ -64,10 +64,12 @@ export async function redeem(
 /**
  * Each item's hash check, before the transaction: whether `to` hashes down to `from` depends on the item alone,
  * so a batch too long for the event loop is checked in the pool with no lock held, and the transaction finds the
- * answers in `work`. Only items that can be judged at all are hashed (a chain the broker has, an epoch this vendor
- * holds, 0 ≤ from < to ≤ length), so the work is bounded by the ranges the vendor claims of chains it holds, at
- * most MAX_REDEMPTION_ITEMS × the chain length cap. Holders and lengths never change once written, so reading them
- * here without a lock is safe; everything else is judged under the locks.
+ * answers in `work`. Rule 7 (the hashing comes last, so junk costs only cheap checks) holds here too: only items
+ * that pass the cheap checks now are hashed (a chain the broker has, an epoch this vendor holds, 0 ≤ from < to ≤
+ * length, a place it may start from or a release to check, within the epoch's bound, no overlap with what was
+ * paid), so the work is bounded by the ranges the vendor could be paid for, at most MAX_REDEMPTION_ITEMS × the
+ * chain length cap. What is read here without a lock only chooses what to hash: an item whose checks pass only
+ * later is hashed when the transaction meets it (it stops, the pool hashes, it runs again).
  */
 async function verifyRangesAhead(
   deps: BrokerDeps,
@@ -78,30 +80,35 @@ async function verifyRangesAhead(
   const claimed = request.items.reduce((sum, i) => sum + Math.max(0, i.to.index - i.from.index), 0);
   if (claimed <= work.inlineSteps) return;
   const chainIds = [...new Set(request.items.map((i) => i.chainId))];
-  const chains = await deps.db
-    .selectFrom('chains')
-    .select(['chain_id', 'length'])
-    .where('chain_id', 'in', chainIds)
-    .execute();
-  const held = await deps.db
-    .selectFrom('epochs')
-    .select(['chain_id', 'epoch'])
-    .where('chain_id', 'in', chainIds)
-    .where('vendor_id', '=', vendorId)
-    .execute();
-  const lengths = new Map(chains.map((c) => [c.chain_id, c.length]));
-  const holds = new Set(held.map((e) => `${e.chain_id} ${e.epoch}`));
+  const chains = await deps.db.selectFrom('chains').selectAll().where('chain_id', 'in', chainIds).execute();
+  const epochs = await deps.db.selectFrom('epochs').selectAll().where('chain_id', 'in', chainIds).execute();
+  const states = new Map<string, ChainState>(chains.map((c) => [c.chain_id, { chain: c, epochs: new Map() }]));
+  for (const e of epochs) states.get(e.chain_id)?.epochs.set(e.epoch, e);
   const jobs: HashJob[] = [];
+  // Where the batch's own items end: a later item may go on from one of them (items are judged in order).
+  const ends = new Set<string>();
+  const at = (item: RedemptionItem, p: { index: number; payword: string }) =>
+    `${item.chainId} ${item.epoch} ${p.index} ${p.payword}`;
   for (const item of request.items) {
-    const length = lengths.get(item.chainId);
-    if (length === undefined || !holds.has(`${item.chainId} ${item.epoch}`)) continue;
-    if (item.from.index < 0 || item.to.index <= item.from.index || item.to.index > length) continue;
+    const state = states.get(item.chainId);
+    const epoch = state?.epochs.get(item.epoch);
+    if (!state || !epoch || epoch.vendor_id !== vendorId) continue;
+    if (item.from.index < 0 || item.to.index <= item.from.index || item.to.index > state.chain.length) continue;
+    const from = { index: item.from.index, payword: item.from.payword };
+    const start =
+      item.from.release !== undefined ||
+      ends.has(at(item, from)) ||
+      (await isValidStart(deps.db, state, vendorId, item.epoch, from));
+    if (!start) continue;
+    if (!item.to.release && item.to.index > redeemBound(state.chain, epoch).index) continue;
+    if (await overlappingRange(deps.db, item.chainId, item.from.index, item.to.index)) continue;
     jobs.push({
       kind: 'verify',
       chainId: item.chainId,
-      known: { index: item.from.index, payword: item.from.payword },
+      known: from,
       presented: { index: item.to.index, payword: item.to.payword },
     });
+    ends.add(at(item, item.to));
   }
   work.learn(jobs, await deps.hasher.run(jobs));
 }
@@ -318,7 +325,7 @@ async function judgeItem(
  * epoch 1, a release the broker already learned, or a forced start), or the end of a range it already redeemed.
  */
 async function isValidStart(
-  trx: BrokerTx,
+  db: Queryable,
   state: ChainState,
   vendorId: string,
   epochNumber: number,
@@ -329,5 +336,5 @@ async function isValidStart(
   if (epoch.start_index === from.index && epoch.start_payword === from.payword) return true;
   const previous = state.epochs.get(epochNumber - 1);
   if (previous && previous.release_index === from.index && previous.release_payword === from.payword) return true;
-  return keptRangeEndsAt(trx, state.chain.chain_id, vendorId, epochNumber, from);
+  return keptRangeEndsAt(db, state.chain.chain_id, vendorId, epochNumber, from);
 }
