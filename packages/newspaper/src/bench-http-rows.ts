@@ -1,7 +1,10 @@
 /**
  * The benchmark's side-by-side HTTP rows, run in the same alternating rounds:
  *
- * - sqlite: a free and a paid article of a vendor whose spend store is SQLite (synchronous FULL);
+ * - sqlite: a free and a paid article of a vendor whose spend store is SQLite (the default: commits in WAL NORMAL
+ *   mode, made durable by an fsync of the WAL off the event loop before anything is answered);
+ * - sqlite-full: the same paid article on a vendor run with NETPAY_SQLITE_SYNCHRONOUS=FULL (the fsync inside every
+ *   commit, on the event loop), beside the default: what moving the fsync off the loop buys;
  * - pg: the same on a vendor whose spend store is PostgreSQL (its paid route beside SQLite's);
  * - ed25519 / eip712: the paid article behind one signature check per request (the anchors: what a
  *   signature-per-payment scheme costs a vendor), beside the NetPay paid route;
@@ -23,12 +26,13 @@ import { FREE_ID, PAID_ID } from './bench-site.ts';
 import { type MachineLoad, machineLoad, type Spread } from './bench-stats.ts';
 import { startVendorProcess, type VendorProcess } from './bench-vendor-launch.ts';
 
-export const HTTP_ROWS = ['sqlite', 'pg', 'ed25519', 'eip712', 'nginx'] as const;
+export const HTTP_ROWS = ['sqlite', 'sqlite-full', 'pg', 'ed25519', 'eip712', 'nginx'] as const;
 export type HttpRow = (typeof HTTP_ROWS)[number];
 
 export type VariantKey =
   | 'free-sqlite'
   | 'paid-sqlite'
+  | 'paid-sqlite-full'
   | 'free-pg'
   | 'paid-pg'
   | 'ed25519'
@@ -39,6 +43,7 @@ export type VariantKey =
 const LABELS: Record<VariantKey, string> = {
   'free-sqlite': 'free article, SQLite vendor',
   'paid-sqlite': 'paid article (1 payword), SQLite vendor',
+  'paid-sqlite-full': 'paid article (1 payword), SQLite vendor, fsync in the commit (FULL)',
   'free-pg': 'free article, PostgreSQL vendor',
   'paid-pg': 'paid article (1 payword), PostgreSQL vendor',
   ed25519: 'article + 1 Ed25519 verification (node:crypto)',
@@ -50,6 +55,7 @@ const LABELS: Record<VariantKey, string> = {
 /** Which variants each row needs: its own and those it is compared with. */
 const ROW_VARIANTS: Record<HttpRow, VariantKey[]> = {
   sqlite: ['free-sqlite', 'paid-sqlite'],
+  'sqlite-full': ['paid-sqlite', 'paid-sqlite-full'],
   pg: ['free-pg', 'paid-pg', 'paid-sqlite'],
   ed25519: ['paid-sqlite', 'ed25519'],
   eip712: ['paid-sqlite', 'eip712'],
@@ -58,6 +64,7 @@ const ROW_VARIANTS: Record<HttpRow, VariantKey[]> = {
 const ORDER: VariantKey[] = [
   'free-sqlite',
   'paid-sqlite',
+  'paid-sqlite-full',
   'free-pg',
   'paid-pg',
   'ed25519',
@@ -97,6 +104,7 @@ export interface HttpRowsResult {
   variants: Partial<Record<VariantKey, VariantSummary & { label: string }>>;
   ratios: {
     paidOverFreeSqlite?: Spread;
+    offLoopOverFullSqlite?: Spread;
     paidOverFreePg?: Spread;
     pgOverSqlitePaid?: Spread;
     paidOverEd25519?: Spread;
@@ -153,22 +161,30 @@ export async function runHttpRows(
     };
 
     // One vendor: its own signing key, registered at the broker under its URL, then started as a process.
-    const vendor = async (vendorId: string, storeUrl: string, signatureRoutes: boolean): Promise<VendorProcess> => {
+    const vendor = async (
+      vendorId: string,
+      storeUrl: string,
+      signatureRoutes: boolean,
+      env: Record<string, string> = {},
+    ): Promise<VendorProcess> => {
       const port = await ctx.freePort();
       const url = `http://127.0.0.1:${port}`;
       const keyDir = join(ctx.dir, 'vendors', vendorId);
       const releaseUrl = `${url}/netpay/release`;
       const apiKey = await ctx.addVendor({ vendorId, url: `${url}/`, releaseUrl, keyDir });
-      const child = await startVendorProcess({
-        vendorId,
-        brokerUrl: ctx.brokerUrl,
-        apiKey,
-        keyDir,
-        storeUrl,
-        releaseUrl,
-        port,
-        signatureRoutes,
-      });
+      const child = await startVendorProcess(
+        {
+          vendorId,
+          brokerUrl: ctx.brokerUrl,
+          apiKey,
+          keyDir,
+          storeUrl,
+          releaseUrl,
+          port,
+          signatureRoutes,
+        },
+        { env },
+      );
       stops.push(() => child.close());
       return child;
     };
@@ -177,6 +193,16 @@ export async function runHttpRows(
       progress('starting the SQLite vendor …');
       const v = await vendor('bench-sqlite', `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite', 'spend.db')}`, true);
       for (const k of ['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'] as const) vendorUrls.set(k, v.url);
+    }
+    if (wanted.has('paid-sqlite-full')) {
+      progress('starting the SQLite vendor with the fsync in every commit (FULL) …');
+      const v = await vendor(
+        'bench-sqlite-full',
+        `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite-full', 'spend.db')}`,
+        false,
+        { NETPAY_SQLITE_SYNCHRONOUS: 'FULL' },
+      );
+      vendorUrls.set('paid-sqlite-full', v.url);
     }
     if (wanted.has('paid-pg')) {
       await orSkip('pg', async () => {
@@ -225,9 +251,9 @@ export async function runHttpRows(
 
     // Coins for every paid variant: one a connection and spares, each claimed by its first payment now so that
     // the rounds measure payments at a vendor that holds the chain.
-    const paidKeys = (['paid-sqlite', 'paid-pg', 'nginx-1-vendor', 'nginx-2-vendors'] as const).filter((k) =>
-      wanted.has(k),
-    );
+    const paidKeys = (
+      ['paid-sqlite', 'paid-sqlite-full', 'paid-pg', 'nginx-1-vendor', 'nginx-2-vendors'] as const
+    ).filter((k) => wanted.has(k));
     const coins = options.connections + Math.ceil(options.connections / 5) + 2;
     const pools = new Map<VariantKey, LoadChain[]>();
     for (const key of paidKeys) {
@@ -266,6 +292,7 @@ export async function runHttpRows(
     const pathOf: Record<VariantKey, string> = {
       'free-sqlite': `/api/articles/${FREE_ID}`,
       'paid-sqlite': `/api/articles/${PAID_ID}`,
+      'paid-sqlite-full': `/api/articles/${PAID_ID}`,
       'free-pg': `/api/articles/${FREE_ID}`,
       'paid-pg': `/api/articles/${PAID_ID}`,
       ed25519: `${ED25519_PATH}/${PAID_ID}`,
@@ -303,6 +330,9 @@ export async function runHttpRows(
     for (const v of variants) result.variants[v.key] = { label: v.label, ...summarize(samples[v.key]) };
     const both = (a: VariantKey, b: VariantKey) => wanted.has(a) && wanted.has(b);
     if (rows.has('sqlite')) result.ratios.paidOverFreeSqlite = ratio(samples['paid-sqlite'], samples['free-sqlite']);
+    if (rows.has('sqlite-full') && both('paid-sqlite', 'paid-sqlite-full')) {
+      result.ratios.offLoopOverFullSqlite = ratio(samples['paid-sqlite'], samples['paid-sqlite-full']);
+    }
     if (rows.has('pg') && both('paid-pg', 'free-pg')) {
       result.ratios.paidOverFreePg = ratio(samples['paid-pg'], samples['free-pg']);
       result.ratios.pgOverSqlitePaid = ratio(samples['paid-pg'], samples['paid-sqlite']);

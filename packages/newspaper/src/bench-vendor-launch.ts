@@ -19,13 +19,14 @@ export interface VendorProcess {
  */
 export async function startVendorProcess(
   config: BenchVendorConfig,
-  options: { exposeGc?: boolean } = {},
+  options: { exposeGc?: boolean; env?: Record<string, string> } = {},
 ): Promise<VendorProcess> {
   const child: ChildProcess = fork(
     fileURLToPath(new URL('./bench-vendor-process.ts', import.meta.url)),
     [JSON.stringify(config)],
     {
       execArgv: childNodeFlags(options.exposeGc ? ['--expose-gc'] : []),
+      env: { ...process.env, ...options.env },
       // Its logs go to stderr: stdout is the benchmark's report (one JSON object with --json).
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     },

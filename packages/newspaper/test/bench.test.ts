@@ -56,7 +56,15 @@ describe('npm run bench', () => {
 
     const nginx = findNginx() !== undefined;
     const variants = report.http?.variants ?? {};
-    const expected = ['free-sqlite', 'paid-sqlite', 'free-pg', 'paid-pg', 'ed25519', 'eip712'] as const;
+    const expected = [
+      'free-sqlite',
+      'paid-sqlite',
+      'paid-sqlite-full',
+      'free-pg',
+      'paid-pg',
+      'ed25519',
+      'eip712',
+    ] as const;
     for (const key of [...expected, ...(nginx ? (['nginx-1-vendor', 'nginx-2-vendors'] as const) : [])]) {
       const v = variants[key];
       assert.ok(v, `${key} is missing`);
@@ -68,7 +76,14 @@ describe('npm run bench', () => {
     }
     if (!nginx) assert.equal(report.skipped.nginx, NGINX_MISSING);
 
-    const ratios = ['paidOverFreeSqlite', 'paidOverFreePg', 'pgOverSqlitePaid', 'paidOverEd25519', 'paidOverEip712'];
+    const ratios = [
+      'paidOverFreeSqlite',
+      'offLoopOverFullSqlite',
+      'paidOverFreePg',
+      'pgOverSqlitePaid',
+      'paidOverEd25519',
+      'paidOverEip712',
+    ];
     for (const name of [...ratios, ...(nginx ? ['twoVendorsOverOne'] : [])]) assertPositive(report.ratios[name], name);
 
     const first = report.firstPayment;
@@ -94,7 +109,7 @@ describe('npm run bench', () => {
   it('reads its rows and defaults from the command line', () => {
     assert.deepEqual([...benchOptions(['--only', 'sqlite,pg']).rows], ['sqlite', 'pg']);
     assert.deepEqual([...benchOptions(['--skip-http']).rows], ['cpu']);
-    assert.equal(benchOptions([]).rows.size, 9);
+    assert.equal(benchOptions([]).rows.size, 10);
     assert.equal(benchOptions([]).rounds, 3);
     assert.equal(benchOptions(['--quick']).rounds, 1);
     assert.equal(benchOptions(['--quick', '--rounds', '4']).rounds, 4);
