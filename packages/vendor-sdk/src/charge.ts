@@ -446,6 +446,12 @@ export class Charges {
   #notRecorded(facts: ChallengeFacts, chain: ChainState, chainId: string, error: unknown): PaymentDecision {
     this.#ctx.chains.discard(chain, chainId);
     this.#ctx.logger?.error({ err: error, chainId }, 'netpay payment not recorded');
-    return paymentProblem(facts, 'internal_error', 'the payment could not be recorded; nothing was charged');
+    // The commit may have landed before its fsync failed, so "nothing was charged" could be false. What is true either
+    // way: the same payment sent again is paid at most once (a retry of a recorded payment is free).
+    return paymentProblem(
+      facts,
+      'internal_error',
+      'the payment could not be confirmed as recorded; send the same payment again, it is never charged twice',
+    );
   }
 }
