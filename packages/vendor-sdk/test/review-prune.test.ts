@@ -3,65 +3,17 @@ import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { openDatabase, sql } from '@netpay/service-kit';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
-import { type ChainRecord, createSpendStore, type EpochRecord, type SpendStore } from '../src/spend-store.ts';
+import { createSpendStore, type SpendStore } from '../src/spend-store.ts';
+import { chainRecordOf, epochRecordOf } from './store-records.ts';
 
 // pruneJournal deletes only rows at or below an epoch's redeemed point: nothing of a batch still pending, refused
 // (its ranges are planned again) or deferred, nor past a partial redemption; totals and the plan do not move.
 
 const chain = PaywordChain.generate(40);
 const chainId = chain.chainIdB64;
-const expiresAt = '2027-11-24T00:00:00Z';
-const chainRecord: ChainRecord = {
-  chainId,
-  touchstone: {
-    chainId,
-    anchor: chain.anchorB64,
-    length: 40,
-    unit: 3,
-    currency: 'NZD',
-    broker: 'http://broker.test',
-    keyId: 'bk1',
-    issuedAt: '2026-11-24T00:00:00Z',
-    expiresAt,
-    sig: 'A'.repeat(86),
-  },
-  unit: 3,
-  length: 40,
-  currency: 'NZD',
-  expiresAtMs: Date.parse(expiresAt),
-};
+const chainRecord = chainRecordOf(chain, 3);
 
-function epochRecord(epoch: number, startIndex: number): EpochRecord {
-  const start = { index: startIndex, payword: chain.b64(startIndex) };
-  return {
-    chainId,
-    epoch,
-    holder: {
-      chainId,
-      epoch,
-      vendorId: 'daily-planet',
-      prevVendorId: '',
-      prevEpoch: 0,
-      broker: 'http://broker.test',
-      keyId: 'bk1',
-      issuedAt: '2026-11-24T00:00:00Z',
-      expiresAt,
-      sig: 'A'.repeat(86),
-    },
-    leaseExpiresAtMs: Date.parse(expiresAt),
-    previous: null,
-    start,
-    startRelease: null,
-    releaseReported: false,
-    last: start,
-    lastResource: null,
-    release: null,
-    superseded: false,
-    redeemed: null,
-    redeemedMinor: 0,
-    rejectedMinor: 0,
-  };
-}
+const epochRecord = (epoch: number, startIndex: number | null) => epochRecordOf(chain, epoch, startIndex);
 
 for (const engine of testEngines()) {
   describe(`review: pruning the payment journal on ${engine}`, () => {

@@ -3,14 +3,9 @@ import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { openDatabase, sql } from '@netpay/service-kit';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
-import {
-  type ChainRecord,
-  createSpendStore,
-  type EpochRecord,
-  type PaymentWrite,
-  type SpendStore,
-} from '../src/spend-store.ts';
+import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
 import { type Disk, nodeDisk } from '../src/wal-durability.ts';
+import { chainRecordOf, epochRecordOf } from './store-records.ts';
 
 // Review of the durable side: two processes paying one chain interleaved, reads of another process's writes that
 // are not durable yet, and what a store does after an fsync failed.
@@ -18,58 +13,9 @@ import { type Disk, nodeDisk } from '../src/wal-durability.ts';
 const LENGTH = 300;
 const chain = PaywordChain.generate(LENGTH);
 const chainId = chain.chainIdB64;
-const expiresAt = '2027-11-24T00:00:00Z';
-const chainRecord: ChainRecord = {
-  chainId,
-  touchstone: {
-    chainId,
-    anchor: chain.anchorB64,
-    length: LENGTH,
-    unit: 1,
-    currency: 'NZD',
-    broker: 'http://broker.test',
-    keyId: 'bk1',
-    issuedAt: '2026-11-24T00:00:00Z',
-    expiresAt,
-    sig: 'A'.repeat(86),
-  },
-  unit: 1,
-  length: LENGTH,
-  currency: 'NZD',
-  expiresAtMs: Date.parse(expiresAt),
-};
+const chainRecord = chainRecordOf(chain, 1);
 
-function epochRecord(epoch: number, startIndex: number): EpochRecord {
-  const start = { index: startIndex, payword: chain.b64(startIndex) };
-  return {
-    chainId,
-    epoch,
-    holder: {
-      chainId,
-      epoch,
-      vendorId: 'daily-planet',
-      prevVendorId: '',
-      prevEpoch: 0,
-      broker: 'http://broker.test',
-      keyId: 'bk1',
-      issuedAt: '2026-11-24T00:00:00Z',
-      expiresAt,
-      sig: 'A'.repeat(86),
-    },
-    leaseExpiresAtMs: Date.parse(expiresAt),
-    previous: null,
-    start,
-    startRelease: null,
-    releaseReported: false,
-    last: start,
-    lastResource: null,
-    release: null,
-    superseded: false,
-    redeemed: null,
-    redeemedMinor: 0,
-    rejectedMinor: 0,
-  };
-}
+const epochRecord = (epoch: number, startIndex: number | null) => epochRecordOf(chain, epoch, startIndex);
 
 const pay = (expected: number, index: number, resource = `r${index % 7}`): PaymentWrite => ({
   chainId,

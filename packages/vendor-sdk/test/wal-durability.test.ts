@@ -5,65 +5,18 @@ import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import Database from 'better-sqlite3';
 import { createTestDatabase, tempDir } from '@netpay/service-kit/testing';
-import { type ChainRecord, createSpendStore, type EpochRecord, type SpendStore } from '../src/spend-store.ts';
+import { createSpendStore, type SpendStore } from '../src/spend-store.ts';
 import { type Disk, nodeDisk, WalDurability } from '../src/wal-durability.ts';
+import { chainRecordOf, epochRecordOf, STORE_TEST_EXPIRES_AT } from './store-records.ts';
 
 // SQLite only: PostgreSQL's commit is durable when it returns, so it has no fsync of its own to order.
 
 const chain = PaywordChain.generate(40);
 const chainId = chain.chainIdB64;
-const expiresAt = '2027-11-24T00:00:00Z';
-const chainRecord: ChainRecord = {
-  chainId,
-  touchstone: {
-    chainId,
-    anchor: chain.anchorB64,
-    length: 40,
-    unit: 1,
-    currency: 'NZD',
-    broker: 'http://broker.test',
-    keyId: 'bk1',
-    issuedAt: '2026-11-24T00:00:00Z',
-    expiresAt,
-    sig: 'A'.repeat(86),
-  },
-  unit: 1,
-  length: 40,
-  currency: 'NZD',
-  expiresAtMs: Date.parse(expiresAt),
-};
+const expiresAt = STORE_TEST_EXPIRES_AT;
+const chainRecord = chainRecordOf(chain, 3);
 
-function epochRecord(epoch: number, startIndex: number | null): EpochRecord {
-  const start = startIndex === null ? null : { index: startIndex, payword: chain.b64(startIndex) };
-  return {
-    chainId,
-    epoch,
-    holder: {
-      chainId,
-      epoch,
-      vendorId: 'daily-planet',
-      prevVendorId: '',
-      prevEpoch: 0,
-      broker: 'http://broker.test',
-      keyId: 'bk1',
-      issuedAt: '2026-11-24T00:00:00Z',
-      expiresAt,
-      sig: 'A'.repeat(86),
-    },
-    leaseExpiresAtMs: Date.parse(expiresAt),
-    previous: null,
-    start,
-    startRelease: null,
-    releaseReported: false,
-    last: start,
-    lastResource: null,
-    release: null,
-    superseded: false,
-    redeemed: null,
-    redeemedMinor: 0,
-    rejectedMinor: 0,
-  };
-}
+const epochRecord = (epoch: number, startIndex: number | null) => epochRecordOf(chain, epoch, startIndex);
 
 const pay = (expected: number, index: number, epoch = 1) => ({
   chainId,
