@@ -3,14 +3,23 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import {
+  type ColumnMetadata,
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
+  type DatabaseMetadataOptions,
+  DEFAULT_MIGRATION_LOCK_TABLE,
+  DEFAULT_MIGRATION_TABLE,
   Kysely,
   type Migration,
   type MigrationResultSet,
   Migrator,
   PostgresAdapter,
   PostgresDialect,
+  PostgresIntrospector,
+  type SchemaMetadata,
   SqliteDialect,
   sql,
+  type TableMetadata,
 } from 'kysely';
 import type pg from 'pg';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, touchPrivateFile } from './private-files.ts';
@@ -96,7 +105,7 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
       max: Number(process.env.NETPAY_PG_POOL_MAX ?? 10),
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
-    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Schema>({ dialect: new SnapshotIntrospectedPostgresDialect({ pool }) });
     return { db, engine: 'postgres', url, close: () => db.destroy() };
   }
   const Engine = loadEngine<typeof SQLite>('better-sqlite3', 'sqlite:');
@@ -111,6 +120,109 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, engine: 'sqlite', url, sqlite, close: () => db.destroy() };
+}
+
+/**
+ * PostgreSQL with a table listing that cannot fail because another schema of the database changes meanwhile. Kysely's
+ * migrator lists every table of the database before it migrates (to learn whether its bookkeeping tables exist), and
+ * Kysely's own listing resolves every listed column again by name, outside the query's snapshot
+ * (`has_schema_privilege(name)`, `pg_get_serial_sequence('schema.table', column)`): a schema, table or column
+ * dropped by another session between the catalog scan and that lookup fails the whole listing with "schema … does
+ * not exist" (3F000), "relation … does not exist" (42P01) or "column … of relation … does not exist" (42703). Test
+ * runs, each in its own schema of one database, drop their schemas while others migrate; so can a migration of a
+ * fleet's store running beside another process's listing.
+ */
+class SnapshotIntrospectedPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new SnapshotPostgresIntrospector(db);
+  }
+}
+
+interface CatalogColumn {
+  column: string;
+  not_null: boolean;
+  has_default: boolean;
+  table: string;
+  table_type: string;
+  schema: string;
+  type: string;
+  type_schema: string;
+  column_description: string | null;
+  auto_incrementing: boolean;
+}
+
+/**
+ * Kysely's PostgreSQL listing (same rows, same order, same metadata) made of catalog reads under the query's one
+ * snapshot: the schema privilege is asked by oid (a schema gone since is NULL, so left out, never an error), and a
+ * column is auto-incrementing when a sequence is bound to it in pg_depend, which is where pg_get_serial_sequence
+ * looks after resolving the names.
+ */
+class SnapshotPostgresIntrospector implements DatabaseIntrospector {
+  readonly #db: Kysely<unknown>;
+
+  constructor(db: Kysely<unknown>) {
+    this.#db = db;
+  }
+
+  getSchemas(): Promise<SchemaMetadata[]> {
+    return new PostgresIntrospector(this.#db).getSchemas();
+  }
+
+  async getTables(options: DatabaseMetadataOptions = { withInternalKyselyTables: false }): Promise<TableMetadata[]> {
+    const internal = options.withInternalKyselyTables
+      ? sql``
+      : sql`and c.relname not in (${DEFAULT_MIGRATION_TABLE}, ${DEFAULT_MIGRATION_LOCK_TABLE})`;
+    const { rows } = await sql<CatalogColumn>`
+      select a.attname as column, a.attnotnull as not_null, a.atthasdef as has_default, c.relname as table,
+        c.relkind as table_type, ns.nspname as schema, typ.typname as type, dtns.nspname as type_schema,
+        col_description(a.attrelid, a.attnum) as column_description,
+        exists (
+          select 1 from pg_catalog.pg_depend d join pg_catalog.pg_class seq on seq.oid = d.objid
+          where d.classid = 'pg_catalog.pg_class'::regclass and d.refclassid = 'pg_catalog.pg_class'::regclass
+            and d.refobjid = c.oid and d.refobjsubid = a.attnum and d.deptype in ('a', 'i') and seq.relkind = 'S'
+        ) as auto_incrementing
+      from pg_catalog.pg_attribute a
+        join pg_catalog.pg_class c on a.attrelid = c.oid
+        join pg_catalog.pg_namespace ns on c.relnamespace = ns.oid
+        join pg_catalog.pg_type typ on a.atttypid = typ.oid
+        join pg_catalog.pg_namespace dtns on typ.typnamespace = dtns.oid
+      where c.relkind in ('r', 'v', 'p') and ns.nspname !~ '^pg_' and ns.nspname <> 'information_schema'
+        and ns.nspname <> 'crdb_internal' and has_schema_privilege(ns.oid, 'USAGE')
+        and a.attnum >= 0 and not a.attisdropped ${internal}
+      order by ns.nspname, c.relname, a.attnum`.execute(this.#db);
+    return tablesOf(rows);
+  }
+
+  async getMetadata(options?: DatabaseMetadataOptions): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables(options) };
+  }
+}
+
+/** Groups catalog rows (ordered by schema, table, column number) into tables, as Kysely's listing does. */
+function tablesOf(rows: readonly CatalogColumn[]): TableMetadata[] {
+  const tables = new Map<string, { table: TableMetadata; columns: ColumnMetadata[] }>();
+  for (const row of rows) {
+    const key = JSON.stringify([row.schema, row.table]);
+    let entry = tables.get(key);
+    if (!entry) {
+      const columns: ColumnMetadata[] = [];
+      entry = {
+        table: { columns, isView: row.table_type === 'v', name: row.table, schema: row.schema },
+        columns,
+      };
+      tables.set(key, entry);
+    }
+    entry.columns.push({
+      comment: row.column_description ?? undefined,
+      dataType: row.type,
+      dataTypeSchema: row.type_schema,
+      hasDefaultValue: row.has_default,
+      isAutoIncrementing: row.auto_incrementing,
+      isNullable: !row.not_null,
+      name: row.column,
+    });
+  }
+  return [...tables.values()].map((entry) => entry.table);
 }
 
 /**
@@ -165,19 +277,18 @@ export async function migrate(db: Kysely<unknown>, migrations: Record<string, Mi
 }
 
 /**
- * `migrateToLatest`, tried again when it failed only because another schema of the same database was dropped
- * while Kysely listed every table of the database. Its check for the bookkeeping tables resolves each listed
- * table by name: a schema dropped in between is "does not exist" (SQLSTATE 3F000), and a table dropped with it
- * is "relation does not exist" (42P01). That happens when test runs, each in its own schema, start and finish
- * beside each other; nothing has been migrated when it fails (a migration's own failure has status Error, and is
- * never retried).
+ * `migrateToLatest`, tried again when it failed only because Kysely's listing of every table of the database met a
+ * schema, table or column dropped meanwhile by another session (SQLSTATE 3F000, 42P01 or 42703; nothing has been
+ * migrated then: a migration's own failure has status Error, and is never retried). A database opened here lists
+ * tables without that race (SnapshotIntrospectedPostgresDialect); the retry is for a Kysely made elsewhere, with
+ * Kysely's own listing.
  */
 export async function migrateToLatestRetrying(migrator: Migrator): Promise<MigrationResultSet> {
   for (let attempt = 1; ; attempt++) {
     const outcome = await migrator.migrateToLatest();
     const code = (outcome.error as { code?: unknown } | undefined)?.code;
     const nothingRan = !outcome.results?.some((r) => r.status !== 'NotExecuted');
-    const listingRaced = code === '3F000' || code === '42P01';
+    const listingRaced = code === '3F000' || code === '42P01' || code === '42703';
     if (!listingRaced || !nothingRan || attempt >= 20) return outcome;
     await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
   }
