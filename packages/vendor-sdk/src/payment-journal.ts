@@ -8,8 +8,11 @@ import type { StoreContext } from './spend-store-schema.ts';
 
 export type WriteResult = 'ok' | 'conflict';
 
-/** Commits one batch of payment writes in one transaction, each with the result it would have had alone. */
-export type CommitBatch = (batch: PaymentWrite[]) => Promise<WriteResult[]>;
+/**
+ * Commits one batch of payment writes in one transaction, each with the result it would have had alone. It may
+ * answer synchronously (SQLite, when it need not wait for a checkpoint), so that the fsync of the batch starts at once.
+ */
+export type CommitBatch = (batch: PaymentWrite[]) => WriteResult[] | Promise<WriteResult[]>;
 
 interface Pending {
   write: PaymentWrite;
@@ -17,10 +20,17 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** The group commit of payments: one transaction per turn of the event loop, each write still CAS-checked. */
+/**
+ * The group commit of payments: one transaction per fsync, each write still CAS-checked.
+ *
+ * One batch is in flight at a time, from its commit until its fsync has ended. Payments that arrive meanwhile wait
+ * for the next batch, which is committed, and its fsync started, the moment the disk is free: *before* the batch
+ * just made durable is answered. So the disk works while the event loop writes the answers and parses the next
+ * requests, instead of each waiting for the other (at 50 connections that wait was 18 % of a loaded vendor's time).
+ */
 export class GroupCommitter {
   #queue: Pending[] = [];
-  #flushing = false;
+  #inFlight = false;
   #scheduled = false;
   constructor(
     private readonly commit: CommitBatch,
@@ -36,32 +46,49 @@ export class GroupCommitter {
   }
 
   #schedule(): void {
-    if (this.#flushing || this.#scheduled) return;
+    if (this.#inFlight || this.#scheduled) return;
     this.#scheduled = true;
     // setImmediate lets every request parsed in this I/O turn join the batch.
     setImmediate(() => {
       this.#scheduled = false;
-      void this.#flush();
+      this.#start();
     });
   }
 
-  async #flush(): Promise<void> {
-    if (this.#flushing || this.#queue.length === 0) return;
-    this.#flushing = true;
+  /** Commits what is queued and starts its fsync, unless a batch is in flight (its end starts the next one). */
+  #start(): void {
+    if (this.#inFlight || this.#queue.length === 0) return;
+    this.#inFlight = true;
     const batch = this.#queue;
     this.#queue = [];
+    let committed: WriteResult[] | Promise<WriteResult[]>;
     try {
-      const results = await this.commit(batch.map((p) => p.write));
-      await this.durable();
-      for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
+      committed = this.commit(batch.map((p) => p.write));
     } catch (error) {
-      for (const p of batch) p.reject(error);
-    } finally {
-      // Payments that came while this batch was committed and made durable are the next batch: one transaction
-      // per fsync, however many payments wait for it (they would wait for the next fsync anyway).
-      this.#flushing = false;
-      if (this.#queue.length > 0) this.#schedule();
+      this.#end(batch, undefined, error);
+      return;
     }
+    if (Array.isArray(committed)) this.#sync(batch, committed);
+    else
+      committed.then(
+        (results) => this.#sync(batch, results),
+        (error: unknown) => this.#end(batch, undefined, error),
+      );
+  }
+
+  #sync(batch: Pending[], results: WriteResult[]): void {
+    this.durable().then(
+      () => this.#end(batch, results, undefined),
+      (error: unknown) => this.#end(batch, undefined, error),
+    );
+  }
+
+  #end(batch: Pending[], results: WriteResult[] | undefined, error: unknown): void {
+    this.#inFlight = false;
+    // The next batch first (its commit and the start of its fsync), then this one's answers.
+    this.#start();
+    if (results) for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
+    else for (const p of batch) p.reject(error);
   }
 }
 
@@ -154,11 +181,17 @@ export function sqliteCommit(sqlite: SqliteConnection, known: KnownEntitlements)
     }
     return results;
   });
-  return async (batch) => {
-    while (sqlite.inTransaction) await new Promise((resolve) => setImmediate(resolve));
+  const commitNow = (batch: PaymentWrite[]): WriteResult[] => {
     const results = run.immediate(batch);
     known.remember(batch.filter((_, i) => results[i] === 'ok'));
     return results;
+  };
+  return (batch) => {
+    if (!sqlite.inTransaction) return commitNow(batch);
+    return (async () => {
+      while (sqlite.inTransaction) await new Promise((resolve) => setImmediate(resolve));
+      return commitNow(batch);
+    })();
   };
 }
 

@@ -288,10 +288,17 @@ class KyselySpendStore implements SpendStore {
     if (database.sqlite) {
       const commit = sqliteCommit(database.sqlite, known);
       this.#committer = new GroupCommitter(
-        async (batch) => {
-          await durability.beforeCommit?.();
-          durability.writable();
-          return commit(batch);
+        (batch) => {
+          // Synchronous unless the WAL must be checkpointed first, so the batch's fsync can start at once.
+          const checkpoint = durability.beforeCommit?.();
+          if (!checkpoint) {
+            durability.writable();
+            return commit(batch);
+          }
+          return checkpoint.then(() => {
+            durability.writable();
+            return commit(batch);
+          });
         },
         () => durability.durable(),
       );

@@ -107,11 +107,12 @@ export class WalCheckpointer {
    * Before a payment batch commits: while the WAL is small, nothing; past `restartFrames`, a checkpoint of every
    * commit so far, so that this batch's commit restarts the WAL (see the top of this file).
    */
-  async beforeCommit(): Promise<void> {
-    if (this.#log <= this.#restartFrames || this.#failed || this.#closing) return;
-    await this.checkpoint();
-    // The commit that follows restarts the WAL; the next periodic answer says how large it is again.
-    this.#log = 0;
+  beforeCommit(): Promise<void> | undefined {
+    if (this.#log <= this.#restartFrames || this.#failed || this.#closing) return undefined;
+    return this.checkpoint().then(() => {
+      // The commit that follows restarts the WAL; the next periodic answer says how large it is again.
+      this.#log = 0;
+    });
   }
 
   /** Writes went on: asks for a checkpoint unless one runs or the last was asked for within the interval. */

@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -22,9 +23,9 @@ import { dirname } from 'node:path';
  *   cut only once its directory is fsynced too, so the directory is fsynced whenever the file is (re)opened here.
  * - The last connection to close checkpoints fully and deletes the -wal file; a later opener creates a new one
  *   (another inode). While this store is open it is not the last connection, so this should not happen to the file
- *   it holds; still, beside each fsync the path's inode is compared with the open file's: on a change (or when the
- *   file is gone) the database file is fsynced (what the checkpoint wrote), the new -wal file is opened, its
- *   directory fsynced, and the new file fsynced, all before the waiters are answered.
+ *   it holds; still, after each fsync the open file is asked whether it lost its name (fstat's link count): if it
+ *   did (or when no file was open), the database file is fsynced (what the checkpoint wrote), the file now at the
+ *   path is opened, its directory fsynced, and the file fsynced, all before the waiters are answered.
  * - One fsync is in flight at a time. A commit that lands while one runs waits for the next one, which starts when
  *   the running one ends and serves every commit made meanwhile (group commit of the fsyncs themselves).
  * - If an fsync fails, the kernel may already have dropped the dirty pages it could not write, and a later fsync can
@@ -37,6 +38,11 @@ export interface SyncFile {
   /** The inode it was opened at. */
   readonly inode: number;
   sync(): Promise<void>;
+  /**
+   * Whether the file has lost its name (deleted, or another file moved over it): a synchronous fstat on the open
+   * descriptor, a microsecond on the event loop instead of a path lookup sent to the threadpool per fsync.
+   */
+  unlinked(): boolean;
   close(): Promise<void>;
 }
 
@@ -65,7 +71,12 @@ export const nodeDisk: Disk = {
       throw error;
     }
     const { ino } = await handle.stat();
-    return { inode: ino, sync: () => handle.sync(), close: () => handle.close() };
+    return {
+      inode: ino,
+      sync: () => handle.sync(),
+      close: () => handle.close(),
+      unlinked: () => fstatSync(handle.fd).nlink === 0,
+    };
   },
   async inodeAt(path) {
     try {
@@ -94,8 +105,11 @@ export interface Durability {
    * another process on the file would read what it committed, sign releases over it and redeem it.
    */
   writable(): void;
-  /** Resolves when a payment batch may commit (SQLite: its WAL was checkpointed when it had grown large). */
-  beforeCommit?(): Promise<void>;
+  /**
+   * What a payment batch must wait for before it commits (SQLite: a checkpoint when its WAL has grown large), or
+   * undefined when it may commit now.
+   */
+  beforeCommit?(): Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -186,11 +200,19 @@ export class WalDurability implements Durability {
 
   async #sync(): Promise<void> {
     if (this.#failed !== undefined) throw this.#failed;
-    // The inode is looked up beside the fsync, not before it: while this store's connection is open the -wal file
-    // cannot be deleted (only the last connection deletes it), so the look-up almost never finds a change, and it
-    // costs no latency this way. When it does, the fsync that just ran went to the old file, and the new one is
-    // made durable below before anyone is answered.
-    const [inode] = await Promise.all([this.#disk.inodeAt(this.#walPath), this.#file?.sync()]);
+    // While this store's connection is open the -wal file cannot be deleted (only the last connection deletes it),
+    // so the file almost never changes. Whether it did is asked of the open file *after* its fsync: a name lost
+    // before or during the fsync is seen then (a file never gets its name back), and the fsync that just ran went to
+    // the old file, so the path's new file is made durable below before anyone is answered.
+    const file = this.#file;
+    if (file) {
+      await file.sync();
+      if (!file.unlinked()) {
+        this.#synced();
+        return;
+      }
+    }
+    const inode = await this.#disk.inodeAt(this.#walPath);
     if (inode === undefined || inode !== this.#file?.inode) {
       // The -wal file we held (if any) was checkpointed and deleted: what it carried is in the database file.
       const databaseFile = await this.#disk.openFile(this.#databasePath);

@@ -131,6 +131,7 @@ function gatedDisk() {
       if (!file) return undefined;
       return {
         inode: file.inode,
+        unlinked: () => file.unlinked(),
         close: () => file.close(),
         async sync() {
           if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));

@@ -54,6 +54,7 @@ function gatedDisk() {
       if (!file) return undefined;
       return {
         inode: file.inode,
+        unlinked: () => file.unlinked(),
         close: () => file.close(),
         async sync() {
           if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));
@@ -291,6 +292,7 @@ describe('the -wal file through its life', () => {
         calls.push(`open ${name}#${file.inode}`);
         return {
           inode: file.inode,
+          unlinked: () => file.unlinked(),
           close: () => file.close(),
           async sync() {
             calls.push(`sync ${name}#${file.inode}`);
