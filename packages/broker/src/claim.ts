@@ -11,6 +11,7 @@ import { refuseForeignClaim } from './connection-chain.ts';
 import type { BrokerDeps } from './deps.ts';
 import { type HashWork, withHashWork } from './hash-work.ts';
 import { holderCertificate, leaseTimes, leaseValid } from './holder-lease.ts';
+import { PreparedQuery } from './prepared-query.ts';
 import type { BrokerTx } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
 import { findVendor } from './vendor-registry.ts';
@@ -109,12 +110,56 @@ export async function claimInTransaction(
     if (startKind === 'forced' && start) patch.forced_bound = lowerBound(current.forced_bound, start.index);
     await updateEpoch(trx, state, current, patch);
   }
-  await trx.insertInto('epochs').values(row).execute();
+  await insertEpoch.run(trx, row);
   state.epochs.set(epochNumber, row);
-  await trx.updateTable('chains').set({ current_epoch: epochNumber }).where('chain_id', '=', chain.chain_id).execute();
+  await setCurrentEpoch.run(trx, { chainId: chain.chain_id, epoch: epochNumber });
   chain.current_epoch = epochNumber;
   return { response: await responseFor(trx, state, row), epoch: row };
 }
+
+/**
+ * Every column of an epoch row (the compiler checks the list against the table): a new epoch is inserted by a
+ * statement built once, since building the 23-column insert and the chain's update took about a fifth of a
+ * millisecond of every claim.
+ */
+const EPOCH_COLUMNS: Record<keyof EpochRow, true> = {
+  chain_id: true,
+  epoch: true,
+  vendor_id: true,
+  prev_vendor_id: true,
+  prev_epoch: true,
+  start_index: true,
+  start_payword: true,
+  start_kind: true,
+  issued_at: true,
+  lease_expires_at: true,
+  holder: true,
+  checkpoint_index: true,
+  checkpoint_payword: true,
+  release_index: true,
+  release_payword: true,
+  release: true,
+  superseded_by: true,
+  forced_bound: true,
+  claim_index: true,
+  claim_payword: true,
+  kept_gross: true,
+  redeemed_index: true,
+  redeemed_payword: true,
+};
+
+const insertEpoch = new PreparedQuery<unknown, keyof EpochRow>((db, slot) => {
+  const values = {} as Record<keyof EpochRow, never>;
+  for (const column of Object.keys(EPOCH_COLUMNS) as (keyof EpochRow)[]) values[column] = slot(column);
+  return db.insertInto('epochs').values(values);
+});
+
+const setCurrentEpoch = new PreparedQuery((db, slot) =>
+  db
+    .updateTable('chains')
+    .set({ current_epoch: slot('epoch') })
+    .where('chain_id', '=', slot('chainId')),
+);
 
 /**
  * §5 v1.1 proof of payment: the payword the customer presented must lie on the chain strictly above every point
