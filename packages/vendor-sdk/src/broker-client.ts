@@ -26,6 +26,8 @@ import {
   VendorDirectoryEntrySchema,
 } from '@netpay/protocol';
 import type { TSchema } from '@sinclair/typebox';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /** The `fetch` the SDK uses; injectable so tests can fake the network. */
 export type FetchLike = typeof fetch;
@@ -62,52 +64,109 @@ export interface BrokerClientOptions {
 /** The largest JSON answer the SDK reads from another party. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
+/** One HTTP exchange as `requestJson` needs it: the request, then the status and the whole answer as text. */
+export type Exchange = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string | null; timeoutMs: number },
+) => Promise<{ status: number; text: string }>;
+
+/** An exchange over an injected `fetch` (tests fake the network this way). */
+export function fetchExchange(fetchFn: FetchLike): Exchange {
+  return async (url, init) => {
+    const res = await fetchFn(url, {
+      method: init.method,
+      headers: init.headers,
+      body: init.body,
+      signal: AbortSignal.timeout(init.timeoutMs),
+      redirect: 'error',
+    });
+    return { status: res.status, text: await res.text() };
+  };
+}
+
+/**
+ * The default exchange: node:http(s) on the global agent, whose connections are kept alive. A claim is on the
+ * critical path of a reader's first payment, and `fetch` (undici, with its web streams) cost about five times a
+ * plain request's round trip on loopback (0.8-2 ms against 0.1-0.35 ms). A redirect is an error, as with
+ * `redirect: 'error'`; the timeout covers the whole exchange; an answer over the size limit is cut off.
+ */
+export const nodeExchange: Exchange = (url, init) =>
+  new Promise((resolve, reject) => {
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const headers: Record<string, string | number> = { ...init.headers };
+    if (init.body !== null) headers['content-length'] = Buffer.byteLength(init.body);
+    const req = send(url, { method: init.method, headers });
+    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${init.timeoutMs} ms`)), init.timeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    req.on('error', fail);
+    req.on('response', (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400) {
+        req.destroy(new Error(`redirected (HTTP ${status})`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('answer too large'));
+        else chunks.push(chunk);
+      });
+      res.on('error', fail);
+      res.on('close', () => {
+        if (!res.complete) fail(new Error('the connection closed before the answer ended'));
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.end(init.body ?? undefined);
+  });
+
 /**
  * Sends a JSON request and parses the answer with a schema. Every failure becomes a `RemoteError`, so callers map
  * "could not reach" and "said no" onto their own problem codes.
  */
 export async function requestJson<T extends TSchema>(
-  fetchFn: FetchLike,
+  exchange: Exchange,
   url: string,
   init: { method: string; headers?: Record<string, string>; body?: unknown; timeoutMs: number },
   schema: T,
 ): Promise<import('@sinclair/typebox').Static<T>> {
-  let res: Response;
   const headers: Record<string, string> = { accept: 'application/json', ...(init.headers ?? {}) };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
+  let answer: { status: number; text: string };
   try {
-    res = await fetchFn(url, {
+    answer = await exchange(url, {
       method: init.method,
       headers,
       body: init.body === undefined ? null : JSON.stringify(init.body),
-      signal: AbortSignal.timeout(init.timeoutMs),
-      redirect: 'error',
+      timeoutMs: init.timeoutMs,
     });
   } catch (error) {
     throw new RemoteError('unreachable', `${init.method} ${url}: ${(error as Error).message}`);
   }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (error) {
-    throw new RemoteError('unreachable', `${init.method} ${url}: ${(error as Error).message}`, res.status);
-  }
-  if (text.length > MAX_RESPONSE_BYTES) throw new RemoteError('unreachable', `${url}: answer too large`, res.status);
+  const { status, text } = answer;
+  if (text.length > MAX_RESPONSE_BYTES) throw new RemoteError('unreachable', `${url}: answer too large`, status);
   let json: unknown;
   try {
     json = text === '' ? undefined : JSON.parse(text);
   } catch {
     json = undefined;
   }
-  if (!res.ok) {
+  if (status < 200 || status > 299) {
     const code = isProblem(json) ? json.code : undefined;
-    const kind = res.status >= 500 || res.status === 429 ? 'unreachable' : 'refused';
-    throw new RemoteError(kind, `${init.method} ${url}: HTTP ${res.status} ${code ?? ''}`, res.status, code, json);
+    const kind = status >= 500 || status === 429 ? 'unreachable' : 'refused';
+    throw new RemoteError(kind, `${init.method} ${url}: HTTP ${status} ${code ?? ''}`, status, code, json);
   }
   try {
     return parseWire(schema, json);
   } catch (error) {
-    throw new RemoteError('unreachable', `${url}: unexpected answer: ${(error as Error).message}`, res.status);
+    throw new RemoteError('unreachable', `${url}: unexpected answer: ${(error as Error).message}`, status);
   }
 }
 
@@ -118,7 +177,7 @@ export async function requestJson<T extends TSchema>(
 export class BrokerClient {
   readonly brokerUrl: string;
   readonly #apiKey: string;
-  readonly #fetch: FetchLike;
+  readonly #exchange: Exchange;
   readonly #timeoutMs: number;
   readonly #cacheTtlMs: number;
   readonly #now: () => number;
@@ -129,7 +188,7 @@ export class BrokerClient {
   constructor(options: BrokerClientOptions) {
     this.brokerUrl = options.brokerUrl.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
-    this.#fetch = options.fetch ?? fetch;
+    this.#exchange = options.fetch ? fetchExchange(options.fetch) : nodeExchange;
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#cacheTtlMs = options.cacheTtlMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;
@@ -141,7 +200,7 @@ export class BrokerClient {
     if (cached && !refresh && this.#now() - cached.at < this.#cacheTtlMs) return cached.value;
     if (!this.#discovering) {
       this.#discovering = requestJson(
-        this.#fetch,
+        this.#exchange,
         `${this.brokerUrl}/.well-known/netpay`,
         { method: 'GET', timeoutMs: this.#timeoutMs },
         DiscoverySchema,
@@ -181,7 +240,7 @@ export class BrokerClient {
     const cached = this.#directory.get(vendorId);
     if (cached && !refresh && this.#now() - cached.at < this.#cacheTtlMs) return cached.value;
     const value = await requestJson(
-      this.#fetch,
+      this.#exchange,
       `${await this.#api()}/vendors/${encodeURIComponent(vendorId)}`,
       { method: 'GET', timeoutMs: this.#timeoutMs },
       VendorDirectoryEntrySchema,
@@ -196,7 +255,7 @@ export class BrokerClient {
    */
   async claim(chainId: string, request: ClaimRequest = {}): Promise<ClaimResponse> {
     return requestJson(
-      this.#fetch,
+      this.#exchange,
       `${await this.#api()}/chains/${encodeURIComponent(chainId)}/claim`,
       { method: 'POST', headers: this.#auth(), body: request, timeoutMs: this.#timeoutMs },
       ClaimResponseSchema,
@@ -211,7 +270,7 @@ export class BrokerClient {
    */
   async exchangeConnectionGrant(code: string): Promise<ConnectionGrantResponse> {
     return requestJson(
-      this.#fetch,
+      this.#exchange,
       `${await this.#api()}/wallet-grants/${encodeURIComponent(code)}`,
       { method: 'POST', headers: this.#auth(), timeoutMs: this.#timeoutMs },
       ConnectionGrantResponseSchema,
@@ -224,7 +283,7 @@ export class BrokerClient {
    */
   async requestAllowance(request: AllowanceRequest): Promise<AllowanceResponse> {
     return requestJson(
-      this.#fetch,
+      this.#exchange,
       `${await this.#api()}/allowances`,
       { method: 'POST', headers: this.#auth(), body: request, timeoutMs: this.#timeoutMs },
       AllowanceResponseSchema,
@@ -234,7 +293,7 @@ export class BrokerClient {
   /** §5 checkpoint: renews the lease; v1.1: may carry the release the epoch started from. */
   async checkpoint(chainId: string, point: CheckpointRequest): Promise<CheckpointResponse> {
     return requestJson(
-      this.#fetch,
+      this.#exchange,
       `${await this.#api()}/chains/${encodeURIComponent(chainId)}/checkpoint`,
       { method: 'POST', headers: this.#auth(), body: point, timeoutMs: this.#timeoutMs },
       CheckpointResponseSchema,
@@ -244,7 +303,7 @@ export class BrokerClient {
   /** §5 redemption, with the caller's idempotency key. */
   async redeem(idempotencyKey: string, body: RedemptionRequest): Promise<RedemptionResponse> {
     return requestJson(
-      this.#fetch,
+      this.#exchange,
       `${await this.#api()}/redemptions`,
       {
         method: 'POST',
@@ -259,7 +318,7 @@ export class BrokerClient {
   /** §5 the vendor's account at the broker. */
   async account(): Promise<VendorAccount> {
     return requestJson(
-      this.#fetch,
+      this.#exchange,
       `${await this.#api()}/vendor/account`,
       { method: 'GET', headers: this.#auth(), timeoutMs: this.#timeoutMs },
       VendorAccountSchema,
@@ -269,7 +328,7 @@ export class BrokerClient {
   /** §6 asks a previous holder for its release statement (no broker credentials are sent). */
   async requestRelease(releaseUrl: string, holder: unknown): Promise<ReleaseResponse> {
     return requestJson(
-      this.#fetch,
+      this.#exchange,
       releaseUrl,
       { method: 'POST', body: { holder }, timeoutMs: this.#timeoutMs },
       ReleaseResponseSchema,
