@@ -23,7 +23,7 @@ import { findNginx, NGINX_MISSING, type RunningNginx, startNginx } from './bench
 import { alternate, ratio, type Sample, summarize, type Variant, type VariantSummary } from './bench-rounds.ts';
 import { ED25519_PATH, EIP712_PATH } from './bench-signature-routes.ts';
 import { FREE_ID, PAID_ID } from './bench-site.ts';
-import { type MachineLoad, machineLoad, type Spread } from './bench-stats.ts';
+import { type MachineLoad, machineLoad, processCpuMs, type Spread } from './bench-stats.ts';
 import { startVendorProcess, type VendorProcess } from './bench-vendor-launch.ts';
 
 export const HTTP_ROWS = ['sqlite', 'sqlite-full', 'pg', 'ed25519', 'eip712', 'nginx'] as const;
@@ -142,6 +142,8 @@ export async function runHttpRows(
   const rows = new Set(options.rows);
   const stops: Array<() => Promise<void>> = [];
   const vendorUrls = new Map<VariantKey, string>();
+  // The one vendor process that answers a variant (none behind nginx): its CPU per request is reported.
+  const vendorPids = new Map<VariantKey, number | undefined>();
   try {
     const nginx = rows.has('nginx') ? findNginx() : undefined;
     if (rows.has('nginx') && !nginx) {
@@ -192,7 +194,10 @@ export async function runHttpRows(
     if (wanted.has('paid-sqlite') || wanted.has('free-sqlite')) {
       progress('starting the SQLite vendor …');
       const v = await vendor('bench-sqlite', `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite', 'spend.db')}`, true);
-      for (const k of ['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'] as const) vendorUrls.set(k, v.url);
+      for (const k of ['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'] as const) {
+        vendorUrls.set(k, v.url);
+        vendorPids.set(k, v.pid);
+      }
     }
     if (wanted.has('paid-sqlite-full')) {
       progress('starting the SQLite vendor with the fsync in every commit (FULL) …');
@@ -203,6 +208,7 @@ export async function runHttpRows(
         { NETPAY_SQLITE_SYNCHRONOUS: 'FULL' },
       );
       vendorUrls.set('paid-sqlite-full', v.url);
+      vendorPids.set('paid-sqlite-full', v.pid);
     }
     if (wanted.has('paid-pg')) {
       await orSkip('pg', async () => {
@@ -212,6 +218,8 @@ export async function runHttpRows(
         const v = await vendor('bench-pg', store.url, false);
         vendorUrls.set('free-pg', v.url);
         vendorUrls.set('paid-pg', v.url);
+        vendorPids.set('free-pg', v.pid);
+        vendorPids.set('paid-pg', v.pid);
       });
     }
     if (wanted.has('nginx-2-vendors') && nginx)
@@ -305,6 +313,8 @@ export async function runHttpRows(
       label: LABELS[key],
       run: async (durationSec: number) => {
         const pool = pools.get(key);
+        const pid = vendorPids.get(key);
+        const cpuBefore = processCpuMs(pid);
         const { result, lastSent } = await ctx.load.run({
           kind: 'http',
           url: vendorUrls.get(key) as string,
@@ -317,7 +327,11 @@ export async function runHttpRows(
         // Each paid round carries on every chain from the last index the previous one sent (a request cut off
         // at the end of a round only makes the next payment a unit larger, which the protocol accepts).
         if (pool) for (const c of pool) c.startIndex = lastSent[c.chainId] ?? c.startIndex;
-        return sample(result as unknown as Parameters<typeof sample>[0]);
+        const figures = sample(result as unknown as Parameters<typeof sample>[0]);
+        const cpuAfter = processCpuMs(pid);
+        const answers = figures.ok + figures.other;
+        if (cpuBefore === undefined || cpuAfter === undefined || answers === 0) return figures;
+        return { ...figures, cpuUsPerRequest: ((cpuAfter - cpuBefore) * 1000) / answers };
       },
     }));
     const samples = await alternate(

@@ -91,10 +91,16 @@ export function renderReport(report: BenchReport): string {
       fmtSpread(v.reqPerSec, 0),
       ms(v.p50Ms),
       ms(v.p99Ms),
+      v.cpuUsPerRequest ? fmtSpread(v.cpuUsPerRequest, 1) : '–',
       String(v.ok),
       String(v.other),
     ]);
-    if (rows.length > 0) out.push(table(['route', 'req/s median (min–max)', 'p50 ms', 'p99 ms', '2xx', 'other'], rows));
+    if (rows.length > 0) {
+      out.push(
+        table(['route', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'vendor CPU µs/req', '2xx', 'other'], rows),
+        "(vendor CPU: the vendor process's user + system time, every thread of it, per answer; – behind nginx)",
+      );
+    }
     for (const why of Object.values(http.skipped)) out.push(why);
   }
   const first = report.firstPayment;

@@ -13,6 +13,8 @@ export interface Sample {
   ok: number;
   /** Non-2xx answers, errors and timeouts. */
   other: number;
+  /** CPU time of the server process per answer, in µs (every thread of it), where it could be read. */
+  cpuUsPerRequest?: number;
 }
 
 export interface Variant<K extends string> {
@@ -60,15 +62,18 @@ export interface VariantSummary {
   p99Ms: Spread;
   ok: number;
   other: number;
+  cpuUsPerRequest?: Spread;
 }
 
 export function summarize(samples: readonly Sample[]): VariantSummary {
+  const cpu = samples.flatMap((s) => (s.cpuUsPerRequest === undefined ? [] : [s.cpuUsPerRequest]));
   return {
     reqPerSec: spread(samples.map((s) => s.reqPerSec)),
     p50Ms: spread(samples.map((s) => s.p50Ms)),
     p99Ms: spread(samples.map((s) => s.p99Ms)),
     ok: samples.reduce((n, s) => n + s.ok, 0),
     other: samples.reduce((n, s) => n + s.other, 0),
+    ...(cpu.length === samples.length && cpu.length > 0 ? { cpuUsPerRequest: spread(cpu) } : {}),
   };
 }
 

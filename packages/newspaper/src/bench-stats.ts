@@ -42,6 +42,30 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[rank - 1] as number;
 }
 
+/** Clock ticks a second of /proc's CPU times (USER_HZ: 100 on every Linux the kernel ABI allows). */
+const USER_HZ = 100;
+
+/**
+ * The CPU time a process used so far, every thread of it (user + system), in milliseconds; undefined where /proc
+ * is missing. Read before and after a load run, it says what each request cost the server whatever else the
+ * machine was doing, which a throughput on a shared 2-core box cannot.
+ *
+ * @example
+ * const before = processCpuMs(child.pid);
+ */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) in parentheses: utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / USER_HZ : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The run queue as the kernel reports it: 1, 5 and 15 minute averages, then running/total tasks. */
 export interface MachineLoad {
   loadavg: string;

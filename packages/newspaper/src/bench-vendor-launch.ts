@@ -6,6 +6,8 @@ import type { BenchVendorConfig, BenchVendorMessage, BenchVendorRequest } from '
 
 export interface VendorProcess {
   url: string;
+  /** Its process id (for its CPU time). */
+  pid: number | undefined;
   /** Heap used after a forced collection (the process must have been started with `exposeGc`). */
   heap(): Promise<{ heapUsed: number; rss: number; gc: boolean }>;
   close(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startVendorProcess(
   const ready = await next('ready');
   return {
     url: ready.type === 'ready' ? ready.url : '',
+    pid: child.pid,
     heap: async () => {
       const answer = next('heap');
       ask({ type: 'heap' });

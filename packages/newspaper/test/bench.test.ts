@@ -73,6 +73,8 @@ describe('npm run bench', () => {
       assertSpread(v.p50Ms, `${key} p50`, false);
       assertSpread(v.p99Ms, `${key} p99`, false);
       assertPositive(v.ok, `${key} 2xx`);
+      // One vendor process answers each of these (not behind nginx): what a request cost it, from /proc.
+      if (process.platform === 'linux' && !key.startsWith('nginx')) assertSpread(v.cpuUsPerRequest, `${key} CPU`);
     }
     if (!nginx) assert.equal(report.skipped.nginx, NGINX_MISSING);
 
