@@ -25,7 +25,10 @@ WITH runs AS (
   UPDATE netpay_epochs e
      SET last_index = r.last_index, last_payword = r.last_payword, last_resource = r.last_resource
     FROM runs r
-   WHERE e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected AND e.release IS NULL
+   -- The ANY gives the planner the primary key to find the batch's epochs by: without it a young table (no
+   -- statistics) was scanned whole and joined row by row, half of the statement's time at 62 chains.
+   WHERE e.chain_id = ANY($1::text[]) AND e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected
+     AND e.release IS NULL
   RETURNING r.run, e.chain_id, e.epoch
 ), paid AS (
   SELECT w.chain_id, w.epoch, p.idx, p.payword, p.resource, p.amount_minor, p.at_ms, p.entitle
@@ -43,7 +46,14 @@ WITH runs AS (
 )
 SELECT run FROM won`;
 
-const COMMIT_NAME = 'netpay_payment_batch_v2';
+const COMMIT_NAME = 'netpay_payment_batch_v3';
+
+/**
+ * Batches committed at once, each on a connection of its own: while one waits for PostgreSQL's commit (its WAL
+ * flush), the next is sent, and the server's own group commit may flush both at once. Batches in flight never share
+ * a chain (GroupCommitter), so they touch different epoch rows and cannot deadlock one another.
+ */
+export const PG_BATCHES_IN_FLIGHT = 2;
 
 /** Deadlocks between two vendor processes' batches roll the whole statement back, so it is simply run again. */
 const DEADLOCK_RETRIES = 5;
@@ -131,7 +141,7 @@ export class PgSpendJournal {
     const { Pool } = requirePg('pg') as typeof pg;
     this.#pool = new Pool({
       connectionString: parsed.toString(),
-      max: 1,
+      max: PG_BATCHES_IN_FLIGHT,
       // The schema name was checked when the store's database was opened from the same URL.
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });

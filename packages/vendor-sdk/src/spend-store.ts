@@ -3,7 +3,7 @@ import { type Database, type DatabaseEngine, openDatabase, sql } from '@netpay/s
 import type { Kysely } from 'kysely';
 import { HolderEpochs } from './holder-epochs.ts';
 import { Entitlements, GroupCommitter, KnownEntitlements, sqliteCommit } from './payment-journal.ts';
-import { PgSpendJournal } from './pg-spend-journal.ts';
+import { PG_BATCHES_IN_FLIGHT, PgSpendJournal } from './pg-spend-journal.ts';
 import { RedemptionBatches } from './redemption-batches.ts';
 import { SessionWallets } from './session-wallets.ts';
 import { migrateSpendStore, type Schema } from './spend-store-schema.ts';
@@ -309,6 +309,7 @@ class KyselySpendStore implements SpendStore {
       this.#committer = new GroupCommitter(
         (batch) => journal.commit(batch),
         () => durability.durable(),
+        PG_BATCHES_IN_FLIGHT,
       );
     }
   }

@@ -1,0 +1,104 @@
+/**
+ * The group commit's order of work, with a commit and a durability of our own making: the next batch is committed
+ * (and its durability asked for) before the batch made durable is answered, and batches in flight at once never
+ * share a chain.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GroupCommitter, type WriteResult } from '../src/payment-journal.ts';
+import type { PaymentWrite } from '../src/spend-store.ts';
+
+function write(chainId: string, index: number): PaymentWrite {
+  return {
+    chainId,
+    epoch: 1,
+    expectedLastIndex: index - 1,
+    index,
+    payword: `w${index}`,
+    resource: 'article/1',
+    amountMinor: 1,
+    atMs: 0,
+  };
+}
+
+/** Durability rounds the test ends by hand, and a log of what happened in which order. */
+function harness(maxInFlight: number) {
+  const log: string[] = [];
+  const rounds: Array<() => void> = [];
+  const committer = new GroupCommitter(
+    (batch) => {
+      log.push(`commit ${batch.map((w) => `${w.chainId}${w.index}`).join(',')}`);
+      return batch.map((): WriteResult => 'ok');
+    },
+    () =>
+      new Promise<void>((resolve) => {
+        const n = rounds.length;
+        log.push(`durable? ${n}`);
+        rounds.push(() => {
+          log.push(`durable ${n}`);
+          resolve();
+        });
+      }),
+    maxInFlight,
+  );
+  const pay = (chainId: string, index: number) =>
+    committer.submit(write(chainId, index)).then((result) => {
+      log.push(`answer ${chainId}${index} ${result}`);
+    });
+  return { log, rounds, pay };
+}
+
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe('group commit', () => {
+  it('commits the waiting batch and asks for its fsync before answering the batch just made durable', async () => {
+    const { log, rounds, pay } = harness(1);
+    const first = [pay('a', 1), pay('b', 1)];
+    await turns();
+    const second = [pay('c', 1)];
+    await turns();
+    assert.deepEqual(log, ['commit a1,b1', 'durable? 0']);
+    rounds[0]?.();
+    await Promise.all(first);
+    assert.deepEqual(log.slice(2), ['durable 0', 'commit c1', 'durable? 1', 'answer a1 ok', 'answer b1 ok']);
+    rounds[1]?.();
+    await Promise.all(second);
+  });
+
+  it('keeps a chain out of a second batch while one holding it is in flight, then sends it in order', async () => {
+    const { log, rounds, pay } = harness(2);
+    const paid = [pay('a', 1)];
+    await turns();
+    paid.push(pay('a', 2), pay('b', 1));
+    await turns();
+    // b goes at once in a second batch; a's next payment waits for the batch holding a.
+    assert.deepEqual(log, ['commit a1', 'durable? 0', 'commit b1', 'durable? 1']);
+    rounds[1]?.();
+    await turns();
+    assert.deepEqual(log.slice(4), ['durable 1', 'answer b1 ok']);
+    rounds[0]?.();
+    await turns();
+    assert.deepEqual(log.slice(6), ['durable 0', 'commit a2', 'durable? 2', 'answer a1 ok']);
+    rounds[2]?.();
+    await Promise.all(paid);
+    assert.equal(log.at(-1), 'answer a2 ok');
+  });
+
+  it('answers a failed commit with its error and goes on with the next batch', async () => {
+    let fail = true;
+    const committer = new GroupCommitter(
+      (batch) => {
+        if (fail) {
+          fail = false;
+          throw new Error('disk full');
+        }
+        return batch.map((): WriteResult => 'ok');
+      },
+      () => Promise.resolve(),
+    );
+    await assert.rejects(committer.submit(write('a', 1)), /disk full/);
+    assert.equal(await committer.submit(write('a', 1)), 'ok');
+  });
+});
