@@ -116,7 +116,7 @@ export function benchOptions(argv: string[]): BenchOptions {
     durationSec: positive(values.duration, quick ? 1 : 5, 'duration'),
     warmupSec: quick ? 0 : 1,
     rounds,
-    chainLength: positive(values['chain-length'], 5000, 'chain-length'),
+    chainLength: positive(values['chain-length'], 20_000, 'chain-length'),
     chains: positive(values.chains, quick ? 60 : 1000, 'chains'),
     firstPaymentConcurrency: quick ? 2 : 8,
     brokerChainsPerRound: positive(values['broker-chains'], quick ? 8 : 200, 'broker-chains'),

@@ -96,7 +96,7 @@ export const BENCH_COMMAND = {
       name: 'chain-length',
       value: 'N',
       kind: 'integer',
-      defaultText: '5000',
+      defaultText: '20000',
       description: 'units of each coin the load pays with',
     },
     {
