@@ -1,3 +1,4 @@
+import { ProtocolError } from '@netpay/protocol';
 import { type HashAnswer, type HashJob, hashJobKey, hashSteps, runHashJob } from './hash-jobs.ts';
 import type { Hasher } from './hash-pool.ts';
 
@@ -26,7 +27,6 @@ export class NeedsHashing extends Error {
 export class HashWork {
   readonly #answers = new Map<string, HashAnswer>();
   readonly #fresh = new Map<string, unknown>();
-  #inlineAll = false;
 
   constructor(readonly inlineSteps: number) {}
 
@@ -64,24 +64,24 @@ export class HashWork {
     });
   }
 
-  /** From now on every job runs inline: the last resort of an operation whose jobs keep changing. */
-  inlineEverything(): void {
-    this.#inlineAll = true;
-  }
-
   #answer(job: HashJob): HashAnswer {
     const key = hashJobKey(job);
     const known = this.#answers.get(key);
     if (known !== undefined) return known;
-    if (!this.#inlineAll && hashSteps(job) > this.inlineSteps) throw new NeedsHashing([job]);
+    if (hashSteps(job) > this.inlineSteps) throw new NeedsHashing([job]);
     const answer = runHashJob(job);
     this.#answers.set(key, answer);
     return answer;
   }
 }
 
-/** Attempts of one operation before its hash loops run inline regardless (each attempt learns at least one answer). */
-const ATTEMPTS = 4;
+/**
+ * Attempts of one operation. Each learns at least one answer; an operation that still meets a new long loop after
+ * this many is refused with a retry, never hashed on the event loop: the jobs change between attempts only when the
+ * chain's known points move meanwhile (another request on the same chain), which a vendor can make happen on
+ * purpose, and a long loop run inline would stop the broker for seconds (a 10^6-step chain: 2.6 s).
+ */
+export const HASH_WORK_ATTEMPTS = 6;
 
 /**
  * Runs `operation` (usually one transaction) with a HashWork: when it stops for a long hash loop, the loop runs in
@@ -101,8 +101,14 @@ export async function withHashWork<T>(
       return await operation(work);
     } catch (error) {
       if (!(error instanceof NeedsHashing)) throw error;
+      if (attempt >= HASH_WORK_ATTEMPTS) {
+        throw new ProtocolError(
+          'rate_limited',
+          'the chain changed under this request while its paywords were checked; send it again',
+          { retryAfter: 1 },
+        );
+      }
       work.learn(error.jobs, await hasher.run(error.jobs));
-      if (attempt + 1 >= ATTEMPTS) work.inlineEverything();
     }
   }
 }

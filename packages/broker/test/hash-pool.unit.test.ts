@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { PaywordChain } from '@netpay/protocol';
+import { PaywordChain, ProtocolError } from '@netpay/protocol';
 import type { HashJob } from '../src/hash-jobs.ts';
 import { HashPool } from '../src/hash-pool.ts';
-import { HashWork, NeedsHashing, withHashWork } from '../src/hash-work.ts';
+import { HASH_WORK_ATTEMPTS, HashWork, NeedsHashing, withHashWork } from '../src/hash-work.ts';
 
 const chain = PaywordChain.generate(20_000);
 const verify = (from: number, to: number, payword = chain.b64(to)): HashJob => ({
@@ -71,5 +71,32 @@ describe('hash work', () => {
     });
     assert.equal(seen.length, 2);
     assert.equal(seen[0], seen[1]);
+  });
+
+  test('an operation whose long loop changes every attempt is refused with a retry, never hashed inline', async () => {
+    // A vendor moving the chain's known point between attempts makes each attempt meet a new long loop.
+    let attempts = 0;
+    const ran: number[] = [];
+    const counting = {
+      inlineSteps: pool.inlineSteps,
+      run: (jobs: HashJob[]) => {
+        ran.push(jobs.length);
+        return pool.run(jobs);
+      },
+      close: () => pool.close(),
+    };
+    const refused = withHashWork(counting, async (w) => {
+      attempts++;
+      return w.verify(chain.chainIdB64, at(attempts), at(19_000));
+    });
+    await assert.rejects(refused, (error: unknown) => {
+      assert.ok(error instanceof ProtocolError);
+      assert.equal(error.code, 'rate_limited');
+      assert.equal(error.status, 429);
+      assert.deepEqual(error.extra, { retryAfter: 1 });
+      return true;
+    });
+    assert.equal(attempts, HASH_WORK_ATTEMPTS);
+    assert.equal(ran.length, HASH_WORK_ATTEMPTS - 1);
   });
 });

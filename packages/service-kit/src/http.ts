@@ -172,6 +172,9 @@ export function sendProblem(
 }
 
 function sendProblemObject(reply: FastifyReply, problem: Problem): FastifyReply {
+  // A problem that says when to come back says it in the header too (RFC 9110 §10.2.3), for clients that only read it.
+  const retryAfter = (problem as { retryAfter?: unknown }).retryAfter;
+  if (Number.isSafeInteger(retryAfter) && (retryAfter as number) >= 0) reply.header('retry-after', String(retryAfter));
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
 }
 

@@ -67,6 +67,9 @@ describe('http edge', () => {
   app.get('/known', async () => {
     throw new ProtocolError('unknown_chain', 'no such chain');
   });
+  app.get('/later', async () => {
+    throw new ProtocolError('rate_limited', 'busy', { retryAfter: 3 });
+  });
   after(() => app.close());
 
   test('malformed JSON is a 400 problem', async () => {
@@ -106,6 +109,14 @@ describe('http edge', () => {
     const missing = await app.inject({ method: 'GET', url: '/nope' });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().code, 'not_found');
+    assert.equal(known.headers['retry-after'], undefined);
+  });
+
+  test('a problem that says when to retry says it in Retry-After too', async () => {
+    const later = await app.inject({ method: 'GET', url: '/later' });
+    assert.equal(later.statusCode, 429);
+    assert.equal(later.json().retryAfter, 3);
+    assert.equal(later.headers['retry-after'], '3');
   });
 });
 
