@@ -102,7 +102,16 @@ export class GroupCommitter {
   }
 
   #sync(batch: Pending[], results: WriteResult[]): void {
-    this.durable().then(
+    // A durability that throws instead of rejecting still answers the batch: thrown from here it would escape the
+    // event loop (setImmediate) or a promise callback, and the batch would hold its slot and chains for good.
+    let durable: Promise<void>;
+    try {
+      durable = this.durable();
+    } catch (error) {
+      this.#end(batch, undefined, error);
+      return;
+    }
+    durable.then(
       () => this.#end(batch, results, undefined),
       (error: unknown) => this.#end(batch, undefined, error),
     );

@@ -1,0 +1,167 @@
+/**
+ * The group commit when something fails while a batch is in flight: a batch queued behind a failed fsync is refused
+ * and never committed, close() answers every batch in flight or queued, and a durability that throws instead of
+ * rejecting still answers the batch (SQLite: the only engine with an fsync of its own; the unit cases need none).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { PaywordChain } from '@netpay/protocol';
+import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
+import { GroupCommitter, type WriteResult } from '../src/payment-journal.ts';
+import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
+import { type Disk, nodeDisk } from '../src/wal-durability.ts';
+import { chainRecordOf, epochRecordOf } from './store-records.ts';
+
+const chain = PaywordChain.generate(40);
+const chainId = chain.chainIdB64;
+
+const pay = (expected: number, index: number): PaymentWrite => ({
+  chainId,
+  epoch: 1,
+  expectedLastIndex: expected,
+  index,
+  payword: chain.b64(index),
+  resource: `r${index}`,
+  amountMinor: index - expected,
+  atMs: Date.now(),
+});
+
+/** The real disk, each fsync of the -wal file held until released; `failNext` fails the next one as a disk would. */
+function gatedDisk() {
+  const waiting: (() => void)[] = [];
+  const gate = { holding: false, failNext: false, waiting };
+  const disk: Disk = {
+    ...nodeDisk,
+    async openFile(path) {
+      const file = await nodeDisk.openFile(path);
+      if (!file) return undefined;
+      return {
+        inode: file.inode,
+        unlinked: () => file.unlinked(),
+        close: () => file.close(),
+        async sync() {
+          if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));
+          if (gate.failNext) {
+            gate.failNext = false;
+            throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+          }
+          await file.sync();
+        },
+      };
+    },
+  };
+  return { gate, disk };
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
+  assert.ok(condition(), 'condition not reached');
+}
+
+function settled<T>(promise: Promise<T>) {
+  const w = { done: false, promise };
+  promise.then(
+    () => (w.done = true),
+    () => (w.done = true),
+  );
+  return w;
+}
+
+describe('group commit after a failure (SQLite)', () => {
+  const stores: SpendStore[] = [];
+  const drops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const s of stores) await s.close().catch(() => undefined);
+    for (const d of drops) await d();
+  });
+  const open = async () => {
+    const db = await createTestDatabase('sqlite');
+    drops.push(db.drop);
+    const { gate, disk } = gatedDisk();
+    const store = await createSpendStore(db.url, { disk });
+    const reader = await createSpendStore(db.url);
+    stores.push(store, reader);
+    await store.saveChain(chainRecordOf(chain, 3));
+    await store.insertEpoch(epochRecordOf(chain, 1, 0));
+    return { store, reader, gate };
+  };
+
+  it('refuses the batch queued behind a failed fsync without committing it', async () => {
+    const { store, reader, gate } = await open();
+    gate.holding = true;
+    const first = store.recordPayment(pay(0, 1));
+    await waitFor(() => gate.waiting.length === 1);
+    const second = store.recordPayment(pay(1, 2));
+    await new Promise((resolve) => setImmediate(resolve));
+    gate.failNext = true;
+    gate.holding = false;
+    gate.waiting.shift()?.();
+    await assert.rejects(first, /EIO/);
+    await assert.rejects(second, /EIO/);
+    assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 1, 'the queued batch never committed');
+  });
+
+  it('answers the batch in flight and the one queued when the store closes meanwhile', async () => {
+    const { store, gate } = await open();
+    gate.holding = true;
+    const first = settled(store.recordPayment(pay(0, 1)));
+    await waitFor(() => gate.waiting.length === 1);
+    const second = settled(store.recordPayment(pay(1, 2)));
+    await new Promise((resolve) => setImmediate(resolve));
+    const closed = store.close();
+    gate.holding = false;
+    gate.waiting.shift()?.();
+    await closed;
+    assert.equal(await first.promise, 'ok');
+    await assert.rejects(second.promise, /closed/);
+  });
+});
+
+for (const engine of testEngines()) {
+  describe(`group commit when the store closes (${engine})`, () => {
+    it('answers every payment in flight or queued, and closes', async () => {
+      const db = await createTestDatabase(engine);
+      try {
+        const store = await createSpendStore(db.url);
+        await store.saveChain(chainRecordOf(chain, 3));
+        await store.insertEpoch(epochRecordOf(chain, 1, 0));
+        const first = settled(store.recordPayment(pay(0, 1)));
+        await new Promise((resolve) => setImmediate(resolve));
+        const second = settled(store.recordPayment(pay(1, 2)));
+        await store.close();
+        await waitFor(() => first.done && second.done);
+        await Promise.allSettled([first.promise, second.promise]);
+      } finally {
+        await db.drop();
+      }
+    });
+  });
+}
+
+describe('group commit with a durability that throws', () => {
+  it('answers the batch with the error instead of throwing it out of the event loop', async () => {
+    let throwNext = true;
+    const committer = new GroupCommitter(
+      (batch) => batch.map((): WriteResult => 'ok'),
+      () => {
+        if (throwNext) {
+          throwNext = false;
+          throw new Error('store closed');
+        }
+        return Promise.resolve();
+      },
+    );
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.prependListener('uncaughtException', onUncaught);
+    try {
+      const first = settled(committer.submit(pay(0, 1)));
+      for (let i = 0; i < 20 && !first.done; i++) await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(uncaught, []);
+      await assert.rejects(first.promise, /store closed/);
+      assert.equal(await committer.submit(pay(1, 2)), 'ok', 'the next batch still goes');
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+    }
+  });
+});
