@@ -87,6 +87,11 @@ async function verifyRangesAhead(
   const jobs: HashJob[] = [];
   // Where the batch's own items end: a later item may go on from one of them (items are judged in order).
   const ends = new Set<string>();
+  // The ranges hashed ahead, per epoch: an item over one of them is not hashed ahead. An honest batch never
+  // overlaps itself (only one of two such items can be paid), while a forged batch of one range repeated would
+  // otherwise cost items × chain length in the pool; the transaction hashes such an item only if it meets it, and
+  // gives up after a few of those (HASH_WORK_ATTEMPTS).
+  const hashed = new Map<string, Array<[number, number]>>();
   const at = (item: RedemptionItem, p: { index: number; payword: string }) =>
     `${item.chainId} ${item.epoch} ${p.index} ${p.payword}`;
   for (const item of request.items) {
@@ -101,7 +106,12 @@ async function verifyRangesAhead(
       (await isValidStart(deps.db, state, vendorId, item.epoch, from));
     if (!start) continue;
     if (!item.to.release && item.to.index > redeemBound(state.chain, epoch).index) continue;
+    const epochKey = `${item.chainId} ${item.epoch}`;
+    const ranges = hashed.get(epochKey) ?? [];
+    if (ranges.some(([from, to]) => item.from.index < to && from < item.to.index)) continue;
     if (await overlappingRange(deps.db, item.chainId, item.from.index, item.to.index)) continue;
+    ranges.push([item.from.index, item.to.index]);
+    hashed.set(epochKey, ranges);
     jobs.push({
       kind: 'verify',
       chainId: item.chainId,

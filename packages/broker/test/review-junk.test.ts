@@ -66,6 +66,47 @@ for (const engine of testEngines()) {
       assert.ok(took < 15_000, `the junk batch took ${Math.round(took)} ms`);
     });
 
+    test('300 forged items over one unpaid range cost the pool a few chain lengths, not 300', async () => {
+      const vendor = await broker.addVendor(`forged-${engine}`);
+      const { token } = await broker.customer();
+      const length = 100_000;
+      const chain = PaywordChain.generate(length);
+      assert.equal((await broker.buyCoin(token, { amount: length, chain })).status, 201);
+      const claimed = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: vendor.apiKey,
+        body: proof(chain, 1),
+      });
+      assert.equal(claimed.status, 200, claimed.text);
+      // Every item passes the cheap checks (the vendor holds the epoch, nothing is paid yet) and each is its own
+      // question (its own end, a payword of another chain): hashed one by one, 300 × 100,000 SHA-256 steps.
+      const other = PaywordChain.generate(length);
+      const forged = Array.from({ length: 300 }, (_, i) => ({
+        ...item(chain, 1, 0, length - i),
+        to: { index: length - i, payword: other.b64(length - i) },
+      }));
+      const started = performance.now();
+      const res = await call(broker.api, 'POST', '/redemptions', {
+        token: vendor.apiKey,
+        key: 'forged',
+        body: { items: forged },
+      });
+      const took = performance.now() - started;
+      // One range hashed ahead, then a few more in the transaction, then a retry asked for: nothing credited.
+      assert.equal(res.status, 429, res.text);
+      assert.equal(res.body.code, 'rate_limited');
+      assert.ok(Number(res.headers.get('retry-after')) >= 1);
+      assert.ok(took < 15_000, `the forged batch took ${Math.round(took)} ms`);
+      const honest = await call(broker.api, 'POST', '/redemptions', {
+        token: vendor.apiKey,
+        key: 'honest',
+        body: { items: [item(chain, 1, 0, length)] },
+      });
+      assert.equal(honest.status, 200, honest.text);
+      assert.equal(honest.body.items[0].status, 'accepted', honest.text);
+      const audited = await broker.audit();
+      assert.ok(audited.ok, audited.discrepancies.join('; '));
+    });
+
     test('a batch of long items, each going on from the one before, is paid in full; after a forged one, none', async () => {
       const vendor = await broker.addVendor(`batch-${engine}`);
       const { token } = await broker.customer();
