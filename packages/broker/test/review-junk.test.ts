@@ -31,10 +31,10 @@ for (const engine of testEngines()) {
       await bank?.close();
     });
 
-    test('300 long items over a range already paid are refused as overlap without being hashed', async () => {
-      const vendor = await broker.addVendor(`junk-${engine}`);
+    /** A chain of `length` units bought by a customer and claimed by a new vendor with a payment of one unit. */
+    async function claimedChain(vendorId: string, length: number) {
+      const vendor = await broker.addVendor(vendorId);
       const { token } = await broker.customer();
-      const length = 100_000;
       const chain = PaywordChain.generate(length);
       assert.equal((await broker.buyCoin(token, { amount: length, chain })).status, 201);
       const claimed = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
@@ -42,6 +42,12 @@ for (const engine of testEngines()) {
         body: proof(chain, 1),
       });
       assert.equal(claimed.status, 200, claimed.text);
+      return { vendor, chain };
+    }
+
+    test('300 long items over a range already paid are refused as overlap without being hashed', async () => {
+      const length = 100_000;
+      const { vendor, chain } = await claimedChain(`junk-${engine}`, length);
       const paid = await call(broker.api, 'POST', '/redemptions', {
         token: vendor.apiKey,
         key: 'paid',
@@ -67,16 +73,8 @@ for (const engine of testEngines()) {
     });
 
     test('300 forged items over one unpaid range cost the pool a few chain lengths, not 300', async () => {
-      const vendor = await broker.addVendor(`forged-${engine}`);
-      const { token } = await broker.customer();
       const length = 100_000;
-      const chain = PaywordChain.generate(length);
-      assert.equal((await broker.buyCoin(token, { amount: length, chain })).status, 201);
-      const claimed = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
-        token: vendor.apiKey,
-        body: proof(chain, 1),
-      });
-      assert.equal(claimed.status, 200, claimed.text);
+      const { vendor, chain } = await claimedChain(`forged-${engine}`, length);
       // Every item passes the cheap checks (the vendor holds the epoch, nothing is paid yet) and each is its own
       // question (its own end, a payword of another chain): hashed one by one, 300 × 100,000 SHA-256 steps.
       const other = PaywordChain.generate(length);
@@ -108,15 +106,7 @@ for (const engine of testEngines()) {
     });
 
     test('a batch of long items, each going on from the one before, is paid in full; after a forged one, none', async () => {
-      const vendor = await broker.addVendor(`batch-${engine}`);
-      const { token } = await broker.customer();
-      const chain = PaywordChain.generate(20_000);
-      assert.equal((await broker.buyCoin(token, { amount: 20_000, chain })).status, 201);
-      const claimed = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
-        token: vendor.apiKey,
-        body: proof(chain, 1),
-      });
-      assert.equal(claimed.status, 200, claimed.text);
+      const { vendor, chain } = await claimedChain(`batch-${engine}`, 20_000);
       const redeem = async (key: string, items: Array<Record<string, unknown>>) => {
         const res = await call(broker.api, 'POST', '/redemptions', { token: vendor.apiKey, key, body: { items } });
         assert.equal(res.status, 200, res.text);
