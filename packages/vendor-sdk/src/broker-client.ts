@@ -92,10 +92,12 @@ export function fetchExchange(fetchFn: FetchLike): Exchange {
  */
 export const nodeExchange: Exchange = (url, init) =>
   new Promise((resolve, reject) => {
-    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    // The scheme as the URL parser reads it: it is case-insensitive, and `HTTPS://` sent to node:http is refused.
+    const target = new URL(url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const headers: Record<string, string | number> = { ...init.headers };
     if (init.body !== null) headers['content-length'] = Buffer.byteLength(init.body);
-    const req = send(url, { method: init.method, headers });
+    const req = send(target, { method: init.method, headers });
     const timer = setTimeout(() => req.destroy(new Error(`timed out after ${init.timeoutMs} ms`)), init.timeoutMs);
     const fail = (error: Error) => {
       clearTimeout(timer);
