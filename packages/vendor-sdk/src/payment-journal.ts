@@ -172,7 +172,12 @@ export function runEnd(writes: readonly PaymentWrite[], from: number): number {
  * It shares Kysely's connection: while a Kysely transaction is open (it awaits between statements) the batch
  * waits for it, never nesting inside it.
  */
-export function sqliteCommit(sqlite: SqliteConnection, known: KnownEntitlements): CommitBatch {
+export function sqliteCommit(
+  sqlite: SqliteConnection,
+  known: KnownEntitlements,
+  /** Throws when nothing may commit any more (a failed fsync): asked right before the transaction, after any wait. */
+  writable: () => void = () => {},
+): CommitBatch {
   const cas = sqlite.prepare(
     `UPDATE netpay_epochs SET last_index = ?, last_payword = ?, last_resource = ?
      WHERE chain_id = ? AND epoch = ? AND last_index = ? AND release IS NULL`,
@@ -217,6 +222,7 @@ export function sqliteCommit(sqlite: SqliteConnection, known: KnownEntitlements)
     return results;
   });
   const commitNow = (batch: PaymentWrite[]): WriteResult[] => {
+    writable();
     const results = run.immediate(batch);
     known.remember(batch.filter((_, i) => results[i] === 'ok'));
     return results;

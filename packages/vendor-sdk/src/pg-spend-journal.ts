@@ -126,8 +126,8 @@ function params(batch: PaymentWrite[], runs: Run[], known: KnownEntitlements): u
 }
 
 /**
- * The PostgreSQL payment journal: a connection of its own (the group commit keeps at most one batch in flight, so
- * one is all it needs, and the prepared statement lives on it), committing a batch in one round trip.
+ * The PostgreSQL payment journal: connections of its own, one per batch the group commit may have in flight
+ * (`PG_BATCHES_IN_FLIGHT`; the prepared statement is prepared once on each), committing a batch in one round trip.
  */
 export class PgSpendJournal {
   readonly #pool: pg.Pool;

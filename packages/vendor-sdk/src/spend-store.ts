@@ -286,19 +286,14 @@ class KyselySpendStore implements SpendStore {
     this.#entitlements = new Entitlements(context);
     const known = new KnownEntitlements();
     if (database.sqlite) {
-      const commit = sqliteCommit(database.sqlite, known);
+      // The store is asked whether it may still write right before each transaction, after any wait for a
+      // checkpoint or for a Kysely transaction on the shared connection (an fsync may fail meanwhile).
+      const commit = sqliteCommit(database.sqlite, known, () => durability.writable());
       this.#committer = new GroupCommitter(
         (batch) => {
           // Synchronous unless the WAL must be checkpointed first, so the batch's fsync can start at once.
           const checkpoint = durability.beforeCommit?.();
-          if (!checkpoint) {
-            durability.writable();
-            return commit(batch);
-          }
-          return checkpoint.then(() => {
-            durability.writable();
-            return commit(batch);
-          });
+          return checkpoint ? checkpoint.then(() => commit(batch)) : commit(batch);
         },
         () => durability.durable(),
       );
