@@ -9,8 +9,9 @@ import { PaywordChain } from '@netpay/protocol';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import { GroupCommitter, type WriteResult } from '../src/payment-journal.ts';
 import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
-import { type Disk, nodeDisk } from '../src/wal-durability.ts';
 import { chainRecordOf, epochRecordOf } from './store-records.ts';
+import { gatedDisk } from './gated-disk.ts';
+import { watched } from './watched.ts';
 
 const chain = PaywordChain.generate(40);
 const chainId = chain.chainIdB64;
@@ -26,45 +27,9 @@ const pay = (expected: number, index: number): PaymentWrite => ({
   atMs: Date.now(),
 });
 
-/** The real disk, each fsync of the -wal file held until released; `failNext` fails the next one as a disk would. */
-function gatedDisk() {
-  const waiting: (() => void)[] = [];
-  const gate = { holding: false, failNext: false, waiting };
-  const disk: Disk = {
-    ...nodeDisk,
-    async openFile(path) {
-      const file = await nodeDisk.openFile(path);
-      if (!file) return undefined;
-      return {
-        inode: file.inode,
-        unlinked: () => file.unlinked(),
-        close: () => file.close(),
-        async sync() {
-          if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));
-          if (gate.failNext) {
-            gate.failNext = false;
-            throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
-          }
-          await file.sync();
-        },
-      };
-    },
-  };
-  return { gate, disk };
-}
-
 async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
   assert.ok(condition(), 'condition not reached');
-}
-
-function settled<T>(promise: Promise<T>) {
-  const w = { done: false, promise };
-  promise.then(
-    () => (w.done = true),
-    () => (w.done = true),
-  );
-  return w;
 }
 
 describe('group commit after a failure (SQLite)', () => {
@@ -104,9 +69,9 @@ describe('group commit after a failure (SQLite)', () => {
   it('answers the batch in flight and the one queued when the store closes meanwhile', async () => {
     const { store, gate } = await open();
     gate.holding = true;
-    const first = settled(store.recordPayment(pay(0, 1)));
+    const first = watched(store.recordPayment(pay(0, 1)));
     await waitFor(() => gate.waiting.length === 1);
-    const second = settled(store.recordPayment(pay(1, 2)));
+    const second = watched(store.recordPayment(pay(1, 2)));
     await new Promise((resolve) => setImmediate(resolve));
     const closed = store.close();
     gate.holding = false;
@@ -125,11 +90,11 @@ for (const engine of testEngines()) {
         const store = await createSpendStore(db.url);
         await store.saveChain(chainRecordOf(chain, 3));
         await store.insertEpoch(epochRecordOf(chain, 1, 0));
-        const first = settled(store.recordPayment(pay(0, 1)));
+        const first = watched(store.recordPayment(pay(0, 1)));
         await new Promise((resolve) => setImmediate(resolve));
-        const second = settled(store.recordPayment(pay(1, 2)));
+        const second = watched(store.recordPayment(pay(1, 2)));
         await store.close();
-        await waitFor(() => first.done && second.done);
+        await waitFor(() => first.settled && second.settled);
         await Promise.allSettled([first.promise, second.promise]);
       } finally {
         await db.drop();
@@ -155,8 +120,8 @@ describe('group commit with a durability that throws', () => {
     const onUncaught = (error: unknown) => uncaught.push(error);
     process.prependListener('uncaughtException', onUncaught);
     try {
-      const first = settled(committer.submit(pay(0, 1)));
-      for (let i = 0; i < 20 && !first.done; i++) await new Promise((resolve) => setImmediate(resolve));
+      const first = watched(committer.submit(pay(0, 1)));
+      for (let i = 0; i < 20 && !first.settled; i++) await new Promise((resolve) => setImmediate(resolve));
       assert.deepEqual(uncaught, []);
       await assert.rejects(first.promise, /store closed/);
       assert.equal(await committer.submit(pay(1, 2)), 'ok', 'the next batch still goes');

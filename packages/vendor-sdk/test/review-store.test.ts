@@ -4,8 +4,9 @@ import { PaywordChain } from '@netpay/protocol';
 import { openDatabase, sql } from '@netpay/service-kit';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
-import { type Disk, nodeDisk } from '../src/wal-durability.ts';
 import { chainRecordOf, epochRecordOf } from './store-records.ts';
+import { gatedDisk } from './gated-disk.ts';
+import { watched } from './watched.ts';
 
 // Review of the durable side: two processes paying one chain interleaved, reads of another process's writes that
 // are not durable yet, and what a store does after an fsync failed.
@@ -118,42 +119,6 @@ for (const engine of testEngines()) {
       );
     });
   });
-}
-
-/** The real disk whose -wal fsyncs can be held or made to fail. */
-function gatedDisk() {
-  const waiting: (() => void)[] = [];
-  const gate = { holding: false, failNext: false, waiting };
-  const disk: Disk = {
-    ...nodeDisk,
-    async openFile(path) {
-      const file = await nodeDisk.openFile(path);
-      if (!file) return undefined;
-      return {
-        inode: file.inode,
-        unlinked: () => file.unlinked(),
-        close: () => file.close(),
-        async sync() {
-          if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));
-          if (gate.failNext) {
-            gate.failNext = false;
-            throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
-          }
-          await file.sync();
-        },
-      };
-    },
-  };
-  return { gate, disk };
-}
-
-function watched<T>(promise: Promise<T>) {
-  const w = { settled: false, promise };
-  promise.then(
-    () => (w.settled = true),
-    () => (w.settled = true),
-  );
-  return w;
 }
 
 async function settle(): Promise<void> {

@@ -8,6 +8,8 @@ import { createTestDatabase, tempDir } from '@netpay/service-kit/testing';
 import { createSpendStore, type SpendStore } from '../src/spend-store.ts';
 import { type Disk, nodeDisk, WalDurability } from '../src/wal-durability.ts';
 import { chainRecordOf, epochRecordOf, STORE_TEST_EXPIRES_AT } from './store-records.ts';
+import { gatedDisk } from './gated-disk.ts';
+import { watched } from './watched.ts';
 
 // SQLite only: PostgreSQL's commit is durable when it returns, so it has no fsync of its own to order.
 
@@ -29,61 +31,9 @@ const pay = (expected: number, index: number, epoch = 1) => ({
   atMs: Date.now(),
 });
 
-/**
- * The real disk with a hand on its fsyncs: while `holding`, each fsync of the -wal file waits until the test lets it
- * run (in order), and `failNext` makes the next one fail as a disk would.
- */
-function gatedDisk() {
-  const waiting: (() => void)[] = [];
-  const gate = {
-    holding: false,
-    failNext: false,
-    syncs: 0,
-    waiting,
-    /** Lets the oldest held fsync run. */
-    release() {
-      const next = waiting.shift();
-      assert.ok(next, 'no fsync is waiting');
-      next();
-    },
-  };
-  const disk: Disk = {
-    ...nodeDisk,
-    async openFile(path) {
-      const file = await nodeDisk.openFile(path);
-      if (!file) return undefined;
-      return {
-        inode: file.inode,
-        unlinked: () => file.unlinked(),
-        close: () => file.close(),
-        async sync() {
-          if (gate.holding) await new Promise<void>((resolve) => waiting.push(resolve));
-          if (gate.failNext) {
-            gate.failNext = false;
-            throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
-          }
-          await file.sync();
-          gate.syncs++;
-        },
-      };
-    },
-  };
-  return { gate, disk };
-}
-
 /** Turns of the event loop, so that whatever can run without the held fsync has run. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-/** A promise with a flag that says whether it has settled yet. */
-function watched<T>(promise: Promise<T>) {
-  const w = { settled: false, promise };
-  promise.then(
-    () => (w.settled = true),
-    () => (w.settled = true),
-  );
-  return w;
 }
 
 async function waitForHeldSyncs(waiting: unknown[], count: number): Promise<void> {
