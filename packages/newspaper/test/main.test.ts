@@ -22,13 +22,16 @@ describe('netpay vendor arguments', () => {
   });
 
   it('takes overrides', () => {
+    // A data folder that does not exist (a fixed path such as /tmp/x may be anything on a shared machine).
+    const parent = mkdtempSync(join(tmpdir(), 'netpay-args-'));
+    const data = join(parent, 'data');
     const c = parseVendorArgs([
       '--site',
       'daily-planet',
       '--port',
       '5001',
       '--data',
-      '/tmp/x',
+      data,
       '--db',
       'postgres://u@h/db',
       '--broker-url',
@@ -37,10 +40,11 @@ describe('netpay vendor arguments', () => {
       'https://planet.example',
     ]);
     assert.equal(c.port, 5001);
-    assert.equal(c.vendorDir, '/tmp/x/vendors/daily-planet');
+    assert.equal(c.vendorDir, join(data, 'vendors', 'daily-planet'));
     assert.equal(c.dbUrl, 'postgres://u@h/db');
     assert.equal(c.brokerUrl, 'http://b.example');
     assert.equal(c.publicUrl, 'https://planet.example');
+    rmSync(parent, { recursive: true, force: true });
   });
 
   it('fails clearly', () => {
