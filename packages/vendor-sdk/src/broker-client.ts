@@ -80,7 +80,9 @@ export function fetchExchange(fetchFn: FetchLike): Exchange {
       signal: AbortSignal.timeout(init.timeoutMs),
       redirect: 'error',
     });
-    return { status: res.status, text: await res.text() };
+    const text = await res.text();
+    if (text.length > MAX_RESPONSE_BYTES) throw new Error('answer too large');
+    return { status: res.status, text };
   };
 }
 
@@ -152,8 +154,8 @@ export async function requestJson<T extends TSchema>(
   } catch (error) {
     throw new RemoteError('unreachable', `${init.method} ${url}: ${(error as Error).message}`);
   }
+  // Each exchange refuses an answer over MAX_RESPONSE_BYTES itself (node:http while it reads, before holding it).
   const { status, text } = answer;
-  if (text.length > MAX_RESPONSE_BYTES) throw new RemoteError('unreachable', `${url}: answer too large`, status);
   let json: unknown;
   try {
     json = text === '' ? undefined : JSON.parse(text);
