@@ -3,71 +3,8 @@ import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import pg from 'pg';
-import {
-  type ChainRecord,
-  createSpendStore,
-  type EpochRecord,
-  type PaymentWrite,
-  type SpendStore,
-} from '../src/index.ts';
-
-const issuedAt = '2026-11-24T00:00:00Z';
-const expiresAt = '2027-11-24T00:00:00Z';
-
-function chainRecord(chain: PaywordChain): ChainRecord {
-  const touchstone = {
-    chainId: chain.chainIdB64,
-    anchor: chain.anchorB64,
-    length: 10,
-    unit: 1,
-    currency: 'NZD',
-    broker: 'http://broker.test',
-    keyId: 'bk1',
-    issuedAt,
-    expiresAt,
-    sig: 'A'.repeat(86),
-  };
-  return {
-    chainId: chain.chainIdB64,
-    touchstone,
-    unit: 1,
-    length: 10,
-    currency: 'NZD',
-    expiresAtMs: Date.parse(expiresAt),
-  };
-}
-
-function epochRecord(chain: PaywordChain): EpochRecord {
-  const start = { index: 0, payword: chain.anchorB64 };
-  return {
-    chainId: chain.chainIdB64,
-    epoch: 1,
-    holder: {
-      chainId: chain.chainIdB64,
-      epoch: 1,
-      vendorId: 'daily-planet',
-      prevVendorId: '',
-      prevEpoch: 0,
-      broker: 'http://broker.test',
-      keyId: 'bk1',
-      issuedAt,
-      expiresAt,
-      sig: 'A'.repeat(86),
-    },
-    leaseExpiresAtMs: Date.parse(expiresAt),
-    previous: null,
-    start,
-    startRelease: null,
-    releaseReported: false,
-    last: start,
-    lastResource: null,
-    release: null,
-    superseded: false,
-    redeemed: null,
-    redeemedMinor: 0,
-    rejectedMinor: 0,
-  };
-}
+import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/index.ts';
+import { chainRecordOf, epochRecordOf } from './store-records.ts';
 
 const pay = (chain: PaywordChain, expected: number, index: number, resource = `r${index}`): PaymentWrite => ({
   chainId: chain.chainIdB64,
@@ -110,8 +47,8 @@ for (const engine of testEngines()) {
     const start = async (store: SpendStore, count: number) => {
       const chains = Array.from({ length: count }, () => PaywordChain.generate(10));
       for (const c of chains) {
-        await store.saveChain(chainRecord(c));
-        await store.insertEpoch(epochRecord(c));
+        await store.saveChain(chainRecordOf(c, 1));
+        await store.insertEpoch(epochRecordOf(c, 1, 0));
       }
       return chains;
     };

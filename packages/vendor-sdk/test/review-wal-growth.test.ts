@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { createTestDatabase } from '@netpay/service-kit/testing';
 import { createSpendStore, type SpendStore } from '../src/spend-store.ts';
+import { chainRecordOf, epochRecordOf } from './store-records.ts';
 
 // SQLite only. A PASSIVE checkpoint in the worker copies what was committed when it began; SQLite restarts the WAL
 // (writes it again from its start) only when a write begins with every frame checkpointed. With payments committed
@@ -30,39 +31,8 @@ describe('review: the -wal file under payments that never pause', () => {
     stores.push(store);
     const chains = Array.from({ length: CHAINS }, () => PaywordChain.generate(LENGTH));
     for (const chain of chains) {
-      const chainId = chain.chainIdB64;
-      const touchstone = {
-        chainId,
-        anchor: chain.anchorB64,
-        length: LENGTH,
-        unit: 1,
-        currency: 'NZD',
-        broker: 'http://broker.test',
-        keyId: 'bk1',
-        issuedAt: '2026-11-24T00:00:00Z',
-        expiresAt: '2027-11-24T00:00:00Z',
-        sig: 'A'.repeat(86),
-      };
-      await store.saveChain({ chainId, touchstone, unit: 1, length: LENGTH, currency: 'NZD', expiresAtMs: 2e12 });
-      const holder = { ...touchstone, epoch: 1, vendorId: 'v', prevVendorId: '', prevEpoch: 0 };
-      const start = { index: 0, payword: chain.b64(0) };
-      await store.insertEpoch({
-        chainId,
-        epoch: 1,
-        holder,
-        leaseExpiresAtMs: 2e12,
-        previous: null,
-        start,
-        startRelease: null,
-        releaseReported: false,
-        last: start,
-        lastResource: null,
-        release: null,
-        superseded: false,
-        redeemed: null,
-        redeemedMinor: 0,
-        rejectedMinor: 0,
-      });
+      await store.saveChain(chainRecordOf(chain, 1));
+      await store.insertEpoch(epochRecordOf(chain, 1, 0));
     }
     const end = Date.now() + 4000;
     let largest = 0;
