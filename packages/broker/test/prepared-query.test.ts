@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { testEngines } from '@netpay/service-kit/testing';
 import { PreparedQuery } from '../src/prepared-query.ts';
-import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';
+import { brokerSuite } from './harness.ts';
 
 /** A prepared query answers what the same Kysely query answers, with new values each run, on both engines. */
 for (const engine of testEngines()) {
   describe(`prepared queries on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine);
 
     test('slots take each run’s values; constants stay; inside and outside a transaction', async () => {
-      for (const id of ['pq-a', 'pq-b', 'pq-c']) await broker.addVendor(id);
+      for (const id of ['pq-a', 'pq-b', 'pq-c']) await suite.broker.addVendor(id);
       const named = new PreparedQuery((db, slot) =>
         db
           .selectFrom('vendors')
@@ -28,7 +19,7 @@ for (const engine of testEngines()) {
           .where('id', '!=', 'pq-c')
           .orderBy('id'),
       );
-      const db = broker.database.db;
+      const db = suite.broker.database.db;
       assert.deepEqual(await named.all(db, { first: 'pq-a', second: 'pq-c' }), [{ id: 'pq-a', name: 'Vendor pq-a' }]);
       assert.deepEqual(
         (await named.all(db, { first: 'pq-b', second: 'pq-a' })).map((r) => r.id),

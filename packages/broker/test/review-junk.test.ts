@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { testEngines } from '@netpay/service-kit/testing';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  item,
-  PaywordChain,
-  proof,
-  startBank,
-  startBroker,
-} from './harness.ts';
+import { call, item, PaywordChain, proof, brokerSuite } from './harness.ts';
 
 /**
  * PROTOCOL §7.3 rule 7: "the hashing comes last, so a batch of junk items costs only cheap checks". Issue 10 hashes
@@ -20,24 +11,15 @@ import {
  */
 for (const engine of testEngines()) {
   describe(`review: junk redemption items cost only cheap checks on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine);
 
     /** A chain of `length` units bought by a customer and claimed by a new vendor with a payment of one unit. */
     async function claimedChain(vendorId: string, length: number) {
-      const vendor = await broker.addVendor(vendorId);
-      const { token } = await broker.customer();
+      const vendor = await suite.broker.addVendor(vendorId);
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(length);
-      assert.equal((await broker.buyCoin(token, { amount: length, chain })).status, 201);
-      const claimed = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      assert.equal((await suite.broker.buyCoin(token, { amount: length, chain })).status, 201);
+      const claimed = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: vendor.apiKey,
         body: proof(chain, 1),
       });
@@ -48,7 +30,7 @@ for (const engine of testEngines()) {
     test('300 long items over a range already paid are refused as overlap without being hashed', async () => {
       const length = 100_000;
       const { vendor, chain } = await claimedChain(`junk-${engine}`, length);
-      const paid = await call(broker.api, 'POST', '/redemptions', {
+      const paid = await call(suite.broker.api, 'POST', '/redemptions', {
         token: vendor.apiKey,
         key: 'paid',
         body: { items: [item(chain, 1, 0, length)] },
@@ -59,7 +41,7 @@ for (const engine of testEngines()) {
       // Each item a different question (its own end), so no answer can serve two of them.
       const junk = Array.from({ length: 300 }, (_, i) => item(chain, 1, 0, length - i));
       const started = performance.now();
-      const res = await call(broker.api, 'POST', '/redemptions', {
+      const res = await call(suite.broker.api, 'POST', '/redemptions', {
         token: vendor.apiKey,
         key: 'junk',
         body: { items: junk },
@@ -83,7 +65,7 @@ for (const engine of testEngines()) {
         to: { index: length - i, payword: other.b64(length - i) },
       }));
       const started = performance.now();
-      const res = await call(broker.api, 'POST', '/redemptions', {
+      const res = await call(suite.broker.api, 'POST', '/redemptions', {
         token: vendor.apiKey,
         key: 'forged',
         body: { items: forged },
@@ -94,21 +76,25 @@ for (const engine of testEngines()) {
       assert.equal(res.body.code, 'rate_limited');
       assert.ok(Number(res.headers.get('retry-after')) >= 1);
       assert.ok(took < 15_000, `the forged batch took ${Math.round(took)} ms`);
-      const honest = await call(broker.api, 'POST', '/redemptions', {
+      const honest = await call(suite.broker.api, 'POST', '/redemptions', {
         token: vendor.apiKey,
         key: 'honest',
         body: { items: [item(chain, 1, 0, length)] },
       });
       assert.equal(honest.status, 200, honest.text);
       assert.equal(honest.body.items[0].status, 'accepted', honest.text);
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
     });
 
     test('a batch of long items, each going on from the one before, is paid in full; after a forged one, none', async () => {
       const { vendor, chain } = await claimedChain(`batch-${engine}`, 20_000);
       const redeem = async (key: string, items: Array<Record<string, unknown>>) => {
-        const res = await call(broker.api, 'POST', '/redemptions', { token: vendor.apiKey, key, body: { items } });
+        const res = await call(suite.broker.api, 'POST', '/redemptions', {
+          token: vendor.apiKey,
+          key,
+          body: { items },
+        });
         assert.equal(res.status, 200, res.text);
         return (res.body.items as Array<{ status: string; code?: string; amount: number }>).map((i) =>
           i.status === 'accepted' ? i.amount : i.code,
@@ -126,7 +112,7 @@ for (const engine of testEngines()) {
         'invalid_payword',
         6000,
       ]);
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
     });
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { openDatabase } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
 import { sql } from 'kysely';
@@ -10,18 +10,7 @@ import { migrations } from '../src/migrations.ts';
 import type { BrokerSchema } from '../src/schema.ts';
 import { migrate } from '@netpay/service-kit';
 import { pino } from 'pino';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  freePort,
-  item,
-  PaywordChain,
-  proof,
-  startBank,
-  startBroker,
-  type TestVendor,
-} from './harness.ts';
+import { call, freePort, item, PaywordChain, proof, startBroker, brokerSuite, type TestVendor } from './harness.ts';
 
 /**
  * Adversarial review of issue 10's broker changes (hash pool, ranges read by need with epoch summaries, prepared
@@ -33,16 +22,7 @@ import {
  */
 for (const engine of testEngines()) {
   describe(`review: redemption attacks on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine);
 
     const redeemAt = async (api: string, apiKey: string, key: string, items: Array<Record<string, unknown>>) => {
       const res = await call(api, 'POST', '/redemptions', { token: apiKey, key, body: { items } });
@@ -52,9 +32,9 @@ for (const engine of testEngines()) {
       );
     };
     const redeem = (apiKey: string, key: string, items: Array<Record<string, unknown>>) =>
-      redeemAt(broker.api, apiKey, key, items);
+      redeemAt(suite.broker.api, apiKey, key, items);
     const claim = async (vendor: TestVendor, chain: PaywordChain, at: number) => {
-      const res = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const res = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: vendor.apiKey,
         body: proof(chain, at),
       });
@@ -62,15 +42,15 @@ for (const engine of testEngines()) {
       return res.body.holder;
     };
     const coin = async (length: number, unit = 1) => {
-      const { token } = await broker.customer();
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(length);
-      const bought = await broker.buyCoin(token, { amount: length * unit, unit, chain });
+      const bought = await suite.broker.buyCoin(token, { amount: length * unit, unit, chain });
       assert.equal(bought.status, 201, bought.text);
       return chain;
     };
     /** What leaves the broker for the chain by its ranges (the ranges themselves, not the summaries). */
     const keptByRanges = async (chainId: string) => {
-      const rows = await broker.database.db
+      const rows = await suite.broker.database.db
         .selectFrom('redeemed_ranges')
         .select(['gross', 'taken_back_gross', 'vendor_id'])
         .where('chain_id', '=', chainId)
@@ -80,13 +60,13 @@ for (const engine of testEngines()) {
       return byVendor;
     };
     const assertAudited = async () => {
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
     };
 
     test('overlaps across epochs in both orders, equivocating releases, re-redeeming after a take-back', async () => {
-      const a = await broker.addVendor(`rv-a-${engine}`);
-      const b = await broker.addVendor(`rv-b-${engine}`);
+      const a = await suite.broker.addVendor(`rv-a-${engine}`);
+      const b = await suite.broker.addVendor(`rv-b-${engine}`);
       const chain = await coin(100);
       await claim(a, chain, 1);
       assert.deepEqual(await redeem(a.apiKey, 'a1', [item(chain, 1, 0, 60)]), [60]);
@@ -131,8 +111,8 @@ for (const engine of testEngines()) {
     });
 
     test('the other order: the release first, then the earlier holder tries past it', async () => {
-      const a = await broker.addVendor(`rv-c-${engine}`);
-      const b = await broker.addVendor(`rv-d-${engine}`);
+      const a = await suite.broker.addVendor(`rv-c-${engine}`);
+      const b = await suite.broker.addVendor(`rv-d-${engine}`);
       const chain = await coin(100);
       await claim(a, chain, 1);
       const holderB = await claim(b, chain, 90);
@@ -150,8 +130,8 @@ for (const engine of testEngines()) {
     });
 
     test('a long range (hashed in the pool) races a short one and a take-back on the same chain', async () => {
-      const a = await broker.addVendor(`rv-e-${engine}`);
-      const b = await broker.addVendor(`rv-f-${engine}`);
+      const a = await suite.broker.addVendor(`rv-e-${engine}`);
+      const b = await suite.broker.addVendor(`rv-f-${engine}`);
       for (let round = 0; round < 3; round++) {
         const chain = await coin(6000);
         await claim(a, chain, 1);
@@ -185,7 +165,7 @@ for (const engine of testEngines()) {
     });
 
     test('a garbage payword at a long range is refused by the pool, and nothing is written', async () => {
-      const a = await broker.addVendor(`rv-g-${engine}`);
+      const a = await suite.broker.addVendor(`rv-g-${engine}`);
       const chain = await coin(9000);
       await claim(a, chain, 1);
       const other = PaywordChain.generate(9000);
@@ -195,12 +175,12 @@ for (const engine of testEngines()) {
         from: { index: 0, payword: chain.b64(0) },
         to: { index: 8000, payword: other.b64(8000) },
       };
-      const before = await broker.counts();
+      const before = await suite.broker.counts();
       assert.deepEqual(
         await redeem(a.apiKey, 'g1', [forged, { ...forged, to: { index: 3000, payword: other.b64(3000) } }]),
         ['invalid_payword', 'invalid_payword'],
       );
-      const afterCounts = await broker.counts();
+      const afterCounts = await suite.broker.counts();
       assert.equal(afterCounts.redeemed_ranges, before.redeemed_ranges);
       // A good long range mixed with the forged one: only the good one is paid, once.
       assert.deepEqual(await redeem(a.apiKey, 'g2', [forged, item(chain, 1, 0, 7000), item(chain, 1, 0, 7000)]), [
@@ -212,8 +192,8 @@ for (const engine of testEngines()) {
     });
 
     test('migration 0010 refills the epoch summaries of a store that already has ranges and take-backs', async () => {
-      const a = await broker.addVendor(`rv-h-${engine}`);
-      const b = await broker.addVendor(`rv-i-${engine}`);
+      const a = await suite.broker.addVendor(`rv-h-${engine}`);
+      const b = await suite.broker.addVendor(`rv-i-${engine}`);
       const chain = await coin(200, 3);
       await claim(a, chain, 1);
       assert.deepEqual(await redeem(a.apiKey, 'h1', [item(chain, 1, 0, 50), item(chain, 1, 50, 120)]), [150, 210]);
@@ -222,7 +202,7 @@ for (const engine of testEngines()) {
         await redeem(b.apiKey, 'i1', [item(chain, 2, 70, 150, a.release(holderB, 70, chain.b64(70)))]),
         [240],
       );
-      const db = broker.database.db;
+      const db = suite.broker.database.db;
       const summaries = () =>
         db
           .selectFrom('epochs')
@@ -244,12 +224,12 @@ for (const engine of testEngines()) {
     });
 
     test('the audit names a tampered highest end (index or payword) and a kept gross raised or lowered', async () => {
-      const a = await broker.addVendor(`rv-l-${engine}`);
+      const a = await suite.broker.addVendor(`rv-l-${engine}`);
       const chain = await coin(60);
       await claim(a, chain, 1);
       assert.deepEqual(await redeem(a.apiKey, 'l1', [item(chain, 1, 0, 20), item(chain, 1, 20, 30)]), [20, 10]);
       await assertAudited();
-      const db = broker.database.db;
+      const db = suite.broker.database.db;
       const tamper = async (patch: Partial<BrokerSchema['epochs']>, expected: string) => {
         const original = await db
           .selectFrom('epochs')
@@ -258,7 +238,7 @@ for (const engine of testEngines()) {
           .where('epoch', '=', 1)
           .executeTakeFirstOrThrow();
         await db.updateTable('epochs').set(patch).where('chain_id', '=', chain.chainIdB64).execute();
-        const audited = await broker.audit();
+        const audited = await suite.broker.audit();
         assert.ok(
           audited.discrepancies.some((d) => d.startsWith(`chain ${chain.chainIdB64}:`) && d.includes(expected)),
           `${JSON.stringify(patch)}: ${audited.discrepancies.join('; ')}`,
@@ -274,9 +254,9 @@ for (const engine of testEngines()) {
     });
 
     test('two brokers in one process, each on its own store: prepared queries find only their own rows', async () => {
-      const other = await startBroker(engine, bank);
+      const other = await startBroker(engine, suite.bank);
       try {
-        const a = await broker.addVendor(`rv-j-${engine}`);
+        const a = await suite.broker.addVendor(`rv-j-${engine}`);
         const chain = await coin(50);
         // The vendor and the chain exist only in the first broker's store.
         const foreign = await call(other.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
@@ -303,11 +283,11 @@ for (const engine of testEngines()) {
     test('PostgreSQL: the chain lock is a row lock, and two brokers on one store pay a range once', {
       skip: engine === 'postgres' ? false : 'row locks are PostgreSQL’s',
     }, async () => {
-      const a = await broker.addVendor('rv-k-pg');
+      const a = await suite.broker.addVendor('rv-k-pg');
       const chain = await coin(8000);
       await claim(a, chain, 1);
       // While one transaction holds the chain through the prepared lock query, another cannot lock the row.
-      const second = openDatabase<BrokerSchema>(broker.database.url);
+      const second = openDatabase<BrokerSchema>(suite.broker.database.url);
       try {
         let release: () => void = () => {};
         const held = new Promise<void>((r) => {
@@ -317,7 +297,7 @@ for (const engine of testEngines()) {
         const isLocked = new Promise<void>((r) => {
           locked = r;
         });
-        const holding = broker.database.db.transaction().execute(async (trx) => {
+        const holding = suite.broker.database.db.transaction().execute(async (trx) => {
           assert.ok(await loadChainState(trx, 'postgres', chain.chainIdB64));
           locked();
           await held;
@@ -336,9 +316,9 @@ for (const engine of testEngines()) {
         const app = await createBrokerApp({
           db: second.db,
           engine: 'postgres',
-          bank: new HttpBank({ url: bank.url, apiKey: bank.apiKey, timeoutMs: 2000 }),
+          bank: new HttpBank({ url: suite.bank.url, apiKey: suite.bank.apiKey, timeoutMs: 2000 }),
           logger: pino({ level: 'silent' }),
-          config: { publicUrl: broker.url },
+          config: { publicUrl: suite.broker.url },
         });
         await app.listen({ host: '127.0.0.1', port });
         try {
@@ -346,7 +326,7 @@ for (const engine of testEngines()) {
           let from = 0;
           for (const to of [10, 3000, 3005, 7000]) {
             const answers = await Promise.all([
-              redeemAt(broker.api, a.apiKey, `k-${to}-1`, [item(chain, 1, from, to)]),
+              redeemAt(suite.broker.api, a.apiKey, `k-${to}-1`, [item(chain, 1, from, to)]),
               redeemAt(api, a.apiKey, `k-${to}-2`, [item(chain, 1, from, to)]),
               redeemAt(api, a.apiKey, `k-${to}-3`, [item(chain, 1, from, to)]),
             ]);

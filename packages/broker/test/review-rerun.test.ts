@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { testEngines } from '@netpay/service-kit/testing';
 import { accountBalance } from '../src/ledger-store.ts';
 import { vendorAccount } from '../src/ledger.ts';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  item,
-  PaywordChain,
-  proof,
-  startBank,
-  startBroker,
-  type TestVendor,
-} from './harness.ts';
+import { call, item, PaywordChain, proof, brokerSuite, type TestVendor } from './harness.ts';
 
 /**
  * Adversarial review of the hash pool's rollback-and-rerun (issue 10): a transaction that has already written
@@ -23,19 +13,10 @@ import {
  */
 for (const engine of testEngines()) {
   describe(`review: rollback and rerun around the hash pool on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine);
 
     const post = (apiKey: string, key: string, items: Array<Record<string, unknown>>) =>
-      call(broker.api, 'POST', '/redemptions', { token: apiKey, key, body: { items } });
+      call(suite.broker.api, 'POST', '/redemptions', { token: apiKey, key, body: { items } });
     const redeem = async (apiKey: string, key: string, items: Array<Record<string, unknown>>) => {
       const res = await post(apiKey, key, items);
       assert.equal(res.status, 200, res.text);
@@ -44,7 +25,7 @@ for (const engine of testEngines()) {
       );
     };
     const claim = async (vendor: TestVendor, chain: PaywordChain, at: number) => {
-      const res = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const res = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: vendor.apiKey,
         body: proof(chain, at),
       });
@@ -52,26 +33,27 @@ for (const engine of testEngines()) {
       return res.body.holder;
     };
     const coin = async (length: number) => {
-      const { token } = await broker.customer();
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(length);
-      const bought = await broker.buyCoin(token, { amount: length, chain });
+      const bought = await suite.broker.buyCoin(token, { amount: length, chain });
       assert.equal(bought.status, 201, bought.text);
       return chain;
     };
     /** Net of fees, what the vendor's ranges keep: what its ledger account must hold. */
     const keptNet = async (vendorId: string) => {
-      const rows = await broker.database.db
+      const rows = await suite.broker.database.db
         .selectFrom('redeemed_ranges')
         .select(['gross', 'fee', 'taken_back_gross', 'taken_back_fee'])
         .where('vendor_id', '=', vendorId)
         .execute();
       return rows.reduce((s, r) => s + r.gross - r.fee - (r.taken_back_gross - r.taken_back_fee), 0);
     };
-    const ledgerOf = async (vendorId: string) => -(await accountBalance(broker.database.db, vendorAccount(vendorId)));
+    const ledgerOf = async (vendorId: string) =>
+      -(await accountBalance(suite.broker.database.db, vendorAccount(vendorId)));
 
     test('an item written before a long release check is rolled back with it and written once on the rerun', async () => {
-      const a = await broker.addVendor(`rr-a-${engine}`);
-      const b = await broker.addVendor(`rr-b-${engine}`);
+      const a = await suite.broker.addVendor(`rr-a-${engine}`);
+      const b = await suite.broker.addVendor(`rr-b-${engine}`);
       const short = await coin(100);
       const chain = await coin(6000);
       await claim(b, short, 1);
@@ -81,24 +63,24 @@ for (const engine of testEngines()) {
       assert.deepEqual(await redeem(a.apiKey, 'rr-a', [item(chain, 1, 0, 4500)]), [4500]);
       const holderB = await claim(b, chain, 5000);
       const release = a.release(holderB, 3000, chain.b64(3000));
-      const countsBefore = await broker.counts();
+      const countsBefore = await suite.broker.counts();
       assert.deepEqual(
         await redeem(b.apiKey, 'rr-b', [item(short, 1, 0, 40), item(chain, 2, 3000, 4000, release)]),
         [40, 1000],
       );
-      const countsAfter = await broker.counts();
+      const countsAfter = await suite.broker.counts();
       assert.equal(countsAfter.redeemed_ranges, (countsBefore.redeemed_ranges ?? 0) + 2);
       assert.equal(countsAfter.redemptions, (countsBefore.redemptions ?? 0) + 1);
       assert.equal(countsAfter.conflicts, (countsBefore.conflicts ?? 0) + 1, 'one take-back, recorded once');
       assert.equal(await ledgerOf(a.id), await keptNet(a.id));
       assert.equal(await ledgerOf(b.id), await keptNet(b.id));
       assert.equal(await keptNet(a.id), 3000 - (await feeOf(a.id)));
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
     });
 
     const feeOf = async (vendorId: string) => {
-      const rows = await broker.database.db
+      const rows = await suite.broker.database.db
         .selectFrom('redeemed_ranges')
         .select(['fee', 'taken_back_fee'])
         .where('vendor_id', '=', vendorId)
@@ -107,7 +89,7 @@ for (const engine of testEngines()) {
     };
 
     test('one Idempotency-Key sent three times at once for a long range: paid once, the same bytes to all', async () => {
-      const a = await broker.addVendor(`rr-c-${engine}`);
+      const a = await suite.broker.addVendor(`rr-c-${engine}`);
       const chain = await coin(9000);
       await claim(a, chain, 1);
       const body = [item(chain, 1, 0, 8000)];
@@ -129,7 +111,7 @@ for (const engine of testEngines()) {
       assert.equal(other.status, 422, other.text);
       assert.deepEqual(await redeem(a.apiKey, 'twin-2', body), ['overlap']);
       assert.equal(await ledgerOf(a.id), await keptNet(a.id));
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
     });
   });
