@@ -6,6 +6,7 @@ import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import type { Kysely } from 'kysely';
 import { createSpendStore, type SpendStore } from '../src/spend-store.ts';
 import { migrateSpendStore, migrations } from '../src/spend-store-schema.ts';
+import { fillStoreAt004 } from './store-at-004.ts';
 
 const chain = PaywordChain.generate(10);
 const chainId = chain.chainIdB64;
@@ -26,22 +27,7 @@ for (const engine of testEngines()) {
       const db = old.db as Kysely<unknown>;
       const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name < '005'));
       await migrateSpendStore(db, old.engine, before);
-      await sql`INSERT INTO netpay_chains (chain_id, touchstone, unit, length, currency, expires_at_ms)
-        VALUES (${chainId}, '{}', 2, 10, 'NZD', 1900000000000)`.execute(db);
-      await sql`INSERT INTO netpay_epochs (chain_id, epoch, holder, lease_expires_at_ms, start_index, start_payword,
-          last_index, last_payword, last_resource)
-        VALUES (${chainId}, 1, '{}', 1900000000000, 0, ${chain.b64(0)}, 4, ${chain.b64(4)}, 'r1')`.execute(db);
-      for (const [idx, resource] of [
-        [1, 'r1'],
-        [2, 'r2'],
-        [4, 'r1'],
-      ] as const) {
-        await sql`INSERT INTO netpay_payments (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
-          VALUES (${chainId}, 1, ${idx}, ${chain.b64(idx)}, ${resource}, 2, ${idx})`.execute(db);
-      }
-      await sql`INSERT INTO netpay_entitlements (chain_id, resource) VALUES (${chainId}, 'r1'), (${chainId}, 'r2')`.execute(
-        db,
-      );
+      await fillStoreAt004(db, chain);
       await old.close();
 
       const store = await createSpendStore(test.url);
