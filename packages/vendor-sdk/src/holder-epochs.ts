@@ -1,10 +1,12 @@
 import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
 import type { ChainRecord, EpochRecord, PointRecord } from './spend-store.ts';
-import type { ChainsTable, EpochsTable, StoreContext } from './spend-store-schema.ts';
+import type { ChainsTable, EpochWithHead, StoreContext } from './spend-store-schema.ts';
 
 // Chains and their holder epochs at this vendor: the touchstone kept for the chain's life, and per epoch the holder
 // certificate and its lease, the start (with the release it came from), the last point paid, the release this
-// vendor signed and whether a later claim superseded it.
+// vendor signed and whether a later claim superseded it. The last point lives in the epoch's head
+// (`netpay_epoch_heads`, the row a payment's compare-and-set changes); every read joins it, and every write that
+// touches both rows does so in one transaction.
 
 function point(index: number | null, payword: string | null): PointRecord | null {
   return index === null || payword === null ? null : { index: Number(index), payword };
@@ -14,7 +16,7 @@ function json<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
 
-export function toEpoch(row: EpochsTable): EpochRecord {
+export function toEpoch(row: EpochWithHead): EpochRecord {
   return {
     chainId: row.chain_id,
     epoch: Number(row.epoch),
@@ -45,6 +47,17 @@ export function toChain(row: ChainsTable): ChainRecord {
   };
 }
 
+/** Epoch rows with their heads' columns, as `toEpoch` reads them. */
+export function epochsWithHeads(db: StoreContext['db']) {
+  return db
+    .selectFrom('netpay_epochs as e')
+    .innerJoin('netpay_epoch_heads as h', (join) =>
+      join.onRef('h.chain_id', '=', 'e.chain_id').onRef('h.epoch', '=', 'e.epoch'),
+    )
+    .selectAll('e')
+    .select(['h.last_index', 'h.last_payword', 'h.last_resource']);
+}
+
 /** The chain and epoch records of the spend store. */
 export class HolderEpochs {
   readonly #db: StoreContext['db'];
@@ -60,12 +73,7 @@ export class HolderEpochs {
       .where('chain_id', '=', chainId)
       .executeTakeFirst();
     if (!row) return undefined;
-    const epochs = await this.#db
-      .selectFrom('netpay_epochs')
-      .selectAll()
-      .where('chain_id', '=', chainId)
-      .orderBy('epoch')
-      .execute();
+    const epochs = await epochsWithHeads(this.#db).where('e.chain_id', '=', chainId).orderBy('e.epoch').execute();
     const ents = await this.#db
       .selectFrom('netpay_entitlements')
       .select('resource')
@@ -90,39 +98,49 @@ export class HolderEpochs {
   }
 
   async insertEpoch(e: EpochRecord): Promise<boolean> {
-    const result = await this.#db
-      .insertInto('netpay_epochs')
-      .values({
-        chain_id: e.chainId,
-        epoch: e.epoch,
-        holder: JSON.stringify(e.holder),
-        lease_expires_at_ms: e.leaseExpiresAtMs,
-        previous: e.previous ? JSON.stringify(e.previous) : null,
-        start_index: e.start?.index ?? null,
-        start_payword: e.start?.payword ?? null,
-        start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
-        start_release_reported: e.releaseReported ? 1 : 0,
-        last_index: e.last?.index ?? null,
-        last_payword: e.last?.payword ?? null,
-        last_resource: e.lastResource,
-        release: e.release ? JSON.stringify(e.release) : null,
-        superseded: e.superseded ? 1 : 0,
-        redeemed_index: null,
-        redeemed_payword: null,
-        redeemed_minor: 0,
-        rejected_minor: 0,
-      })
-      .onConflict((oc) => oc.columns(['chain_id', 'epoch']).doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+    return this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .insertInto('netpay_epochs')
+        .values({
+          chain_id: e.chainId,
+          epoch: e.epoch,
+          holder: JSON.stringify(e.holder),
+          lease_expires_at_ms: e.leaseExpiresAtMs,
+          previous: e.previous ? JSON.stringify(e.previous) : null,
+          start_index: e.start?.index ?? null,
+          start_payword: e.start?.payword ?? null,
+          start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
+          start_release_reported: e.releaseReported ? 1 : 0,
+          release: e.release ? JSON.stringify(e.release) : null,
+          superseded: e.superseded ? 1 : 0,
+          redeemed_index: null,
+          redeemed_payword: null,
+          redeemed_minor: 0,
+          rejected_minor: 0,
+        })
+        .onConflict((oc) => oc.columns(['chain_id', 'epoch']).doNothing())
+        .executeTakeFirst();
+      if (Number(result.numInsertedOrUpdatedRows ?? 0n) !== 1) return false;
+      // The epoch is new, so is its head (heads are made here and by migration 006 only).
+      await trx
+        .insertInto('netpay_epoch_heads')
+        .values({
+          chain_id: e.chainId,
+          epoch: e.epoch,
+          last_index: e.last?.index ?? null,
+          last_payword: e.last?.payword ?? null,
+          last_resource: e.lastResource,
+          released: e.release ? 1 : 0,
+        })
+        .execute();
+      return true;
+    });
   }
 
   async getEpoch(chainId: string, epoch: number): Promise<EpochRecord | undefined> {
-    const row = await this.#db
-      .selectFrom('netpay_epochs')
-      .selectAll()
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
+    const row = await epochsWithHeads(this.#db)
+      .where('e.chain_id', '=', chainId)
+      .where('e.epoch', '=', epoch)
       .executeTakeFirst();
     return row ? toEpoch(row) : undefined;
   }
@@ -138,31 +156,58 @@ export class HolderEpochs {
   }
 
   async setStart(chainId: string, epoch: number, start: PointRecord, startRelease: ReleaseStatement | null) {
-    const result = await this.#db
-      .updateTable('netpay_epochs')
-      .set({
-        start_index: start.index,
-        start_payword: start.payword,
-        start_release: startRelease ? JSON.stringify(startRelease) : null,
-        last_index: start.index,
-        last_payword: start.payword,
-      })
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .where('start_index', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('netpay_epochs')
+        .set({
+          start_index: start.index,
+          start_payword: start.payword,
+          start_release: startRelease ? JSON.stringify(startRelease) : null,
+        })
+        .where('chain_id', '=', chainId)
+        .where('epoch', '=', epoch)
+        .where('start_index', 'is', null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      // No payment moves a head without a start, so the head is still empty here.
+      const head = await trx
+        .updateTable('netpay_epoch_heads')
+        .set({ last_index: start.index, last_payword: start.payword })
+        .where('chain_id', '=', chainId)
+        .where('epoch', '=', epoch)
+        .where('last_index', 'is', null)
+        .executeTakeFirst();
+      if (Number(head.numUpdatedRows) !== 1) throw new Error(`epoch ${chainId}/${epoch}: head moved before its start`);
+      return true;
+    });
   }
 
+  /**
+   * Stores the release only while the epoch's last index is the one it signs: the head is marked released in the
+   * same compare-and-set, so no payment commits past it afterwards (a payment's CAS asks `released = 0`), and a
+   * payment another process committed first makes this store nothing.
+   */
   async setRelease(chainId: string, epoch: number, release: ReleaseStatement): Promise<ReleaseStatement | undefined> {
-    await this.#db
-      .updateTable('netpay_epochs')
-      .set({ release: JSON.stringify(release) })
-      .where('chain_id', '=', chainId)
-      .where('epoch', '=', epoch)
-      .where('last_index', '=', release.index)
-      .where('release', 'is', null)
-      .execute();
+    await this.#db.transaction().execute(async (trx) => {
+      const head = await trx
+        .updateTable('netpay_epoch_heads')
+        .set({ released: 1 })
+        .where('chain_id', '=', chainId)
+        .where('epoch', '=', epoch)
+        .where('last_index', '=', release.index)
+        .where('released', '=', 0)
+        .executeTakeFirst();
+      if (Number(head.numUpdatedRows) !== 1) return;
+      const stored = await trx
+        .updateTable('netpay_epochs')
+        .set({ release: JSON.stringify(release) })
+        .where('chain_id', '=', chainId)
+        .where('epoch', '=', epoch)
+        .where('release', 'is', null)
+        .executeTakeFirst();
+      if (Number(stored.numUpdatedRows) !== 1)
+        throw new Error(`epoch ${chainId}/${epoch}: released head, stored release`);
+    });
     const stored = await this.getEpoch(chainId, epoch);
     if (!stored) throw new Error(`epoch ${chainId}/${epoch} vanished`);
     return stored.release ?? undefined;
@@ -187,12 +232,10 @@ export class HolderEpochs {
   }
 
   async activeEpochs(): Promise<EpochRecord[]> {
-    const rows = await this.#db
-      .selectFrom('netpay_epochs')
-      .selectAll()
-      .where('superseded', '=', 0)
-      .where('release', 'is', null)
-      .where('start_index', 'is not', null)
+    const rows = await epochsWithHeads(this.#db)
+      .where('e.superseded', '=', 0)
+      .where('e.release', 'is', null)
+      .where('e.start_index', 'is not', null)
       .execute();
     return rows.map(toEpoch);
   }

@@ -179,8 +179,8 @@ export function sqliteCommit(
   writable: () => void = () => {},
 ): CommitBatch {
   const cas = sqlite.prepare(
-    `UPDATE netpay_epochs SET last_index = ?, last_payword = ?, last_resource = ?
-     WHERE chain_id = ? AND epoch = ? AND last_index = ? AND release IS NULL`,
+    `UPDATE netpay_epoch_heads SET last_index = ?, last_payword = ?, last_resource = ?
+     WHERE chain_id = ? AND epoch = ? AND last_index = ? AND released = 0`,
   );
   const journal = sqlite.prepare(
     `INSERT INTO netpay_payment_journal (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)

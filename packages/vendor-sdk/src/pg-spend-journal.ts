@@ -22,13 +22,13 @@ WITH runs AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[], $7::int[])
     AS r(chain_id, epoch, expected, last_index, last_payword, last_resource, run)
 ), won AS (
-  UPDATE netpay_epochs e
+  UPDATE netpay_epoch_heads e
      SET last_index = r.last_index, last_payword = r.last_payword, last_resource = r.last_resource
     FROM runs r
-   -- The ANY gives the planner the primary key to find the batch's epochs by: without it a young table (no
+   -- The ANY gives the planner the primary key to find the batch's heads by: without it a young table (no
    -- statistics) was scanned whole and joined row by row, half of the statement's time at 62 chains.
    WHERE e.chain_id = ANY($1::text[]) AND e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected
-     AND e.release IS NULL
+     AND e.released = 0
   RETURNING r.run, e.chain_id, e.epoch
 ), paid AS (
   SELECT w.chain_id, w.epoch, p.idx, p.payword, p.resource, p.amount_minor, p.at_ms, p.entitle
@@ -46,7 +46,7 @@ WITH runs AS (
 )
 SELECT run FROM won`;
 
-const COMMIT_NAME = 'netpay_payment_batch_v3';
+const COMMIT_NAME = 'netpay_payment_batch_v4';
 
 /**
  * Batches committed at once, each on a connection of its own: while one waits for PostgreSQL's commit (its WAL

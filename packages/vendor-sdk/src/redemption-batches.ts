@@ -1,6 +1,6 @@
 import type { BatchRecord, ChainRecord, EpochRecord, RedeemedItem, SpendTotals } from './spend-store.ts';
 import { sql } from '@netpay/service-kit';
-import { toChain, toEpoch } from './holder-epochs.ts';
+import { epochsWithHeads, toChain, toEpoch } from './holder-epochs.ts';
 import type { StoreContext } from './spend-store-schema.ts';
 
 /** Journal rows (by rowid) one SQLite pruning statement looks at, a few milliseconds of the event loop. */
@@ -22,10 +22,8 @@ export class RedemptionBatches {
 
   /** Epochs with units spent past their redeemed point (or start), with their chains; nothing else is read. */
   async redeemable(): Promise<{ chain: ChainRecord; epoch: EpochRecord }[]> {
-    const rows = await this.#db
-      .selectFrom('netpay_epochs')
-      .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'netpay_epochs.chain_id')
-      .selectAll('netpay_epochs')
+    const rows = await epochsWithHeads(this.#db)
+      .innerJoin('netpay_chains', 'netpay_chains.chain_id', 'e.chain_id')
       .select([
         'netpay_chains.touchstone',
         'netpay_chains.unit',
@@ -33,10 +31,10 @@ export class RedemptionBatches {
         'netpay_chains.currency',
         'netpay_chains.expires_at_ms',
       ])
-      .where('netpay_epochs.start_index', 'is not', null)
-      .where(sql<boolean>`netpay_epochs.last_index > coalesce(netpay_epochs.redeemed_index, netpay_epochs.start_index)`)
-      .orderBy('netpay_epochs.chain_id')
-      .orderBy('netpay_epochs.epoch')
+      .where('e.start_index', 'is not', null)
+      .where(sql<boolean>`h.last_index > coalesce(e.redeemed_index, e.start_index)`)
+      .orderBy('e.chain_id')
+      .orderBy('e.epoch')
       .execute();
     return rows.map((row) => ({ chain: toChain(row), epoch: toEpoch(row) }));
   }
@@ -106,14 +104,15 @@ export class RedemptionBatches {
   async totals(): Promise<SpendTotals> {
     const { rows } = await sql<{ earned: unknown; pending: unknown; redeemed: unknown; rejected: unknown }>`
       SELECT
-        COALESCE(SUM(CASE WHEN e.last_index > e.start_index
-                          THEN (e.last_index - e.start_index) * c.unit ELSE 0 END), 0) AS earned,
-        COALESCE(SUM(CASE WHEN e.last_index > COALESCE(e.redeemed_index, e.start_index)
-                          THEN (e.last_index - COALESCE(e.redeemed_index, e.start_index)) * c.unit ELSE 0 END), 0)
+        COALESCE(SUM(CASE WHEN h.last_index > e.start_index
+                          THEN (h.last_index - e.start_index) * c.unit ELSE 0 END), 0) AS earned,
+        COALESCE(SUM(CASE WHEN h.last_index > COALESCE(e.redeemed_index, e.start_index)
+                          THEN (h.last_index - COALESCE(e.redeemed_index, e.start_index)) * c.unit ELSE 0 END), 0)
           AS pending,
         COALESCE(SUM(e.redeemed_minor), 0) AS redeemed,
         COALESCE(SUM(e.rejected_minor), 0) AS rejected
-      FROM netpay_epochs e JOIN netpay_chains c ON c.chain_id = e.chain_id`.execute(this.#db);
+      FROM netpay_epochs e JOIN netpay_chains c ON c.chain_id = e.chain_id
+      JOIN netpay_epoch_heads h ON h.chain_id = e.chain_id AND h.epoch = e.epoch`.execute(this.#db);
     const row = rows[0];
     return {
       earned: Number(row?.earned ?? 0),

@@ -129,6 +129,47 @@ for (const engine of testEngines()) {
         'the writers did collide',
       );
     });
+
+    it('a release stored by one store while the other pays: no payment commits past the index it signs', async () => {
+      const db = await createTestDatabase(engine);
+      drops.push(db.drop);
+      const a = await createSpendStore(db.url);
+      stores.push(a);
+      const b = await createSpendStore(db.url);
+      stores.push(b);
+      await a.saveChain(chainRecord);
+      let released = 0;
+      for (let epoch = 1; epoch <= 30; epoch++) {
+        await a.insertEpoch(epochRecord(epoch, 0));
+        const payments = [0, 1, 2, 3].map((from) => a.recordPayment({ ...pay(from, from + 1), epoch }));
+        const release = (async () => {
+          for (let i = 0; i < epoch % 5; i++) await new Promise((resolve) => setImmediate(resolve));
+          const last = (await b.getEpoch(chainId, epoch))?.last as { index: number; payword: string };
+          return b.setRelease(chainId, epoch, {
+            chainId,
+            epoch,
+            vendorId: 'daily-planet',
+            index: last.index,
+            payword: last.payword,
+            toVendorId: 'the-bugle',
+            toEpoch: epoch + 1,
+            keyId: 'v1',
+            releasedAt: '2026-11-24T00:10:00Z',
+            sig: 'B'.repeat(86),
+          });
+        })();
+        const [results, stored] = await Promise.all([Promise.all(payments), release]);
+        const final = (await a.getEpoch(chainId, epoch))?.last?.index;
+        const paidTo = results.lastIndexOf('ok') + 1;
+        assert.equal(final, paidTo, `epoch ${epoch}: the head is the last ok payment`);
+        if (stored) {
+          released++;
+          assert.equal(stored.index, final, `epoch ${epoch}: released at ${stored.index}, paid to ${final}`);
+          assert.deepEqual((await b.getEpoch(chainId, epoch))?.release, stored);
+        }
+      }
+      assert.ok(released > 0, 'some releases were stored');
+    });
   });
 }
 

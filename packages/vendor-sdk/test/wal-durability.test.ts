@@ -204,7 +204,7 @@ describe('SQLite checkpoints in a worker thread', () => {
       copyFileSync(path, `${path}.copy`);
       const copy = new Database(`${path}.copy`, { readonly: true });
       try {
-        const row = copy.prepare('SELECT last_index FROM netpay_epochs WHERE chain_id = ?').get(chainId) as
+        const row = copy.prepare('SELECT last_index FROM netpay_epoch_heads WHERE chain_id = ?').get(chainId) as
           | { last_index: number }
           | undefined;
         return row?.last_index;
