@@ -287,7 +287,13 @@ export const migrations: Record<string, Migration> = {
     async up(db: Kysely<unknown>) {
       // As in 005: SQLite runs it in a transaction of its own, and a run whose work committed but was not recorded
       // finds the epochs without their last columns and does nothing.
-      if (db.getExecutor().adapter.supportsTransactionalDdl) return epochHeads(db);
+      if (db.getExecutor().adapter.supportsTransactionalDdl) {
+        // A process still on the old code (a rolling upgrade) could commit a payment to the epoch row between the
+        // copy and the drop, a payment the head would never see: its writes wait for this transaction instead, then
+        // fail on the dropped columns (refused, never lost).
+        await sql`LOCK TABLE netpay_epochs IN SHARE ROW EXCLUSIVE MODE`.execute(db);
+        return epochHeads(db);
+      }
       await sql`BEGIN IMMEDIATE`.execute(db);
       try {
         const { rows } = await sql<{ name: string }>`
