@@ -22,6 +22,8 @@ export interface BrokerOptions {
   unitsPerItem: number;
   itemsPerRequest: number;
   concurrency: number;
+  /** Runs each round's redemptions (the bench gives them every CPU with --pin); by default just runs them. */
+  aroundRedemption?: <T>(redeem: () => Promise<T>) => Promise<T>;
 }
 
 export interface BrokerResult {
@@ -32,6 +34,8 @@ export interface BrokerResult {
   unitsPerItem: number;
   itemsPerRequest: number;
   concurrency: number;
+  /** The CPUs the broker had for its redemptions (with --pin, every one); null when nothing was pinned. */
+  cpus?: number | null;
 }
 
 /**
@@ -69,15 +73,18 @@ export async function runBrokerRow(
       chains: bought.chains,
       concurrency: options.concurrency,
     });
-    const redeemed = await ctx.load.run({
-      kind: 'redeem',
-      api: ctx.api,
-      vendorApiKey: apiKey,
-      chains: bought.chains.map((c, i) => ({ ...c, epoch: claimed.epochs[i] as number })),
-      itemsPerRequest: options.itemsPerRequest,
-      // Each request is one transaction locking its chains; two keep both cores of a small machine busy.
-      concurrency: 2,
-    });
+    const around = options.aroundRedemption ?? ((redeem) => redeem());
+    const redeemed = await around(() =>
+      ctx.load.run({
+        kind: 'redeem',
+        api: ctx.api,
+        vendorApiKey: apiKey,
+        chains: bought.chains.map((c, i) => ({ ...c, epoch: claimed.epochs[i] as number })),
+        itemsPerRequest: options.itemsPerRequest,
+        // Each request is one transaction locking its chains; two keep both cores of a small machine busy.
+        concurrency: 2,
+      }),
+    );
     if (redeemed.rejected > 0) throw new Error(`the broker rejected ${redeemed.rejected} redemption items`);
     return {
       purchases: count / bought.seconds,
