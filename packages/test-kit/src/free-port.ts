@@ -4,8 +4,12 @@ import { createServer } from 'node:net';
 /** The lowest port handed out; ports below the kernel's ephemeral range from here up are tried. */
 const LOWEST = 20_000;
 
-/** Ports this process handed out already, never handed out twice. */
-const handedOut = new Set<number>();
+/**
+ * Where this process looks next, from a random start and then one port up per call: test processes running beside
+ * each other walk different stretches, so one rarely tries a port another has just handed out and not yet bound
+ * (random ports per call would meet far more often).
+ */
+let cursor = Math.floor(Math.random() * 1_000_000);
 
 /**
  * The kernel's ephemeral range (ports it gives to `listen(0)` and to outgoing connections), or undefined when it
@@ -40,7 +44,8 @@ function tryPort(port: number): Promise<number | undefined> {
  * A free port on 127.0.0.1, released at once: for a service that must know its own URL before it listens (the
  * broker's public URL, a vendor's release URL) or a child process told where to listen.
  *
- * It is chosen below the kernel's ephemeral range. A port from that range (what `listen(0)` gives) is handed to the
+ * It is chosen below the kernel's ephemeral range, never the same twice in a process (until it has walked the
+ * whole stretch). A port from that range (what `listen(0)` gives) is handed to the
  * next outgoing connection of any process once released, and a test that started a vendor on it failed with
  * EADDRINUSE because a PostgreSQL client of a test running beside it had taken it meanwhile; below the range only
  * another explicit bind can take it.
@@ -50,13 +55,8 @@ export async function freePort(): Promise<number> {
   if (range && range[0] - LOWEST >= 1000) {
     const span = range[0] - LOWEST;
     for (let attempt = 0; attempt < 50; attempt++) {
-      const port = LOWEST + Math.floor(Math.random() * span);
-      if (handedOut.has(port)) continue;
-      const bound = await tryPort(port);
-      if (bound !== undefined) {
-        handedOut.add(bound);
-        return bound;
-      }
+      const bound = await tryPort(LOWEST + (cursor++ % span));
+      if (bound !== undefined) return bound;
     }
   }
   const port = await tryPort(0);
