@@ -17,13 +17,20 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BankSchema, createBankApp } from '@netpay/bank';
 import { type BrokerSchema, createBrokerApp, DEFAULT_CONFIG, HttpBank, registerVendor } from '@netpay/broker';
 import { b64uEncode, PaywordChain } from '@netpay/protocol';
-import { createLogger, hashToken, newSecret, openDatabase, parseCommandLine, UsageError } from '@netpay/service-kit';
+import {
+  createLogger,
+  freePort,
+  hashToken,
+  newSecret,
+  openDatabase,
+  parseCommandLine,
+  UsageError,
+} from '@netpay/service-kit';
 import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey, type NetPayVendor } from '@netpay/vendor-sdk';
 import type { Logger } from 'pino';
 import { createNewspaperApp } from './app.ts';
@@ -124,19 +131,6 @@ export function benchOptions(argv: string[]): BenchOptions {
     cpuMs: positive(values['cpu-ms'], quick ? 60 : 900, 'cpu-ms'),
     pin: values.pin === true,
   };
-}
-
-/** A free loopback port (closed again before the caller listens on it). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The sandbox bank's always-approved test card. */

@@ -16,3 +16,4 @@ export * from './security-headers.ts';
 export * from './vendor-metrics.ts';
 export * from './cli-args.ts';
 export * from './demo-file.ts';
+export * from './free-port.ts';
