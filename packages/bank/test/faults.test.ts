@@ -13,8 +13,8 @@ for (const engine of testEngines()) {
 
     it('a client that times out has been charged; its retry with the same key gets that charge', async () => {
       const m = await bank.newMerchant();
-      const set = await m.call('POST', '/v1/sandbox/faults', { body: { latencyMs: 600 } });
-      assert.deepEqual(set.body, { latencyMs: 600, failNext: 0 });
+      const set = await m.call('POST', '/v1/sandbox/faults', { body: { latencyMs: 3000 } });
+      assert.deepEqual(set.body, { latencyMs: 3000, failNext: 0 });
       await assert.rejects(
         m.call('POST', '/v1/charges', {
           idempotencyKey: 'slow',
@@ -22,7 +22,13 @@ for (const engine of testEngines()) {
           signal: AbortSignal.timeout(100),
         }),
       );
-      const lines = (await m.statement()).body.lines;
+      // The client gave up after 100 ms; the bank commits before its 3 s delay, which a loaded box may take longer
+      // than that to reach, so the statement is read until the charge is there, for 2 s: well before the delay ends.
+      let lines = (await m.statement()).body.lines;
+      for (let i = 0; i < 20 && lines.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        lines = (await m.statement()).body.lines;
+      }
       assert.equal(lines.length, 1, 'the charge was committed before the delay');
       assert.deepEqual((await m.call('DELETE', '/v1/sandbox/faults')).body, { latencyMs: 0, failNext: 0 });
       const retry = await m.charge(2500, 'slow');

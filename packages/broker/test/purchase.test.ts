@@ -24,7 +24,8 @@ for (const engine of testEngines()) {
     let broker: BrokerUnderTest;
     before(async () => {
       bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { bankTimeoutMs: 400 });
+      // Long enough for every ordinary purchase of the file on a loaded box; the slow bank below takes 2.5 s.
+      broker = await startBroker(engine, bank, { bankTimeoutMs: 1000 });
     });
     after(async () => {
       await broker?.close();
@@ -83,7 +84,7 @@ for (const engine of testEngines()) {
       const body = { amount: 30, chainId: chain.chainIdB64, anchor: chain.anchorB64, payment: { card: GOOD_CARD } };
       const chargesBefore = chargeLines(await bank.statement());
       const countsBefore = await broker.counts();
-      await bank.faults({ latencyMs: 1500 });
+      await bank.faults({ latencyMs: 2500 });
       try {
         const slow = await buy(token, 'slow-1', body);
         assert.equal(slow.status, 503, slow.text);
@@ -93,7 +94,7 @@ for (const engine of testEngines()) {
       }
       assert.deepEqual(await broker.counts(), countsBefore, 'nothing written when the bank timed out');
       // Let the bank finish its delayed answer; it charged the card under that key.
-      await new Promise((r) => setTimeout(r, 1300));
+      await new Promise((r) => setTimeout(r, 1800));
       assert.equal(chargeLines(await bank.statement()), chargesBefore + 1);
 
       const retry = await buy(token, 'slow-1', body);

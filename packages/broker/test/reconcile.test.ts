@@ -363,7 +363,8 @@ for (const engine of testEngines()) {
     let broker: BrokerUnderTest;
     before(async () => {
       bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { bankTimeoutMs: 200 });
+      // Long enough for every ordinary charge of the file on a loaded box; the slow bank below takes 3 s.
+      broker = await startBroker(engine, bank, { bankTimeoutMs: 1000 });
     });
     after(async () => {
       await broker?.close();

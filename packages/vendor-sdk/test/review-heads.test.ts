@@ -144,6 +144,16 @@ for (const engine of testEngines()) {
         .map((s) => String((s as PromiseRejectedResult).reason));
       assert.deepEqual(failed, [], 'no write failed (a deadlock or a broken invariant would)');
 
+      // Each release above raced the payments and may have lost every time; one more, with nothing racing it, so the
+      // checks below always meet a released epoch.
+      for (let epoch = 1; epoch <= EPOCHS; epoch++) {
+        const quiet = await b.getEpoch(chainId, epoch);
+        if (quiet?.release) break;
+        if (quiet?.last) {
+          assert.ok(await b.setRelease(chainId, epoch, release(epoch, quiet.last.index)), 'a quiet release is stored');
+          break;
+        }
+      }
       const rows = await headsAndRows(db.url);
       assert.ok(
         rows.some((r) => r.hasRelease === 1),
