@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { nodeExchange } from '../src/broker-client.ts';
 
-const GET = { method: 'GET', headers: {}, body: null, timeoutMs: 2000 };
+const GET = { method: 'GET', headers: {}, body: null, timeoutMs: 5000 };
 
 /** A loopback HTTP server answering every request with `answer`; closed after `use`. */
 async function withServer(answer: (res: ServerResponse) => void, use: (url: string) => Promise<void>) {
@@ -42,7 +42,7 @@ describe('the default broker exchange', () => {
           method: 'GET',
           headers: {},
           body: null,
-          timeoutMs: 2000,
+          timeoutMs: 5000,
         }),
       );
       // 0x16: a TLS handshake record (the ClientHello), not a refusal before any byte was sent.

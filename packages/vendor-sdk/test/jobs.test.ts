@@ -10,7 +10,8 @@ for (const engine of testEngines()) {
   describe(`release endpoint, lease renewal and interrupted redemption on ${engine}`, () => {
     let world: World;
     before(async () => {
-      world = await startWorld({ engine, leaseTtlSeconds: 3 });
+      // Leases of 6 s: renewal is due in the last third (2 s), so a loaded box has seconds of margin either side.
+      world = await startWorld({ engine, leaseTtlSeconds: 6 });
     });
     after(async () => world?.close());
 
@@ -45,12 +46,12 @@ for (const engine of testEngines()) {
       const { chain } = await world.buyCoin(20);
       assert.equal((await get(`${a.url}/articles/1`, { chain, index: 1 })).status, 200);
       assert.deepEqual(await a.vendor.renewLeases(), { renewed: 0, superseded: 0, failed: 0 });
-      await sleep(2100);
+      await sleep(4100);
       assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
       assert.equal((await get(`${a.url}/articles/2`, { chain, index: 2 })).status, 200);
       // A becomes unreachable; its lease runs out; B's claim is forced and starts at A's checkpoint (1).
       await a.app.close();
-      await sleep(3100);
+      await sleep(6100);
       const atB = await get(`${b.url}/articles/1`, { chain, index: 3 });
       assert.equal(atB.status, 200, JSON.stringify(atB.body));
       const report = await a.vendor.renewLeases();

@@ -57,7 +57,8 @@ for (const engine of testEngines()) {
 for (const engine of testEngines()) {
   describe(`a refund while the holder does not answer, and the customer pays elsewhere, on ${engine}`, () => {
     let world: World;
-    const LEASE_SECONDS = 2;
+    // Lease ends are whole seconds: 4 s leaves A's lease running through the first refund on a loaded box.
+    const LEASE_SECONDS = 4;
     before(async () => {
       world = await startWorld({ engine, feeBps: 0, leaseTtlSeconds: LEASE_SECONDS });
     });
