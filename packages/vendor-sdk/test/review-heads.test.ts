@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
 import { migrateSpendStore, migrations } from '../src/spend-store-schema.ts';
 import { chainRecordOf, epochRecordOf } from './store-records.ts';
+import { twoStoresOf } from './two-stores.ts';
 
 // Review of migration 006 (epoch heads): an epoch's head is released exactly when its row carries the release,
 // whatever runs at once on two stores (payments, releases, starts, redemption results), with no lock cycle between
@@ -59,20 +60,10 @@ async function headsAndRows(url: string): Promise<{ epoch: number; released: num
 
 for (const engine of testEngines()) {
   describe(`review: epoch heads under concurrent writes on ${engine}`, () => {
-    const stores: SpendStore[] = [];
-    const drops: (() => Promise<void>)[] = [];
-    after(async () => {
-      for (const s of stores) await s.close();
-      for (const d of drops) await d();
-    });
+    const twoStores = twoStoresOf(engine);
 
     it('payments, releases, starts and redemption results on two stores: no error, heads agree with rows', async () => {
-      const db = await createTestDatabase(engine);
-      drops.push(db.drop);
-      const a = await createSpendStore(db.url);
-      stores.push(a);
-      const b = await createSpendStore(db.url);
-      stores.push(b);
+      const { a, b, url } = await twoStores();
       await a.saveChain(chainRecordOf(chain, 1));
       const EPOCHS = 12;
       for (let epoch = 1; epoch <= EPOCHS; epoch++) await a.insertEpoch(epochRecordOf(chain, epoch, 0));
@@ -154,7 +145,7 @@ for (const engine of testEngines()) {
           break;
         }
       }
-      const rows = await headsAndRows(db.url);
+      const rows = await headsAndRows(url);
       assert.ok(
         rows.some((r) => r.hasRelease === 1),
         'some releases were stored',

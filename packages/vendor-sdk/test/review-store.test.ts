@@ -6,6 +6,7 @@ import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
 import { chainRecordOf, epochRecordOf } from './store-records.ts';
 import { gatedDisk } from './gated-disk.ts';
+import { twoStoresOf } from './two-stores.ts';
 import { watched } from './watched.ts';
 
 // Review of the durable side: two processes paying one chain interleaved, reads of another process's writes that
@@ -50,20 +51,10 @@ async function journalIndexes(url: string): Promise<number[]> {
 
 for (const engine of testEngines()) {
   describe(`review: two stores paying one chain interleaved on ${engine}`, () => {
-    const stores: SpendStore[] = [];
-    const drops: (() => Promise<void>)[] = [];
-    after(async () => {
-      for (const s of stores) await s.close();
-      for (const d of drops) await d();
-    });
+    const twoStores = twoStoresOf(engine);
 
     it('answers every payment as it would alone: the ok ones form one chain, each in the journal once', async () => {
-      const db = await createTestDatabase(engine);
-      drops.push(db.drop);
-      const a = await createSpendStore(db.url);
-      stores.push(a);
-      const b = await createSpendStore(db.url);
-      stores.push(b);
+      const { a, b, url } = await twoStores();
       await a.saveChain(chainRecord);
       await a.insertEpoch(epochRecord(1, 0));
 
@@ -106,7 +97,7 @@ for (const engine of testEngines()) {
       const final = (await b.getEpoch(chainId, 1))?.last?.index;
       assert.equal(final, expected, 'the epoch ends at the last ok payment');
       assert.deepEqual(
-        await journalIndexes(db.url),
+        await journalIndexes(url),
         ok.map((w) => w.index),
         'one journal row per ok payment, none for a conflict',
       );
@@ -131,12 +122,7 @@ for (const engine of testEngines()) {
     });
 
     it('a release stored by one store while the other pays: no payment commits past the index it signs', async () => {
-      const db = await createTestDatabase(engine);
-      drops.push(db.drop);
-      const a = await createSpendStore(db.url);
-      stores.push(a);
-      const b = await createSpendStore(db.url);
-      stores.push(b);
+      const { a, b } = await twoStores();
       await a.saveChain(chainRecord);
       let released = 0;
       for (let epoch = 1; epoch <= 30; epoch++) {
