@@ -11,7 +11,7 @@ import { GroupCommitter, type WriteResult } from '../src/payment-journal.ts';
 import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
 import { chainRecordOf, epochRecordOf } from './store-records.ts';
 import { gatedDisk } from './gated-disk.ts';
-import { watched } from './watched.ts';
+import { waitUntil, watched } from './watched.ts';
 
 const chain = PaywordChain.generate(40);
 const chainId = chain.chainIdB64;
@@ -26,11 +26,6 @@ const pay = (expected: number, index: number): PaymentWrite => ({
   amountMinor: index - expected,
   atMs: Date.now(),
 });
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
-  assert.ok(condition(), 'condition not reached');
-}
 
 describe('group commit after a failure (SQLite)', () => {
   const stores: SpendStore[] = [];
@@ -55,7 +50,7 @@ describe('group commit after a failure (SQLite)', () => {
     const { store, reader, gate } = await open();
     gate.holding = true;
     const first = store.recordPayment(pay(0, 1));
-    await waitFor(() => gate.waiting.length === 1);
+    await waitUntil(() => gate.waiting.length === 1, 'one fsync held');
     const second = store.recordPayment(pay(1, 2));
     await new Promise((resolve) => setImmediate(resolve));
     gate.failNext = true;
@@ -70,7 +65,7 @@ describe('group commit after a failure (SQLite)', () => {
     const { store, gate } = await open();
     gate.holding = true;
     const first = watched(store.recordPayment(pay(0, 1)));
-    await waitFor(() => gate.waiting.length === 1);
+    await waitUntil(() => gate.waiting.length === 1, 'one fsync held');
     const second = watched(store.recordPayment(pay(1, 2)));
     await new Promise((resolve) => setImmediate(resolve));
     const closed = store.close();
@@ -94,7 +89,7 @@ for (const engine of testEngines()) {
         await new Promise((resolve) => setImmediate(resolve));
         const second = watched(store.recordPayment(pay(1, 2)));
         await store.close();
-        await waitFor(() => first.settled && second.settled);
+        await waitUntil(() => first.settled && second.settled, 'both batches answered');
         await Promise.allSettled([first.promise, second.promise]);
       } finally {
         await db.drop();

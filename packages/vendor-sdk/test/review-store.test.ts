@@ -7,7 +7,7 @@ import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spe
 import { chainRecordOf, epochRecordOf } from './store-records.ts';
 import { gatedDisk } from './gated-disk.ts';
 import { twoStoresOf } from './two-stores.ts';
-import { watched } from './watched.ts';
+import { settle, waitUntil, watched } from './watched.ts';
 
 // Review of the durable side: two processes paying one chain interleaved, reads of another process's writes that
 // are not durable yet, and what a store does after an fsync failed.
@@ -159,15 +159,6 @@ for (const engine of testEngines()) {
   });
 }
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-async function waitForHeld(waiting: unknown[], count: number): Promise<void> {
-  for (let i = 0; i < 500 && waiting.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 2));
-  assert.equal(waiting.length, count, 'fsyncs held');
-}
-
 describe('review: SQLite writes that are not durable yet', () => {
   const stores: SpendStore[] = [];
   const drops: (() => Promise<void>)[] = [];
@@ -206,7 +197,7 @@ describe('review: SQLite writes that are not durable yet', () => {
     };
     gate.holding = true;
     const stored = watched(store.setRelease(chainId, 1, release));
-    await waitForHeld(gate.waiting, 1);
+    await waitUntil(() => gate.waiting.length === 1, 'one fsync held');
     assert.equal(stored.settled, false, 'the writer waits for its fsync');
     // The other process's release request finds the release in the store and would hand it out as it reads it; a
     // power cut now takes the release back (the writer's fsync has not run), so the read waits for an fsync too.
@@ -215,7 +206,7 @@ describe('review: SQLite writes that are not durable yet', () => {
     // The release request reloads the chain when the epoch is not current here; the redemption job plans it.
     const loaded = watched(other.loadChain(chainId));
     const planned = watched(other.redeemable());
-    await waitForHeld(otherGate.waiting, 1);
+    await waitUntil(() => otherGate.waiting.length === 1, "the other store's fsync held");
     await settle();
     assert.equal(read.settled, false, 'a stored release is not read before an fsync after its commit');
     assert.deepEqual([loaded.settled, planned.settled], [false, false], 'nor by a reload or the redemption plan');

@@ -9,7 +9,7 @@ import { createSpendStore, type SpendStore } from '../src/spend-store.ts';
 import { type Disk, nodeDisk, WalDurability } from '../src/wal-durability.ts';
 import { chainRecordOf, epochRecordOf, STORE_TEST_EXPIRES_AT } from './store-records.ts';
 import { gatedDisk } from './gated-disk.ts';
-import { watched } from './watched.ts';
+import { settle, waitUntil, watched } from './watched.ts';
 
 // SQLite only: PostgreSQL's commit is durable when it returns, so it has no fsync of its own to order.
 
@@ -30,16 +30,6 @@ const pay = (expected: number, index: number, epoch = 1) => ({
   amountMinor: index - expected,
   atMs: Date.now(),
 });
-
-/** Turns of the event loop, so that whatever can run without the held fsync has run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-async function waitForHeldSyncs(waiting: unknown[], count: number): Promise<void> {
-  for (let i = 0; i < 500 && waiting.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 2));
-  assert.equal(waiting.length, count, 'fsyncs held');
-}
 
 describe('durable SQLite commits with the fsync off the event loop', () => {
   const stores: SpendStore[] = [];
@@ -66,7 +56,7 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     const { store, reader, gate } = await open();
     gate.holding = true;
     const first = watched(store.recordPayment(pay(0, 1)));
-    await waitForHeldSyncs(gate.waiting, 1);
+    await waitUntil(() => gate.waiting.length === 1, 'one fsync held');
     assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 1, 'committed');
     await settle();
     assert.equal(first.settled, false, 'not answered while its fsync runs');
@@ -78,7 +68,7 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 1, 'the next batch waits for the fsync');
     gate.release();
     assert.equal(await first.promise, 'ok');
-    await waitForHeldSyncs(gate.waiting, 1);
+    await waitUntil(() => gate.waiting.length === 1, 'one fsync held');
     assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 3, 'committed as one batch');
     await settle();
     assert.deepEqual([second.settled, third.settled], [false, false]);
@@ -90,7 +80,7 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     assert.equal((await reader.getEpoch(chainId, 1))?.superseded, true, 'committed');
     gate.release();
     assert.deepEqual(await Promise.all([second.promise, third.promise]), ['ok', 'ok']);
-    await waitForHeldSyncs(gate.waiting, 1);
+    await waitUntil(() => gate.waiting.length === 1, 'one fsync held');
     await settle();
     assert.equal(superseded.settled, false, 'waits for the fsync after its commit');
     gate.release();
@@ -152,7 +142,7 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     gate.holding = true;
     for (const [name, write] of writes) {
       const pending = watched(write());
-      await waitForHeldSyncs(gate.waiting, 1);
+      await waitUntil(() => gate.waiting.length === 1, 'one fsync held');
       await settle();
       assert.equal(pending.settled, false, `${name} resolved before its fsync`);
       gate.release();
