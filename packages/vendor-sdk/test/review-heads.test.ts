@@ -166,6 +166,30 @@ for (const engine of testEngines()) {
       const fresh = await a.getEpoch(chainId, 105);
       assert.deepEqual(fresh?.last, { index: 0, payword: chain.b64(0) }, 'a started epoch has its head at the start');
     });
+
+    it('a head that disagrees with its epoch row is refused where it is written, and nothing of the write stays', async () => {
+      const { a, url } = await twoStores();
+      await a.saveChain(chainRecordOf(chain, 1));
+      await a.insertEpoch(epochRecordOf(chain, 1, null));
+      await a.insertEpoch(epochRecordOf(chain, 2, 0));
+      const db = openDatabase<unknown>(url);
+      try {
+        // Epoch 1: a head moved although the epoch has no start (no payment can do that).
+        await sql`UPDATE netpay_epoch_heads SET last_index = 5, last_payword = ${chain.b64(5)} WHERE epoch = 1`.execute(
+          db.db,
+        );
+        await assert.rejects(a.setStart(chainId, 1, { index: 0, payword: chain.b64(0) }, null), /head moved/);
+        assert.equal((await a.getEpoch(chainId, 1))?.start, null, 'the start rolled back with the refusal');
+        // Epoch 2: a row carrying a release its head does not say (only setRelease writes both, together).
+        await sql`UPDATE netpay_epochs SET release = ${JSON.stringify(release(2, 0))} WHERE epoch = 2`.execute(db.db);
+        await assert.rejects(a.setRelease(chainId, 2, release(2, 0)), /released head/);
+        const { rows } = await sql<{ released: number }>`
+          SELECT released FROM netpay_epoch_heads WHERE epoch = 2`.execute(db.db);
+        assert.equal(Number(rows[0]?.released), 0, 'the head is not marked released when the release is refused');
+      } finally {
+        await db.close();
+      }
+    });
   });
 }
 
