@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   ClaimResponseSchema,
   CoinListSchema,
@@ -14,7 +14,7 @@ import {
   verifyTouchstone,
 } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, item, proof, startBank, startBroker } from './harness.ts';
+import { type BrokerUnderTest, call, item, proof, brokerSuite } from './harness.ts';
 
 async function assertAudit(broker: BrokerUnderTest, step: string) {
   const result = await broker.audit();
@@ -24,28 +24,19 @@ async function assertAudit(broker: BrokerUnderTest, step: string) {
 
 for (const engine of testEngines()) {
   describe(`broker on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine);
 
     test('a coin with a client-made anchor is claimed, moved between vendors, and redeemed exactly', async () => {
-      const discovery = await call(broker.url, 'GET', '/.well-known/netpay');
+      const discovery = await call(suite.broker.url, 'GET', '/.well-known/netpay');
       assert.equal(discovery.status, 200);
       assert.ok(checkWire(DiscoverySchema, discovery.body), discovery.text);
-      assert.equal(discovery.body.api, broker.api);
-      assert.equal(discovery.body.broker, broker.url);
+      assert.equal(discovery.body.api, suite.broker.api);
+      assert.equal(discovery.body.broker, suite.broker.url);
       assert.equal(discovery.body.feeBps, 200);
 
-      const customer = await broker.customer();
+      const customer = await suite.broker.customer();
       const chain = PaywordChain.generate(1000);
-      const bought = await broker.buyCoin(customer.token, { amount: 2000, unit: 2, chain });
+      const bought = await suite.broker.buyCoin(customer.token, { amount: 2000, unit: 2, chain });
       assert.equal(bought.status, 201, bought.text);
       assert.equal(bought.body.chainId, chain.chainIdB64);
       assert.equal(bought.body.seed, undefined, 'the broker never sees a client seed');
@@ -55,15 +46,15 @@ for (const engine of testEngines()) {
       assert.equal(touchstone.unit, 2);
       const brokerKey = findKey(discovery.body.keys, touchstone.keyId);
       assert.ok(brokerKey && verifyTouchstone(touchstone, brokerKey), 'touchstone verifies with the published key');
-      await assertAudit(broker, 'purchase');
+      await assertAudit(suite.broker, 'purchase');
 
-      const a = await broker.addVendor('vendor-a');
-      const b = await broker.addVendor('vendor-b');
-      const directory = await call(broker.api, 'GET', '/vendors/vendor-a');
+      const a = await suite.broker.addVendor('vendor-a');
+      const b = await suite.broker.addVendor('vendor-b');
+      const directory = await call(suite.broker.api, 'GET', '/vendors/vendor-a');
       assert.equal(directory.status, 200);
       assert.equal(directory.body.keys[0].publicKey, a.publicKey);
 
-      const claimA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const claimA = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: a.apiKey,
         body: proof(chain, 1),
       });
@@ -78,17 +69,17 @@ for (const engine of testEngines()) {
       assert.ok(verifyHolderCertificate(claimA.body.holder, brokerKey));
       assert.deepEqual(claimA.body.touchstone, touchstone);
 
-      const again = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
+      const again = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey });
       assert.equal(again.text, claimA.text, 'a repeated claim by the holder is idempotent');
 
-      const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+      const cp = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
         token: a.apiKey,
         body: { epoch: 1, index: 10, payword: chain.b64(10) },
       });
       assert.equal(cp.status, 200, cp.text);
       assert.ok(checkWire(HolderCertificateSchema, cp.body.holder));
 
-      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const claimB = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: b.apiKey,
         body: proof(chain, 13),
       });
@@ -104,7 +95,7 @@ for (const engine of testEngines()) {
       assert.equal(claimB.body.start, null);
 
       // A was superseded: it may not renew any more.
-      const cpA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+      const cpA = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
         token: a.apiKey,
         body: { epoch: 1, index: 12, payword: chain.b64(12) },
       });
@@ -114,13 +105,13 @@ for (const engine of testEngines()) {
       // A was paid up to 12 and releases there; B takes payments 12 → 40. Until the broker learns where the
       // superseded epoch ended, A may redeem only up to its last checkpoint; its own release ends the epoch.
       const release = a.release(claimB.body.holder, 12, chain.b64(12));
-      const unknownEnd = await call(broker.api, 'POST', '/redemptions', {
+      const unknownEnd = await call(suite.broker.api, 'POST', '/redemptions', {
         token: a.apiKey,
         key: 'a-0',
         body: { items: [item(chain, 1, 0, 12)] },
       });
       assert.equal(unknownEnd.body.items[0].code, 'end_unknown');
-      const redeemA = await call(broker.api, 'POST', '/redemptions', {
+      const redeemA = await call(suite.broker.api, 'POST', '/redemptions', {
         token: a.apiKey,
         key: 'a-1',
         body: { items: [item(chain, 1, 0, 12, undefined, release)] },
@@ -131,9 +122,9 @@ for (const engine of testEngines()) {
         { chainId: chain.chainIdB64, epoch: 1, status: 'accepted', amount: 24, fee: 0 },
       ]);
       assert.equal(redeemA.body.credited, 24);
-      await assertAudit(broker, 'redemption by A');
+      await assertAudit(suite.broker, 'redemption by A');
 
-      const redeemB = await call(broker.api, 'POST', '/redemptions', {
+      const redeemB = await call(suite.broker.api, 'POST', '/redemptions', {
         token: b.apiKey,
         key: 'b-1',
         body: { items: [item(chain, 2, 12, 30, release), item(chain, 2, 30, 40)] },
@@ -147,10 +138,10 @@ for (const engine of testEngines()) {
           ['accepted', 20, 1],
         ],
       );
-      await assertAudit(broker, 'redemption by B');
+      await assertAudit(suite.broker, 'redemption by B');
 
       // A cannot redeem past its own release, and nothing can be redeemed twice.
-      const beyond = await call(broker.api, 'POST', '/redemptions', {
+      const beyond = await call(suite.broker.api, 'POST', '/redemptions', {
         token: a.apiKey,
         key: 'a-2',
         body: { items: [item(chain, 1, 12, 20), item(chain, 2, 40, 41)] },
@@ -159,7 +150,7 @@ for (const engine of testEngines()) {
         beyond.body.items.map((i: { code?: string }) => i.code),
         ['beyond_release', 'not_holder'],
       );
-      const twice = await call(broker.api, 'POST', '/redemptions', {
+      const twice = await call(suite.broker.api, 'POST', '/redemptions', {
         token: b.apiKey,
         key: 'b-2',
         body: { items: [item(chain, 2, 30, 40)] },
@@ -167,7 +158,7 @@ for (const engine of testEngines()) {
       assert.equal(twice.body.items[0].code, 'overlap');
 
       // A bigger redemption pays exactly (to − from) × unit less the 2% fee on B's running total, rounded down.
-      const big = await call(broker.api, 'POST', '/redemptions', {
+      const big = await call(suite.broker.api, 'POST', '/redemptions', {
         token: b.apiKey,
         key: 'b-3',
         body: { items: [item(chain, 2, 40, 765)] },
@@ -180,7 +171,7 @@ for (const engine of testEngines()) {
         fee: 29,
       });
       assert.equal(big.body.credited, 1421);
-      const accountB = await call(broker.api, 'GET', '/vendor/account', { token: b.apiKey });
+      const accountB = await call(suite.broker.api, 'GET', '/vendor/account', { token: b.apiKey });
       assert.deepEqual(accountB.body, {
         vendorId: 'vendor-b',
         balance: 36 + 19 + 1421,
@@ -188,12 +179,12 @@ for (const engine of testEngines()) {
         paidOut: 0,
         currency: 'NZD',
       });
-      const accountA = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      const accountA = await call(suite.broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(accountA.body.balance, 24);
-      const totals = await assertAudit(broker, 'all redemptions');
+      const totals = await assertAudit(suite.broker, 'all redemptions');
       assert.equal(totals.totals.accounts.fees, -30, 'floor((24) × 2%) + floor((36 + 20 + 1450) × 2%)');
 
-      const coins = await call(broker.api, 'GET', '/coins', { token: customer.token });
+      const coins = await call(suite.broker.api, 'GET', '/coins', { token: customer.token });
       assert.equal(coins.status, 200);
       assert.ok(checkWire(CoinListSchema, coins.body), coins.text);
       const coin = coins.body.coins.find((c: { chainId: string }) => c.chainId === chain.chainIdB64);
@@ -203,7 +194,7 @@ for (const engine of testEngines()) {
       assert.equal(coin.status, 'active');
       assert.equal(coin.value, 2000);
       assert.equal(coin.remaining, (1000 - 765) * 2);
-      const history = await call(broker.api, 'GET', '/history', { token: customer.token });
+      const history = await call(suite.broker.api, 'GET', '/history', { token: customer.token });
       assert.ok(checkWire(HistorySchema, history.body), history.text);
       assert.equal(history.body.events[0]?.kind, 'purchase');
       const spent = history.body.events

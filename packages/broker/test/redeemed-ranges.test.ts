@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { testEngines } from '@netpay/service-kit/testing';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  item,
-  PaywordChain,
-  proof,
-  startBank,
-  startBroker,
-} from './harness.ts';
+import { call, item, PaywordChain, proof, brokerSuite } from './harness.ts';
 
 /**
  * Issue 10, redemption reads only what it needs: a chain is loaded without its ranges; the ranges a redemption
@@ -19,26 +10,17 @@ import {
  */
 for (const engine of testEngines()) {
   describe(`redeemed ranges read by need on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine);
 
     const redeem = async (apiKey: string, key: string, items: Array<Record<string, unknown>>) => {
-      const res = await call(broker.api, 'POST', '/redemptions', { token: apiKey, key, body: { items } });
+      const res = await call(suite.broker.api, 'POST', '/redemptions', { token: apiKey, key, body: { items } });
       assert.equal(res.status, 200, res.text);
       return (res.body.items as Array<{ status: string; code?: string; amount: number }>).map((i) =>
         i.status === 'accepted' ? i.amount : i.code,
       );
     };
     const epochRow = (chainId: string, epoch: number) =>
-      broker.database.db
+      suite.broker.database.db
         .selectFrom('epochs')
         .select(['kept_gross', 'redeemed_index'])
         .where('chain_id', '=', chainId)
@@ -46,12 +28,12 @@ for (const engine of testEngines()) {
         .executeTakeFirstOrThrow();
 
     test('fifty ranges on one chain: each goes on from the last, overlaps are found, a release takes back across many', async () => {
-      const a = await broker.addVendor('ranges-a');
-      const b = await broker.addVendor('ranges-b');
-      const { token } = await broker.customer();
+      const a = await suite.broker.addVendor('ranges-a');
+      const b = await suite.broker.addVendor('ranges-b');
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(200);
-      assert.equal((await broker.buyCoin(token, { amount: 400, unit: 2, chain })).status, 201);
-      const claimA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      assert.equal((await suite.broker.buyCoin(token, { amount: 400, unit: 2, chain })).status, 201);
+      const claimA = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: a.apiKey,
         body: proof(chain, 1),
       });
@@ -67,7 +49,7 @@ for (const engine of testEngines()) {
       assert.deepEqual(await epochRow(chain.chainIdB64, 1), { kept_gross: 220, redeemed_index: 110 });
 
       // B takes the coin at 150; A's release says it stopped at 40: what A was paid beyond 40 is taken back.
-      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const claimB = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: b.apiKey,
         body: proof(chain, 150),
       });
@@ -76,28 +58,31 @@ for (const engine of testEngines()) {
       assert.deepEqual(await redeem(b.apiKey, 'b', [item(chain, 2, 40, 150, release)]), [220]);
       assert.deepEqual(await epochRow(chain.chainIdB64, 1), { kept_gross: 80, redeemed_index: 110 });
       assert.deepEqual(await epochRow(chain.chainIdB64, 2), { kept_gross: 220, redeemed_index: 150 });
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
     });
 
     test('the audit names an epoch whose summary disagrees with its ranges', async () => {
-      const a = await broker.addVendor('summary-a');
-      const { token } = await broker.customer();
+      const a = await suite.broker.addVendor('summary-a');
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(20);
-      assert.equal((await broker.buyCoin(token, { amount: 20, chain })).status, 201);
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey, body: proof(chain, 1) });
+      assert.equal((await suite.broker.buyCoin(token, { amount: 20, chain })).status, 201);
+      await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: a.apiKey,
+        body: proof(chain, 1),
+      });
       assert.deepEqual(await redeem(a.apiKey, 's', [item(chain, 1, 0, 5)]), [5]);
-      await broker.database.db
+      await suite.broker.database.db
         .updateTable('epochs')
         .set({ kept_gross: 4 })
         .where('chain_id', '=', chain.chainIdB64)
         .execute();
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(
         audited.discrepancies.some((d) => d.startsWith(`chain ${chain.chainIdB64}:`) && d.includes('kept gross of 4')),
         audited.discrepancies.join('; '),
       );
-      await broker.database.db
+      await suite.broker.database.db
         .updateTable('epochs')
         .set({ kept_gross: 5 })
         .where('chain_id', '=', chain.chainIdB64)
