@@ -1,48 +1,34 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  GOOD_CARD,
-  item,
-  proof,
-  startBank,
-  startBroker,
-} from './harness.ts';
+import { call, GOOD_CARD, item, proof, brokerSuite } from './harness.ts';
 
 for (const engine of testEngines()) {
   describe(`races on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
+    const suite = brokerSuite(engine);
     let token: string;
     before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-      token = (await broker.customer()).token;
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
+      token = (await suite.broker.customer()).token;
     });
 
     async function newChain(length = 100) {
       const chain = PaywordChain.generate(length);
-      const res = await broker.buyCoin(token, { amount: length, chain });
+      const res = await suite.broker.buyCoin(token, { amount: length, chain });
       assert.equal(res.status, 201, res.text);
       return chain;
     }
 
     test('concurrent claims by several vendors leave exactly one holder per epoch', async () => {
       const chain = await newChain();
-      const vendors = await Promise.all(['ra', 'rb', 'rc', 'rd', 're'].map((id) => broker.addVendor(`claim-${id}`)));
+      const vendors = await Promise.all(
+        ['ra', 'rb', 'rc', 'rd', 're'].map((id) => suite.broker.addVendor(`claim-${id}`)),
+      );
       const requests = Array.from({ length: 25 }, (_, i) => vendors[i % vendors.length]);
       // Each claim carries a payword as proof; one that arrives after a higher proof was seen is refused.
       const replies = await Promise.all(
         requests.map((v, i) =>
-          call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+          call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
             token: v?.apiKey,
             body: proof(chain, i + 1),
           }),
@@ -57,7 +43,7 @@ for (const engine of testEngines()) {
         assert.equal(holderOf.get(epoch) ?? vendorId, vendorId, `epoch ${epoch} has two holders`);
         holderOf.set(epoch, vendorId);
       }
-      const epochs = await broker.database.db
+      const epochs = await suite.broker.database.db
         .selectFrom('epochs')
         .selectAll()
         .where('chain_id', '=', chain.chainIdB64)
@@ -72,7 +58,7 @@ for (const engine of testEngines()) {
         // Every epoch was opened by a strictly higher proof than the one before.
         if (i > 0) assert.ok((e.claim_index ?? 0) > (epochs[i - 1]?.claim_index ?? 0));
       });
-      const chainRow = await broker.database.db
+      const chainRow = await suite.broker.database.db
         .selectFrom('chains')
         .selectAll()
         .where('chain_id', '=', chain.chainIdB64)
@@ -82,11 +68,14 @@ for (const engine of testEngines()) {
 
     test('concurrent overlapping redemptions under different keys: exactly one is accepted', async () => {
       const chain = await newChain();
-      const a = await broker.addVendor('overlap-a');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey, body: proof(chain, 1) });
+      const a = await suite.broker.addVendor('overlap-a');
+      await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: a.apiKey,
+        body: proof(chain, 1),
+      });
       const replies = await Promise.all(
         Array.from({ length: 24 }, (_, i) =>
-          call(broker.api, 'POST', '/redemptions', {
+          call(suite.broker.api, 'POST', '/redemptions', {
             token: a.apiKey,
             key: `ov-${i}`,
             body: { items: [item(chain, 1, 0, 10 + (i % 7))] },
@@ -96,17 +85,20 @@ for (const engine of testEngines()) {
       const accepted = replies.filter((r) => r.body.items[0].status === 'accepted');
       assert.equal(accepted.length, 1);
       for (const r of replies) if (r !== accepted[0]) assert.equal(r.body.items[0].code, 'overlap');
-      const account = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      const account = await call(suite.broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(account.body.balance, accepted[0]?.body.credited);
-      assert.ok((await broker.audit()).ok);
+      assert.ok((await suite.broker.audit()).ok);
     });
 
     test('two vendors race for the same units: every unit is paid once, the released vendor loses', async () => {
       const chain = await newChain();
-      const a = await broker.addVendor('race2-a');
-      const b = await broker.addVendor('race2-b');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey, body: proof(chain, 1) });
-      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const a = await suite.broker.addVendor('race2-a');
+      const b = await suite.broker.addVendor('race2-b');
+      await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: a.apiKey,
+        body: proof(chain, 1),
+      });
+      const claimB = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: b.apiKey,
         body: proof(chain, 2),
       });
@@ -115,12 +107,12 @@ for (const engine of testEngines()) {
       const replies = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
           i % 2 === 0
-            ? call(broker.api, 'POST', '/redemptions', {
+            ? call(suite.broker.api, 'POST', '/redemptions', {
                 token: a.apiKey,
                 key: `a-${i}`,
                 body: { items: [item(chain, 1, 0, 20)] },
               })
-            : call(broker.api, 'POST', '/redemptions', {
+            : call(suite.broker.api, 'POST', '/redemptions', {
                 token: b.apiKey,
                 key: `b-${i}`,
                 body: { items: [item(chain, 2, 0, 20, release)] },
@@ -129,7 +121,7 @@ for (const engine of testEngines()) {
       );
       const acceptedB = replies.filter((r, i) => i % 2 === 1 && r.body.items[0].status === 'accepted');
       assert.equal(acceptedB.length, 1, 'exactly one of B’s redemptions is accepted');
-      const ranges = await broker.database.db
+      const ranges = await suite.broker.database.db
         .selectFrom('redeemed_ranges')
         .selectAll()
         .where('chain_id', '=', chain.chainIdB64)
@@ -137,19 +129,22 @@ for (const engine of testEngines()) {
       const kept = ranges.filter((r) => r.kept_to > r.from_index);
       assert.equal(kept.length, 1);
       assert.equal(kept[0]?.vendor_id, 'race2-b');
-      const accountA = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      const accountA = await call(suite.broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(accountA.body.balance, 0, 'anything A got was taken back');
-      assert.ok((await broker.audit()).ok);
+      assert.ok((await suite.broker.audit()).ok);
     });
 
     test('the same redemption sent 20 times at once gets one answer and is credited once', async () => {
       const chain = await newChain();
-      const a = await broker.addVendor('same-key-a');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: a.apiKey, body: proof(chain, 1) });
+      const a = await suite.broker.addVendor('same-key-a');
+      await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+        token: a.apiKey,
+        body: proof(chain, 1),
+      });
       const body = { items: [item(chain, 1, 0, 50), item(chain, 1, 50, 60)] };
       const replies = await Promise.all(
         Array.from({ length: 20 }, () =>
-          call(broker.api, 'POST', '/redemptions', { token: a.apiKey, key: 'same', body }),
+          call(suite.broker.api, 'POST', '/redemptions', { token: a.apiKey, key: 'same', body }),
         ),
       );
       for (const r of replies) {
@@ -157,26 +152,26 @@ for (const engine of testEngines()) {
         assert.equal(r.text, replies[0]?.text);
       }
       assert.equal(replies[0]?.body.credited, 59);
-      const account = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      const account = await call(suite.broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(account.body.balance, 59);
-      const other = await call(broker.api, 'POST', '/redemptions', {
+      const other = await call(suite.broker.api, 'POST', '/redemptions', {
         token: a.apiKey,
         key: 'same',
         body: { items: [item(chain, 1, 60, 61)] },
       });
       assert.equal(other.status, 422);
       assert.equal(other.body.code, 'idempotency_conflict');
-      assert.ok((await broker.audit()).ok);
+      assert.ok((await suite.broker.audit()).ok);
     });
 
     test('the same purchase sent 20 times at once makes one coin and one charge', async () => {
-      const customer = await broker.customer();
+      const customer = await suite.broker.customer();
       const statement = async () =>
-        (await bank.statement()).body.lines.filter((l: { kind: string }) => l.kind === 'charge').length;
+        (await suite.bank.statement()).body.lines.filter((l: { kind: string }) => l.kind === 'charge').length;
       const before = await statement();
       const replies = await Promise.all(
         Array.from({ length: 20 }, () =>
-          call(broker.api, 'POST', '/coins', {
+          call(suite.broker.api, 'POST', '/coins', {
             token: customer.token,
             key: 'one',
             body: { amount: 25, payment: { card: GOOD_CARD } },
@@ -188,9 +183,9 @@ for (const engine of testEngines()) {
         assert.equal(r.text, replies[0]?.text);
       }
       assert.equal(await statement(), before + 1);
-      const coins = await call(broker.api, 'GET', '/coins', { token: customer.token });
+      const coins = await call(suite.broker.api, 'GET', '/coins', { token: customer.token });
       assert.equal(coins.body.coins.length, 1);
-      assert.ok((await broker.audit()).ok);
+      assert.ok((await suite.broker.audit()).ok);
     });
   });
 }

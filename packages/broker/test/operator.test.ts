@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { b64uEncode, findKey, generateSigningKey, PaywordChain, verifyTouchstone } from '@netpay/protocol';
 import { systemClock } from '@netpay/service-kit';
@@ -9,7 +9,7 @@ import { HttpBank } from '../src/http-bank.ts';
 import { runPayouts } from '../src/payouts.ts';
 import { rotateSigningKey } from '../src/signing-keys.ts';
 import { registerVendor } from '../src/vendor-registry.ts';
-import { type BankUnderTest, type BrokerUnderTest, call, item, startBank, startBroker } from './harness.ts';
+import { call, item, brokerSuite } from './harness.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/netpay.mjs', import.meta.url));
 
@@ -55,37 +55,28 @@ describe('netpay admin', () => {
 
 for (const engine of testEngines()) {
   describe(`operator functions on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine);
 
     test('payouts pay each vendor what it is owed once, through the bank', async () => {
-      const { token } = await broker.customer();
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(500);
-      await broker.buyCoin(token, { amount: 5000, unit: 10, chain });
-      const v = await broker.addVendor('payee');
-      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      await suite.broker.buyCoin(token, { amount: 5000, unit: 10, chain });
+      const v = await suite.broker.addVendor('payee');
+      await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: v.apiKey,
         body: { proof: { index: 1, payword: chain.b64(1) } },
       });
-      const r = await call(broker.api, 'POST', '/redemptions', {
+      const r = await call(suite.broker.api, 'POST', '/redemptions', {
         token: v.apiKey,
         key: 'p1',
         body: { items: [item(chain, 1, 0, 100)] },
       });
       assert.equal(r.body.credited, 980);
-      const httpBank = new HttpBank({ url: bank.url, apiKey: bank.apiKey });
+      const httpBank = new HttpBank({ url: suite.bank.url, apiKey: suite.bank.apiKey });
       // Settlement holds are tested in payouts.test.ts; here every credit is payable at once.
       const pay = () =>
         runPayouts({
-          db: broker.database.db,
+          db: suite.broker.database.db,
           engine,
           bank: httpBank,
           clock: systemClock,
@@ -96,48 +87,48 @@ for (const engine of testEngines()) {
         report.paid.map((p) => [p.vendorId, p.amount]),
         [['payee', 980]],
       );
-      const account = await call(broker.api, 'GET', '/vendor/account', { token: v.apiKey });
+      const account = await call(suite.broker.api, 'GET', '/vendor/account', { token: v.apiKey });
       assert.deepEqual(account.body, { vendorId: 'payee', balance: 0, pending: 0, paidOut: 980, currency: 'NZD' });
       const second = await pay();
       assert.equal(second.paid.length, 0, 'nothing owed, nothing paid');
       // A bank failure leaves the payout pending; the next run pays it under the same key.
-      await call(broker.api, 'POST', '/redemptions', {
+      await call(suite.broker.api, 'POST', '/redemptions', {
         token: v.apiKey,
         key: 'p2',
         body: { items: [item(chain, 1, 100, 110)] },
       });
-      await bank.faults({ failNext: 1 });
+      await suite.bank.faults({ failNext: 1 });
       const failed = await pay();
       assert.equal(failed.pending.length, 1);
-      const pendingView = await call(broker.api, 'GET', '/vendor/account', { token: v.apiKey });
+      const pendingView = await call(suite.broker.api, 'GET', '/vendor/account', { token: v.apiKey });
       assert.equal(pendingView.body.pending, 98);
       const retried = await pay();
       assert.equal(retried.paid.length, 1);
       assert.equal(retried.paid[0]?.payoutId, failed.pending[0]?.payoutId);
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
       assert.equal(audited.totals.accounts['vendor:payee'], 0);
     });
 
     test('rotating the key keeps old touchstones verifiable and signs new ones with the new key', async () => {
-      const { token } = await broker.customer();
-      const old = await broker.buyCoin(token, { amount: 10 });
-      const newKeyId = await broker.database.db.transaction().execute((trx) => rotateSigningKey(trx, new Date()));
-      const discovery = await call(broker.url, 'GET', '/.well-known/netpay');
+      const { token } = await suite.broker.customer();
+      const old = await suite.broker.buyCoin(token, { amount: 10 });
+      const newKeyId = await suite.broker.database.db.transaction().execute((trx) => rotateSigningKey(trx, new Date()));
+      const discovery = await call(suite.broker.url, 'GET', '/.well-known/netpay');
       assert.ok(discovery.body.keys.length >= 2);
-      const fresh = await broker.buyCoin(token, { amount: 10 });
+      const fresh = await suite.broker.buyCoin(token, { amount: 10 });
       assert.equal(fresh.body.touchstone.keyId, newKeyId);
       for (const t of [old.body.touchstone, fresh.body.touchstone]) {
         const key = findKey(discovery.body.keys, t.keyId);
         assert.ok(key && verifyTouchstone(t, key));
       }
-      const brokerVendor = await call(broker.api, 'GET', '/vendors/broker');
+      const brokerVendor = await call(suite.broker.api, 'GET', '/vendors/broker');
       assert.ok(brokerVendor.body.keys.some((k: { keyId: string }) => k.keyId === newKeyId));
     });
 
     test('registering a vendor: default keyId, re-registering issues a new API key, bad input refused', async () => {
       const publicKey = b64uEncode(generateSigningKey().publicKey);
-      const first = await registerVendor(broker.database.db, {
+      const first = await registerVendor(suite.broker.database.db, {
         id: 'reg-test',
         name: 'Reg',
         url: 'http://127.0.0.1:1/',
@@ -146,7 +137,7 @@ for (const engine of testEngines()) {
       });
       assert.match(first.keyId, /^v[A-Za-z0-9_-]{10}$/);
       assert.equal(first.rotated, false);
-      const second = await registerVendor(broker.database.db, {
+      const second = await registerVendor(suite.broker.database.db, {
         id: 'reg-test',
         name: 'Reg 2',
         url: 'http://127.0.0.1:1/',
@@ -154,10 +145,10 @@ for (const engine of testEngines()) {
         publicKey,
       });
       assert.equal(second.rotated, true);
-      assert.equal((await call(broker.api, 'GET', '/vendor/account', { token: first.apiKey })).status, 401);
-      assert.equal((await call(broker.api, 'GET', '/vendor/account', { token: second.apiKey })).status, 200);
+      assert.equal((await call(suite.broker.api, 'GET', '/vendor/account', { token: first.apiKey })).status, 401);
+      assert.equal((await call(suite.broker.api, 'GET', '/vendor/account', { token: second.apiKey })).status, 200);
       await assert.rejects(
-        registerVendor(broker.database.db, {
+        registerVendor(suite.broker.database.db, {
           id: 'Bad Id',
           name: 'x',
           url: 'http://a/',
@@ -166,7 +157,7 @@ for (const engine of testEngines()) {
         }),
       );
       await assert.rejects(
-        registerVendor(broker.database.db, {
+        registerVendor(suite.broker.database.db, {
           id: 'broker',
           name: 'x',
           url: 'http://a/',
