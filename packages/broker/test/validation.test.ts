@@ -1,51 +1,35 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { b64uEncode, PaywordChain, randomBytes } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  GOOD_CARD,
-  item,
-  startBank,
-  startBroker,
-  type TestVendor,
-} from './harness.ts';
+import { call, GOOD_CARD, item, type TestVendor, brokerSuite } from './harness.ts';
 
 for (const engine of testEngines()) {
   describe(`hostile input on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
+    const suite = brokerSuite(engine);
     let vendor: TestVendor;
     let token: string;
     let chain: PaywordChain;
     before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank);
-      vendor = await broker.addVendor('hostile-test');
-      token = (await broker.customer()).token;
+      vendor = await suite.broker.addVendor('hostile-test');
+      token = (await suite.broker.customer()).token;
       chain = PaywordChain.generate(50);
-      const bought = await broker.buyCoin(token, { amount: 50, chain });
+      const bought = await suite.broker.buyCoin(token, { amount: 50, chain });
       assert.equal(bought.status, 201);
-      const claim = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const claim = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: vendor.apiKey,
         body: { proof: { index: 1, payword: chain.b64(1) } },
       });
       assert.equal(claim.status, 200);
     });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
 
     async function unchanged(run: () => Promise<void>) {
-      const counts = await broker.counts();
-      const totals = (await broker.audit()).totals;
+      const counts = await suite.broker.counts();
+      const totals = (await suite.broker.audit()).totals;
       await run();
-      assert.deepEqual(await broker.counts(), counts);
-      assert.deepEqual((await broker.audit()).totals, totals);
-      assert.ok((await broker.audit()).ok);
+      assert.deepEqual(await suite.broker.counts(), counts);
+      assert.deepEqual((await suite.broker.audit()).totals, totals);
+      assert.ok((await suite.broker.audit()).ok);
     }
 
     function isProblem(res: Awaited<ReturnType<typeof call>>, status: number, code: string) {
@@ -59,7 +43,7 @@ for (const engine of testEngines()) {
     test('malformed JSON, wrong types, extra fields, bad amounts are 400 and change nothing', async () => {
       await unchanged(async () => {
         isProblem(
-          await call(broker.api, 'POST', '/coins', { token, key: 'm1', raw: '{"amount": 5,' }),
+          await call(suite.broker.api, 'POST', '/coins', { token, key: 'm1', raw: '{"amount": 5,' }),
           400,
           'bad_request',
         );
@@ -76,26 +60,26 @@ for (const engine of testEngines()) {
           null,
         ];
         for (const [i, body] of bad.entries()) {
-          isProblem(await call(broker.api, 'POST', '/coins', { token, key: `m-${i}`, body }), 400, 'bad_request');
+          isProblem(await call(suite.broker.api, 'POST', '/coins', { token, key: `m-${i}`, body }), 400, 'bad_request');
         }
         isProblem(
-          await call(broker.api, 'POST', '/customers', { body: { email: 'x', password: 'long enough' } }),
+          await call(suite.broker.api, 'POST', '/customers', { body: { email: 'x', password: 'long enough' } }),
           400,
           'bad_request',
         );
         isProblem(
-          await call(broker.api, 'POST', '/customers', {
+          await call(suite.broker.api, 'POST', '/customers', {
             body: { email: 'a@b.cd', password: 'long enough', admin: true },
           }),
           400,
           'bad_request',
         );
-        const proto = await call(broker.api, 'POST', '/customers', {
+        const proto = await call(suite.broker.api, 'POST', '/customers', {
           raw: '{"__proto__":{"x":1},"email":"p@q.rs","password":"long enough"}',
         });
         assert.equal(proto.status, 400);
         isProblem(
-          await call(broker.api, 'POST', '/coins', {
+          await call(suite.broker.api, 'POST', '/coins', {
             token,
             key: 'm-ct',
             raw: 'amount=5',
@@ -110,15 +94,15 @@ for (const engine of testEngines()) {
     test('huge bodies are 413 and change nothing', async () => {
       await unchanged(async () => {
         const huge = JSON.stringify({ email: `${'a'.repeat(100_000)}@b.cd`, password: 'long enough' });
-        isProblem(await call(broker.api, 'POST', '/customers', { raw: huge }), 413, 'payload_too_large');
+        isProblem(await call(suite.broker.api, 'POST', '/customers', { raw: huge }), 413, 'payload_too_large');
         const items = Array.from({ length: 1001 }, () => item(chain, 1, 0, 1));
-        const tooMany = await call(broker.api, 'POST', '/redemptions', {
+        const tooMany = await call(suite.broker.api, 'POST', '/redemptions', {
           token: vendor.apiKey,
           key: 'many',
           body: { items },
         });
         isProblem(tooMany, 400, 'bad_request');
-        const giant = await call(broker.api, 'POST', '/redemptions', {
+        const giant = await call(suite.broker.api, 'POST', '/redemptions', {
           token: vendor.apiKey,
           key: 'giant',
           raw: `{"items":[${'"x",'.repeat(1_000_000)}"x"]}`,
@@ -129,44 +113,44 @@ for (const engine of testEngines()) {
 
     test('vendor API: no key, unknown chains, forged paywords, wrong epochs', async () => {
       await unchanged(async () => {
-        isProblem(await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`), 401, 'unauthorized');
+        isProblem(await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`), 401, 'unauthorized');
         isProblem(
-          await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: 'np_vk_nope' }),
+          await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: 'np_vk_nope' }),
           401,
           'unauthorized',
         );
         const unknownId = b64uEncode(randomBytes(16));
-        const unknown = await call(broker.api, 'POST', `/chains/${unknownId}/claim`, { token: vendor.apiKey });
+        const unknown = await call(suite.broker.api, 'POST', `/chains/${unknownId}/claim`, { token: vendor.apiKey });
         isProblem(unknown, 404, 'unknown_chain');
         isProblem(
-          await call(broker.api, 'POST', '/chains/not-a-chain/claim', { token: vendor.apiKey }),
+          await call(suite.broker.api, 'POST', '/chains/not-a-chain/claim', { token: vendor.apiKey }),
           400,
           'bad_request',
         );
-        isProblem(await call(broker.api, 'GET', '/vendors/nobody'), 404, 'unknown_vendor');
+        isProblem(await call(suite.broker.api, 'GET', '/vendors/nobody'), 404, 'unknown_vendor');
 
-        const forged = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        const forged = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
           token: vendor.apiKey,
           body: { epoch: 1, index: 5, payword: chain.b64(6) },
         });
         isProblem(forged, 402, 'invalid_payword');
-        const wrongEpoch = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        const wrongEpoch = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
           token: vendor.apiKey,
           body: { epoch: 2, index: 5, payword: chain.b64(5) },
         });
         isProblem(wrongEpoch, 409, 'not_holder');
-        const extra = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        const extra = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
           token: vendor.apiKey,
           body: { epoch: 1, index: 5, payword: chain.b64(5), more: 1 },
         });
         isProblem(extra, 400, 'bad_request');
-        const noKey = await call(broker.api, 'POST', '/redemptions', {
+        const noKey = await call(suite.broker.api, 'POST', '/redemptions', {
           token: vendor.apiKey,
           body: { items: [item(chain, 1, 0, 5)] },
         });
         isProblem(noKey, 400, 'bad_request');
         isProblem(
-          await call(broker.api, 'POST', '/redemptions', {
+          await call(suite.broker.api, 'POST', '/redemptions', {
             token: vendor.apiKey,
             key: 'neg',
             body: { items: [item(chain, 1, 0, 5)].map((i) => ({ ...i, epoch: -1 })) },
@@ -176,9 +160,9 @@ for (const engine of testEngines()) {
         );
       });
       // Rejected items are answered (and the answer stored) but credit nothing.
-      const before = (await broker.audit()).totals;
+      const before = (await suite.broker.audit()).totals;
       const other = PaywordChain.generate(50);
-      const res = await call(broker.api, 'POST', '/redemptions', {
+      const res = await call(suite.broker.api, 'POST', '/redemptions', {
         token: vendor.apiKey,
         key: 'forged-items',
         body: {
@@ -205,7 +189,7 @@ for (const engine of testEngines()) {
         ],
       );
       assert.equal(res.body.credited, 0);
-      assert.deepEqual((await broker.audit()).totals.accounts, before.accounts);
+      assert.deepEqual((await suite.broker.audit()).totals.accounts, before.accounts);
     });
   });
 }
