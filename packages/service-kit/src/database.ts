@@ -23,6 +23,7 @@ import {
 } from 'kysely';
 import type pg from 'pg';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, touchPrivateFile } from './private-files.ts';
+import { cachingStatements } from './statement-cache.ts';
 
 /** Which engine a database URL names; the code above the adapters treats both alike. */
 export type DatabaseEngine = 'sqlite' | 'postgres';
@@ -118,7 +119,7 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
   sqlite.pragma(`synchronous = ${sqliteSynchronous()}`);
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
   return { db, engine: 'sqlite', url, sqlite, close: () => db.destroy() };
 }
 
