@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { PaywordChain } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
 import { startReleaseServer } from '@netpay/test-kit';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  item,
-  proof,
-  startBank,
-  startBroker,
-  type TestVendor,
-} from './harness.ts';
+import { type BrokerUnderTest, brokerSuite, call, item, proof, type TestVendor } from './harness.ts';
 
 async function assertAudit(broker: BrokerUnderTest) {
   const result = await broker.audit();
@@ -25,36 +16,27 @@ const releaseServer = startReleaseServer;
 
 for (const engine of testEngines()) {
   describe(`leases, take-backs and refunds on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
     const clock = new ManualClock('2026-11-24T00:00:00Z');
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { clock, config: { leaseTtlSeconds: 60 } });
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine, { broker: { clock, config: { leaseTtlSeconds: 60 } } });
 
     // A claim that opens a new epoch carries the customer's payword w_k as proof (§5 v1.1).
     const claim = (v: TestVendor, chain: PaywordChain, proofIndex?: number) =>
-      call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: v.apiKey,
         ...(proofIndex !== undefined ? { body: proof(chain, proofIndex) } : {}),
       });
     const redeem = (v: TestVendor, key: string, items: unknown[]) =>
-      call(broker.api, 'POST', '/redemptions', { token: v.apiKey, key, body: { items } });
+      call(suite.broker.api, 'POST', '/redemptions', { token: v.apiKey, key, body: { items } });
 
     test('a claim after the holder’s lease expired is forced: it starts at the last checkpoint and bounds the old holder', async () => {
-      const { token } = await broker.customer();
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(100);
-      assert.equal((await broker.buyCoin(token, { amount: 100, chain })).status, 201);
-      const a = await broker.addVendor('forced-a');
-      const b = await broker.addVendor('forced-b');
+      assert.equal((await suite.broker.buyCoin(token, { amount: 100, chain })).status, 201);
+      const a = await suite.broker.addVendor('forced-a');
+      const b = await suite.broker.addVendor('forced-b');
       assert.equal((await claim(a, chain, 1)).status, 200);
       clock.advance(30_000);
-      const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+      const cp = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
         token: a.apiKey,
         body: { epoch: 1, index: 7, payword: chain.b64(7) },
       });
@@ -67,7 +49,7 @@ for (const engine of testEngines()) {
       assert.deepEqual(forced.body.start, { index: 7, payword: chain.b64(7) });
       assert.equal(forced.body.previous.vendorId, 'forced-a');
 
-      const lateCp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+      const lateCp = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
         token: a.apiKey,
         body: { epoch: 1, index: 9, payword: chain.b64(9) },
       });
@@ -79,16 +61,16 @@ for (const engine of testEngines()) {
       );
       const bRes = await redeem(b, 'fb-1', [item(chain, 2, 7, 20)]);
       assert.equal(bRes.body.items[0].status, 'accepted', bRes.text);
-      await assertAudit(broker);
+      await assertAudit(suite.broker);
     });
 
     test('a holder that cannot reach its predecessor repeats the claim and gets a start once that lease runs out', async () => {
-      const { token } = await broker.customer();
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(100);
-      await broker.buyCoin(token, { amount: 100, chain });
-      const a = await broker.addVendor('repeat-a');
-      const b = await broker.addVendor('repeat-b');
-      const c = await broker.addVendor('repeat-c');
+      await suite.broker.buyCoin(token, { amount: 100, chain });
+      const a = await suite.broker.addVendor('repeat-a');
+      const b = await suite.broker.addVendor('repeat-b');
+      const c = await suite.broker.addVendor('repeat-c');
       const claimA = await claim(a, chain, 1);
       assert.equal(claimA.body.start, null);
       const first = await claim(b, chain, 2);
@@ -114,20 +96,20 @@ for (const engine of testEngines()) {
         releaseUrl: 'http://127.0.0.1:9/repeat-b/release',
         epoch: 2,
       });
-      await assertAudit(broker);
+      await assertAudit(suite.broker);
     });
 
     test('a release that shows a vendor was paid for units it had released takes them back', async () => {
-      const { token } = await broker.customer();
+      const { token } = await suite.broker.customer();
       const chain = PaywordChain.generate(100);
-      await broker.buyCoin(token, { amount: 1000, unit: 10, chain });
-      const a = await broker.addVendor('tb-a');
-      const b = await broker.addVendor('tb-b');
+      await suite.broker.buyCoin(token, { amount: 1000, unit: 10, chain });
+      const a = await suite.broker.addVendor('tb-a');
+      const b = await suite.broker.addVendor('tb-b');
       await claim(a, chain, 1);
       const aRes = await redeem(a, 'tb-a-1', [item(chain, 1, 0, 10)]);
       assert.equal(aRes.body.items[0].amount, 100);
       assert.equal(aRes.body.items[0].fee, 2);
-      const before = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      const before = await call(suite.broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       assert.equal(before.body.balance, 98);
       const claimB = await claim(b, chain, 11);
       // A signed that it stopped at 6, yet redeemed up to 10.
@@ -135,10 +117,10 @@ for (const engine of testEngines()) {
       const bRes = await redeem(b, 'tb-b-1', [item(chain, 2, 6, 12, release)]);
       assert.equal(bRes.body.items[0].status, 'accepted', bRes.text);
       assert.equal(bRes.body.items[0].amount, 60);
-      const after = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      const after = await call(suite.broker.api, 'GET', '/vendor/account', { token: a.apiKey });
       // A keeps [0,6): 60 less fee 1.
       assert.equal(after.body.balance, 59);
-      const conflicts = await broker.database.db
+      const conflicts = await suite.broker.database.db
         .selectFrom('conflicts')
         .selectAll()
         .where('chain_id', '=', chain.chainIdB64)
@@ -154,11 +136,11 @@ for (const engine of testEngines()) {
       const forged = b.release(claimB.body.holder, 3, chain.b64(3), 1);
       const forgedRes = await redeem(b, 'tb-b-2', [item(chain, 2, 3, 5, { ...forged, vendorId: 'tb-a' })]);
       assert.equal(forgedRes.body.items[0].status, 'rejected');
-      const audited = await assertAudit(broker);
+      const audited = await assertAudit(suite.broker);
       assert.equal(audited.totals.redeemedGross, 60 + 60 + (await sumOthers()));
 
       async function sumOthers() {
-        const rows = await broker.database.db
+        const rows = await suite.broker.database.db
           .selectFrom('redeemed_ranges')
           .select(['gross', 'taken_back_gross'])
           .where('chain_id', '!=', chain.chainIdB64)
@@ -175,22 +157,26 @@ for (const engine of testEngines()) {
         () => ({ index: 30, payword: chain.b64(30) }),
       );
       try {
-        const customer = await broker.customer();
-        await broker.buyCoin(customer.token, { amount: 200, unit: 2, chain });
-        holderVendor = await broker.addVendor('refund-a', rs.url);
+        const customer = await suite.broker.customer();
+        await suite.broker.buyCoin(customer.token, { amount: 200, unit: 2, chain });
+        holderVendor = await suite.broker.addVendor('refund-a', rs.url);
         await claim(holderVendor, chain, 1);
-        const bankBefore = await bank.balance();
-        const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+        const bankBefore = await suite.bank.balance();
+        const refund = await call(suite.broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, {
+          token: customer.token,
+        });
         assert.equal(refund.status, 200, refund.text);
         assert.deepEqual(refund.body, { chainId: chain.chainIdB64, refunded: 140, releasedIndex: 30 });
         assert.equal(rs.calls.length, 1);
         assert.equal(rs.calls[0]?.vendorId, 'broker');
         assert.equal(rs.calls[0]?.prevVendorId, 'refund-a');
-        assert.equal(await bank.balance(), bankBefore - 140);
-        const twice = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+        assert.equal(await suite.bank.balance(), bankBefore - 140);
+        const twice = await call(suite.broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, {
+          token: customer.token,
+        });
         assert.equal(twice.status, 409);
         assert.equal(twice.body.code, 'not_refundable');
-        const coins = await call(broker.api, 'GET', '/coins', { token: customer.token });
+        const coins = await call(suite.broker.api, 'GET', '/coins', { token: customer.token });
         const coin = coins.body.coins.find((c: { chainId: string }) => c.chainId === chain.chainIdB64);
         assert.equal(coin.status, 'refunded');
         // The vendor still redeems what it was paid, and nothing past its release.
@@ -202,8 +188,8 @@ for (const engine of testEngines()) {
         const claimAfter = await claim(holderVendor, chain, 40);
         assert.equal(claimAfter.status, 409);
         assert.equal(claimAfter.body.code, 'chain_refunding');
-        await assertAudit(broker);
-        const history = await call(broker.api, 'GET', '/history', { token: customer.token });
+        await assertAudit(suite.broker);
+        const history = await call(suite.broker.api, 'GET', '/history', { token: customer.token });
         assert.deepEqual(
           history.body.events.map((e: { kind: string; amount: number }) => `${e.kind}:${e.amount}`),
           ['purchase:200', 'spend:60', 'refund:140'],
@@ -214,36 +200,40 @@ for (const engine of testEngines()) {
     });
 
     test('refund of a coin nobody claimed returns everything; another customer cannot refund it', async () => {
-      const customer = await broker.customer();
-      const bought = await broker.buyCoin(customer.token, { amount: 40 });
+      const customer = await suite.broker.customer();
+      const bought = await suite.broker.buyCoin(customer.token, { amount: 40 });
       const chainId = bought.body.chainId;
-      const stranger = await broker.customer();
-      const denied = await call(broker.api, 'POST', `/coins/${chainId}/refund`, { token: stranger.token });
+      const stranger = await suite.broker.customer();
+      const denied = await call(suite.broker.api, 'POST', `/coins/${chainId}/refund`, { token: stranger.token });
       assert.equal(denied.status, 404);
-      const refund = await call(broker.api, 'POST', `/coins/${chainId}/refund`, { token: customer.token });
+      const refund = await call(suite.broker.api, 'POST', `/coins/${chainId}/refund`, { token: customer.token });
       assert.deepEqual(refund.body, { chainId, refunded: 40, releasedIndex: 0 });
-      await assertAudit(broker);
+      await assertAudit(suite.broker);
     });
 
     test('refund when the holder is unreachable: 503, then a forced start once its lease runs out', async () => {
-      const customer = await broker.customer();
+      const customer = await suite.broker.customer();
       const chain = PaywordChain.generate(50);
-      await broker.buyCoin(customer.token, { amount: 50, chain });
-      const a = await broker.addVendor('refund-gone');
+      await suite.broker.buyCoin(customer.token, { amount: 50, chain });
+      const a = await suite.broker.addVendor('refund-gone');
       await claim(a, chain, 1);
-      const cp = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+      const cp = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
         token: a.apiKey,
         body: { epoch: 1, index: 12, payword: chain.b64(12) },
       });
       assert.equal(cp.status, 200);
-      const first = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+      const first = await call(suite.broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, {
+        token: customer.token,
+      });
       assert.equal(first.status, 503);
       assert.equal(first.body.code, 'previous_holder_unavailable');
       clock.advance(61_000);
-      const second = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+      const second = await call(suite.broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, {
+        token: customer.token,
+      });
       assert.equal(second.status, 200, second.text);
       assert.deepEqual(second.body, { chainId: chain.chainIdB64, refunded: 38, releasedIndex: 12 });
-      await assertAudit(broker);
+      await assertAudit(suite.broker);
     });
   });
 }
