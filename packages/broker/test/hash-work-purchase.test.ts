@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { b64uDecode, b64uEncode, MAX_CHAIN_LENGTH, paywordAt } from '@netpay/protocol';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, GOOD_CARD, startBank, startBroker } from './harness.ts';
+import { brokerSuite, call, GOOD_CARD } from './harness.ts';
 import { assertResponsive, slowestAnswerDuring } from './responsiveness.ts';
 
 /**
@@ -11,26 +11,17 @@ import { assertResponsive, slowestAnswerDuring } from './responsiveness.ts';
  */
 for (const engine of testEngines()) {
   describe(`a million-unit coin made off the event loop on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { config: { maxChainLength: MAX_CHAIN_LENGTH } });
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const suite = brokerSuite(engine, { broker: { config: { maxChainLength: MAX_CHAIN_LENGTH } } });
 
     test('a broker-made coin of 10^6 units: discovery still answers within the bound', async () => {
-      const { token } = await broker.customer();
+      const { token } = await suite.broker.customer();
       // Warm up the paths the long request takes, so the measure is of the hashing.
-      await broker.buyCoin(token, { amount: 10 });
+      await suite.broker.buyCoin(token, { amount: 10 });
       let seed = '';
       let chainId = '';
       let anchor = '';
-      const slowest = await slowestAnswerDuring(broker, async () => {
-        const res = await call(broker.api, 'POST', '/coins', {
+      const slowest = await slowestAnswerDuring(suite.broker, async () => {
+        const res = await call(suite.broker.api, 'POST', '/coins', {
           token,
           key: 'million',
           body: { amount: MAX_CHAIN_LENGTH, payment: { card: GOOD_CARD } },
