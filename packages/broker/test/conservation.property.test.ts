@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { type HolderCertificate, PaywordChain, type ReleaseStatement } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
 import fc from 'fast-check';
 import { audit } from '../src/audit.ts';
 import { newId } from '../src/ids.ts';
-import { type BankUnderTest, type BrokerUnderTest, call, startBank, startBroker, type TestVendor } from './harness.ts';
+import { brokerSuite, call, type TestVendor } from './harness.ts';
 
 /**
  * Issue 7's property: random purchases, payments, moves, colluding vendors and customers, redemptions and refunds.
@@ -61,14 +61,11 @@ let releaseDesk: ((vendorId: string, holder: HolderCertificate) => Promise<Relea
 
 for (const engine of testEngines()) {
   describe(`conservation under collusion, property, on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
     let vendors: TestVendor[];
     let customer: { token: string };
     const clock = new ManualClock('2026-11-24T00:00:00Z');
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank, {
+    const suite = brokerSuite(engine, {
+      broker: {
         clock,
         config: { leaseTtlSeconds: TTL_SECONDS },
         releaseClient: async (url, body) => {
@@ -76,14 +73,12 @@ for (const engine of testEngines()) {
           if (!releaseDesk) throw new Error('no run');
           return { release: await releaseDesk(vendorId, (body as { holder: HolderCertificate }).holder) };
         },
-      });
-      vendors = [];
-      for (let i = 0; i < VENDORS; i++) vendors.push(await broker.addVendor(`prop-${i}`));
-      customer = await broker.customer();
+      },
     });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
+    before(async () => {
+      vendors = [];
+      for (let i = 0; i < VENDORS; i++) vendors.push(await suite.broker.addVendor(`prop-${i}`));
+      customer = await suite.broker.customer();
     });
 
     test('per chain, money out ≤ value; honest parties paid exactly; the audit agrees', async () => {
@@ -91,7 +86,11 @@ for (const engine of testEngines()) {
       const runModel = async (colluders: number[], actions: Action[], corruption: number) => {
         run++;
         const chain = PaywordChain.generate(LENGTH);
-        const bought = await broker.buyCoin(customer.token, { amount: LENGTH, chain, key: `prop-${engine}-${run}` });
+        const bought = await suite.broker.buyCoin(customer.token, {
+          amount: LENGTH,
+          chain,
+          key: `prop-${engine}-${run}`,
+        });
         assert.equal(bought.status, 201, bought.text);
         const dishonest = new Set(colluders);
         const views = vendors.map(() => new Map<number, EpochView>());
@@ -103,7 +102,7 @@ for (const engine of testEngines()) {
         let keySeq = 0;
         const byId = (id: string) => vendors.findIndex((v) => v.id === id);
         const api = (vi: number, method: string, path: string, body?: unknown) =>
-          call(broker.api, method, path, {
+          call(suite.broker.api, method, path, {
             token: vendors[vi]?.apiKey,
             ...(body === undefined ? {} : { body }),
             ...(path === '/redemptions' ? { key: `p-${engine}-${run}-${++keySeq}` } : {}),
@@ -177,7 +176,9 @@ for (const engine of testEngines()) {
             expired = true;
           } else if (action.kind === 'refund') {
             if (refunded) continue;
-            const res = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+            const res = await call(suite.broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, {
+              token: customer.token,
+            });
             assert.equal(res.status, 200, res.text);
             refunded = true;
             if (customerHonest)
@@ -256,12 +257,12 @@ for (const engine of testEngines()) {
         for (let vi = 0; vi < VENDORS; vi++) await redeemAll(vi);
 
         // Per chain: money out never passes the value.
-        const ranges = await broker.database.db
+        const ranges = await suite.broker.database.db
           .selectFrom('redeemed_ranges')
           .selectAll()
           .where('chain_id', '=', chain.chainIdB64)
           .execute();
-        const row = await broker.database.db
+        const row = await suite.broker.database.db
           .selectFrom('chains')
           .selectAll()
           .where('chain_id', '=', chain.chainIdB64)
@@ -285,7 +286,7 @@ for (const engine of testEngines()) {
             );
           }
         }
-        const audited = await broker.audit();
+        const audited = await suite.broker.audit();
         assert.ok(audited.ok, audited.discrepancies.join('; '));
 
         // A corruption inside a transaction that is rolled back: the audit fails, naming this chain, exactly when
@@ -297,7 +298,7 @@ for (const engine of testEngines()) {
         const rollback = new Error('rollback');
         let verdict: Awaited<ReturnType<typeof audit>> | undefined;
         let breaks = false;
-        await broker.database.db
+        await suite.broker.database.db
           .transaction()
           .execute(async (trx) => {
             const at = '2026-11-24T00:00:00Z';
@@ -373,7 +374,7 @@ for (const engine of testEngines()) {
             verdict.discrepancies.join('; '),
           );
         }
-        const after = await broker.audit();
+        const after = await suite.broker.audit();
         assert.ok(after.ok, 'the corruption was rolled back');
       }
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { type HolderCertificate, PaywordChain, type ReleaseStatement } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
 import fc from 'fast-check';
-import { type BankUnderTest, type BrokerUnderTest, call, startBank, startBroker, type TestVendor } from './harness.ts';
+import { brokerSuite, call, type TestVendor } from './harness.ts';
 
 type Action =
   | { kind: 'pay'; vendor: number; units: number }
@@ -46,24 +46,17 @@ const TTL_SECONDS = 60;
 
 for (const engine of testEngines()) {
   describe(`model of payments, moves and redemptions on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
     let vendors: TestVendor[];
     let token: string;
     const clock = new ManualClock('2026-11-24T00:00:00Z');
+    const suite = brokerSuite(engine, { broker: { clock, config: { leaseTtlSeconds: TTL_SECONDS } } });
     before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { clock, config: { leaseTtlSeconds: TTL_SECONDS } });
       vendors = [
-        await broker.addVendor('model-a'),
-        await broker.addVendor('model-b'),
-        await broker.addVendor('model-c'),
+        await suite.broker.addVendor('model-a'),
+        await suite.broker.addVendor('model-b'),
+        await suite.broker.addVendor('model-c'),
       ];
-      token = (await broker.customer()).token;
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
+      token = (await suite.broker.customer()).token;
     });
 
     test('any sequence keeps the ledger balanced, pays each unit at most once, and never credits a vendor more than it took', async () => {
@@ -71,7 +64,7 @@ for (const engine of testEngines()) {
       const runModel = async (actions: Action[]) => {
         run++;
         const chain = PaywordChain.generate(LENGTH);
-        const bought = await broker.buyCoin(token, {
+        const bought = await suite.broker.buyCoin(token, {
           amount: LENGTH,
           chain,
           key: `model-${engine}-${run}-${Date.now()}`,
@@ -108,7 +101,7 @@ for (const engine of testEngines()) {
           view.startRelease = release;
           view.last = release.index;
           // v1.1: an honest new holder reports the release it starts from at once, ending the previous epoch.
-          await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+          await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
             token: vendors[byId(view.cert.vendorId)]?.apiKey,
             body: { epoch: view.epoch, index: release.index, payword: chain.b64(release.index), release },
           });
@@ -142,7 +135,7 @@ for (const engine of testEngines()) {
             sent.push(view);
           }
           if (items.length === 0) return;
-          const res = await call(broker.api, 'POST', '/redemptions', {
+          const res = await call(suite.broker.api, 'POST', '/redemptions', {
             token: v.apiKey,
             key: `r-${run}-${++keySeq}`,
             body: { items },
@@ -168,7 +161,7 @@ for (const engine of testEngines()) {
           if (action.kind === 'pay') {
             if (spent + action.units > LENGTH) continue;
             // The customer presents w_(spent + units): that payword is the claim's proof of payment.
-            const claim = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+            const claim = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
               token: v.apiKey,
               body: { proof: { index: spent + action.units, payword: chain.b64(spent + action.units) } },
             });
@@ -201,7 +194,7 @@ for (const engine of testEngines()) {
           } else if (action.kind === 'checkpoint') {
             const latest = [...views.values()].at(-1);
             if (!latest || latest.start === null) continue;
-            await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+            await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
               token: v.apiKey,
               body: { epoch: latest.epoch, index: latest.last, payword: chain.b64(latest.last) },
             });
@@ -213,7 +206,7 @@ for (const engine of testEngines()) {
             const first = [...views.values()][0];
             const maxSeen = Math.max(0, ...[...views.values()].map((x) => x.last));
             if (!first || maxSeen === 0) continue;
-            await call(broker.api, 'POST', '/redemptions', {
+            await call(suite.broker.api, 'POST', '/redemptions', {
               token: v.apiKey,
               key: `g-${run}-${++keySeq}`,
               body: {
@@ -232,9 +225,9 @@ for (const engine of testEngines()) {
 
         for (let vi = 0; vi < vendors.length; vi++) await redeemAll(vi);
 
-        const audited = await broker.audit();
+        const audited = await suite.broker.audit();
         assert.ok(audited.ok, audited.discrepancies.join('; '));
-        const ranges = await broker.database.db
+        const ranges = await suite.broker.database.db
           .selectFrom('redeemed_ranges')
           .selectAll()
           .where('chain_id', '=', chain.chainIdB64)
