@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   AllowanceResponseSchema,
   b64uDecode,
@@ -13,16 +13,7 @@ import {
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
 import { startReleaseServer } from '@netpay/test-kit';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  GOOD_CARD,
-  type Reply,
-  startBank,
-  startBroker,
-  type TestVendor,
-} from './harness.ts';
+import { type BrokerUnderTest, brokerSuite, call, GOOD_CARD, type Reply, type TestVendor } from './harness.ts';
 import { csrfOf, decodeEntities, inputValue, WebClient } from './web-client.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -90,41 +81,35 @@ class SiteWallet {
 
 for (const engine of testEngines()) {
   describe(`one NetPay balance, connections and allowances on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
     const clock = new ManualClock(new Date());
     const callback = (v: TestVendor) => `http://127.0.0.1:9/${v.id}/netpay/connected`;
     const connectPath = (v: TestVendor, state: string) =>
       `/connect?${new URLSearchParams({ vendor: v.id, return: callback(v), state })}`;
 
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank, {
+    const suite = brokerSuite(engine, {
+      broker: {
         clock,
         config: { leaseTtlSeconds: LEASE_SECONDS, allowanceMaxMinor: ALLOWANCE_MAX, connectionBlockMinor: 200 },
-      });
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
+      },
     });
 
     const assertAudit = async () => {
-      const result = await broker.audit();
+      const result = await suite.broker.audit();
       assert.ok(result.ok, result.discrepancies.join('\n'));
     };
-    const vendor = (name: string, releaseUrl?: string) => broker.addVendor(`${name}-${++seq}`, releaseUrl);
+    const vendor = (name: string, releaseUrl?: string) => suite.broker.addVendor(`${name}-${++seq}`, releaseUrl);
     const grant = (code: string, v: TestVendor) =>
-      call(broker.api, 'POST', `/wallet-grants/${encodeURIComponent(code)}`, { token: v.apiKey });
+      call(suite.broker.api, 'POST', `/wallet-grants/${encodeURIComponent(code)}`, { token: v.apiKey });
 
     async function reader(): Promise<{ client: WebClient; email: string; token: () => Promise<string> }> {
-      const client = new WebClient(broker.url);
+      const client = new WebClient(suite.broker.url);
       const email = `reader${++seq}-${Date.now()}@example.test`;
       const form = await client.get('/register');
       const res = await client.post('/register', { csrf: csrfOf(form.text), email, password: PASSWORD });
       assert.equal(res.status, 303, res.text);
       const token = async () =>
-        (await call(broker.api, 'POST', '/sessions', { body: { email, password: PASSWORD } })).body.token as string;
+        (await call(suite.broker.api, 'POST', '/sessions', { body: { email, password: PASSWORD } })).body
+          .token as string;
       return { client, email, token };
     }
 
@@ -210,17 +195,17 @@ for (const engine of testEngines()) {
       assert.equal((await grant(code, planet)).body.code, 'grant_invalid', 'a code works once');
 
       const site = new SiteWallet(res);
-      const spent = await site.refresh(broker, planet, 5, [{ index: 5, amount: 5, description: 'Moon landing' }]);
+      const spent = await site.refresh(suite.broker, planet, 5, [{ index: 5, amount: 5, description: 'Moon landing' }]);
       assert.equal(spent.status, 200, spent.text);
       assert.equal(spent.body.allowance.index, 55, 'a′ = spent + max');
       assert.equal(spent.body.balance, 445);
       assert.equal(spent.body.holder, undefined, 'same chain: no new certificate');
-      const again = await site.refresh(broker, planet, 5, [{ index: 5, amount: 5, description: 'Moon landing' }]);
+      const again = await site.refresh(suite.broker, planet, 5, [{ index: 5, amount: 5, description: 'Moon landing' }]);
       assert.deepEqual(again.body, spent.body, 'a repeated request gets the same answer');
-      const stale = await site.refresh(broker, planet, 3);
+      const stale = await site.refresh(suite.broker, planet, 3);
       assert.equal(stale.body.allowance.index, 55, 'an older point changes nothing');
 
-      const forged = await call(broker.api, 'POST', '/allowances', {
+      const forged = await call(suite.broker.api, 'POST', '/allowances', {
         token: planet.apiKey,
         body: {
           refreshToken: site.refreshToken,
@@ -230,12 +215,12 @@ for (const engine of testEngines()) {
         },
       });
       assert.equal(forged.body.code, 'invalid_payword');
-      const beyond = await call(broker.api, 'POST', '/allowances', {
+      const beyond = await call(suite.broker.api, 'POST', '/allowances', {
         token: planet.apiKey,
         body: { refreshToken: site.refreshToken, chainId, epoch: 1, spent: { index: 56, payword: site.w(55) } },
       });
       assert.equal(beyond.body.code, 'invalid_payword');
-      const otherSite = await call(broker.api, 'POST', '/allowances', {
+      const otherSite = await call(suite.broker.api, 'POST', '/allowances', {
         token: bugle.apiKey,
         body: { refreshToken: site.refreshToken, chainId, epoch: 1, spent: { index: 5, payword: site.w(5) } },
       });
@@ -247,7 +232,7 @@ for (const engine of testEngines()) {
       assert.equal(second.balance, 395);
       assert.notEqual(second.chainId, site.chainId, 'each connection has chains of its own');
 
-      const api = await call(broker.api, 'GET', '/balance', { token: await token() });
+      const api = await call(suite.broker.api, 'GET', '/balance', { token: await token() });
       assert.equal(api.status, 200, api.text);
       assert.equal(api.body.balance, 395);
       assert.deepEqual(
@@ -285,12 +270,12 @@ for (const engine of testEngines()) {
       const setCap = await client.post(`/sites/${planetId}/limit`, { csrf: csrfOf(raw.text), site_cap: '0.60' });
       assert.equal(setCap.status, 303);
 
-      const partial = await site.refresh(broker, planet, 50);
+      const partial = await site.refresh(suite.broker, planet, 50);
       assert.equal(partial.body.allowance.index, 60, 'only what the monthly limit leaves');
-      const capped = await site.refresh(broker, planet, 60);
+      const capped = await site.refresh(suite.broker, planet, 60);
       assert.equal(capped.status, 402, capped.text);
       assert.equal(capped.body.code, 'limit_reached');
-      assert.equal(capped.body.brokerUrl, `${broker.url}/sites`);
+      assert.equal(capped.body.brokerUrl, `${suite.broker.url}/sites`);
       assert.match(capped.body.detail, /monthly limit for this site/);
 
       // The daily limit across sites: NZ$0.80 a day, NZ$0.60 of it already allowed to the Planet.
@@ -303,7 +288,7 @@ for (const engine of testEngines()) {
       assert.equal(daily.status, 303);
       const other = await connected(client, bugle, false);
       assert.equal(other.allowance.index, 20, 'what the daily limit leaves');
-      const stop = await other.refresh(broker, bugle, 20);
+      const stop = await other.refresh(suite.broker, bugle, 20);
       assert.equal(stop.body.code, 'limit_reached');
       assert.match(stop.body.detail, /daily limit across sites/);
 
@@ -313,12 +298,12 @@ for (const engine of testEngines()) {
         daily_cap: '2.00',
       });
       assert.equal(raise.status, 303);
-      const through = await other.refresh(broker, bugle, 20);
+      const through = await other.refresh(suite.broker, bugle, 20);
       assert.equal(through.status, 200, through.text);
       assert.equal(through.body.allowance.index, 70);
 
       clock.advance(32 * 86_400_000); // a new month and a new day: both limits start again
-      const nextMonth = await site.refresh(broker, planet, 60);
+      const nextMonth = await site.refresh(suite.broker, planet, 60);
       assert.equal(nextMonth.status, 200, nextMonth.text);
       assert.equal(nextMonth.body.allowance.index, 110);
       await assertAudit();
@@ -333,7 +318,7 @@ for (const engine of testEngines()) {
       assert.equal(first.balance, 150, 'the Planet’s chain holds all NZ$2.00, NZ$0.50 of it allowed');
       const second = await connected(client, bugle, false);
       assert.equal(second.balance, 100, 'the Bugle is funded from what the Planet’s chain held beyond its allowance');
-      const more = await first.refresh(broker, planet, 45);
+      const more = await first.refresh(suite.broker, planet, 45);
       assert.equal(more.status, 200, more.text);
       assert.notEqual(more.body.holder, undefined, 'the Planet moves to a new chain');
       assert.equal(more.body.balance, 55, 'NZ$2.00 − NZ$0.45 read − two allowances of NZ$0.50');
@@ -349,12 +334,12 @@ for (const engine of testEngines()) {
       const code = await firstConnect(client, planet, { amount: '1.00', saveCard: false });
       const site = new SiteWallet(await grant(code, planet));
       assert.equal(site.balance, 50);
-      assert.equal((await site.refresh(broker, planet, 50)).body.allowance.index, 100);
+      assert.equal((await site.refresh(suite.broker, planet, 50)).body.allowance.index, 100);
       assert.equal(site.balance, 0);
-      const empty = await site.refresh(broker, planet, 100);
+      const empty = await site.refresh(suite.broker, planet, 100);
       assert.equal(empty.status, 402, empty.text);
       assert.equal(empty.body.code, 'balance_exhausted');
-      assert.equal(empty.body.brokerUrl, `${broker.url}/coins`);
+      assert.equal(empty.body.brokerUrl, `${suite.broker.url}/coins`);
       assert.equal(balanceFigure(await walletPage(client)), 'NZ$0.00');
       await assertAudit();
     });
@@ -373,18 +358,18 @@ for (const engine of testEngines()) {
       assert.equal(set.status, 303, set.text);
       const site = new SiteWallet(await grant(code, planet));
       const firstChain = site.chainId;
-      await site.refresh(broker, planet, 50);
-      const chargesBefore = (await bank.statement()).body.lines.length;
+      await site.refresh(suite.broker, planet, 50);
+      const chargesBefore = (await suite.bank.statement()).body.lines.length;
 
-      const topped = await site.refresh(broker, planet, 100);
+      const topped = await site.refresh(suite.broker, planet, 100);
       assert.equal(topped.status, 200, topped.text);
       assert.notEqual(topped.body.chainId, firstChain, 'a new chain, funded by the top-up');
       assert.equal(topped.body.holder.vendorId, planet.id, 'with the site’s certificate for it');
       assert.equal(topped.body.holder.epoch, 1);
       assert.equal(topped.body.allowance.index, 50);
       assert.equal(topped.body.balance, 50);
-      assert.equal((await bank.statement()).body.lines.length, chargesBefore + 1, 'one charge');
-      const repeat = await call(broker.api, 'POST', '/allowances', {
+      assert.equal((await suite.bank.statement()).body.lines.length, chargesBefore + 1, 'one charge');
+      const repeat = await call(suite.broker.api, 'POST', '/allowances', {
         token: planet.apiKey,
         body: {
           refreshToken: site.refreshToken,
@@ -395,14 +380,14 @@ for (const engine of testEngines()) {
       });
       assert.equal(repeat.status, 200, repeat.text);
       assert.equal(repeat.body.chainId, topped.body.chainId, 'a repeat gets the current chain');
-      assert.equal((await bank.statement()).body.lines.length, chargesBefore + 1, 'and no second charge');
+      assert.equal((await suite.bank.statement()).body.lines.length, chargesBefore + 1, 'and no second charge');
 
-      await site.refresh(broker, planet, 50);
-      const over = await site.refresh(broker, planet, 100);
+      await site.refresh(suite.broker, planet, 50);
+      const over = await site.refresh(suite.broker, planet, 100);
       assert.equal(over.status, 402, over.text);
       assert.equal(over.body.code, 'balance_exhausted', 'NZ$1.00 more would pass the NZ$1.50 ceiling');
-      assert.equal((await bank.statement()).body.lines.length, chargesBefore + 1);
-      const api = await call(broker.api, 'GET', '/balance', { token: await token() });
+      assert.equal((await suite.bank.statement()).body.lines.length, chargesBefore + 1);
+      const api = await call(suite.broker.api, 'GET', '/balance', { token: await token() });
       assert.deepEqual(api.body.autoTopUp, { amount: 100, monthlyCeiling: 150 });
       const history = decodeEntities((await client.get('/history')).text);
       assert.match(history, /Automatic top-up \(card ending 4242\)/);
@@ -420,7 +405,7 @@ for (const engine of testEngines()) {
       try {
         planet = await vendor('revoked-planet', release.url);
         const site = await connected(client, planet, true);
-        await site.refresh(broker, planet, 10, [{ index: 10, amount: 10, description: 'Ten cents' }]);
+        await site.refresh(suite.broker, planet, 10, [{ index: 10, amount: 10, description: 'Ten cents' }]);
         lastSpent = { index: 10, payword: site.w(10) };
         const before = await sitesPage(client);
         const name = `Vendor ${planet.id}`;
@@ -429,7 +414,7 @@ for (const engine of testEngines()) {
 
         const forged = await client.post(`/sites/${id}/revoke`, { csrf: 'forged' });
         assert.equal(forged.status, 403);
-        assert.equal((await site.refresh(broker, planet, 10)).status, 200, 'a forged form revokes nothing');
+        assert.equal((await site.refresh(suite.broker, planet, 10)).status, 200, 'a forged form revokes nothing');
 
         const raw = await client.get('/sites');
         const revoke = await client.post(`/sites/${id}/revoke`, { csrf: csrfOf(raw.text) });
@@ -440,7 +425,7 @@ for (const engine of testEngines()) {
         assert.equal(balanceFigure(after), 'NZ$4.90', 'only what the site read is gone');
         assert.doesNotMatch(after, new RegExp(`data-label="Site">${name}<`));
 
-        const refused = await site.refresh(broker, planet, 10);
+        const refused = await site.refresh(suite.broker, planet, 10);
         assert.equal(refused.status, 403);
         assert.equal(refused.body.code, 'connection_revoked');
         const reconnect = await nextConnect(client, planet);
@@ -455,7 +440,7 @@ for (const engine of testEngines()) {
       const { client } = await reader();
       const planet = await vendor('gone-planet'); // release URL on port 9: nobody answers
       const site = await connected(client, planet, true);
-      await site.refresh(broker, planet, 10);
+      await site.refresh(suite.broker, planet, 10);
       const id = connectionIdOf(await sitesPage(client), `Vendor ${planet.id}`);
       const raw = await client.get('/sites');
       await client.post(`/sites/${id}/revoke`, { csrf: csrfOf(raw.text) });
@@ -463,7 +448,7 @@ for (const engine of testEngines()) {
       assert.match(pending, /comes back to your balance when the site releases it/);
       assert.match(pending, /NZ\$0\.50 comes back/);
       assert.equal(balanceFigure(pending), 'NZ$4.40', 'the allowance is not in the balance yet');
-      assert.equal((await site.refresh(broker, planet, 10)).body.code, 'connection_revoked');
+      assert.equal((await site.refresh(suite.broker, planet, 10)).body.code, 'connection_revoked');
 
       clock.advance((LEASE_SECONDS + 1) * 1000);
       const done = await sitesPage(client);
@@ -492,10 +477,10 @@ for (const engine of testEngines()) {
         const id = connectionIdOf(await sitesPage(client), `Vendor ${evil.id}`);
         await client.post(`/sites/${id}/revoke`, { csrf: csrfOf((await client.get('/sites')).text) });
 
-        assert.equal((await site.refresh(broker, evil, 0)).body.code, 'connection_revoked');
+        assert.equal((await site.refresh(suite.broker, evil, 0)).body.code, 'connection_revoked');
         const taken = await redeemAll(evil, site);
         // Spending its paywords anywhere else: another site's claim is refused.
-        const elsewhere = await call(broker.api, 'POST', `/chains/${site.chainId}/claim`, {
+        const elsewhere = await call(suite.broker.api, 'POST', `/chains/${site.chainId}/claim`, {
           token: bugle.apiKey,
           body: { proof: { index: site.allowance.index, payword: site.allowance.payword } },
         });
@@ -524,20 +509,20 @@ for (const engine of testEngines()) {
       assert.equal(limits.status, 303, 'a reader who reads a lot raises the daily limit');
       // The reader reads NZ$1.80 there, reported honestly; at 180 the chain cannot carry a full allowance and the
       // connection moves to a new chain; the old one ends at 180.
-      for (const spent of [45, 90, 135]) assert.equal((await site.refresh(broker, evil, spent)).status, 200);
+      for (const spent of [45, 90, 135]) assert.equal((await site.refresh(suite.broker, evil, spent)).status, 200);
       const oldChain = site.chainId;
-      const moved = await site.refresh(broker, evil, 180);
+      const moved = await site.refresh(suite.broker, evil, 180);
       assert.equal(moved.status, 200, moved.text);
       assert.notEqual(site.chainId, oldChain);
       const read = 180;
       // The reader reads at the Bugle now.
       const other = await connected(client, bugle, false);
-      await other.refresh(broker, bugle, 20);
+      await other.refresh(suite.broker, bugle, 20);
 
       // The site keeps w_185 of the old chain and w_50 of the new one, and turns dishonest.
       const oldHeld = site.held.get(oldChain);
       assert.equal(oldHeld?.index, 185);
-      const beyond = await call(broker.api, 'POST', '/redemptions', {
+      const beyond = await call(suite.broker.api, 'POST', '/redemptions', {
         token: evil.apiKey,
         key: `evil-old-${seq}`,
         body: {
@@ -552,7 +537,7 @@ for (const engine of testEngines()) {
         },
       });
       assert.equal(beyond.body.items[0].status, 'rejected', 'nothing past the point it reported');
-      const honestPart = await call(broker.api, 'POST', '/redemptions', {
+      const honestPart = await call(suite.broker.api, 'POST', '/redemptions', {
         token: evil.apiKey,
         key: `evil-old-ok-${seq}`,
         body: {
@@ -568,7 +553,7 @@ for (const engine of testEngines()) {
       });
       assert.equal(honestPart.body.items[0].status, 'accepted', honestPart.text);
       for (const chainId of [oldChain, site.chainId]) {
-        const claim = await call(broker.api, 'POST', `/chains/${chainId}/claim`, {
+        const claim = await call(suite.broker.api, 'POST', `/chains/${chainId}/claim`, {
           token: bugle.apiKey,
           body: { proof: { index: 1, payword: site.w(1, chainId) } },
         });
@@ -598,11 +583,11 @@ for (const engine of testEngines()) {
       const { client, token } = await reader();
       const apiToken = await token();
       const shop = await vendor('coin-shop');
-      const bought = await broker.buyCoin(apiToken, { amount: 100 });
+      const bought = await suite.broker.buyCoin(apiToken, { amount: 100 });
       assert.equal(bought.status, 201, bought.text);
       const { chainId, seed } = bought.body;
       const w = (k: number) => b64uEncode(paywordAt(b64uDecode(chainId, 16), b64uDecode(seed, 32), 100, k));
-      const claim = await call(broker.api, 'POST', `/chains/${chainId}/claim`, {
+      const claim = await call(suite.broker.api, 'POST', `/chains/${chainId}/claim`, {
         token: shop.apiKey,
         body: { proof: { index: 38, payword: w(38) } },
       });
@@ -627,7 +612,7 @@ for (const engine of testEngines()) {
     async function redeemAll(v: TestVendor, site: SiteWallet): Promise<number> {
       let total = 0;
       for (const [chainId, held] of site.held) {
-        const res = await call(broker.api, 'POST', '/redemptions', {
+        const res = await call(suite.broker.api, 'POST', '/redemptions', {
           token: v.apiKey,
           key: `all-${chainId}-${++seq}`,
           body: {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { testEngines } from '@netpay/service-kit/testing';
 import { CookieJar } from '@netpay/test-kit/cookie-jar';
 import {
@@ -9,7 +9,7 @@ import {
   type LoginFailureLimits,
   loginRefusal,
 } from '../src/login-throttle.ts';
-import { type BankUnderTest, type BrokerUnderTest, startBank, startBroker } from './harness.ts';
+import { brokerSuite } from './harness.ts';
 import { csrfOf } from './web-client.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -122,19 +122,10 @@ describe('login failure rule (pure)', () => {
 
 for (const [n, engine] of testEngines().entries()) {
   describe(`login throttling over HTTP on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
+    // The ceiling is lowered so a test can reach it from three addresses; the rest are the defaults.
+    const suite = brokerSuite(engine, { broker: { config: { loginFailures: { perAccount: 25 } } } });
     // Each test uses its own source addresses, 127.<engine>.<test>.<host>, so no test sees another's failures.
-    const from = (testNo: number, host: number) => new Client(broker.url, `127.${10 + n}.${testNo}.${host}`);
-    before(async () => {
-      bank = await startBank(engine);
-      // The ceiling is lowered so a test can reach it from three addresses; the rest are the defaults.
-      broker = await startBroker(engine, bank, { config: { loginFailures: { perAccount: 25 } } });
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
-    });
+    const from = (testNo: number, host: number) => new Client(suite.broker.url, `127.${10 + n}.${testNo}.${host}`);
 
     test('an attacker guessing from one address does not lock out the owner, on the web form or the API', async () => {
       const victim = newEmail('victim');

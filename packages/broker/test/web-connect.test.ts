@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import {
   checkWire,
   ConnectionGrantResponseSchema,
@@ -10,7 +10,7 @@ import {
 } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
-import { type BankUnderTest, type BrokerUnderTest, call, startBank, startBroker, type TestVendor } from './harness.ts';
+import { type BrokerUnderTest, brokerSuite, call, type TestVendor } from './harness.ts';
 import { csrfOf, inputValue, WebClient } from './web-client.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -52,27 +52,25 @@ function consentForm(page: string, extra: Record<string, string> = {}): Record<s
 
 for (const engine of testEngines()) {
   describe(`connect and connection grants on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
     let planet: TestVendor;
     let bugle: TestVendor;
     const clock = new ManualClock(new Date());
     const site = (v: TestVendor) => `http://127.0.0.1:9/${v.id}/`;
     const callback = (v: TestVendor) => `${site(v)}netpay/connected?from=paywall`;
 
+    const suite = brokerSuite(engine, { broker: { clock } });
     before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { clock });
-      planet = await broker.addVendor('daily-planet');
-      bugle = await broker.addVendor('the-bugle');
-    });
-    after(async () => {
-      await broker?.close();
-      await bank?.close();
+      planet = await suite.broker.addVendor('daily-planet');
+      bugle = await suite.broker.addVendor('the-bugle');
     });
 
     const exchange = (code: string, vendor?: TestVendor) =>
-      call(broker.api, 'POST', `/wallet-grants/${encodeURIComponent(code)}`, vendor ? { token: vendor.apiKey } : {});
+      call(
+        suite.broker.api,
+        'POST',
+        `/wallet-grants/${encodeURIComponent(code)}`,
+        vendor ? { token: vendor.apiKey } : {},
+      );
 
     /** Connect a site: the consent page (adding NZ$2.00) the first time, no page after; the code from the redirect. */
     async function connectNew(client: WebClient, vendor: TestVendor, state = 'st-1'): Promise<string> {
@@ -87,7 +85,7 @@ for (const engine of testEngines()) {
     }
 
     test('a return URL outside the vendor site, an unknown vendor or a missing state: error page, never a redirect', async () => {
-      const client = await loggedIn(broker);
+      const client = await loggedIn(suite.broker);
       const bad: Array<[string, string, string]> = [
         [planet.id, 'http://evil.example/daily-planet/cb', 's'],
         [planet.id, 'http://127.0.0.1:9/the-bugle/cb', 's'],
@@ -100,10 +98,10 @@ for (const engine of testEngines()) {
         [planet.id, 'javascript:alert(1)//127.0.0.1:9/daily-planet/', 's'],
         [planet.id, callback(planet), ''],
         ['no-such-vendor', callback(planet), 's'],
-        ['broker', `${broker.url}/`, 's'],
+        ['broker', `${suite.broker.url}/`, 's'],
       ];
       for (const [vendor, ret, state] of bad) {
-        for (const who of [client, new WebClient(broker.url)]) {
+        for (const who of [client, new WebClient(suite.broker.url)]) {
           const res = await who.get(connectPath(vendor, ret, state));
           assert.equal(res.status, 400, `${vendor} ${ret} ${state}`);
           assert.equal(res.location, null);
@@ -121,8 +119,8 @@ for (const engine of testEngines()) {
 
     test('logged out: log in, consent (adding money on the page), redirect with a code; the grant hands over a claimed chain and an allowance, never a seed', async () => {
       const email = `flow-${Date.now()}@example.test`;
-      await call(broker.api, 'POST', '/customers', { body: { email, password: PASSWORD } });
-      const client = new WebClient(broker.url);
+      await call(suite.broker.api, 'POST', '/customers', { body: { email, password: PASSWORD } });
+      const client = new WebClient(suite.broker.url);
       const start = await client.get(connectPath(planet.id, callback(planet), 'nonce-42'));
       assert.equal(start.status, 200);
       assert.equal(start.headers.get('referrer-policy'), 'no-referrer');
@@ -184,18 +182,18 @@ for (const engine of testEngines()) {
       assert.equal(holder.epoch, 1);
       assert.equal(grant.body.previous, null);
       assert.equal(grant.body.start, null);
-      const discovery = await call(broker.url, 'GET', '/.well-known/netpay');
+      const discovery = await call(suite.broker.url, 'GET', '/.well-known/netpay');
       const key = findKey(discovery.body.keys, touchstone.keyId);
       assert.ok(key);
       assert.ok(verifyTouchstone(touchstone, key));
       assert.ok(verifyHolderCertificate(holder, findKey(discovery.body.keys, holder.keyId) ?? new Uint8Array()));
       // Exactly what the vendor's own claim answers (the current holder's claim is idempotent).
-      const claim = await call(broker.api, 'POST', `/chains/${chainId}/claim`, { token: planet.apiKey });
+      const claim = await call(suite.broker.api, 'POST', `/chains/${chainId}/claim`, { token: planet.apiKey });
       assert.equal(claim.status, 200);
       assert.deepEqual(claim.body.holder, holder);
       assert.deepEqual(claim.body.touchstone, touchstone);
       // No other site can take the connection's chain.
-      const foreign = await call(broker.api, 'POST', `/chains/${chainId}/claim`, {
+      const foreign = await call(suite.broker.api, 'POST', `/chains/${chainId}/claim`, {
         token: bugle.apiKey,
         body: { proof: { index: 1, payword: allowance.payword } },
       });
@@ -205,11 +203,11 @@ for (const engine of testEngines()) {
       assert.equal(reuse.status, 400);
       assert.equal(reuse.body.code, 'grant_invalid');
       assert.equal(reuse.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-      assert.ok((await broker.audit()).ok);
+      assert.ok((await suite.broker.audit()).ok);
     });
 
     test('a code for another vendor, an expired, unknown or malformed code is grant_invalid; no key is 401', async () => {
-      const client = await loggedIn(broker);
+      const client = await loggedIn(suite.broker);
       const code = await connectNew(client, planet);
       const wrong = await exchange(code, bugle);
       assert.equal(wrong.status, 400);
@@ -228,7 +226,7 @@ for (const engine of testEngines()) {
     });
 
     test('concurrent exchanges of one code: exactly one wins', async () => {
-      const client = await loggedIn(broker);
+      const client = await loggedIn(suite.broker);
       const code = await connectNew(client, planet);
       const results = await Promise.all(Array.from({ length: 6 }, () => exchange(code, planet)));
       const statuses = results.map((r) => r.status).sort();
@@ -236,7 +234,7 @@ for (const engine of testEngines()) {
     });
 
     test('a further site connects with no page; asking before each site brings the page back; the same site again keeps its chain', async () => {
-      const client = await loggedIn(broker);
+      const client = await loggedIn(suite.broker);
       const first = await exchange(await connectNew(client, planet, 'first'), planet);
       assert.equal(first.status, 200, first.text);
 
@@ -253,7 +251,7 @@ for (const engine of testEngines()) {
       assert.equal(third.body.chainId, first.body.chainId);
       assert.deepEqual(third.body.allowance, first.body.allowance);
       assert.notEqual(third.body.refreshToken, first.body.refreshToken);
-      const old = await call(broker.api, 'POST', '/allowances', {
+      const old = await call(suite.broker.api, 'POST', '/allowances', {
         token: planet.apiKey,
         body: {
           refreshToken: first.body.refreshToken,
@@ -275,24 +273,24 @@ for (const engine of testEngines()) {
       const page = await client.get(connectPath(bugle.id, callback(bugle), 'asked'));
       assert.equal(page.status, 200, 'the customer asked to be asked');
       assert.doesNotMatch(page.text, /Add money first/, 'the balance is not empty');
-      assert.ok((await broker.audit()).ok);
+      assert.ok((await suite.broker.audit()).ok);
     });
 
     test('Cancel goes back with error=access_denied; a bad CSRF token is 403 and issues nothing', async () => {
-      const client = await loggedIn(broker);
+      const client = await loggedIn(suite.broker);
       const consent = await client.get(connectPath(planet.id, callback(planet), 'cancel-me'));
-      const grantsBefore = await grantCount(broker);
+      const grantsBefore = await grantCount(suite.broker);
       const forged = await client.post('/connect', { ...consentForm(consent.text), csrf: 'forged' });
       assert.equal(forged.status, 403);
       assert.equal(forged.location, null);
-      assert.equal(await grantCount(broker), grantsBefore);
+      assert.equal(await grantCount(suite.broker), grantsBefore);
       const cancel = await client.post('/connect', { ...consentForm(consent.text), action: 'cancel' });
       assert.equal(cancel.status, 303);
       const location = new URL(cancel.location ?? '');
       assert.equal(location.searchParams.get('error'), 'access_denied');
       assert.equal(location.searchParams.get('state'), 'cancel-me');
       assert.equal(location.searchParams.get('code'), null);
-      assert.equal(await grantCount(broker), grantsBefore);
+      assert.equal(await grantCount(suite.broker), grantsBefore);
     });
   });
 }
