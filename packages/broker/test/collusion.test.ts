@@ -4,17 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { HolderCertificate, ReleaseStatement } from '@netpay/protocol';
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
-import {
-  type BankUnderTest,
-  type BrokerUnderTest,
-  call,
-  item,
-  PaywordChain,
-  proof,
-  startBank,
-  startBroker,
-  type TestVendor,
-} from './harness.ts';
+import { brokerSuite, call, item, PaywordChain, proof, type TestVendor } from './harness.ts';
 
 /**
  * Issue 7, item 1, in every order: a customer and vendors collude to be paid twice for one chain. A customer buys
@@ -68,36 +58,32 @@ async function releaseDesk(): Promise<{
 
 for (const engine of testEngines()) {
   describe(`collusion against one chain on ${engine}`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
     let desk: Awaited<ReturnType<typeof releaseDesk>>;
     let seq = 0;
     const clock = new ManualClock('2026-11-24T00:00:00Z');
-    before(async () => {
-      bank = await startBank(engine);
-      broker = await startBroker(engine, bank, { clock, config: { leaseTtlSeconds: TTL_SECONDS } });
-      desk = await releaseDesk();
-    });
-    after(async () => {
+    // Registered before the suite's hooks, so the desk closes before the broker does (after hooks run in order).
+    after(() => {
       desk?.server.close();
-      await broker?.close();
-      await bank?.close();
+    });
+    const suite = brokerSuite(engine, { broker: { clock, config: { leaseTtlSeconds: TTL_SECONDS } } });
+    before(async () => {
+      desk = await releaseDesk();
     });
 
     /** The common start: coin bought, A paid to 13, B claimed with w_14 and obtained A's release at 13. */
     async function setUp() {
       seq++;
-      const customer = await broker.customer();
+      const customer = await suite.broker.customer();
       const chain = PaywordChain.generate(LENGTH);
-      assert.equal((await broker.buyCoin(customer.token, { amount: LENGTH, chain })).status, 201);
-      const a = await broker.addVendor(`col-a-${seq}`, desk.urlFor(`col-a-${seq}`));
-      const b = await broker.addVendor(`col-b-${seq}`, desk.urlFor(`col-b-${seq}`));
-      const claimA = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      assert.equal((await suite.broker.buyCoin(customer.token, { amount: LENGTH, chain })).status, 201);
+      const a = await suite.broker.addVendor(`col-a-${seq}`, desk.urlFor(`col-a-${seq}`));
+      const b = await suite.broker.addVendor(`col-b-${seq}`, desk.urlFor(`col-b-${seq}`));
+      const claimA = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: a.apiKey,
         body: proof(chain, 1),
       });
       assert.equal(claimA.status, 200, claimA.text);
-      const claimB = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const claimB = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: b.apiKey,
         body: proof(chain, 14),
       });
@@ -106,16 +92,17 @@ for (const engine of testEngines()) {
       const releaseA = a.release(holderB, 13, chain.b64(13));
       // B took w_14 and will release there if the broker asks for a refund.
       desk.answer(b, () => ({ index: 14, payword: chain.b64(14) }));
-      const refund = () => call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
+      const refund = () =>
+        call(suite.broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token: customer.token });
       const redeem = (v: TestVendor, items: unknown[]) =>
-        call(broker.api, 'POST', '/redemptions', {
+        call(suite.broker.api, 'POST', '/redemptions', {
           token: v.apiKey,
           key: `k-${seq}-${Math.random()}`,
           body: { items },
         });
       /** B reports the release it started from (v1.1), as an honest SDK does right after a move. */
       const report = (release: ReleaseStatement = releaseA) =>
-        call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
           token: b.apiKey,
           body: { epoch: 2, index: release.index, payword: release.payword, release },
         });
@@ -124,21 +111,21 @@ for (const engine of testEngines()) {
 
     /** Money out for the chain: vendors' kept gross plus the refund; must never pass the value. */
     async function moneyOut(chainId: string): Promise<{ kept: Map<string, number>; refunded: number; total: number }> {
-      const ranges = await broker.database.db
+      const ranges = await suite.broker.database.db
         .selectFrom('redeemed_ranges')
         .selectAll()
         .where('chain_id', '=', chainId)
         .execute();
       const kept = new Map<string, number>();
       for (const r of ranges) kept.set(r.vendor_id, (kept.get(r.vendor_id) ?? 0) + r.gross - r.taken_back_gross);
-      const row = await broker.database.db
+      const row = await suite.broker.database.db
         .selectFrom('chains')
         .select('refunded_amount')
         .where('chain_id', '=', chainId)
         .executeTakeFirstOrThrow();
       const total = [...kept.values()].reduce((s, x) => s + x, 0) + row.refunded_amount;
       assert.ok(total <= LENGTH, `the broker let ${total} out for a ${LENGTH} chain`);
-      const audited = await broker.audit();
+      const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
       return { kept, refunded: row.refunded_amount, total };
     }
@@ -192,7 +179,7 @@ for (const engine of testEngines()) {
       assert.deepEqual(codes(await s.redeem(s.a, [item(s.chain, 1, 0, 200, undefined, fake)])), ['accepted']);
       // B reports the release it really started from: A signed two different releases for epoch 1.
       assert.equal((await s.report()).status, 200);
-      const conflicts = await broker.database.db
+      const conflicts = await suite.broker.database.db
         .selectFrom('conflicts')
         .selectAll()
         .where('chain_id', '=', s.chain.chainIdB64)
@@ -205,7 +192,7 @@ for (const engine of testEngines()) {
       assert.deepEqual(codes(await s.redeem(s.b, [item(s.chain, 2, 13, 14)])), ['accepted']);
       const out = await moneyOut(s.chain.chainIdB64);
       assert.deepEqual([out.kept.get(s.a.id), out.kept.get(s.b.id), out.refunded], [13, 1, 0]);
-      const account = await call(broker.api, 'GET', '/vendor/account', { token: s.a.apiKey });
+      const account = await call(suite.broker.api, 'GET', '/vendor/account', { token: s.a.apiKey });
       assert.equal(account.body.balance, 13, 'A keeps 13 (its fee carried to zero); the rest was taken back');
     });
 
@@ -214,7 +201,7 @@ for (const engine of testEngines()) {
       assert.equal((await s.report()).status, 200);
       const fake = s.a.release(s.holderB, 200, s.chain.b64(200));
       assert.deepEqual(codes(await s.redeem(s.a, [item(s.chain, 1, 0, 200, undefined, fake)])), ['beyond_release']);
-      const conflicts = await broker.database.db
+      const conflicts = await suite.broker.database.db
         .selectFrom('conflicts')
         .select('kind')
         .where('chain_id', '=', s.chain.chainIdB64)
@@ -229,14 +216,17 @@ for (const engine of testEngines()) {
 
     test('a vendor without a fresh payword cannot take the coin: no proof, garbage, or an old point', async () => {
       const s = await setUp();
-      const c = await broker.addVendor(`col-c-${seq}`);
-      const epochsBefore = await broker.database.db
+      const c = await suite.broker.addVendor(`col-c-${seq}`);
+      const epochsBefore = await suite.broker.database.db
         .selectFrom('epochs')
         .select('epoch')
         .where('chain_id', '=', s.chain.chainIdB64)
         .execute();
       const claim = (body?: unknown) =>
-        call(broker.api, 'POST', `/chains/${s.chain.chainIdB64}/claim`, { token: c.apiKey, ...(body ? { body } : {}) });
+        call(suite.broker.api, 'POST', `/chains/${s.chain.chainIdB64}/claim`, {
+          token: c.apiKey,
+          ...(body ? { body } : {}),
+        });
       for (const attempt of [
         await claim(),
         await claim({ proof: { index: 50, payword: s.chain.b64(49) } }),
@@ -247,7 +237,7 @@ for (const engine of testEngines()) {
         assert.equal(attempt.status, 402, attempt.text);
         assert.equal(attempt.body.code, 'invalid_payword');
       }
-      const epochsAfter = await broker.database.db
+      const epochsAfter = await suite.broker.database.db
         .selectFrom('epochs')
         .select('epoch')
         .where('chain_id', '=', s.chain.chainIdB64)
@@ -259,8 +249,8 @@ for (const engine of testEngines()) {
 
     test('a refund racing a holder that does not answer completes within one lease; vendors cannot claim meanwhile', async () => {
       const s = await setUp();
-      const gone = await broker.addVendor(`col-gone-${seq}`, 'http://127.0.0.1:9/release');
-      const claimGone = await call(broker.api, 'POST', `/chains/${s.chain.chainIdB64}/claim`, {
+      const gone = await suite.broker.addVendor(`col-gone-${seq}`, 'http://127.0.0.1:9/release');
+      const claimGone = await call(suite.broker.api, 'POST', `/chains/${s.chain.chainIdB64}/claim`, {
         token: gone.apiKey,
         body: proof(s.chain, 20),
       });
@@ -270,14 +260,14 @@ for (const engine of testEngines()) {
       assert.equal(first.body.code, 'previous_holder_unavailable');
       assert.ok(first.body.retryAfter >= 1 && first.body.retryAfter <= TTL_SECONDS);
       // No vendor can take the coin while the refund waits, whatever payword it has.
-      const during = await call(broker.api, 'POST', `/chains/${s.chain.chainIdB64}/claim`, {
+      const during = await call(suite.broker.api, 'POST', `/chains/${s.chain.chainIdB64}/claim`, {
         token: s.a.apiKey,
         body: proof(s.chain, 30),
       });
       assert.equal(during.status, 409);
       assert.equal(during.body.code, 'chain_refunding');
       // The broker's own release URL answers (never 404): it holds the chain to refund it.
-      const brokerRelease = await call(broker.api, 'POST', '/broker/release', {
+      const brokerRelease = await call(suite.broker.api, 'POST', '/broker/release', {
         body: { holder: claimGone.body.holder },
       });
       assert.equal(brokerRelease.status, 403, brokerRelease.text);
@@ -285,7 +275,7 @@ for (const engine of testEngines()) {
       const second = await s.refund();
       assert.equal(second.status, 200, second.text);
       assert.deepEqual(second.body, { chainId: s.chain.chainIdB64, refunded: 180, releasedIndex: 20 });
-      const epochs = await broker.database.db
+      const epochs = await suite.broker.database.db
         .selectFrom('epochs')
         .select('epoch')
         .where('chain_id', '=', s.chain.chainIdB64)

@@ -26,7 +26,7 @@ import { Value } from '@sinclair/typebox/value';
 import { type Logger, pino } from 'pino';
 import { BROKER_API_ROUTES, OPENAPI_PATH } from '../src/routes/route-table.ts';
 import { contentSecurityPolicy } from '../src/web/respond.ts';
-import { type BankUnderTest, type BrokerUnderTest, call, item, proof, startBank, startBroker } from './harness.ts';
+import { brokerSuite, call, item, proof } from './harness.ts';
 
 /** Sample values for path parameters, well-formed so a route gets past its parameter checks. */
 const SAMPLE_PARAMS: Record<string, string> = {
@@ -61,30 +61,27 @@ function bankLog(): { lines: Array<Record<string, unknown>>; logger: Logger } {
 
 for (const engine of testEngines()) {
   describe(`broker standard interfaces (${engine})`, () => {
-    let bank: BankUnderTest;
-    let broker: BrokerUnderTest;
     let admin: AdminListener;
     const log = bankLog();
 
-    before(async () => {
-      bank = await startBank(engine, { logger: log.logger });
-      broker = await startBroker(engine, bank);
-      admin = await listenAdmin(broker.app.metrics, { port: 0 });
-    });
+    // Registered before the suite's hooks, so the admin listener closes before the broker does (after hooks run in
+    // order).
     after(async () => {
       await admin.close();
-      await broker.close();
-      await bank.close();
+    });
+    const suite = brokerSuite(engine, { bank: { logger: log.logger } });
+    before(async () => {
+      admin = await listenAdmin(suite.broker.app.metrics, { port: 0 });
     });
 
     test('the served OpenAPI document is valid 3.1 and lists every route of the table', async () => {
-      const res = await call(broker.url, 'GET', OPENAPI_PATH);
+      const res = await call(suite.broker.url, 'GET', OPENAPI_PATH);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
       const result = await new Validator().validate(res.body);
       assert.ok(result.valid, JSON.stringify(result.errors, null, 2));
       assert.equal(res.body.openapi, '3.1.0');
-      assert.deepEqual(res.body.servers, [{ url: broker.url }]);
+      assert.deepEqual(res.body.servers, [{ url: suite.broker.url }]);
       for (const route of BROKER_API_ROUTES) {
         const operation = res.body.paths[openApiPath(route.path)]?.[route.method.toLowerCase()];
         assert.ok(operation, `${route.method} ${route.path} is in the document`);
@@ -97,7 +94,7 @@ for (const engine of testEngines()) {
 
     test('every route of the table answers as documented; every JSON route of the app is in the table', async () => {
       for (const route of BROKER_API_ROUTES) {
-        const res = await broker.app.inject({
+        const res = await suite.broker.app.inject({
           method: route.method,
           url: urlOf(route),
           ...(route.body ? { payload: {} } : {}),
@@ -114,7 +111,7 @@ for (const engine of testEngines()) {
         }
       }
       const inTable = new Set(BROKER_API_ROUTES.map((r) => `${r.method} ${r.path}`));
-      const json = broker.app.declaredRoutes.filter(
+      const json = suite.broker.app.declaredRoutes.filter(
         (r) => r.url.startsWith('/api/') || r.url.startsWith('/.well-known/') || r.url === '/healthz',
       );
       assert.ok(json.length >= BROKER_API_ROUTES.length);
@@ -125,19 +122,19 @@ for (const engine of testEngines()) {
     test('business metrics move with a purchase, a claim and a redemption, and pass promtool', async (t) => {
       const scrape = async () => (await fetch(admin.metricsUrl)).text();
       const before = await scrape();
-      const customer = await broker.customer();
+      const customer = await suite.broker.customer();
       const chain = PaywordChain.generate(100);
-      const bought = await broker.buyCoin(customer.token, { amount: 100, unit: 1, chain });
+      const bought = await suite.broker.buyCoin(customer.token, { amount: 100, unit: 1, chain });
       assert.equal(bought.status, 201, bought.text);
-      const vendor = await broker.addVendor(`metrics-${engine}`);
-      const claim = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
+      const vendor = await suite.broker.addVendor(`metrics-${engine}`);
+      const claim = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: vendor.apiKey,
         body: proof(chain, 5),
       });
       assert.equal(claim.status, 200, claim.text);
-      const refused = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: 'wrong' });
+      const refused = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: 'wrong' });
       assert.equal(refused.status, 401);
-      const redeemed = await call(broker.api, 'POST', '/redemptions', {
+      const redeemed = await call(suite.broker.api, 'POST', '/redemptions', {
         token: vendor.apiKey,
         key: `metrics-${engine}`,
         body: { items: [item(chain, 1, 0, 5)] },
@@ -211,7 +208,7 @@ for (const engine of testEngines()) {
         ['/no-such-page', NON_PAGE_CSP, /^application\/problem\+json/],
         ['/login', contentSecurityPolicy(), /^text\/html/],
       ] as const) {
-        const res = await fetch(broker.url + path);
+        const res = await fetch(suite.broker.url + path);
         assert.match(res.headers.get('content-type') ?? '', type, path);
         assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
         assert.equal(res.headers.get('x-frame-options'), 'DENY', path);
@@ -221,10 +218,10 @@ for (const engine of testEngines()) {
       }
     });
 
-    test('X-Request-Id is echoed and passed on to the bank, which logs the charge under it', async () => {
-      const customer = await broker.customer();
+    test('X-Request-Id is echoed and passed on to the suite.bank, which logs the charge under it', async () => {
+      const customer = await suite.broker.customer();
       const id = `buy-${engine}-${Date.now()}`;
-      const res = await fetch(`${broker.api}/coins`, {
+      const res = await fetch(`${suite.broker.api}/coins`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${customer.token}`,
@@ -245,7 +242,7 @@ for (const engine of testEngines()) {
     });
 
     test('CORS: the API answers preflights for any origin, without credentials; pages do not', async () => {
-      const preflight = await fetch(`${broker.api}/coins`, {
+      const preflight = await fetch(`${suite.broker.api}/coins`, {
         method: 'OPTIONS',
         headers: {
           origin: 'https://news.example',
@@ -260,12 +257,12 @@ for (const engine of testEngines()) {
       assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /POST/);
       assert.equal(preflight.headers.get('access-control-allow-credentials'), null);
 
-      const discovery = await fetch(`${broker.url}/.well-known/netpay`, {
+      const discovery = await fetch(`${suite.broker.url}/.well-known/netpay`, {
         headers: { origin: 'https://news.example' },
       });
       assert.equal(discovery.headers.get('access-control-allow-origin'), '*');
 
-      const page = await fetch(`${broker.url}/login`, { headers: { origin: 'https://news.example' } });
+      const page = await fetch(`${suite.broker.url}/login`, { headers: { origin: 'https://news.example' } });
       assert.equal(page.headers.get('access-control-allow-origin'), null);
     });
   });
