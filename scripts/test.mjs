@@ -73,29 +73,25 @@ const result = spawnSync(
   [CONDITION, '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
   { stdio: 'inherit', env: { NETPAY_LOG_LEVEL: 'silent', ...process.env, NODE_OPTIONS: nodeOptions } },
 );
-await vacuumCatalogs();
-process.exit(result.status ?? 1);
-
-/**
- * Every PostgreSQL test makes a schema and drops it, thousands a run, and each leaves dead rows in the system
- * catalogs. A server with autovacuum off (this workplace's machines ship so) never reclaims them: after a few runs
- * a table listing scanned 470 MB of pg_attribute and took seconds, and a test of it timed out. So the run vacuums
- * the catalogs it bloated. Never fatal: without the rights or the server, the run's result stands.
- */
-async function vacuumCatalogs() {
-  const engines = (process.env.NETPAY_TEST_ENGINES ?? 'sqlite,postgres').split(',').map((e) => e.trim());
-  if (!engines.includes('postgres')) return;
-  const url = process.env.NETPAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const catalogs = ['pg_attribute', 'pg_class', 'pg_type', 'pg_depend', 'pg_constraint', 'pg_index', 'pg_attrdef'];
-  let client;
-  try {
-    const { default: pg } = await import('pg');
-    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-    await client.connect();
-    await client.query(`VACUUM ${catalogs.map((c) => `pg_catalog.${c}`).join(', ')}`);
-  } catch (error) {
-    console.error(`note: the test database's catalogs were not vacuumed (${error.message})`);
-  } finally {
-    await client?.end().catch(() => {});
-  }
+// Never fatal: without the server or the rights to vacuum, the run's result stands (see vacuumTestCatalogs).
+const vacuum = spawnSync(
+  process.execPath,
+  [
+    CONDITION,
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '--eval',
+    "import { vacuumTestCatalogs } from '@netpay/service-kit/testing'; await vacuumTestCatalogs();",
+  ],
+  { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
+);
+if (vacuum.status !== 0) {
+  const reason =
+    vacuum.stderr
+      .trim()
+      .split('\n')
+      .find((l) => /Error/.test(l)) ?? `exit ${vacuum.status}`;
+  console.error(`note: the test database's catalogs were not vacuumed (${reason})`);
 }
+process.exit(result.status ?? 1);
