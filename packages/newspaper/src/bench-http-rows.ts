@@ -2,9 +2,12 @@
  * The benchmark's side-by-side HTTP rows, run in the same alternating rounds:
  *
  * - sqlite: a free and a paid article of a vendor whose spend store is SQLite (the default: commits in WAL NORMAL
- *   mode, made durable by an fsync of the WAL off the event loop before anything is answered);
- * - sqlite-full: the same paid article on a vendor run with NETPAY_SQLITE_SYNCHRONOUS=FULL (the fsync inside every
- *   commit, on the event loop), beside the default: what moving the fsync off the loop buys;
+ *   mode, made durable by the store's fsync of the WAL before anything is answered, on the event loop while this
+ *   disk's fsyncs are fast and on the threadpool when they are not: NETPAY_SQLITE_FSYNC=auto);
+ * - sqlite-threadpool: the same paid article on a vendor whose fsyncs always run on the threadpool
+ *   (NETPAY_SQLITE_FSYNC=threadpool), beside the default: what the choice of place buys on this machine;
+ * - sqlite-full: the same paid article on a vendor run with NETPAY_SQLITE_SYNCHRONOUS=FULL (SQLite's fsync inside
+ *   every commit, on the event loop), beside the default;
  * - pg: the same on a vendor whose spend store is PostgreSQL (its paid route beside SQLite's);
  * - ed25519 / eip712: the paid article behind one signature check per request (the anchors: what a
  *   signature-per-payment scheme costs a vendor), beside the NetPay paid route;
@@ -26,12 +29,13 @@ import { FREE_ID, PAID_ID } from './bench-site.ts';
 import { type MachineLoad, machineLoad, processCpuMs, type Spread } from './bench-stats.ts';
 import { startVendorProcess, type VendorProcess } from './bench-vendor-launch.ts';
 
-export const HTTP_ROWS = ['sqlite', 'sqlite-full', 'pg', 'ed25519', 'eip712', 'nginx'] as const;
+export const HTTP_ROWS = ['sqlite', 'sqlite-threadpool', 'sqlite-full', 'pg', 'ed25519', 'eip712', 'nginx'] as const;
 export type HttpRow = (typeof HTTP_ROWS)[number];
 
 export type VariantKey =
   | 'free-sqlite'
   | 'paid-sqlite'
+  | 'paid-sqlite-threadpool'
   | 'paid-sqlite-full'
   | 'free-pg'
   | 'paid-pg'
@@ -43,6 +47,7 @@ export type VariantKey =
 const LABELS: Record<VariantKey, string> = {
   'free-sqlite': 'free article, SQLite vendor',
   'paid-sqlite': 'paid article (1 payword), SQLite vendor',
+  'paid-sqlite-threadpool': 'paid article (1 payword), SQLite vendor, fsync always on the threadpool',
   'paid-sqlite-full': 'paid article (1 payword), SQLite vendor, fsync in the commit (FULL)',
   'free-pg': 'free article, PostgreSQL vendor',
   'paid-pg': 'paid article (1 payword), PostgreSQL vendor',
@@ -55,6 +60,7 @@ const LABELS: Record<VariantKey, string> = {
 /** Which variants each row needs: its own and those it is compared with. */
 const ROW_VARIANTS: Record<HttpRow, VariantKey[]> = {
   sqlite: ['free-sqlite', 'paid-sqlite'],
+  'sqlite-threadpool': ['paid-sqlite', 'paid-sqlite-threadpool'],
   'sqlite-full': ['paid-sqlite', 'paid-sqlite-full'],
   pg: ['free-pg', 'paid-pg', 'paid-sqlite'],
   ed25519: ['paid-sqlite', 'ed25519'],
@@ -64,6 +70,7 @@ const ROW_VARIANTS: Record<HttpRow, VariantKey[]> = {
 const ORDER: VariantKey[] = [
   'free-sqlite',
   'paid-sqlite',
+  'paid-sqlite-threadpool',
   'paid-sqlite-full',
   'free-pg',
   'paid-pg',
@@ -104,7 +111,8 @@ export interface HttpRowsResult {
   variants: Partial<Record<VariantKey, VariantSummary & { label: string }>>;
   ratios: {
     paidOverFreeSqlite?: Spread;
-    offLoopOverFullSqlite?: Spread;
+    autoOverThreadpoolSqlite?: Spread;
+    autoOverFullSqlite?: Spread;
     paidOverFreePg?: Spread;
     pgOverSqlitePaid?: Spread;
     paidOverEd25519?: Spread;
@@ -199,6 +207,17 @@ export async function runHttpRows(
         vendorPids.set(k, v.pid);
       }
     }
+    if (wanted.has('paid-sqlite-threadpool')) {
+      progress('starting the SQLite vendor with every fsync on the threadpool …');
+      const v = await vendor(
+        'bench-sqlite-threadpool',
+        `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite-threadpool', 'spend.db')}`,
+        false,
+        { NETPAY_SQLITE_FSYNC: 'threadpool' },
+      );
+      vendorUrls.set('paid-sqlite-threadpool', v.url);
+      vendorPids.set('paid-sqlite-threadpool', v.pid);
+    }
     if (wanted.has('paid-sqlite-full')) {
       progress('starting the SQLite vendor with the fsync in every commit (FULL) …');
       const v = await vendor(
@@ -260,7 +279,14 @@ export async function runHttpRows(
     // Coins for every paid variant: one a connection and spares, each claimed by its first payment now so that
     // the rounds measure payments at a vendor that holds the chain.
     const paidKeys = (
-      ['paid-sqlite', 'paid-sqlite-full', 'paid-pg', 'nginx-1-vendor', 'nginx-2-vendors'] as const
+      [
+        'paid-sqlite',
+        'paid-sqlite-threadpool',
+        'paid-sqlite-full',
+        'paid-pg',
+        'nginx-1-vendor',
+        'nginx-2-vendors',
+      ] as const
     ).filter((k) => wanted.has(k));
     const coins = options.connections + Math.ceil(options.connections / 5) + 2;
     const pools = new Map<VariantKey, LoadChain[]>();
@@ -300,6 +326,7 @@ export async function runHttpRows(
     const pathOf: Record<VariantKey, string> = {
       'free-sqlite': `/api/articles/${FREE_ID}`,
       'paid-sqlite': `/api/articles/${PAID_ID}`,
+      'paid-sqlite-threadpool': `/api/articles/${PAID_ID}`,
       'paid-sqlite-full': `/api/articles/${PAID_ID}`,
       'free-pg': `/api/articles/${FREE_ID}`,
       'paid-pg': `/api/articles/${PAID_ID}`,
@@ -344,8 +371,11 @@ export async function runHttpRows(
     for (const v of variants) result.variants[v.key] = { label: v.label, ...summarize(samples[v.key]) };
     const both = (a: VariantKey, b: VariantKey) => wanted.has(a) && wanted.has(b);
     if (rows.has('sqlite')) result.ratios.paidOverFreeSqlite = ratio(samples['paid-sqlite'], samples['free-sqlite']);
+    if (rows.has('sqlite-threadpool') && both('paid-sqlite', 'paid-sqlite-threadpool')) {
+      result.ratios.autoOverThreadpoolSqlite = ratio(samples['paid-sqlite'], samples['paid-sqlite-threadpool']);
+    }
     if (rows.has('sqlite-full') && both('paid-sqlite', 'paid-sqlite-full')) {
-      result.ratios.offLoopOverFullSqlite = ratio(samples['paid-sqlite'], samples['paid-sqlite-full']);
+      result.ratios.autoOverFullSqlite = ratio(samples['paid-sqlite'], samples['paid-sqlite-full']);
     }
     if (rows.has('pg') && both('paid-pg', 'free-pg')) {
       result.ratios.paidOverFreePg = ratio(samples['paid-pg'], samples['free-pg']);

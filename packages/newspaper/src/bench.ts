@@ -5,7 +5,7 @@
  * (bench-vendor-process.ts) and every client runs in one load process (bench-load.ts), pinned to its own CPU
  * with --pin. The rows:
  *
- * - sqlite, sqlite-full, pg, ed25519, eip712, nginx (bench-http-rows.ts): throughput of routes in the same alternating rounds;
+ * - sqlite, sqlite-threadpool, sqlite-full, pg, ed25519, eip712, nginx (bench-http-rows.ts): throughput of routes in the same alternating rounds;
  * - first-payment, memory (bench-first-payment.ts): claim + first payment latency, vendor heap per chain;
  * - broker (bench-broker.ts): purchases, claims and redemption paywords per second;
  * - cpu (bench-cpu.ts): one check of each kind per second in this process.
@@ -458,7 +458,8 @@ export async function measure(options: BenchOptions, progress: (line: string) =>
     if (value !== undefined) report.ratios[name] = value;
   };
   put('paidOverFreeSqlite', r?.paidOverFreeSqlite?.median);
-  put('offLoopOverFullSqlite', r?.offLoopOverFullSqlite?.median);
+  put('autoOverThreadpoolSqlite', r?.autoOverThreadpoolSqlite?.median);
+  put('autoOverFullSqlite', r?.autoOverFullSqlite?.median);
   put('paidOverFreePg', r?.paidOverFreePg?.median);
   put('pgOverSqlitePaid', r?.pgOverSqlitePaid?.median);
   put('paidOverEd25519', r?.paidOverEd25519?.median);

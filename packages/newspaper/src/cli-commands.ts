@@ -76,7 +76,7 @@ export const BENCH_COMMAND = {
   summary: 'measure what a payment costs: paid against free, SQLite and PostgreSQL, signatures, fleets, the broker',
   more:
     'Starts a bank and a broker in this process and each measured vendor as a process of its own on loopback; the ' +
-    'load comes from one more process. Rows: sqlite, pg, ed25519, eip712, nginx (the HTTP rows alternate in the ' +
+    'load comes from one more process. Rows: sqlite, sqlite-threadpool, sqlite-full, pg, ed25519, eip712, nginx (the HTTP rows alternate in the ' +
     'same rounds), first-payment, memory, broker, cpu. Every figure is a median with its min-max spread, printed ' +
     'with /proc/loadavg at the start and end of each row, then a table of ratios.',
   options: [

@@ -59,6 +59,7 @@ describe('npm run bench', () => {
     const expected = [
       'free-sqlite',
       'paid-sqlite',
+      'paid-sqlite-threadpool',
       'paid-sqlite-full',
       'free-pg',
       'paid-pg',
@@ -80,7 +81,8 @@ describe('npm run bench', () => {
 
     const ratios = [
       'paidOverFreeSqlite',
-      'offLoopOverFullSqlite',
+      'autoOverThreadpoolSqlite',
+      'autoOverFullSqlite',
       'paidOverFreePg',
       'pgOverSqlitePaid',
       'paidOverEd25519',
@@ -111,7 +113,7 @@ describe('npm run bench', () => {
   it('reads its rows and defaults from the command line', () => {
     assert.deepEqual([...benchOptions(['--only', 'sqlite,pg']).rows], ['sqlite', 'pg']);
     assert.deepEqual([...benchOptions(['--skip-http']).rows], ['cpu']);
-    assert.equal(benchOptions([]).rows.size, 10);
+    assert.equal(benchOptions([]).rows.size, 11);
     assert.equal(benchOptions([]).rounds, 3);
     assert.equal(benchOptions(['--quick']).rounds, 1);
     assert.equal(benchOptions(['--quick', '--rounds', '4']).rounds, 4);

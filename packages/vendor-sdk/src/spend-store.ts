@@ -8,7 +8,16 @@ import { RedemptionBatches } from './redemption-batches.ts';
 import { SessionWallets } from './session-wallets.ts';
 import { migrateSpendStore, type Schema } from './spend-store-schema.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
-import { type Disk, type Durability, nodeDisk, WAIT_FOR_COMMIT, WalDurability } from './wal-durability.ts';
+import {
+  DEFAULT_FSYNC_POLICY,
+  type Disk,
+  type Durability,
+  type FsyncPolicy,
+  fsyncPlaceOf,
+  nodeDisk,
+  WAIT_FOR_COMMIT,
+  WalDurability,
+} from './wal-durability.ts';
 
 /** The durable state of one chain at this vendor (what the touchstone says). */
 export interface ChainRecord {
@@ -201,6 +210,11 @@ export interface SpendStore {
 export interface SpendStoreOptions {
   /** The disk the SQLite WAL is fsynced through (a test slows it down or watches it). */
   disk?: Disk;
+  /**
+   * Where the SQLite WAL's fsyncs run and what counts as fast (`wal-durability.ts`); the place defaults to
+   * NETPAY_SQLITE_FSYNC (`auto`, `loop` or `threadpool`), `auto` when unset.
+   */
+  fsync?: Partial<FsyncPolicy>;
   /** At most how often the SQLite checkpoint worker is asked to checkpoint while writes go on. */
   checkpointIntervalMs?: number;
   /** Frames in the SQLite WAL past which a payment batch waits for a complete checkpoint (the WAL restarts). */
@@ -210,8 +224,9 @@ export interface SpendStoreOptions {
 /**
  * Opens the spend store at a database URL (`sqlite:./data/vendor.db`, or `postgres://…`) and runs its migrations.
  *
- * SQLite commits are made durable off the event loop (`wal-durability.ts`): the database runs with `synchronous =
- * NORMAL` and the store fsyncs the WAL on libuv's threadpool before any write resolves. NETPAY_SQLITE_SYNCHRONOUS
+ * SQLite commits are made durable by the store (`wal-durability.ts`): the database runs with `synchronous = NORMAL`
+ * and the store fsyncs the WAL before any write resolves, once for each group of commits: on the event loop while
+ * the disk's fsyncs are fast, on libuv's threadpool when they are not (NETPAY_SQLITE_FSYNC). NETPAY_SQLITE_SYNCHRONOUS
  * set to FULL or EXTRA makes SQLite fsync inside each commit instead, on the event loop (the old way, for the bench
  * to compare); set to NORMAL nothing is fsynced at all (safe from a process crash, not from a power cut: only to
  * measure what durability costs).
@@ -236,6 +251,11 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
   if (!database.sqlite || process.env.NETPAY_SQLITE_SYNCHRONOUS !== undefined) return WAIT_FOR_COMMIT;
   const path = database.url.startsWith('sqlite:') ? database.url.slice('sqlite:'.length) : database.url;
   if (path === ':memory:') return WAIT_FOR_COMMIT;
+  const policy: FsyncPolicy = {
+    ...DEFAULT_FSYNC_POLICY,
+    place: fsyncPlaceOf(process.env.NETPAY_SQLITE_FSYNC),
+    ...options.fsync,
+  };
   const pragma = async (statement: string) => {
     await sql.raw(statement).execute(database.db);
   };
@@ -247,7 +267,7 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
     options.walRestartFrames,
   );
   try {
-    const wal = await WalDurability.open(path, options.disk ?? nodeDisk, () => checkpointer.written());
+    const wal = await WalDurability.open(path, options.disk ?? nodeDisk, () => checkpointer.written(), policy);
     return {
       durable: () => wal.durable(),
       writable: () => wal.writable(),
