@@ -141,6 +141,12 @@ describe('metrics of every service of netpay start', () => {
     assert.equal(moved('vendor', 'netpay_vendor_payments_total', { outcome: 'payment_required' }), 1);
     assert.equal(moved('vendor', 'netpay_vendor_spend_store_commit_duration_seconds_count'), 1);
     assert.equal(moved('vendor', 'netpay_vendor_spend_store_commit_payments_sum'), 1);
+    // The claim's writes and the payment's commit each waited for an fsync of the WAL, wherever this disk put it.
+    const fsyncs = ['loop', 'threadpool'].map((place) =>
+      moved('vendor', 'netpay_vendor_wal_fsync_duration_seconds_count', { place }),
+    );
+    const [onLoop = 0, onThreadpool = 0] = fsyncs;
+    assert.ok(onLoop + onThreadpool >= 2, `fsyncs on the loop and the threadpool: ${fsyncs}`);
     assert.equal(moved('broker', 'netpay_broker_claims_total', { outcome: 'granted' }), 1);
     assert.equal(moved('broker', 'netpay_broker_ledger_entries_total', { kind: 'purchase' }), 1);
     assert.equal(moved('bank', 'netpay_bank_operations_total', { kind: 'charge', outcome: 'succeeded' }), 1);

@@ -24,7 +24,7 @@ import {
 import type { Logger } from 'pino';
 import { createNewspaperApp } from './app.ts';
 import { VENDOR_ACCOUNT_COMMAND, VENDOR_COMMAND, type VENDOR_COMMANDS, VENDOR_REDEEM_COMMAND } from './cli-commands.ts';
-import { laterVendorMetrics, meteredSpendStore, meterRefusals } from './payment-metrics.ts';
+import { laterVendorMetrics, meterRefusals, spendStoreMetrics } from './payment-metrics.ts';
 import { loadSite, type Site } from './site.ts';
 
 /** How often the running vendor redeems spent coins, and renews its holder leases. */
@@ -130,8 +130,7 @@ export async function openVendor(
   makePrivateDir(config.vendorDir);
   const key = await loadOrCreateVendorKey(config.vendorDir);
   const apiKey = readApiKey(config.vendorDir, config.apiKeyFile);
-  const raw = await createSpendStore(config.dbUrl);
-  const store = metrics ? meteredSpendStore(raw, metrics) : raw;
+  const store = await createSpendStore(config.dbUrl, metrics ? { observer: spendStoreMetrics(metrics) } : {});
   const vendor = createNetPayVendor({
     vendorId: config.site.vendorId,
     brokerUrl: config.brokerUrl,

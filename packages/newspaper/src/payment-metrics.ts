@@ -1,34 +1,26 @@
 import { isNetPayAuthorization, parseAuthorization } from '@netpay/protocol';
 import { NO_VENDOR_METRICS, type VendorMetricsHook } from '@netpay/service-kit';
-import type { SpendStore } from '@netpay/vendor-sdk';
+import type { SpendStoreObserver } from '@netpay/vendor-sdk';
 import type { FastifyInstance } from 'fastify';
 
-// What the site can see of its payments from outside the vendor SDK, fed to the vendor metrics hook: until the SDK
-// reports its own events, the spend store's payment commits and what the SDK leaves on each request are enough.
+// What the site reports of its payments, fed to the vendor metrics hook: the spend store's commits and fsyncs (its
+// observer), and what the SDK leaves on each request (its refusals).
 
 /**
- * The spend store, with every payment commit timed and every committed payment counted as `paid` with its amount.
- * The store's own methods run unchanged.
+ * The spend store's observer for the vendor metrics hook: each group commit timed with its size, each committed
+ * payment counted as `paid` with its amount, and each WAL fsync timed by where it ran.
  *
  * @example
- * const store = meteredSpendStore(await createSpendStore(url), vendorMetrics(metrics));
+ * const store = await createSpendStore(url, { observer: spendStoreMetrics(vendorMetrics(metrics)) });
  */
-export function meteredSpendStore(store: SpendStore, hook: VendorMetricsHook): SpendStore {
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'recordPayment') {
-        return async (write: Parameters<SpendStore['recordPayment']>[0]) => {
-          const started = performance.now();
-          const result = await target.recordPayment(write);
-          hook.spendStoreCommit(1, (performance.now() - started) / 1000);
-          if (result === 'ok') hook.payment('paid', write.amountMinor);
-          return result;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+export function spendStoreMetrics(hook: VendorMetricsHook): SpendStoreObserver {
+  return {
+    committed(writes, results, seconds) {
+      hook.spendStoreCommit(writes.length, seconds);
+      for (const [i, write] of writes.entries()) if (results[i] === 'ok') hook.payment('paid', write.amountMinor);
     },
-  });
+    fsynced: (place, seconds) => hook.walFsync(place, seconds),
+  };
 }
 
 /**
@@ -66,7 +58,7 @@ export function meterRefusals(app: FastifyInstance, hook: VendorMetricsHook): vo
  *
  * @example
  * const hook = laterVendorMetrics();
- * const store = meteredSpendStore(raw, hook);
+ * const store = await createSpendStore(url, { observer: spendStoreMetrics(hook) });
  * // … build the app …
  * hook.connect(vendorMetrics(app.metrics));
  */
@@ -79,5 +71,6 @@ export function laterVendorMetrics(): VendorMetricsHook & { connect(target: Vend
     payment: (outcome, amountMinor) => target.payment(outcome, amountMinor),
     hashStepsRefused: (steps) => target.hashStepsRefused(steps),
     spendStoreCommit: (payments, seconds) => target.spendStoreCommit(payments, seconds),
+    walFsync: (place, seconds) => target.walFsync(place, seconds),
   };
 }

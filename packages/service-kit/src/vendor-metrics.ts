@@ -14,6 +14,8 @@ export interface VendorMetricsHook {
   hashStepsRefused(steps: number): void;
   /** One spend-store commit: how many payments it made durable, and how long it took. */
   spendStoreCommit(payments: number, seconds: number): void;
+  /** One fsync of the spend store's SQLite WAL: where it ran (`loop` or `threadpool`) and how long it took. */
+  walFsync(place: string, seconds: number): void;
 }
 
 /** A hook that records nothing. */
@@ -21,6 +23,7 @@ export const NO_VENDOR_METRICS: VendorMetricsHook = {
   payment: () => {},
   hashStepsRefused: () => {},
   spendStoreCommit: () => {},
+  walFsync: () => {},
 };
 
 /**
@@ -59,6 +62,12 @@ export function vendorMetrics(metrics: Metrics): VendorMetricsHook {
     help: 'Time one spend-store commit took',
     buckets: LATENCY_BUCKETS_SECONDS,
   });
+  const fsyncSeconds = metrics.histogram({
+    name: 'netpay_vendor_wal_fsync_duration_seconds',
+    help: "Time one fsync of the spend store's SQLite WAL took, by where it ran (the event loop while the disk is fast, else the threadpool)",
+    labelNames: ['place'],
+    buckets: LATENCY_BUCKETS_SECONDS,
+  });
   return {
     payment: (outcome, amountMinor) => {
       payments.inc({ outcome });
@@ -73,5 +82,6 @@ export function vendorMetrics(metrics: Metrics): VendorMetricsHook {
       commitSize.observe(n);
       commitSeconds.observe(seconds);
     },
+    walFsync: (place, seconds) => fsyncSeconds.observe({ place }, seconds),
   };
 }

@@ -149,6 +149,8 @@ export {
   type ServerWalletRecord,
   type SpendNoteRecord,
   type SpendStore,
+  type SpendStoreObserver,
+  type SpendStoreOptions,
   type SpendTotals,
   type WalletPurchase,
 } from './spend-store.ts';
@@ -165,4 +167,5 @@ export {
   type VendorMemory,
 } from './vendor.ts';
 export { DEFAULT_MAX_CHAINS_IN_MEMORY } from './chain-cache.ts';
+export type { WriteResult } from './payment-journal.ts';
 export { keyIdForPublicKey, loadOrCreateVendorKey, type VendorKey } from './vendor-key.ts';

@@ -43,6 +43,8 @@ export class GroupCommitter {
      * chain's payments stay in order whatever the store.
      */
     private readonly maxInFlight = 1,
+    /** Hears of each batch once durable (or once it failed, with no results), for metrics; must not throw. */
+    private readonly observe: (batch: PaymentWrite[], results: WriteResult[], seconds: number) => void = () => {},
   ) {}
 
   /** Chains of the batches in flight (only counted when more than one may be). */
@@ -71,18 +73,19 @@ export class GroupCommitter {
     const batch = this.#take();
     if (batch.length === 0) return;
     this.#inFlight++;
+    const started = performance.now();
     let committed: WriteResult[] | Promise<WriteResult[]>;
     try {
       committed = this.commit(batch.map((p) => p.write));
     } catch (error) {
-      this.#end(batch, undefined, error);
+      this.#end(batch, started, undefined, error);
       return;
     }
-    if (Array.isArray(committed)) this.#sync(batch, committed);
+    if (Array.isArray(committed)) this.#sync(batch, started, committed);
     else
       committed.then(
-        (results) => this.#sync(batch, results),
-        (error: unknown) => this.#end(batch, undefined, error),
+        (results) => this.#sync(batch, started, results),
+        (error: unknown) => this.#end(batch, started, undefined, error),
       );
   }
 
@@ -101,27 +104,38 @@ export class GroupCommitter {
     return batch;
   }
 
-  #sync(batch: Pending[], results: WriteResult[]): void {
+  #sync(batch: Pending[], started: number, results: WriteResult[]): void {
     // A durability that throws instead of rejecting still answers the batch: thrown from here it would escape the
     // event loop (setImmediate) or a promise callback, and the batch would hold its slot and chains for good.
     let durable: Promise<void>;
     try {
       durable = this.durable();
     } catch (error) {
-      this.#end(batch, undefined, error);
+      this.#end(batch, started, undefined, error);
       return;
     }
     durable.then(
-      () => this.#end(batch, results, undefined),
-      (error: unknown) => this.#end(batch, undefined, error),
+      () => this.#end(batch, started, results, undefined),
+      (error: unknown) => this.#end(batch, started, undefined, error),
     );
   }
 
-  #end(batch: Pending[], results: WriteResult[] | undefined, error: unknown): void {
+  #end(batch: Pending[], started: number, results: WriteResult[] | undefined, error: unknown): void {
     this.#inFlight--;
     if (this.maxInFlight > 1) for (const p of batch) this.#chainsInFlight.delete(p.write.chainId);
     // The next batch first (its commit and the start of its fsync), then this one's answers.
     this.#start();
+    if (results) {
+      try {
+        this.observe(
+          batch.map((p) => p.write),
+          results,
+          (performance.now() - started) / 1000,
+        );
+      } catch {
+        // Metrics never fail a payment that is on disk.
+      }
+    }
     if (results) for (const [i, p] of batch.entries()) p.resolve(results[i] as WriteResult);
     else for (const p of batch) p.reject(error);
   }

@@ -2,7 +2,7 @@ import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } 
 import { type Database, type DatabaseEngine, openDatabase, sql } from '@netpay/service-kit';
 import type { Kysely } from 'kysely';
 import { HolderEpochs } from './holder-epochs.ts';
-import { Entitlements, GroupCommitter, KnownEntitlements, sqliteCommit } from './payment-journal.ts';
+import { Entitlements, GroupCommitter, KnownEntitlements, sqliteCommit, type WriteResult } from './payment-journal.ts';
 import { PG_BATCHES_IN_FLIGHT, PgSpendJournal } from './pg-spend-journal.ts';
 import { RedemptionBatches } from './redemption-batches.ts';
 import { SessionWallets } from './session-wallets.ts';
@@ -206,8 +206,24 @@ export interface SpendStore {
   close(): Promise<void>;
 }
 
+/**
+ * What the store tells an operator's metrics as it works. Called on the event loop where the work ends; each method
+ * only counts (a throw is caught and dropped: metrics never fail a payment).
+ */
+export interface SpendStoreObserver {
+  /**
+   * One group commit of payments, durable: each write with its result (`ok` committed and charged, `conflict` not),
+   * and the seconds from the start of its commit to durable.
+   */
+  committed?(writes: readonly PaymentWrite[], results: readonly WriteResult[], seconds: number): void;
+  /** One fsync of the SQLite WAL: where it ran (the event loop or the threadpool) and how long it took. */
+  fsynced?(place: 'loop' | 'threadpool', seconds: number): void;
+}
+
 /** How the store is opened; the defaults are what production uses. */
 export interface SpendStoreOptions {
+  /** Hears of commits and fsyncs, for metrics. */
+  observer?: SpendStoreObserver;
   /** The disk the SQLite WAL is fsynced through (a test slows it down or watches it). */
   disk?: Disk;
   /**
@@ -239,7 +255,7 @@ export async function createSpendStore(url: string, options: SpendStoreOptions =
   try {
     await migrateSpendStore(database.db as Kysely<unknown>, database.engine);
     const durability = await durabilityOf(database, options);
-    return new KyselySpendStore(database, durability);
+    return new KyselySpendStore(database, durability, options.observer);
   } catch (error) {
     await database.close();
     throw error;
@@ -267,7 +283,12 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
     options.walRestartFrames,
   );
   try {
-    const wal = await WalDurability.open(path, options.disk ?? nodeDisk, () => checkpointer.written(), policy);
+    const wal = await WalDurability.open(path, {
+      disk: options.disk ?? nodeDisk,
+      synced: () => checkpointer.written(),
+      policy,
+      fsynced: dropThrows(options.observer?.fsynced?.bind(options.observer)),
+    });
     return {
       durable: () => wal.durable(),
       writable: () => wal.writable(),
@@ -295,7 +316,7 @@ class KyselySpendStore implements SpendStore {
   readonly #journal: PgSpendJournal | undefined;
   readonly #durability: Durability;
 
-  constructor(database: Database<Schema>, durability: Durability) {
+  constructor(database: Database<Schema>, durability: Durability, observer: SpendStoreObserver | undefined) {
     this.#database = database;
     this.#durability = durability;
     this.engine = database.engine;
@@ -305,6 +326,8 @@ class KyselySpendStore implements SpendStore {
     this.#wallets = new SessionWallets(context);
     this.#entitlements = new Entitlements(context);
     const known = new KnownEntitlements();
+    // The committer drops what the observer throws.
+    const committed = observer?.committed?.bind(observer) ?? (() => {});
     if (database.sqlite) {
       // The store is asked whether it may still write right before each transaction, after any wait for a
       // checkpoint or for a Kysely transaction on the shared connection (an fsync may fail meanwhile).
@@ -316,6 +339,8 @@ class KyselySpendStore implements SpendStore {
           return checkpoint ? checkpoint.then(() => commit(batch)) : commit(batch);
         },
         () => durability.durable(),
+        1,
+        committed,
       );
     } else {
       // PostgreSQL: one statement per batch instead of three awaited queries per payment.
@@ -325,6 +350,7 @@ class KyselySpendStore implements SpendStore {
         (batch) => journal.commit(batch),
         () => durability.durable(),
         PG_BATCHES_IN_FLIGHT,
+        committed,
       );
     }
   }
@@ -434,4 +460,16 @@ class KyselySpendStore implements SpendStore {
     await this.#durability.close();
     await this.#database.close();
   }
+}
+
+/** An observer's method that cannot throw into the store (metrics never fail a payment); undefined stays so. */
+function dropThrows<A extends unknown[]>(f: ((...args: A) => void) | undefined): ((...args: A) => void) | undefined {
+  if (!f) return undefined;
+  return (...args) => {
+    try {
+      f(...args);
+    } catch {
+      // Dropped: see above.
+    }
+  };
 }

@@ -38,10 +38,13 @@ import { dirname } from 'node:path';
  * context switches an fsync, and the paid route 10-20 % slower than with the fsync on the loop, on a disk whose
  * fsync takes 0.05-0.2 ms. A fast fsync on the loop costs less loop time than handing it off; a slow one (a
  * spinning disk, a busy network volume: the milliseconds that once took 24-43 % of a loaded vendor's time) must
- * never run there. So by default (`auto`) the store fsyncs on the loop while its fsyncs there take `FAST_FSYNC_MS`
- * on average and none takes more than `FSYNC_STALL_CAP_MS`; otherwise the fsyncs go to the threadpool, and only
- * after `PROBE_EVERY_MS` is one tried on the loop again (a slow disk stalls the loop for one fsync that often, at
- * most). Either way the order above holds: one fsync at a time, each answering only commits made before it started.
+ * never run there. So by default (`auto`) the store fsyncs on the loop while its fsyncs there take under
+ * `FAST_FSYNC_MS` on average, no two slow ones (over 4 ms) come in a row and none passes `FSYNC_STALL_CAP_MS`;
+ * otherwise the fsyncs go to the threadpool, and after `PROBE_EVERY_MS` one is tried on the loop again. So a slow
+ * disk stalls the loop for at most two fsyncs (each under the cap) in a row, and then once per probe; a lone slow
+ * fsync between fast ones (one behind a checkpoint's writes) stays, as the fsync in a FULL commit would. The first
+ * fsync after the store opens runs on the loop whatever it takes. Either way the order above holds: one fsync at a
+ * time, each answering only commits made before it started.
  */
 
 /** A file opened for fsync. */
@@ -147,10 +150,13 @@ export const FSYNC_PLACES: readonly FsyncPlace[] = ['auto', 'loop', 'threadpool'
 
 /**
  * The typical fsync `auto` keeps on the event loop: a moving average of the last few dozen, each counted as at most
- * four times this (so that one fsync stuck behind a checkpoint's writes, measured up to 20 ms here, does not move
- * every later one off the loop). Slower, and the next ones run on the threadpool.
+ * `SLOW_COUNTS_AS` times this (so that one fsync stuck behind a checkpoint's writes, measured up to 20 ms here, does
+ * not move every later one off the loop). Slower, and the next ones run on the threadpool.
  */
 export const FAST_FSYNC_MS = 1;
+
+/** What one slow fsync counts as in `auto`'s average, in multiples of its limit. */
+const SLOW_COUNTS_AS = 4;
 
 /** The longest single fsync `auto` lets stall the event loop: longer, and the next ones run on the threadpool. */
 export const FSYNC_STALL_CAP_MS = 50;
@@ -184,6 +190,18 @@ export function fsyncPlaceOf(value: string | undefined): FsyncPlace {
   return place;
 }
 
+/** How a WalDurability is opened; every field has the production default. */
+export interface WalDurabilityOptions {
+  /** The disk (a test slows it down or watches it). */
+  disk?: Disk;
+  /** Hears of every fsync that completed (writes are going on: time for a checkpoint, perhaps). */
+  synced?: () => void;
+  /** Where the fsyncs run. */
+  policy?: FsyncPolicy;
+  /** Hears where each fsync of the -wal file ran and how long it took (metrics); must not throw. */
+  fsynced?: (place: 'loop' | 'threadpool', seconds: number) => void;
+}
+
 /** An fsync, and the promise that settles when it has run. */
 interface Round {
   promise: Promise<void>;
@@ -205,30 +223,26 @@ export class WalDurability implements Durability {
   #slowAt: number | undefined;
   /** The moving average of the loop's fsyncs since they last came back to it, in milliseconds. */
   #typicalMs: number | undefined;
+  /** Whether the loop's last fsync was slow (over `SLOW_COUNTS_AS` times the limit). */
+  #lastSlow = false;
   /** Fsyncs run on the event loop and on the threadpool, for tests and operators. */
   readonly fsyncs = { loop: 0, threadpool: 0 };
 
   readonly #synced: () => void;
+  readonly #fsynced: (place: 'loop' | 'threadpool', seconds: number) => void;
 
-  private constructor(databasePath: string, disk: Disk, synced: () => void, policy: FsyncPolicy) {
+  private constructor(databasePath: string, options: WalDurabilityOptions) {
     this.#databasePath = databasePath;
     this.#walPath = `${databasePath}-wal`;
-    this.#disk = disk;
-    this.#synced = synced;
-    this.#policy = policy;
+    this.#disk = options.disk ?? nodeDisk;
+    this.#synced = options.synced ?? (() => {});
+    this.#policy = options.policy ?? DEFAULT_FSYNC_POLICY;
+    this.#fsynced = options.fsynced ?? (() => {});
   }
 
-  /**
-   * Starts fsyncing the -wal file of the database at `databasePath` (already opened by SQLite in WAL mode);
-   * `synced` hears of every fsync that completed (writes are going on: time for a checkpoint, perhaps).
-   */
-  static async open(
-    databasePath: string,
-    disk: Disk = nodeDisk,
-    synced = () => {},
-    policy: FsyncPolicy = DEFAULT_FSYNC_POLICY,
-  ): Promise<WalDurability> {
-    const wal = new WalDurability(databasePath, disk, synced, policy);
+  /** Starts fsyncing the -wal file of the database at `databasePath` (already opened by SQLite in WAL mode). */
+  static async open(databasePath: string, options: WalDurabilityOptions = {}): Promise<WalDurability> {
+    const wal = new WalDurability(databasePath, options);
     await wal.#reopen();
     return wal;
   }
@@ -241,51 +255,71 @@ export class WalDurability implements Durability {
       this.#next ??= this.#round();
       return this.#next.promise;
     }
+    // The common case on a fast disk: the fsync now, on the loop, with no round (no promise of its own to wait for).
     const file = this.#file;
+    let moved = false;
     if (file?.syncNow && this.#onLoop()) {
       const outcome = this.#syncOnLoop(file, file.syncNow);
       if (outcome === 'synced') return Promise.resolve();
       if (outcome !== 'moved') return Promise.reject(outcome.failed);
-      // The file lost its name: the round below follows the new one before anyone is answered.
+      moved = true;
     }
-    const round = this.#round();
+    // Off the loop, or the file lost its name after the fsync that just ran (the round then only follows the new one).
+    const round = this.#round(moved);
     round.start();
     return round.promise;
   }
 
-  /** Whether this fsync runs on the event loop. */
+  /** Whether the next fsync runs on the event loop. */
   #onLoop(): boolean {
     const { place, probeEveryMs, now } = this.#policy;
     if (place !== 'auto') return place === 'loop';
     return this.#slowAt === undefined || now() - this.#slowAt >= probeEveryMs;
   }
 
-  /** One fsync on the loop, timed; nothing else runs meanwhile, so no commit can slip in between. */
+  /**
+   * One fsync on the loop, timed; nothing else runs meanwhile, so no commit can slip in between. 'moved' when the
+   * file lost its name (this fsync went to the old file; the new one must be followed before anyone is answered).
+   */
   #syncOnLoop(file: SyncFile, syncNow: () => void): 'synced' | 'moved' | { failed: unknown } {
-    const { now, fastMs, stallCapMs } = this.#policy;
+    const { now } = this.#policy;
     const started = now();
+    let moved: boolean;
     try {
       syncNow.call(file);
+      moved = file.unlinked();
     } catch (error) {
       this.#failed ??= error;
       return { failed: this.#failed };
     }
-    this.fsyncs.loop++;
     const ended = now();
-    const took = ended - started;
-    // One slow fsync may be a hiccup; a slow average is the disk. A very slow one is never risked twice in a row.
-    const counted = Math.min(took, 4 * fastMs);
+    this.fsyncs.loop++;
+    this.#fsynced('loop', (ended - started) / 1000);
+    this.#judge(ended - started, ended);
+    if (moved) return 'moved';
+    this.#synced();
+    return 'synced';
+  }
+
+  /**
+   * Whether the disk is still fast enough for the loop (`auto`), after an fsync there took `took` ms. One slow fsync
+   * (behind a checkpoint's writes, say) may be a hiccup and counts as at most `SLOW_COUNTS_AS` times the limit in the
+   * average; two slow ones in a row, a slow average, or one past the cap are the disk, and the fsyncs leave the loop.
+   */
+  #judge(took: number, at: number): void {
+    const { fastMs, stallCapMs } = this.#policy;
+    const slow = took > SLOW_COUNTS_AS * fastMs;
+    const counted = Math.min(took, SLOW_COUNTS_AS * fastMs);
     const typical = this.#typicalMs === undefined ? counted : this.#typicalMs + (counted - this.#typicalMs) / 16;
-    if (took > stallCapMs || typical > fastMs) {
-      this.#slowAt = ended;
+    if (took > stallCapMs || typical > fastMs || (slow && this.#lastSlow)) {
+      this.#slowAt = at;
       this.#typicalMs = undefined;
+      this.#lastSlow = false;
     } else {
       this.#slowAt = undefined;
       this.#typicalMs = typical;
+      this.#lastSlow = slow;
     }
-    if (file.unlinked()) return 'moved';
-    this.#synced();
-    return 'synced';
   }
 
   writable(): void {
@@ -293,22 +327,32 @@ export class WalDurability implements Durability {
     if (this.#closed) throw new Error('the spend store is closed');
   }
 
-  #round(): Round {
+  #round(followOnly = false): Round {
     let start!: () => void;
     const promise = new Promise<void>((resolve, reject) => {
       start = () => {
-        const running = this.#sync().then(resolve, (error: unknown) => {
-          this.#failed ??= error;
-          reject(error);
-        });
+        const running = followOnly ? this.#followNewFile() : this.#sync();
         this.#running = running;
-        void running.finally(() => {
+        // The round is over before its waiters hear of it: a commit they make at once (the group commit's next
+        // batch) asks for a fsync of its own, on the loop when the disk allows, instead of joining a round that
+        // already ran. A round that was waiting starts first (after a failure it rejects at once, the same way).
+        const over = () => {
           this.#running = undefined;
           const next = this.#next;
           this.#next = undefined;
-          // After a failure the next round starts too, and rejects at once with the same error.
           next?.start();
-        });
+        };
+        running.then(
+          () => {
+            over();
+            resolve();
+          },
+          (error: unknown) => {
+            this.#failed ??= error;
+            over();
+            reject(error);
+          },
+        );
       };
     });
     return { promise, start: () => start() };
@@ -321,14 +365,25 @@ export class WalDurability implements Durability {
     // before or during the fsync is seen then (a file never gets its name back), and the fsync that just ran went to
     // the old file, so the path's new file is made durable below before anyone is answered.
     const file = this.#file;
-    if (file) {
+    if (file?.syncNow && this.#onLoop()) {
+      const outcome = this.#syncOnLoop(file, file.syncNow);
+      if (outcome === 'synced') return;
+      if (outcome !== 'moved') throw outcome.failed;
+    } else if (file) {
+      const started = this.#policy.now();
       await file.sync();
       this.fsyncs.threadpool++;
+      this.#fsynced('threadpool', (this.#policy.now() - started) / 1000);
       if (!file.unlinked()) {
         this.#synced();
         return;
       }
     }
+    await this.#followNewFile();
+  }
+
+  /** The -wal file lost its name (or none was open): the database file, then the file now at the path, made durable. */
+  async #followNewFile(): Promise<void> {
     const inode = await this.#disk.inodeAt(this.#walPath);
     if (inode === undefined || inode !== this.#file?.inode) {
       // The -wal file we held (if any) was checkpointed and deleted: what it carried is in the database file.

@@ -52,11 +52,9 @@ function clockedDisk(takes: () => number) {
 
 async function durability(place: FsyncPlace, takes: () => number, policy: Partial<FsyncPolicy> = {}) {
   const { disk, control } = clockedDisk(takes);
-  const wal = await WalDurability.open('/nowhere/v.db', disk, () => {}, {
-    ...DEFAULT_FSYNC_POLICY,
-    place,
-    now: control.now,
-    ...policy,
+  const wal = await WalDurability.open('/nowhere/v.db', {
+    disk,
+    policy: { ...DEFAULT_FSYNC_POLICY, place, now: control.now, ...policy },
   });
   return { wal, control };
 }
@@ -100,6 +98,32 @@ describe('where the WAL is fsynced', () => {
     const { wal, control } = await durability('auto', () => takes[i++] ?? 0.2, { fastMs: 1, stallCapMs: 50 });
     // 20 ms counts as 4 ms in the average (0.2 → 0.43): still fast. 60 ms is over the cap: off the loop at once.
     assert.deepEqual(await fsyncs(wal, control, 10), [...Array(8).fill('loop'), 'threadpool', 'threadpool']);
+  });
+
+  it('moves them off the loop after two slow fsyncs in a row, each under the cap', async () => {
+    const takes = [0.2, 10, 0.2, 10, 10, 0.2];
+    let i = 0;
+    const { wal, control } = await durability('auto', () => takes[i++] ?? 0.2, { fastMs: 1, stallCapMs: 50 });
+    assert.deepEqual(await fsyncs(wal, control, 6), ['loop', 'loop', 'loop', 'loop', 'loop', 'threadpool']);
+  });
+
+  it('comes back to the loop under steady load: the next batch asks for its fsync as the last one is answered', async () => {
+    let ms = 5;
+    const { wal, control } = await durability('auto', () => ms, { fastMs: 1, probeEveryMs: 1_000 });
+    await wal.durable();
+    ms = 0.1;
+    control.log.length = 0;
+    // As the group commit does: each durable() is asked for inside the answer of the one before, never idle.
+    let n = 0;
+    await new Promise<void>((done, fail) => {
+      const again = () => {
+        if (n === 3) control.advance(1_000);
+        if (n++ === 10) return done();
+        wal.durable().then(again, fail);
+      };
+      again();
+    });
+    assert.deepEqual(control.log, [...Array(3).fill('threadpool'), ...Array(7).fill('loop')]);
   });
 
   it('never runs them on the loop when told threadpool, and always when told loop', async () => {

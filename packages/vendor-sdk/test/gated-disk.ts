@@ -1,12 +1,13 @@
 /**
  * The real disk with a hand on its fsyncs, for store tests: while `holding`, each fsync of a file the store opened
  * for fsync (its -wal file) waits until the test lets it run (in order), and `failNext` makes the next one fail as a
- * disk would (EIO). Everything else is the real disk.
+ * disk would (EIO). Without `onLoop` the files have no fsync on the event loop, so the store fsyncs on the
+ * threadpool, where a test can hold it. Everything else is the real disk.
  */
 import assert from 'node:assert/strict';
 import { type Disk, nodeDisk } from '../src/wal-durability.ts';
 
-export function gatedDisk() {
+export function gatedDisk(options: { onLoop?: boolean } = {}) {
   const waiting: (() => void)[] = [];
   const gate = {
     holding: false,
@@ -39,6 +40,19 @@ export function gatedDisk() {
           await file.sync();
           gate.syncs++;
         },
+        // With `onLoop`, the store may fsync on the event loop too: such an fsync cannot be held, only failed.
+        ...(options.onLoop && file.syncNow
+          ? {
+              syncNow() {
+                if (gate.failNext) {
+                  gate.failNext = false;
+                  throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+                }
+                file.syncNow?.();
+                gate.syncs++;
+              },
+            }
+          : {}),
       };
     },
   };

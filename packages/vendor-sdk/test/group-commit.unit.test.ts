@@ -101,4 +101,39 @@ describe('group commit', () => {
     await assert.rejects(committer.submit(write('a', 1)), /disk full/);
     assert.equal(await committer.submit(write('a', 1)), 'ok');
   });
+
+  it('tells its observer of each durable batch, with every result, before answering it; never of a failed one', async () => {
+    const log: string[] = [];
+    let durableFails = false;
+    let observerThrows = false;
+    const committer = new GroupCommitter(
+      (batch) => batch.map((w): WriteResult => (w.chainId === 'x' ? 'conflict' : 'ok')),
+      () => (durableFails ? Promise.reject(new Error('EIO')) : Promise.resolve()),
+      1,
+      (batch, results, seconds) => {
+        assert.ok(seconds >= 0 && seconds < 60, `seconds ${seconds}`);
+        log.push(`observed ${batch.map((w, i) => `${w.chainId}${w.index}:${results[i]}`).join(',')}`);
+        if (observerThrows) throw new Error('a broken metric');
+      },
+    );
+    const pay = (chainId: string, index: number) =>
+      committer.submit(write(chainId, index)).then(
+        (result) => log.push(`answer ${chainId}${index} ${result}`),
+        (error: Error) => log.push(`answer ${chainId}${index} ${error.message}`),
+      );
+    await Promise.all([pay('a', 1), pay('x', 1), pay('b', 1)]);
+    assert.deepEqual(log, ['observed a1:ok,x1:conflict,b1:ok', 'answer a1 ok', 'answer x1 conflict', 'answer b1 ok']);
+
+    log.length = 0;
+    durableFails = true;
+    await pay('a', 2);
+    assert.deepEqual(log, ['answer a2 EIO']);
+
+    // A metric that throws is dropped: the payment on disk is still answered.
+    log.length = 0;
+    durableFails = false;
+    observerThrows = true;
+    await pay('a', 3);
+    assert.deepEqual(log, ['observed a3:ok', 'answer a3 ok']);
+  });
 });

@@ -75,6 +75,35 @@ for (const engine of testEngines()) {
       assert.deepEqual(await store.totals(), { earned: 50, pending: 50, redeemed: 0, rejected: 0 });
     });
 
+    it('tells the store observer of each durable batch and of its fsyncs (SQLite), on the store it opened', async () => {
+      const db = await createTestDatabase(engine);
+      drops.push(db.drop);
+      const batches: string[][] = [];
+      const fsyncs: string[] = [];
+      const store = await createSpendStore(db.url, {
+        observer: {
+          committed: (writes, results) => batches.push(writes.map((w, i) => `${w.index}:${results[i]}`)),
+          fsynced: (place, seconds) => {
+            assert.ok(seconds >= 0);
+            fsyncs.push(place);
+          },
+        },
+      });
+      stores.push(store);
+      const [c] = await start(store, 1);
+      const chain = c as PaywordChain;
+      fsyncs.length = 0;
+      const results = await Promise.all([
+        store.recordPayment(pay(chain, 0, 1)),
+        store.recordPayment(pay(chain, 1, 2)),
+        store.recordPayment(pay(chain, 0, 1)),
+      ]);
+      assert.deepEqual(results, ['ok', 'ok', 'conflict']);
+      assert.deepEqual(batches.flat().sort(), ['1:conflict', '1:ok', '2:ok']);
+      if (engine === 'sqlite') assert.ok(fsyncs.length >= 1 && fsyncs.length <= batches.length, `${fsyncs}`);
+      else assert.deepEqual(fsyncs, [], 'PostgreSQL makes its commits durable itself');
+    });
+
     it('lets exactly one of concurrent payments of the same index win, in one store and across two', async () => {
       const { store, url } = await open();
       const other = await createSpendStore(url);

@@ -158,6 +158,27 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     await assert.rejects(store.markSuperseded(chainId, 1), /EIO/);
   });
 
+  it('refuses the same way when the failed fsync ran on the event loop, and commits nothing more', async () => {
+    const db = await createTestDatabase('sqlite');
+    drops.push(db.drop);
+    const { gate, disk } = gatedDisk({ onLoop: true });
+    const store = await createSpendStore(db.url, { disk, fsync: { place: 'loop' } });
+    stores.push(store);
+    const reader = await createSpendStore(db.url);
+    stores.push(reader);
+    await store.saveChain(chainRecord);
+    await store.insertEpoch(epochRecord(1, 0));
+    assert.equal(await store.recordPayment(pay(0, 1)), 'ok');
+    gate.failNext = true;
+    await assert.rejects(store.recordPayment(pay(1, 2)), /EIO/);
+    await assert.rejects(store.recordPayment(pay(1, 2)), /EIO/);
+    await assert.rejects(store.markSuperseded(chainId, 1), /EIO/);
+    // The payment whose fsync failed was committed (another process may read it, and it was never answered); the
+    // ones after the failure never reached the database.
+    assert.equal((await reader.getEpoch(chainId, 1))?.last?.index, 2);
+    assert.equal((await reader.getEpoch(chainId, 1))?.superseded, false);
+  });
+
   it('leaves the fsync to SQLite in the commit when NETPAY_SQLITE_SYNCHRONOUS is FULL (the old way)', async () => {
     const db = await createTestDatabase('sqlite');
     drops.push(db.drop);
@@ -250,7 +271,7 @@ describe('the -wal file through its life', () => {
         await nodeDisk.syncDirectory(path);
       },
     };
-    const wal = await WalDurability.open(database, disk);
+    const wal = await WalDurability.open(database, { disk });
     const first = (await nodeDisk.inodeAt(`${database}-wal`)) as number;
     assert.deepEqual(calls, [`open v.db-wal#${first}`, 'sync dir']);
 
