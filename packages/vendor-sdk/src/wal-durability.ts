@@ -39,7 +39,7 @@ import { dirname } from 'node:path';
  * fsync takes 0.05-0.2 ms. A fast fsync on the loop costs less loop time than handing it off; a slow one (a
  * spinning disk, a busy network volume: the milliseconds that once took 24-43 % of a loaded vendor's time) must
  * never run there. So by default (`auto`) the store fsyncs on the loop while its fsyncs there take under
- * `FAST_FSYNC_MS` on average, no two slow ones (over 4 ms) come in a row and none passes `FSYNC_STALL_CAP_MS`;
+ * `FAST_FSYNC_MS` on average, no two slow ones (over 8 ms) come in a row and none passes `FSYNC_STALL_CAP_MS`;
  * otherwise the fsyncs go to the threadpool, and after `PROBE_EVERY_MS` one is tried on the loop again. So a slow
  * disk stalls the loop for at most two fsyncs (each under the cap) in a row, and then once per probe; a lone slow
  * fsync between fast ones (one behind a checkpoint's writes) stays, as the fsync in a FULL commit would. The first
@@ -153,7 +153,7 @@ export const FSYNC_PLACES: readonly FsyncPlace[] = ['auto', 'loop', 'threadpool'
  * `SLOW_COUNTS_AS` times this (so that one fsync stuck behind a checkpoint's writes, measured up to 20 ms here, does
  * not move every later one off the loop). Slower, and the next ones run on the threadpool.
  */
-export const FAST_FSYNC_MS = 1;
+export const FAST_FSYNC_MS = 2;
 
 /** What one slow fsync counts as in `auto`'s average, in multiples of its limit. */
 const SLOW_COUNTS_AS = 4;
@@ -162,7 +162,7 @@ const SLOW_COUNTS_AS = 4;
 export const FSYNC_STALL_CAP_MS = 50;
 
 /** After a slow fsync, how long `auto` keeps the fsyncs on the threadpool before it tries the loop again. */
-export const PROBE_EVERY_MS = 10_000;
+export const PROBE_EVERY_MS = 1_000;
 
 /** Where the fsyncs run, and the clock that times them (a test's clock makes a disk slow). */
 export interface FsyncPolicy {
