@@ -28,6 +28,7 @@ import { ED25519_PATH, EIP712_PATH } from './bench-signature-routes.ts';
 import { FREE_ID, PAID_ID } from './bench-site.ts';
 import { type MachineLoad, machineLoad, processCpuMs, type Spread } from './bench-stats.ts';
 import { startVendorProcess, type VendorProcess } from './bench-vendor-launch.ts';
+import type { StoreCounts } from './bench-vendor-process.ts';
 
 export const HTTP_ROWS = ['sqlite', 'sqlite-threadpool', 'sqlite-full', 'pg', 'ed25519', 'eip712', 'nginx'] as const;
 export type HttpRow = (typeof HTTP_ROWS)[number];
@@ -152,6 +153,7 @@ export async function runHttpRows(
   const vendorUrls = new Map<VariantKey, string>();
   // The one vendor process that answers a variant (none behind nginx): its CPU per request is reported.
   const vendorPids = new Map<VariantKey, number | undefined>();
+  const vendorProcesses = new Map<VariantKey, VendorProcess>();
   try {
     const nginx = rows.has('nginx') ? findNginx() : undefined;
     if (rows.has('nginx') && !nginx) {
@@ -205,6 +207,7 @@ export async function runHttpRows(
       for (const k of ['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'] as const) {
         vendorUrls.set(k, v.url);
         vendorPids.set(k, v.pid);
+        vendorProcesses.set(k, v);
       }
     }
     if (wanted.has('paid-sqlite-threadpool')) {
@@ -217,6 +220,7 @@ export async function runHttpRows(
       );
       vendorUrls.set('paid-sqlite-threadpool', v.url);
       vendorPids.set('paid-sqlite-threadpool', v.pid);
+      vendorProcesses.set('paid-sqlite-threadpool', v);
     }
     if (wanted.has('paid-sqlite-full')) {
       progress('starting the SQLite vendor with the fsync in every commit (FULL) …');
@@ -228,6 +232,7 @@ export async function runHttpRows(
       );
       vendorUrls.set('paid-sqlite-full', v.url);
       vendorPids.set('paid-sqlite-full', v.pid);
+      vendorProcesses.set('paid-sqlite-full', v);
     }
     if (wanted.has('paid-pg')) {
       await orSkip('pg', async () => {
@@ -238,7 +243,9 @@ export async function runHttpRows(
         vendorUrls.set('free-pg', v.url);
         vendorUrls.set('paid-pg', v.url);
         vendorPids.set('free-pg', v.pid);
+        vendorProcesses.set('free-pg', v);
         vendorPids.set('paid-pg', v.pid);
+        vendorProcesses.set('paid-pg', v);
       });
     }
     if (wanted.has('nginx-2-vendors') && nginx)
@@ -341,6 +348,8 @@ export async function runHttpRows(
       run: async (durationSec: number) => {
         const pool = pools.get(key);
         const pid = vendorPids.get(key);
+        const store = vendorProcesses.get(key);
+        const storeBefore = await store?.store();
         const cpuBefore = processCpuMs(pid);
         const { result, lastSent } = await ctx.load.run({
           kind: 'http',
@@ -356,9 +365,11 @@ export async function runHttpRows(
         if (pool) for (const c of pool) c.startIndex = lastSent[c.chainId] ?? c.startIndex;
         const figures = sample(result as unknown as Parameters<typeof sample>[0]);
         const cpuAfter = processCpuMs(pid);
+        const storeAfter = await store?.store();
         const answers = figures.ok + figures.other;
-        if (cpuBefore === undefined || cpuAfter === undefined || answers === 0) return figures;
-        return { ...figures, cpuUsPerRequest: ((cpuAfter - cpuBefore) * 1000) / answers };
+        const withStore = { ...figures, ...storeFigures(storeBefore, storeAfter) };
+        if (cpuBefore === undefined || cpuAfter === undefined || answers === 0) return withStore;
+        return { ...withStore, cpuUsPerRequest: ((cpuAfter - cpuBefore) * 1000) / answers };
       },
     }));
     const samples = await alternate(
@@ -390,4 +401,19 @@ export async function runHttpRows(
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
+}
+
+/** Payments a commit and the share of fsyncs on the event loop over one run, from the store's counts around it. */
+function storeFigures(
+  before: StoreCounts | undefined,
+  after: StoreCounts | undefined,
+): { paymentsPerCommit?: number; fsyncsOnLoop?: number } {
+  if (!before || !after) return {};
+  const commits = after.commits - before.commits;
+  const onLoop = after.fsyncsOnLoop - before.fsyncsOnLoop;
+  const fsyncs = onLoop + after.fsyncsOnThreadpool - before.fsyncsOnThreadpool;
+  return {
+    ...(commits > 0 ? { paymentsPerCommit: (after.payments - before.payments) / commits } : {}),
+    ...(fsyncs > 0 ? { fsyncsOnLoop: onLoop / fsyncs } : {}),
+  };
 }

@@ -101,6 +101,17 @@ export function renderReport(report: BenchReport): string {
         "(vendor CPU: the vendor process's user + system time, every thread of it, per answer; – behind nginx)",
       );
     }
+    // What each paying vendor's spend store did: how many payments one commit (and fsync) served, and where the
+    // SQLite WAL's fsyncs ran (the default chooses by the disk's speed).
+    const stores = Object.values(http.variants).flatMap((v) =>
+      v.paymentsPerCommit
+        ? [
+            `${v.label}: ${v.paymentsPerCommit.median.toFixed(1)} payments a commit` +
+              (v.fsyncsOnLoop ? `, ${Math.round(v.fsyncsOnLoop.median * 100)} % of the fsyncs on the event loop` : ''),
+          ]
+        : [],
+    );
+    if (stores.length > 0) out.push('', 'spend stores (medians of the rounds):', ...stores.map((line) => `- ${line}`));
     for (const why of Object.values(http.skipped)) out.push(why);
   }
   const first = report.firstPayment;

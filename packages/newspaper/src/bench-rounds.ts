@@ -15,6 +15,10 @@ export interface Sample {
   other: number;
   /** CPU time of the server process per answer, in µs (every thread of it), where it could be read. */
   cpuUsPerRequest?: number;
+  /** Payments per durable group commit of the vendor's spend store, where it committed any. */
+  paymentsPerCommit?: number;
+  /** The share of the SQLite WAL's fsyncs that ran on the event loop (0-1), where it fsynced any itself. */
+  fsyncsOnLoop?: number;
 }
 
 export interface Variant<K extends string> {
@@ -63,10 +67,14 @@ export interface VariantSummary {
   ok: number;
   other: number;
   cpuUsPerRequest?: Spread;
+  paymentsPerCommit?: Spread;
+  fsyncsOnLoop?: Spread;
 }
 
 export function summarize(samples: readonly Sample[]): VariantSummary {
   const cpu = samples.flatMap((s) => (s.cpuUsPerRequest === undefined ? [] : [s.cpuUsPerRequest]));
+  const perCommit = samples.flatMap((s) => (s.paymentsPerCommit === undefined ? [] : [s.paymentsPerCommit]));
+  const onLoop = samples.flatMap((s) => (s.fsyncsOnLoop === undefined ? [] : [s.fsyncsOnLoop]));
   return {
     reqPerSec: spread(samples.map((s) => s.reqPerSec)),
     p50Ms: spread(samples.map((s) => s.p50Ms)),
@@ -74,6 +82,8 @@ export function summarize(samples: readonly Sample[]): VariantSummary {
     ok: samples.reduce((n, s) => n + s.ok, 0),
     other: samples.reduce((n, s) => n + s.other, 0),
     ...(cpu.length === samples.length && cpu.length > 0 ? { cpuUsPerRequest: spread(cpu) } : {}),
+    ...(perCommit.length > 0 ? { paymentsPerCommit: spread(perCommit) } : {}),
+    ...(onLoop.length > 0 ? { fsyncsOnLoop: spread(onLoop) } : {}),
   };
 }
 

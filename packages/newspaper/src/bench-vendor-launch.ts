@@ -2,7 +2,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { childNodeFlags } from './bench-node-flags.ts';
-import type { BenchVendorConfig, BenchVendorMessage, BenchVendorRequest } from './bench-vendor-process.ts';
+import type { BenchVendorConfig, BenchVendorMessage, BenchVendorRequest, StoreCounts } from './bench-vendor-process.ts';
 
 export interface VendorProcess {
   url: string;
@@ -10,6 +10,8 @@ export interface VendorProcess {
   pid: number | undefined;
   /** Heap used after a forced collection (the process must have been started with `exposeGc`). */
   heap(): Promise<{ heapUsed: number; rss: number; gc: boolean }>;
+  /** What its spend store has committed and fsynced since it opened. */
+  store(): Promise<StoreCounts>;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,14 @@ export async function startVendorProcess(
       const m = await answer;
       if (m.type !== 'heap') throw new Error('unexpected answer');
       return { heapUsed: m.heapUsed, rss: m.rss, gc: m.gc };
+    },
+    store: async () => {
+      const answer = next('store');
+      ask({ type: 'store' });
+      const m = await answer;
+      if (m.type !== 'store') throw new Error('unexpected answer');
+      const { type: _, ...counts } = m;
+      return counts;
     },
     close: async () => {
       if (child.exitCode === null && child.connected) ask({ type: 'close' });

@@ -28,19 +28,42 @@ export interface BenchVendorConfig {
 }
 
 /** What the process sends its parent. */
+/** What the vendor's spend store has done since it opened (its observer's counts). */
+export interface StoreCounts {
+  /** Durable group commits of payments, and the payments they committed. */
+  commits: number;
+  payments: number;
+  /** Fsyncs of the SQLite WAL on the event loop and on the threadpool (none on PostgreSQL or at FULL). */
+  fsyncsOnLoop: number;
+  fsyncsOnThreadpool: number;
+}
+
 export type BenchVendorMessage =
   | { type: 'ready'; url: string }
-  | { type: 'heap'; heapUsed: number; rss: number; gc: boolean };
+  | { type: 'heap'; heapUsed: number; rss: number; gc: boolean }
+  | ({ type: 'store' } & StoreCounts);
 
 /** What the parent may ask. */
-export type BenchVendorRequest = { type: 'heap' } | { type: 'close' };
+export type BenchVendorRequest = { type: 'heap' } | { type: 'store' } | { type: 'close' };
 
 const config = JSON.parse(process.argv[2] ?? '{}') as BenchVendorConfig;
 const send = (message: BenchVendorMessage) => process.send?.(message);
 const logger = createLogger(config.vendorId, config.logLevel ?? 'warn');
 const site = benchSite(config.vendorId);
 const key = loadOrCreateVendorKey(config.keyDir);
-const store = await createSpendStore(config.storeUrl);
+const counts: StoreCounts = { commits: 0, payments: 0, fsyncsOnLoop: 0, fsyncsOnThreadpool: 0 };
+const store = await createSpendStore(config.storeUrl, {
+  observer: {
+    committed(_writes, results) {
+      counts.commits++;
+      for (const r of results) if (r === 'ok') counts.payments++;
+    },
+    fsynced(place) {
+      if (place === 'loop') counts.fsyncsOnLoop++;
+      else counts.fsyncsOnThreadpool++;
+    },
+  },
+});
 const vendor = createNetPayVendor({
   vendorId: config.vendorId,
   brokerUrl: config.brokerUrl,
@@ -77,6 +100,7 @@ function heap(): BenchVendorMessage {
 
 process.on('message', (request: BenchVendorRequest) => {
   if (request.type === 'heap') send(heap());
+  else if (request.type === 'store') send({ type: 'store', ...counts });
   else if (request.type === 'close') void close();
 });
 process.on('SIGTERM', () => void close());

@@ -77,6 +77,17 @@ describe('npm run bench', () => {
       // One vendor process answers each of these (not behind nginx): what a request cost it, from /proc.
       if (process.platform === 'linux' && !key.startsWith('nginx')) assertSpread(v.cpuUsPerRequest, `${key} CPU`);
     }
+    // The spend stores' own counts: every paying vendor committed in groups; where the WAL's fsyncs ran is known
+    // for the SQLite stores that fsync themselves (threadpool: none on the loop), and absent where nothing fsyncs
+    // besides the database (FULL, PostgreSQL).
+    for (const key of ['paid-sqlite', 'paid-sqlite-threadpool', 'paid-sqlite-full', 'paid-pg'] as const) {
+      assertSpread(variants[key]?.paymentsPerCommit, `${key} payments a commit`);
+    }
+    assertSpread(variants['paid-sqlite']?.fsyncsOnLoop, 'paid-sqlite fsyncs on the loop', false);
+    assert.equal(variants['paid-sqlite-threadpool']?.fsyncsOnLoop?.median, 0);
+    assert.equal(variants['paid-sqlite-full']?.fsyncsOnLoop, undefined);
+    assert.equal(variants['paid-pg']?.fsyncsOnLoop, undefined);
+    assert.equal(variants['free-sqlite']?.paymentsPerCommit, undefined);
     if (!nginx) assert.equal(report.skipped.nginx, NGINX_MISSING);
 
     const ratios = [
