@@ -339,8 +339,7 @@ class KyselySpendStore implements SpendStore {
           return checkpoint ? checkpoint.then(() => commit(batch)) : commit(batch);
         },
         () => durability.durable(),
-        1,
-        committed,
+        { observe: committed },
       );
     } else {
       // PostgreSQL: one statement per batch instead of three awaited queries per payment.
@@ -349,8 +348,7 @@ class KyselySpendStore implements SpendStore {
       this.#committer = new GroupCommitter(
         (batch) => journal.commit(batch),
         () => durability.durable(),
-        PG_BATCHES_IN_FLIGHT,
-        committed,
+        { maxInFlight: PG_BATCHES_IN_FLIGHT, observe: committed },
       );
     }
   }

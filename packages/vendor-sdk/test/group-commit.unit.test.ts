@@ -39,7 +39,8 @@ function harness(maxInFlight: number) {
           resolve();
         });
       }),
-    maxInFlight,
+    // The order of work, batch by batch as each turn brings it (gathering is tested on its own below).
+    { maxInFlight, gatherMs: 0 },
   );
   const pay = (chainId: string, index: number) =>
     committer.submit(write(chainId, index)).then((result) => {
@@ -109,11 +110,12 @@ describe('group commit', () => {
     const committer = new GroupCommitter(
       (batch) => batch.map((w): WriteResult => (w.chainId === 'x' ? 'conflict' : 'ok')),
       () => (durableFails ? Promise.reject(new Error('EIO')) : Promise.resolve()),
-      1,
-      (batch, results, seconds) => {
-        assert.ok(seconds >= 0 && seconds < 60, `seconds ${seconds}`);
-        log.push(`observed ${batch.map((w, i) => `${w.chainId}${w.index}:${results[i]}`).join(',')}`);
-        if (observerThrows) throw new Error('a broken metric');
+      {
+        observe: (batch, results, seconds) => {
+          assert.ok(seconds >= 0 && seconds < 60, `seconds ${seconds}`);
+          log.push(`observed ${batch.map((w, i) => `${w.chainId}${w.index}:${results[i]}`).join(',')}`);
+          if (observerThrows) throw new Error('a broken metric');
+        },
       },
     );
     const pay = (chainId: string, index: number) =>
@@ -135,5 +137,53 @@ describe('group commit', () => {
     observerThrows = true;
     await pay('a', 3);
     assert.deepEqual(log, ['observed a3:ok', 'answer a3 ok']);
+  });
+
+  it('gathers the payments of consecutive turns into one batch, up to the first turn that brings none', async () => {
+    const batches: string[][] = [];
+    const committer = new GroupCommitter(
+      (batch) => {
+        batches.push(batch.map((w) => `${w.chainId}${w.index}`));
+        return batch.map((): WriteResult => 'ok');
+      },
+      () => Promise.resolve(),
+      { gatherMs: 10_000 },
+    );
+    // A lone payment goes at the end of its turn: nothing came after it.
+    assert.equal(await committer.submit(write('z', 1)), 'ok');
+    assert.deepEqual(batches, [['z1']]);
+    // Two in one turn (requests parsed together: more may be coming), one in the next, then a turn with none.
+    const answers = [committer.submit(write('a', 1)), committer.submit(write('b', 1))];
+    await new Promise((resolve) => setImmediate(resolve));
+    answers.push(committer.submit(write('c', 1)));
+    assert.deepEqual(await Promise.all(answers), ['ok', 'ok', 'ok']);
+    assert.deepEqual(batches, [['z1'], ['a1', 'b1', 'c1']]);
+  });
+
+  it('stops gathering after gatherMs when every turn brings another payment', async () => {
+    const batches: number[] = [];
+    const committer = new GroupCommitter(
+      (batch) => {
+        batches.push(batch.length);
+        return batch.map((): WriteResult => 'ok');
+      },
+      () => Promise.resolve(),
+      { gatherMs: 5 },
+    );
+    // Two payments in the first turn, then one every turn for 60 ms: without the bound, one batch at the very end.
+    const answers: Promise<WriteResult>[] = [committer.submit(write('c0', 1))];
+    const until = performance.now() + 60;
+    for (let i = 1; performance.now() < until; i++) {
+      answers.push(committer.submit(write(`c${i}`, 1)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const firstAnsweredBy = await Promise.race([answers[0], new Promise((r) => setTimeout(() => r('late'), 40))]);
+    await Promise.all(answers);
+    assert.equal(firstAnsweredBy, 'ok', 'the first payment waited past its bound');
+    assert.ok(batches.length >= 3, `batches ${batches}`);
+    assert.equal(
+      batches.reduce((a, b) => a + b, 0),
+      answers.length,
+    );
   });
 });
