@@ -107,6 +107,16 @@ describe('where the WAL is fsynced', () => {
     assert.deepEqual(await fsyncs(wal, control, 6), ['loop', 'loop', 'loop', 'loop', 'loop', 'threadpool']);
   });
 
+  it('moves them off the loop when slow fsyncs that never come in a row add up (one in five at 45 ms)', async () => {
+    let i = 0;
+    const { wal, control } = await durability('auto', () => (++i % 5 === 0 ? 45 : 0.1));
+    const places = await fsyncs(wal, control, 200);
+    const onLoop = places.indexOf('threadpool');
+    assert.ok(onLoop > 0 && onLoop < 30, `left the loop after ${onLoop} fsyncs`);
+    // Then on the threadpool until the probe is due (the clock only moves with loop fsyncs here).
+    assert.deepEqual(places.slice(onLoop), Array(200 - onLoop).fill('threadpool'));
+  });
+
   it('comes back to the loop under steady load: the next batch asks for its fsync as the last one is answered', async () => {
     let ms = 5;
     const { wal, control } = await durability('auto', () => ms, { fastMs: 1, probeEveryMs: 1_000 });
@@ -131,6 +141,22 @@ describe('where the WAL is fsynced', () => {
     assert.deepEqual(await fsyncs(pool.wal, pool.control, 5), Array(5).fill('threadpool'));
     const loop = await durability('loop', () => 30);
     assert.deepEqual(await fsyncs(loop.wal, loop.control, 5), Array(5).fill('loop'));
+  });
+
+  it('drops what a throwing metrics callback throws: the fsync succeeded', async () => {
+    const { disk } = clockedDisk(() => 0.1);
+    for (const place of ['loop', 'threadpool'] as const) {
+      const wal = await WalDurability.open('/nowhere/v.db', {
+        disk,
+        policy: { ...DEFAULT_FSYNC_POLICY, place },
+        fsynced: () => {
+          throw new Error('a broken metric');
+        },
+      });
+      await wal.durable();
+      await wal.durable();
+      wal.writable();
+    }
   });
 
   it('fails the store for good when an fsync on the loop fails', async () => {
