@@ -292,6 +292,7 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
     return {
       durable: () => wal.durable(),
       writable: () => wal.writable(),
+      readable: () => wal.readable(),
       beforeCommit: () => checkpointer.beforeCommit(),
       async close() {
         await wal.close();
@@ -355,6 +356,7 @@ class KyselySpendStore implements SpendStore {
 
   /** Waits for durability when an epoch carries a release, as `getEpoch` does (the release request reloads). */
   async loadChain(chainId: string) {
+    this.#readable();
     const loaded = await this.#epochs.loadChain(chainId);
     if (loaded?.epochs.some((e) => e.release)) await this.#durability.durable();
     return loaded;
@@ -371,6 +373,7 @@ class KyselySpendStore implements SpendStore {
    * this store's fsync of the same -wal file covers the writer's commit, made before this read).
    */
   async getEpoch(chainId: string, epoch: number) {
+    this.#readable();
     const record = await this.#epochs.getEpoch(chainId, epoch);
     if (record?.release) await this.#durability.durable();
     return record;
@@ -385,7 +388,7 @@ class KyselySpendStore implements SpendStore {
     return this.#committer.submit(write);
   }
   entitlement(chainId: string, resource: string) {
-    return this.#entitlements.entitlement(chainId, resource);
+    return this.#read(() => this.#entitlements.entitlement(chainId, resource));
   }
   setRelease(chainId: string, epoch: number, release: ReleaseStatement) {
     return this.#written(() => this.#epochs.setRelease(chainId, epoch, release));
@@ -397,10 +400,11 @@ class KyselySpendStore implements SpendStore {
     return this.#written(() => this.#epochs.markReleaseReported(chainId, epoch));
   }
   activeEpochs() {
-    return this.#epochs.activeEpochs();
+    return this.#read(() => this.#epochs.activeEpochs());
   }
   /** Waits for durability when an epoch carries a release (its redemption item hands the release to the broker). */
   async redeemable() {
+    this.#readable();
     const rows = await this.#redemption.redeemable();
     if (rows.some((r) => r.epoch.release)) await this.#durability.durable();
     return rows;
@@ -409,7 +413,7 @@ class KyselySpendStore implements SpendStore {
     return this.#written(() => this.#redemption.createBatch(key, body));
   }
   pendingBatches() {
-    return this.#redemption.pendingBatches();
+    return this.#read(() => this.#redemption.pendingBatches());
   }
   completeBatch(key: string, response: string, items: RedeemedItem[]) {
     return this.#written(() => this.#redemption.completeBatch(key, response, items));
@@ -421,10 +425,10 @@ class KyselySpendStore implements SpendStore {
     return this.#written(() => this.#redemption.pruneJournal());
   }
   totals() {
-    return this.#redemption.totals();
+    return this.#read(() => this.#redemption.totals());
   }
   getServerWallet(sessionHash: string) {
-    return this.#wallets.getServerWallet(sessionHash);
+    return this.#read(() => this.#wallets.getServerWallet(sessionHash));
   }
   putServerWallet(record: ServerWalletRecord) {
     return this.#written(() => this.#wallets.putServerWallet(record));
@@ -436,13 +440,23 @@ class KyselySpendStore implements SpendStore {
     return this.#written(() => this.#wallets.recordWalletPurchase(purchase));
   }
   walletPurchases(sessionHash: string) {
-    return this.#wallets.walletPurchases(sessionHash);
+    return this.#read(() => this.#wallets.walletPurchases(sessionHash));
   }
   unreportedNotes(chainId: string, upToIndex: number) {
-    return this.#wallets.unreportedNotes(chainId, upToIndex);
+    return this.#read(() => this.#wallets.unreportedNotes(chainId, upToIndex));
   }
   dropNotes(chainId: string, upToIndex: number) {
     return this.#written(() => this.#wallets.dropNotes(chainId, upToIndex));
+  }
+
+  /** After a failed fsync nothing is read either (`Durability.readable`): it throws here, before any query. */
+  #readable(): void {
+    this.#durability.readable?.();
+  }
+
+  async #read<T>(read: () => Promise<T>): Promise<T> {
+    this.#readable();
+    return read();
   }
 
   /** Every mutating method resolves only once its write is durable, whether or not it changed a row. */

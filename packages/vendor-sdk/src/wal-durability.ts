@@ -30,7 +30,8 @@ import { dirname } from 'node:path';
  *   the running one ends and serves every commit made meanwhile (group commit of the fsyncs themselves).
  * - If an fsync fails, the kernel may already have dropped the dirty pages it could not write, and a later fsync can
  *   succeed without them. So a failed fsync fails the store: that write and every later one reject (nothing more is
- *   answered as paid) until the process is restarted and SQLite recovers from what is on disk.
+ *   answered as paid), and so does every read (the commit whose fsync failed is readable, and a retry of its payment
+ *   would be served from it as paid), until the process is restarted and SQLite recovers from what is on disk.
  *
  * Where the fsync runs (`FsyncPlace`). Handing an fsync to the threadpool is not free: a worker thread wakes, then the
  * event loop is woken to hear of it, and on a core the loop shares (one vendor process a core, or a box whose other
@@ -125,6 +126,12 @@ export interface Durability {
    * another process on the file would read what it committed, sign releases over it and redeem it.
    */
   writable(): void;
+  /**
+   * Throws once an fsync has failed: the store then answers no reads either. What it would read may be a commit
+   * that never reached the disk (the payment whose fsync failed, which a retry would otherwise find and serve as
+   * paid), and a read that decides an answer must not rest on it. Until the process restarts on what is on disk.
+   */
+  readable?(): void;
   /**
    * What a payment batch must wait for before it commits (SQLite: a checkpoint when its WAL has grown large), or
    * undefined when it may commit now.
@@ -345,6 +352,10 @@ export class WalDurability implements Durability {
   writable(): void {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new Error('the spend store is closed');
+  }
+
+  readable(): void {
+    if (this.#failed !== undefined) throw this.#failed;
   }
 
   #round(followOnly = false): Round {

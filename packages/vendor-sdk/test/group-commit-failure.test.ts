@@ -11,6 +11,7 @@ import { GroupCommitter, type WriteResult } from '../src/payment-journal.ts';
 import { createSpendStore, type PaymentWrite, type SpendStore } from '../src/spend-store.ts';
 import { chainRecordOf, epochRecordOf } from './store-records.ts';
 import { gatedDisk } from './gated-disk.ts';
+import { heldChainVendor, holdChain, outcome, payWith } from './held-chains.ts';
 import { waitUntil, watched } from './watched.ts';
 
 const chain = PaywordChain.generate(40);
@@ -75,6 +76,42 @@ describe('group commit after a failure (SQLite)', () => {
     assert.equal(await first.promise, 'ok');
     await assert.rejects(second.promise, /closed/);
   });
+});
+
+describe('a payment whose fsync failed, sent again after a restart (SQLite)', () => {
+  for (const place of ['threadpool', 'loop'] as const) {
+    it(`is served free, never charged twice (fsync on the ${place})`, async () => {
+      const db = await createTestDatabase('sqlite');
+      try {
+        const { gate, disk } = gatedDisk({ onLoop: place === 'loop' });
+        const failing = await createSpendStore(db.url, { disk, fsync: { place } });
+        const coin = PaywordChain.generate(10);
+        await holdChain(failing, coin);
+        const before = heldChainVendor(failing);
+        gate.failNext = true;
+        // Committed, then its fsync failed: not answered as paid, and the answer says to send it again.
+        const lost = await payWith(before, coin, 1, 'GET /a1');
+        assert.deepEqual(outcome(lost), ['problem', 'internal_error']);
+        assert.deepEqual(outcome(await payWith(before, coin, 1, 'GET /a1')), ['problem', 'internal_error']);
+        await before.close();
+        await failing.close().catch(() => undefined);
+
+        // The process restarts on what is on disk (here the commit is, as after most failed fsyncs).
+        const store = await createSpendStore(db.url);
+        try {
+          const after = heldChainVendor(store);
+          assert.deepEqual(outcome(await payWith(after, coin, 1, 'GET /a1')), ['paid', false], 'the same payment');
+          assert.deepEqual(outcome(await payWith(after, coin, 2, 'GET /a2')), ['paid', true], 'the next one');
+          assert.equal((await store.totals()).earned, 2, 'each unit earned once');
+          await after.close();
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await db.drop();
+      }
+    });
+  }
 });
 
 for (const engine of testEngines()) {

@@ -156,6 +156,11 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     await assert.rejects(store.recordPayment(pay(0, 1)), /EIO/);
     await assert.rejects(store.recordPayment(pay(1, 2)), /EIO/);
     await assert.rejects(store.markSuperseded(chainId, 1), /EIO/);
+    // Nor does it read: what it would read may be the commit whose fsync failed.
+    await assert.rejects(store.loadChain(chainId), /EIO/);
+    await assert.rejects(store.entitlement(chainId, 'r1'), /EIO/);
+    await assert.rejects(store.redeemable(), /EIO/);
+    await assert.rejects(store.totals(), /EIO/);
   });
 
   it('refuses the same way when the failed fsync ran on the event loop, and commits nothing more', async () => {
