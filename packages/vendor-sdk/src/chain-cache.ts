@@ -32,6 +32,12 @@ export class ChainCache {
   /** In least-recently-used order: a use moves a chain to the end. */
   readonly #chains = new Map<string, ChainState>();
   readonly #loading = new Map<string, Promise<ChainState | undefined>>();
+  /**
+   * Copies thrown away with writes still in flight, until those settle. A load waits for them: read before, the
+   * store holds their commits but not yet their fate (an fsync may still fail, and what it committed would then be
+   * served from the new copy as paid).
+   */
+  readonly #settling = new Map<string, ChainState>();
 
   constructor(store: ChainSource, now: () => number, options: ChainCacheOptions) {
     if (!Number.isSafeInteger(options.maxChains) || options.maxChains < 1) {
@@ -76,6 +82,8 @@ export class ChainCache {
   async #load(chainId: string, discarded: ChainState | undefined): Promise<ChainState | undefined> {
     // Let writes of a discarded copy settle before reading, so the store is the whole truth.
     if (discarded) await discarded.writeTail;
+    const settling = this.#settling.get(chainId);
+    if (settling) await settling.writeTail;
     const loaded = await this.#store.loadChain(chainId);
     if (!loaded) return undefined;
     const state = new ChainState(loaded.chain, loaded.epochs, loaded.entitlements, this.#now);
@@ -114,6 +122,12 @@ export class ChainCache {
   discard(chain: ChainState, chainId: string): void {
     chain.broken = true;
     if (this.#chains.get(chainId) === chain) this.#chains.delete(chainId);
+    if (!chain.writesSettled) {
+      this.#settling.set(chainId, chain);
+      void chain.writeTail.then(() => {
+        if (this.#settling.get(chainId) === chain) this.#settling.delete(chainId);
+      });
+    }
   }
 
   /** The chain as the store has it now (after this process's writes in flight settle). */

@@ -143,6 +143,13 @@ export class ChainState implements ChainView {
     if (this.#pendingWrites === 0) this.#lastWrite = undefined;
   }
 
+  /**
+   * A payment write of this copy failed (not a conflict: an error, so its commit's fate is unknown). Payments
+   * advanced on top of it in memory were checked against a point the store may never hold: a conflict of theirs is
+   * a failure too, never a new check that would charge them the failed payment's units as well.
+   */
+  writeFailed = false;
+
   /** No payment write in flight. */
   get writesSettled(): boolean {
     return this.#pendingWrites === 0;

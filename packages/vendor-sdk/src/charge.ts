@@ -426,6 +426,7 @@ export class Charges {
         // The receipt is for this payment's index: later payments may already have advanced the chain in memory
         // while this one was being committed, and they are not durable yet.
         if (result === 'ok') return paidDecision(chain, chainId, true, payment.index);
+        if (chain.writeFailed) return this.#notRecorded(facts, chain, chainId, 'a payment before it failed');
         ctx.chains.discard(chain, chainId);
         const resume: Resume = {
           chain: undefined,
@@ -444,6 +445,7 @@ export class Charges {
   }
 
   #notRecorded(facts: ChallengeFacts, chain: ChainState, chainId: string, error: unknown): PaymentDecision {
+    chain.writeFailed = true;
     this.#ctx.chains.discard(chain, chainId);
     this.#ctx.logger?.error({ err: error, chainId }, 'netpay payment not recorded');
     // The commit may have landed before its fsync failed, so "nothing was charged" could be false. What is true either

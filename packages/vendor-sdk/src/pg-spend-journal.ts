@@ -145,6 +145,10 @@ export class PgSpendJournal {
       // The schema name was checked when the store's database was opened from the same URL.
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
+    // An idle connection the server drops (a restart, a failover, pg_terminate_backend) is an 'error' event of the
+    // pool; unheard it would end the process. The pool has already let the connection go and the next batch opens
+    // a new one; a batch on a connection that drops is answered by its own query's error.
+    this.#pool.on('error', () => {});
   }
 
   /**
