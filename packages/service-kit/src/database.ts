@@ -106,6 +106,10 @@ export function openDatabase<Schema>(url: string): Database<Schema> {
       max: Number(process.env.NETPAY_PG_POOL_MAX ?? 10),
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
+    // An idle connection the server drops (a restart, a failover, pg_terminate_backend) is an 'error' event of the
+    // pool; unheard it would end the process. The pool has already let the connection go and the next query opens
+    // a new one; a query on a connection that drops is answered by its own error.
+    pool.on('error', () => {});
     const db = new Kysely<Schema>({ dialect: new SnapshotIntrospectedPostgresDialect({ pool }) });
     return { db, engine: 'postgres', url, close: () => db.destroy() };
   }
