@@ -411,7 +411,9 @@ export class Connections {
       port.logWarn({ chainId: answer.chainId, why }, 'netpay allowance rejected');
       return { kind: 'unavailable', detail: `the allowance does not check out: ${why}` };
     }
-    if (notes.length > 0) await port.store.dropNotes(chainId, spent.index);
+    // Only what was reported: the broker takes at most 100 notes a refresh, and the rest go with the next one.
+    const reported = notes.at(-1);
+    if (reported) await port.store.dropNotes(chainId, reported.index);
     const now = port.now();
     const next = await port.wallets.put({
       ...wallet.record,

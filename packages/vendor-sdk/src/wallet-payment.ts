@@ -144,6 +144,13 @@ export class WalletPayments implements SessionPayer {
         chain.entitled(input.resource) ||
         (!chain.entitlementsComplete && (await ctx.chains.entitled(chain, input.resource)))
       ) {
+        // The entitlement is noted in memory as its payment is checked, before that payment is on disk: served only
+        // once the chain's writes are durable, never from a copy whose write failed (then the chain is read again).
+        if (!chain.writesSettled) {
+          await chain.writeTail;
+          if (chain.broken) continue;
+        }
+        await this.#noteIfMissing(wallet, input, chainId);
         return paidDecision(chain, chainId, false);
       }
       if (price % chain.unit !== 0) {
@@ -201,6 +208,7 @@ export class WalletPayments implements SessionPayer {
       const decision = await this.#ports.pay(facts, { chain: chainId, index: k, payword }, input.resource);
       if (decision.kind === 'paid') {
         if (decision.charged) await this.#notePurchase(wallet, input, decision.chainId, decision.index);
+        else await this.#noteIfMissing(wallet, input, decision.chainId);
         return decision;
       }
       if (decision.kind !== 'problem') return decision;
@@ -228,6 +236,17 @@ export class WalletPayments implements SessionPayer {
       // The payment itself is recorded; only the re-read mark and the history note are missing.
       this.#ctx.logger?.error({ err: error, chainId }, 'netpay wallet purchase not noted');
     }
+  }
+
+  /**
+   * Notes a purchase the session's record lacks although the chain bought the resource: the note after the payment
+   * failed (it is written apart from the payment), or a retry whose first answer was lost. Without it the session
+   * would pay again for the resource once its wallet moves to another chain.
+   */
+  async #noteIfMissing(session: SessionState, input: ChargeInput, chainId: string): Promise<void> {
+    if (session.bought.has(input.resource)) return;
+    const point = await this.#ctx.store.entitlement(chainId, input.resource).catch(() => undefined);
+    if (point) await this.#notePurchase(session, input, chainId, point.index);
   }
 
   /** A resource the session bought before: served free, whatever the navigation, connected or not. */

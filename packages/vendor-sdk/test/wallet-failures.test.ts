@@ -1,0 +1,138 @@
+/**
+ * A server-side wallet (§7) around store failures: a re-read of an article is served only once the payment that
+ * bought it is durable, and a purchase whose note failed is noted again when the session reads it again, so it is
+ * not charged twice once the wallet moves to another chain. Found by an adversarial test session; the first two
+ * cases failed before their fixes.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { b64uEncode, PaywordChain } from '@netpay/protocol';
+import { hashToken } from '@netpay/service-kit';
+import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
+import { createNetPayVendor, type PaymentDecision, type SpendStore } from '../src/index.ts';
+import { createSpendStore } from '../src/spend-store.ts';
+import { gatedDisk } from './gated-disk.ts';
+import { holdChain, outcome } from './held-chains.ts';
+import { waitUntil } from './watched.ts';
+
+const seed = randomBytes(32);
+const cleanup: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => undefined);
+});
+
+function vendorOn(store: SpendStore) {
+  const vendor = createNetPayVendor({
+    vendorId: 'held-chains',
+    brokerUrl: 'http://127.0.0.1:9',
+    apiKey: 'unused',
+    signingKey: { privateSeed: seed, keyId: 'vk1' },
+    releaseUrl: 'http://127.0.0.1:9/release',
+    publicUrl: 'http://vendor.test',
+    currency: 'NZD',
+    store,
+  });
+  cleanup.push(() => vendor.close());
+  return vendor;
+}
+
+/** A session whose wallet holds an allowance up to index 50 of `chain`, held at this vendor. */
+async function connectedSession(store: SpendStore, chain: PaywordChain): Promise<string> {
+  const session = b64uEncode(randomBytes(32));
+  await holdChain(store, chain);
+  const now = Date.now();
+  await store.putServerWallet({
+    sessionHash: hashToken(session),
+    chainId: chain.chainIdB64,
+    epoch: 1,
+    allowance: { index: 50, payword: chain.b64(50), expiresAtMs: now + 3_600_000 },
+    refreshTokenSealed: 'unused',
+    balanceMinor: 1000,
+    balanceAtMs: now,
+    autoPayMaxMinor: 10,
+    updatedAtMs: now,
+  });
+  return session;
+}
+
+/** A same-site navigation of the session to `resource`, one unit. */
+const read = (session: string, resource: string) => ({
+  resource,
+  priceMinor: 1,
+  cookie: `np_wallet_session=${session}`,
+  path: `/${resource}`,
+  secFetchSite: 'same-origin',
+});
+
+describe('a server-side wallet while a payment is being written (SQLite, fsync on the threadpool)', () => {
+  it('serves a second read of the article only once the payment is durable, and not at all when it fails', async () => {
+    const db = await createTestDatabase('sqlite');
+    cleanup.push(db.drop);
+    const { gate, disk } = gatedDisk();
+    const store = await createSpendStore(db.url, { disk, fsync: { place: 'threadpool' } });
+    cleanup.push(() => store.close());
+    const chain = PaywordChain.generate(100);
+    const session = await connectedSession(store, chain);
+    const vendor = vendorOn(store);
+
+    gate.holding = true;
+    const first = vendor.charge(read(session, 'GET /a'));
+    await waitUntil(() => gate.waiting.length === 1, 'its fsync held');
+    let secondAnswer: PaymentDecision | undefined;
+    const second = vendor.charge(read(session, 'GET /a')).then((d) => (secondAnswer = d));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(secondAnswer, undefined, 'answered before the payment that bought the article is on disk');
+    gate.failNext = true;
+    gate.holding = false;
+    gate.release();
+    assert.deepEqual(outcome(await first), ['problem', 'internal_error']);
+    assert.notEqual((await second).kind, 'paid', 'served although the only payment for it failed');
+  });
+});
+
+for (const engine of testEngines()) {
+  describe(`a server-side wallet purchase whose note failed (${engine})`, () => {
+    it('is noted again when the session reads the article again, so another chain does not charge it twice', async () => {
+      const db = await createTestDatabase(engine);
+      cleanup.push(db.drop);
+      const real = await createSpendStore(db.url);
+      cleanup.push(() => real.close());
+      let failNote = true;
+      const store = new Proxy(real, {
+        get(target, property) {
+          if (property === 'recordWalletPurchase') {
+            return async (purchase: Parameters<SpendStore['recordWalletPurchase']>[0]) => {
+              if (failNote) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+              return target.recordWalletPurchase(purchase);
+            };
+          }
+          const value: unknown = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }) as SpendStore;
+      const c1 = PaywordChain.generate(100);
+      const c2 = PaywordChain.generate(100);
+      const session = await connectedSession(store, c1);
+      await holdChain(store, c2);
+
+      const vendor = vendorOn(store);
+      assert.deepEqual(outcome(await vendor.charge(read(session, 'GET /a'))), ['paid', true]);
+      failNote = false;
+      // Read again on the same chain: free (the chain's entitlement), and the missing note is written now.
+      assert.deepEqual(outcome(await vendor.charge(read(session, 'GET /a'))), ['paid', false]);
+
+      // The wallet moves to another chain (as a refresh onto a new chain stores it); a restarted vendor reads it.
+      const record = await store.getServerWallet(hashToken(session));
+      assert.ok(record);
+      await store.putServerWallet({
+        ...record,
+        chainId: c2.chainIdB64,
+        allowance: { ...record.allowance, payword: c2.b64(50) },
+      });
+      const restarted = vendorOn(store);
+      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /a'))), ['paid', false], 'not charged twice');
+      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /b'))), ['paid', true]);
+    });
+  });
+}
