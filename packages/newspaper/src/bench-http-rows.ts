@@ -151,9 +151,15 @@ export async function runHttpRows(
   const rows = new Set(options.rows);
   const stops: Array<() => Promise<void>> = [];
   const vendorUrls = new Map<VariantKey, string>();
-  // The one vendor process that answers a variant (none behind nginx): its CPU per request is reported.
-  const vendorPids = new Map<VariantKey, number | undefined>();
+  // The one vendor process that answers a variant (none behind nginx): its CPU per request and its store's counts
+  // are reported.
   const vendorProcesses = new Map<VariantKey, VendorProcess>();
+  const answers = (keys: readonly VariantKey[], v: VendorProcess) => {
+    for (const k of keys) {
+      vendorUrls.set(k, v.url);
+      vendorProcesses.set(k, v);
+    }
+  };
   try {
     const nginx = rows.has('nginx') ? findNginx() : undefined;
     if (rows.has('nginx') && !nginx) {
@@ -204,35 +210,26 @@ export async function runHttpRows(
     if (wanted.has('paid-sqlite') || wanted.has('free-sqlite')) {
       progress('starting the SQLite vendor …');
       const v = await vendor('bench-sqlite', `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite', 'spend.db')}`, true);
-      for (const k of ['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'] as const) {
-        vendorUrls.set(k, v.url);
-        vendorPids.set(k, v.pid);
-        vendorProcesses.set(k, v);
-      }
+      answers(['free-sqlite', 'paid-sqlite', 'ed25519', 'eip712'], v);
     }
-    if (wanted.has('paid-sqlite-threadpool')) {
-      progress('starting the SQLite vendor with every fsync on the threadpool …');
-      const v = await vendor(
-        'bench-sqlite-threadpool',
-        `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite-threadpool', 'spend.db')}`,
-        false,
-        { NETPAY_SQLITE_FSYNC: 'threadpool' },
-      );
-      vendorUrls.set('paid-sqlite-threadpool', v.url);
-      vendorPids.set('paid-sqlite-threadpool', v.pid);
-      vendorProcesses.set('paid-sqlite-threadpool', v);
-    }
-    if (wanted.has('paid-sqlite-full')) {
-      progress('starting the SQLite vendor with the fsync in every commit (FULL) …');
-      const v = await vendor(
-        'bench-sqlite-full',
-        `sqlite:${join(ctx.dir, 'vendors', 'bench-sqlite-full', 'spend.db')}`,
-        false,
-        { NETPAY_SQLITE_SYNCHRONOUS: 'FULL' },
-      );
-      vendorUrls.set('paid-sqlite-full', v.url);
-      vendorPids.set('paid-sqlite-full', v.pid);
-      vendorProcesses.set('paid-sqlite-full', v);
+    // The same paid article on SQLite vendors whose durable write differs: only the environment tells them apart.
+    const sqliteVariants = [
+      {
+        key: 'paid-sqlite-threadpool',
+        what: 'with every fsync on the threadpool',
+        env: { NETPAY_SQLITE_FSYNC: 'threadpool' },
+      },
+      {
+        key: 'paid-sqlite-full',
+        what: 'with the fsync in every commit (FULL)',
+        env: { NETPAY_SQLITE_SYNCHRONOUS: 'FULL' },
+      },
+    ] as const;
+    for (const { key, what, env } of sqliteVariants) {
+      if (!wanted.has(key)) continue;
+      progress(`starting the SQLite vendor ${what} …`);
+      const name = `bench-${key.slice('paid-'.length)}`;
+      answers([key], await vendor(name, `sqlite:${join(ctx.dir, 'vendors', name, 'spend.db')}`, false, env));
     }
     if (wanted.has('paid-pg')) {
       await orSkip('pg', async () => {
@@ -240,12 +237,7 @@ export async function runHttpRows(
         const store = await ctx.pgStore();
         stops.push(() => store.drop());
         const v = await vendor('bench-pg', store.url, false);
-        vendorUrls.set('free-pg', v.url);
-        vendorUrls.set('paid-pg', v.url);
-        vendorPids.set('free-pg', v.pid);
-        vendorProcesses.set('free-pg', v);
-        vendorPids.set('paid-pg', v.pid);
-        vendorProcesses.set('paid-pg', v);
+        answers(['free-pg', 'paid-pg'], v);
       });
     }
     if (wanted.has('nginx-2-vendors') && nginx)
@@ -347,8 +339,8 @@ export async function runHttpRows(
       label: LABELS[key],
       run: async (durationSec: number) => {
         const pool = pools.get(key);
-        const pid = vendorPids.get(key);
         const store = vendorProcesses.get(key);
+        const pid = store?.pid;
         const storeBefore = await store?.store();
         const cpuBefore = processCpuMs(pid);
         const { result, lastSent } = await ctx.load.run({

@@ -287,7 +287,8 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
       disk: options.disk ?? nodeDisk,
       synced: () => checkpointer.written(),
       policy,
-      fsynced: dropThrows(options.observer?.fsynced?.bind(options.observer)),
+      // WalDurability drops what it throws.
+      fsynced: options.observer?.fsynced?.bind(options.observer),
     });
     return {
       durable: () => wal.durable(),
@@ -328,7 +329,7 @@ class KyselySpendStore implements SpendStore {
     this.#entitlements = new Entitlements(context);
     const known = new KnownEntitlements();
     // The committer drops what the observer throws.
-    const committed = observer?.committed?.bind(observer) ?? (() => {});
+    const committed = observer?.committed?.bind(observer);
     if (database.sqlite) {
       // The store is asked whether it may still write right before each transaction, after any wait for a
       // checkpoint or for a Kysely transaction on the shared connection (an fsync may fail meanwhile).
@@ -472,16 +473,4 @@ class KyselySpendStore implements SpendStore {
     await this.#durability.close();
     await this.#database.close();
   }
-}
-
-/** An observer's method that cannot throw into the store (metrics never fail a payment); undefined stays so. */
-function dropThrows<A extends unknown[]>(f: ((...args: A) => void) | undefined): ((...args: A) => void) | undefined {
-  if (!f) return undefined;
-  return (...args) => {
-    try {
-      f(...args);
-    } catch {
-      // Dropped: see above.
-    }
-  };
 }

@@ -55,17 +55,32 @@ describe('a reload while a payment fsync is in flight (SQLite, fsync on the thre
   });
 });
 
+/** A store on a fresh database of `engine`, one chain held on it, and a vendor paying from it. */
+async function heldVendor(engine: 'sqlite' | 'postgres') {
+  const db = await createTestDatabase(engine);
+  cleanup.push(db.drop);
+  const store = await createSpendStore(db.url);
+  cleanup.push(() => store.close());
+  const chain = PaywordChain.generate(10);
+  await holdChain(store, chain);
+  const vendor = heldChainVendor(store);
+  cleanup.push(() => vendor.close());
+  return { db, store, chain, vendor };
+}
+
+/** The journal's batch statement, as a query's first argument names it. */
+function isBatch(query: unknown): boolean {
+  return (
+    typeof query === 'object' &&
+    query !== null &&
+    String((query as { name?: unknown }).name).startsWith('netpay_payment_batch')
+  );
+}
+
 for (const engine of testEngines().filter((e) => e === 'postgres')) {
   describe(`a failed batch statement (${engine})`, () => {
     it('fails the payment advanced on top of the failed one too, instead of charging it both units', async () => {
-      const db = await createTestDatabase(engine);
-      cleanup.push(db.drop);
-      const store = await createSpendStore(db.url);
-      cleanup.push(() => store.close());
-      const chain = PaywordChain.generate(10);
-      await holdChain(store, chain);
-      const vendor = heldChainVendor(store);
-      cleanup.push(() => vendor.close());
+      const { store, chain, vendor } = await heldVendor(engine);
       assert.deepEqual(outcome(await payWith(vendor, chain, 1, 'r1')), ['paid', true]);
 
       // The next batch statement fails as a dropped connection would, once its answer is let go.
@@ -74,8 +89,7 @@ for (const engine of testEngines().filter((e) => e === 'postgres')) {
       const held = new Promise<void>((resolve) => (letGo = resolve));
       let failNext = true;
       clientProto.query = function (this: unknown, ...args: unknown[]) {
-        const q = args[0] as { name?: string } | undefined;
-        if (failNext && typeof q === 'object' && q?.name?.startsWith('netpay_payment_batch')) {
+        if (failNext && isBatch(args[0])) {
           failNext = false;
           const callback = args.find((a) => typeof a === 'function') as ((e: Error) => void) | undefined;
           const error = new Error('Connection terminated unexpectedly');
@@ -106,20 +120,12 @@ for (const engine of testEngines().filter((e) => e === 'postgres')) {
     });
 
     it('lives through the server dropping its idle journal connections', async () => {
-      const db = await createTestDatabase(engine);
-      cleanup.push(db.drop);
-      const store = await createSpendStore(db.url);
-      cleanup.push(() => store.close());
-      const chain = PaywordChain.generate(10);
-      await holdChain(store, chain);
-      const vendor = heldChainVendor(store);
-      cleanup.push(() => vendor.close());
+      const { db, chain, vendor } = await heldVendor(engine);
       // The journal's connections in this process: those that ran its batch statement.
       const original = clientProto.query;
       const journalPids = new Set<number>();
       clientProto.query = function (this: { processID?: number }, ...args: unknown[]) {
-        const q = args[0] as { name?: string } | undefined;
-        if (typeof q === 'object' && q?.name?.startsWith('netpay_payment_batch') && this.processID) {
+        if (isBatch(args[0]) && this.processID) {
           journalPids.add(this.processID);
         }
         return original.apply(this, args);
