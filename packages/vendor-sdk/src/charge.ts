@@ -20,7 +20,7 @@ import type { ClaimProof, ProofSource } from './claim-proof.ts';
 import { balanceMinor, type PaymentContext, type WorkMeter } from './payment.ts';
 import { type PaymentHeader, readCanonicalAuthorization } from './payment-header.ts';
 import type { PaywallRenderer } from './paywall-page.ts';
-import type { PaymentWrite } from './spend-store.ts';
+import type { PaymentWrite, PurchaseNote } from './spend-store.ts';
 import { errorMessage, type VendorContext } from './vendor-context.ts';
 
 /** A request to charge for, as plain values (framework adapters fill it in). */
@@ -115,8 +115,8 @@ export function paidDecision(
   };
 }
 
-/** A presented payment as the checks and the durable write take it. */
-type Presented = PresentedWire;
+/** A presented payment as the checks and the durable write take it, with a server-side wallet's purchase note. */
+type Presented = PresentedWire & { note?: PurchaseNote | undefined };
 
 /** Where a payment stands when it leaves the synchronous path: the chain in hand and what it was checked to. */
 interface Resume {
@@ -256,12 +256,13 @@ export class Charges {
 
   /**
    * Checks and records one payment a server-side wallet derived, exactly as a presented one, claiming the chain
-   * first when this vendor does not hold it. An unexpected failure rejects, for the request to answer.
+   * first when this vendor does not hold it. The session's purchase note, when given, is committed with the payment
+   * (only if it is recorded). An unexpected failure rejects, for the request to answer.
    */
-  pay(facts: ChallengeFacts, params: PresentedParams, resource: string): Promise<PaymentDecision> {
+  pay(facts: ChallengeFacts, params: PresentedParams, resource: string, note?: PurchaseNote): Promise<PaymentDecision> {
     try {
       const header = { ...params, paywordBytes: b64uDecode(params.payword, 32) };
-      const decided = this.#pay(facts, header, resource, false);
+      const decided = this.#pay(facts, header, resource, false, note);
       return decided instanceof Promise ? decided : Promise.resolve(decided);
     } catch (error) {
       return Promise.reject(error);
@@ -278,6 +279,7 @@ export class Charges {
     header: PaymentHeader,
     resource: string,
     guarded: boolean,
+    note?: PurchaseNote,
   ): PaymentDecision | Promise<PaymentDecision> {
     const presented: Presented = {
       index: header.index,
@@ -285,6 +287,7 @@ export class Charges {
       paywordB64: header.payword,
       resource,
       priceMinor: facts.priceMinor,
+      note,
     };
     const chainId = header.chain;
     const chain = this.#ctx.chains.peek(chainId);
@@ -413,6 +416,7 @@ export class Charges {
   ): Promise<PaymentDecision> {
     const ctx = this.#ctx;
     const chainId = payment.chainId;
+    if (presented.note) payment.note = presented.note;
     let write: Promise<'ok' | 'conflict'>;
     try {
       write = ctx.store.recordPayment(payment);

@@ -145,6 +145,7 @@ export {
   createSpendStore,
   type EpochRecord,
   type PaymentWrite,
+  type PurchaseNote,
   type PointRecord,
   type ServerWalletRecord,
   type SpendNoteRecord,

@@ -3,8 +3,9 @@ import type { PaymentWrite, PointRecord } from './spend-store.ts';
 import type { StoreContext } from './spend-store-schema.ts';
 
 // The payment journal (§6.3 step 4, record then serve): a payment is a compare-and-set on its epoch's last index
-// plus an appended journal row, and the chain's entitlement to the resource when it is new, committed in groups so
-// that one commit (and one fsync) serves every payment that arrived meanwhile.
+// plus an appended journal row, and the chain's entitlement to the resource when it is new (and, for a server-side
+// wallet's payment, its session's purchase note), committed in groups so that one commit (and one fsync) serves every
+// payment that arrived meanwhile.
 
 export type WriteResult = 'ok' | 'conflict';
 
@@ -242,6 +243,14 @@ export function sqliteCommit(
   const entitle = sqlite.prepare(
     'INSERT INTO netpay_entitlements (chain_id, resource, idx, payword) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
   );
+  const purchase = sqlite.prepare(
+    `INSERT INTO netpay_wallet_purchases (session_hash, resource, chain_id, idx, at_ms) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT DO NOTHING`,
+  );
+  const spendNote = sqlite.prepare(
+    `INSERT INTO netpay_spend_notes (chain_id, idx, amount_minor, description) VALUES (?, ?, ?, ?)
+     ON CONFLICT DO NOTHING`,
+  );
   const run = sqlite.transaction((batch: PaymentWrite[]): WriteResult[] => {
     const results: WriteResult[] = new Array(batch.length);
     for (const positions of byEpoch(batch)) {
@@ -266,6 +275,10 @@ export function sqliteCommit(
           if (!known.has(w) && !entitled.has(w.resource)) {
             entitle.run(w.chainId, w.resource, w.index, w.payword);
             entitled.add(w.resource);
+          }
+          if (w.note) {
+            purchase.run(w.note.sessionHash, w.resource, w.chainId, w.index, w.atMs);
+            spendNote.run(w.chainId, w.index, w.amountMinor, w.note.description);
           }
           results[positions[k] as number] = 'ok';
         }

@@ -13,8 +13,8 @@ interface Run {
 }
 
 /**
- * The whole batch as one statement: the compare-and-set of every run, then the journal rows of the runs that won
- * and the entitlements that are new, in the statement's own transaction (one round trip, one commit). Arrays
+ * The whole batch as one statement: the compare-and-set of every run, then the journal rows of the runs that won,
+ * the entitlements that are new and the purchase notes server-side wallets' payments carry, in the statement's own transaction (one round trip, one commit). Arrays
  * through unnest, so one named prepared statement serves every batch size.
  */
 const COMMIT_TEXT = `
@@ -31,9 +31,11 @@ WITH runs AS (
      AND e.released = 0
   RETURNING r.run, e.chain_id, e.epoch
 ), paid AS (
-  SELECT w.chain_id, w.epoch, p.idx, p.payword, p.resource, p.amount_minor, p.at_ms, p.entitle
-    FROM unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bool[])
-      AS p(run, idx, payword, resource, amount_minor, at_ms, entitle)
+  SELECT w.chain_id, w.epoch, p.idx, p.payword, p.resource, p.amount_minor, p.at_ms, p.entitle, p.session_hash,
+         p.description
+    FROM unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bool[],
+                $15::text[], $16::text[])
+      AS p(run, idx, payword, resource, amount_minor, at_ms, entitle, session_hash, description)
     JOIN won w ON w.run = p.run
 ), journal AS (
   INSERT INTO netpay_payment_journal (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
@@ -43,10 +45,18 @@ WITH runs AS (
   SELECT DISTINCT ON (chain_id, resource) chain_id, resource, idx, payword FROM paid
    WHERE entitle ORDER BY chain_id, resource, idx
   ON CONFLICT DO NOTHING
+), purchased AS (
+  INSERT INTO netpay_wallet_purchases (session_hash, resource, chain_id, idx, at_ms)
+  SELECT session_hash, resource, chain_id, idx, at_ms FROM paid WHERE session_hash IS NOT NULL
+  ON CONFLICT DO NOTHING
+), noted AS (
+  INSERT INTO netpay_spend_notes (chain_id, idx, amount_minor, description)
+  SELECT chain_id, idx, amount_minor, description FROM paid WHERE session_hash IS NOT NULL
+  ON CONFLICT DO NOTHING
 )
 SELECT run FROM won`;
 
-const COMMIT_NAME = 'netpay_payment_batch_v4';
+const COMMIT_NAME = 'netpay_payment_batch_v5';
 
 /**
  * Batches committed at once, each on a connection of its own: while one waits for PostgreSQL's commit (its WAL
@@ -102,7 +112,7 @@ function nextWave(
 }
 
 function params(batch: PaymentWrite[], runs: Run[], known: KnownEntitlements): unknown[] {
-  const cols: unknown[][] = Array.from({ length: 14 }, () => []);
+  const cols: unknown[][] = Array.from({ length: 16 }, () => []);
   for (const [r, run] of runs.entries()) {
     cols[0]?.push(run.chainId);
     cols[1]?.push(run.epoch);
@@ -120,6 +130,8 @@ function params(batch: PaymentWrite[], runs: Run[], known: KnownEntitlements): u
       cols[11]?.push(w.amountMinor);
       cols[12]?.push(w.atMs);
       cols[13]?.push(!known.has(w));
+      cols[14]?.push(w.note?.sessionHash ?? null);
+      cols[15]?.push(w.note?.description ?? null);
     }
   }
   return cols;

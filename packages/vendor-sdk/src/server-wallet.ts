@@ -179,7 +179,12 @@ export class ServerWallets {
     state.record = null;
   }
 
-  /** Records a sale from the wallet (entitlement and spend note). */
+  /** Learns of a sale whose note its payment committed (a server-side wallet's payment carries it). */
+  noted(session: SessionState, resource: string, at: BoughtAt): void {
+    session.bought.set(resource, { chainId: at.chainId, index: at.index });
+  }
+
+  /** Records a sale from the wallet (entitlement and spend note) apart from its payment. */
   async addPurchase(session: SessionState, purchase: WalletPurchase): Promise<void> {
     await this.#store.recordWalletPurchase(purchase);
     session.bought.set(purchase.resource, { chainId: purchase.chainId, index: purchase.index });

@@ -73,6 +73,19 @@ export interface PaymentWrite {
   resource: string;
   amountMinor: number;
   atMs: number;
+  /**
+   * A server-side wallet's payment carries its session's purchase note, committed in the payment's own transaction
+   * and only when its compare-and-set wins: a sale is never on record without the note that keeps the session from
+   * paying for the resource again on another chain.
+   */
+  note?: PurchaseNote;
+}
+
+/** What a server-side wallet's payment writes besides itself: the session's purchase and the broker's spend note. */
+export interface PurchaseNote {
+  sessionHash: string;
+  /** What was sold, for the customer's history (the article's title). */
+  description: string;
 }
 
 /** A redemption batch: its idempotency key and body are stored before they are sent. */

@@ -259,7 +259,7 @@ class Vendor implements NetPayVendor {
         wallets: serverWallets,
         secret,
         renderHtml,
-        ports: { acquire, pay: (facts, params, resource) => this.#charges.pay(facts, params, resource) },
+        ports: { acquire, pay: (facts, params, resource, note) => this.#charges.pay(facts, params, resource, note) },
       });
     }
     this.#charges = new Charges(

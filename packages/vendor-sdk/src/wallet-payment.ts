@@ -27,6 +27,7 @@ import { sameSiteNavigation } from './navigation.ts';
 import { openIntent, PAY_PATH, payFormToken } from './pay-confirm.ts';
 import { balanceMinor, verifiesAtOrBelow } from './payment.ts';
 import type { PaywallRenderer } from './paywall-page.ts';
+import type { PurchaseNote } from './spend-store.ts';
 import {
   hasWallet,
   paywordBelow,
@@ -41,10 +42,17 @@ import type { VendorContext } from './vendor-context.ts';
 /** The longest description a spend note carries. */
 const MAX_NOTE_LENGTH = 120;
 
+/** What a spend note says was sold: the page's description, else the resource, trimmed to `MAX_NOTE_LENGTH`. */
+function describe(input: ChargeInput): string {
+  return (
+    (input.description ?? input.resource).trim().slice(0, MAX_NOTE_LENGTH) || input.resource.slice(0, MAX_NOTE_LENGTH)
+  );
+}
+
 /** What a wallet payment needs from the other parts: claims, and the §4 payment itself. */
 export interface WalletPaymentPorts {
   acquire(chainId: string, facts: ChallengeFacts, proof: ProofSource): Promise<ChainState | ProblemDecision>;
-  pay(facts: ChallengeFacts, params: PresentedParams, resource: string): Promise<PaymentDecision>;
+  pay(facts: ChallengeFacts, params: PresentedParams, resource: string, note: PurchaseNote): Promise<PaymentDecision>;
 }
 
 /** Server-side wallets paying for the pages of their sessions. */
@@ -205,9 +213,11 @@ export class WalletPayments implements SessionPayer {
         continue;
       }
       const payword = paywordBelow(chainId, allowance, k) as string;
-      const decision = await this.#ports.pay(facts, { chain: chainId, index: k, payword }, input.resource);
+      const note = { sessionHash: wallet.sessionHash, description: describe(input) };
+      const decision = await this.#ports.pay(facts, { chain: chainId, index: k, payword }, input.resource, note);
       if (decision.kind === 'paid') {
-        if (decision.charged) await this.#notePurchase(wallet, input, decision.chainId, decision.index);
+        // A charged payment committed its note in its own transaction: the session's memory learns of it.
+        if (decision.charged) this.#wallets.noted(wallet, input.resource, decision);
         else await this.#noteIfMissing(wallet, input, decision.chainId);
         return decision;
       }
@@ -219,9 +229,8 @@ export class WalletPayments implements SessionPayer {
     return paymentProblem(facts, 'broker_unavailable', 'could not pay from the wallet');
   }
 
-  /** A session's sale on record: its entitlement here and the note the broker's history shows. */
+  /** A session's sale on record, written apart from its payment: its entitlement here and its history note. */
   async #notePurchase(session: SessionState, input: ChargeInput, chainId: string, index: number): Promise<void> {
-    const description = (input.description ?? input.resource).trim().slice(0, MAX_NOTE_LENGTH) || input.resource;
     try {
       await this.#wallets.addPurchase(session, {
         sessionHash: session.sessionHash,
@@ -229,7 +238,7 @@ export class WalletPayments implements SessionPayer {
         chainId,
         index,
         amountMinor: input.priceMinor,
-        description: description.slice(0, MAX_NOTE_LENGTH),
+        description: describe(input),
         atMs: this.#ctx.now(),
       });
     } catch (error) {
@@ -239,9 +248,9 @@ export class WalletPayments implements SessionPayer {
   }
 
   /**
-   * Notes a purchase the session's record lacks although the chain bought the resource: the note after the payment
-   * failed (it is written apart from the payment), or a retry whose first answer was lost. Without it the session
-   * would pay again for the resource once its wallet moves to another chain.
+   * Notes a purchase the session's record lacks although the chain bought the resource: a retry whose first answer
+   * was lost, or a purchase made before notes were committed with their payments. Without it the session would pay
+   * again for the resource once its wallet moves to another chain.
    */
   async #noteIfMissing(session: SessionState, input: ChargeInput, chainId: string): Promise<void> {
     if (session.bought.has(input.resource)) return;

@@ -1,8 +1,8 @@
 /**
  * A server-side wallet (§7) around store failures: a re-read of an article is served only once the payment that
- * bought it is durable, and a purchase whose note failed is noted again when the session reads it again, so it is
- * not charged twice once the wallet moves to another chain. Found by an adversarial test session; the first two
- * cases failed before their fixes.
+ * bought it is durable, and a purchase's note is committed in its payment's own transaction, so the article is not
+ * charged twice once the wallet moves to another chain, whatever fails after the payment. Found by an adversarial
+ * test session; the first three cases failed before their fixes.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -133,6 +133,85 @@ for (const engine of testEngines()) {
       const restarted = vendorOn(store);
       assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /a'))), ['paid', false], 'not charged twice');
       assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /b'))), ['paid', true]);
+    });
+  });
+}
+
+for (const engine of testEngines()) {
+  describe(`a server-side wallet purchase is noted in its payment's transaction (${engine})`, () => {
+    it('moves to another chain without a re-read and is not charged twice, even when a note apart would fail', async () => {
+      const db = await createTestDatabase(engine);
+      cleanup.push(db.drop);
+      const real = await createSpendStore(db.url);
+      cleanup.push(() => real.close());
+      // Any note written apart from the payment fails: only one committed with it survives.
+      const store = new Proxy(real, {
+        get(target, property) {
+          if (property === 'recordWalletPurchase') {
+            return async () => {
+              throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+            };
+          }
+          const value: unknown = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }) as SpendStore;
+      const c1 = PaywordChain.generate(100);
+      const c2 = PaywordChain.generate(100);
+      const session = await connectedSession(store, c1);
+      await holdChain(store, c2);
+
+      const vendor = vendorOn(store);
+      const bought = await vendor.charge({ ...read(session, 'GET /a'), description: '  The Long Read  ' });
+      assert.deepEqual(outcome(bought), ['paid', true]);
+      assert.deepEqual(await real.walletPurchases(hashToken(session)), [
+        { resource: 'GET /a', chainId: c1.chainIdB64, index: 1 },
+      ]);
+      assert.deepEqual(await real.unreportedNotes(c1.chainIdB64, 100), [
+        { index: 1, amount: 1, description: 'The Long Read' },
+      ]);
+
+      // No re-read: the wallet moves to another chain at once, and a restarted vendor reads the session afresh.
+      const record = await store.getServerWallet(hashToken(session));
+      assert.ok(record);
+      await store.putServerWallet({
+        ...record,
+        chainId: c2.chainIdB64,
+        allowance: { ...record.allowance, payword: c2.b64(50) },
+      });
+      const restarted = vendorOn(store);
+      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /a'))), ['paid', false], 'not charged twice');
+      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /b'))), ['paid', true]);
+      assert.equal((await real.unreportedNotes(c2.chainIdB64, 100)).length, 1, 'one note for the one sale on c2');
+    });
+
+    it('writes no note for a payment whose compare-and-set loses', async () => {
+      const db = await createTestDatabase(engine);
+      cleanup.push(db.drop);
+      const store = await createSpendStore(db.url);
+      cleanup.push(() => store.close());
+      const chain = PaywordChain.generate(10);
+      await holdChain(store, chain);
+      const write = {
+        chainId: chain.chainIdB64,
+        epoch: 1,
+        index: 2,
+        payword: chain.b64(2),
+        resource: 'GET /a',
+        amountMinor: 2,
+        atMs: Date.now(),
+        note: { sessionHash: 'session-1', description: 'an article' },
+      };
+      assert.equal(await store.recordPayment({ ...write, expectedLastIndex: 1 }), 'conflict');
+      assert.deepEqual(await store.walletPurchases('session-1'), []);
+      assert.deepEqual(await store.unreportedNotes(chain.chainIdB64, 10), []);
+      assert.equal(await store.recordPayment({ ...write, expectedLastIndex: 0 }), 'ok');
+      assert.deepEqual(await store.walletPurchases('session-1'), [
+        { resource: 'GET /a', chainId: chain.chainIdB64, index: 2 },
+      ]);
+      assert.deepEqual(await store.unreportedNotes(chain.chainIdB64, 10), [
+        { index: 2, amount: 2, description: 'an article' },
+      ]);
     });
   });
 }
