@@ -75,6 +75,19 @@ export interface PresentedParams {
  */
 const MAX_PAY_ATTEMPTS = 8;
 
+/** The longest resource name a payment is recorded under (each journal row and entitlement holds it). */
+export const MAX_RESOURCE_LENGTH = 2048;
+const RESOURCE_REFUSED = `the resource is empty, over ${MAX_RESOURCE_LENGTH} characters or holds a NUL`;
+
+/**
+ * Whether a payment can be recorded under this resource name. A site may build it from the request (the default is
+ * the method and path, which the HTTP parser already bounds): a NUL, which PostgreSQL's text refuses, would fail the
+ * whole batch of payments it is written with, every reader's.
+ */
+export function usableResource(resource: string): boolean {
+  return resource.length > 0 && resource.length <= MAX_RESOURCE_LENGTH && !resource.includes('\u0000');
+}
+
 /** Refusals a stale view of the chain could explain (another process advanced it): reload and check again first. */
 const STALE_EXPLAINS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'already_spent',
@@ -175,6 +188,9 @@ export class Charges {
       return Promise.reject(new TypeError('priceMinor must be a non-negative integer'));
     }
     if (price === 0) return Promise.resolve({ kind: 'free' });
+    if (!usableResource(input.resource)) {
+      return Promise.resolve(paymentProblem(undefined, 'bad_request', RESOURCE_REFUSED));
+    }
     const currency = this.#currency;
     if (!currency) return this.#chargeOnceDiscovered(input);
     let decided: PaymentDecision | Promise<PaymentDecision>;

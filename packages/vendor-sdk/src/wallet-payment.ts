@@ -42,11 +42,18 @@ import type { VendorContext } from './vendor-context.ts';
 /** The longest description a spend note carries. */
 const MAX_NOTE_LENGTH = 120;
 
-/** What a spend note says was sold: the page's description, else the resource, trimmed to `MAX_NOTE_LENGTH`. */
-function describe(input: ChargeInput): string {
-  return (
-    (input.description ?? input.resource).trim().slice(0, MAX_NOTE_LENGTH) || input.resource.slice(0, MAX_NOTE_LENGTH)
-  );
+/** Control characters, which a history line has no use for (and PostgreSQL's text refuses NUL). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point: they are taken out.
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+/**
+ * What a spend note says was sold: the page's description, else the resource, without control characters and
+ * trimmed to `MAX_NOTE_LENGTH`. A site may build the description from the request: the note is committed in the
+ * payment's batch, where a value the database refuses would fail every reader's payment in it.
+ */
+export function describe(input: { description?: string | undefined; resource: string }): string {
+  const said = (input.description ?? '').replace(CONTROL, ' ').trim();
+  return (said || input.resource.replace(CONTROL, ' ').trim() || '-').slice(0, MAX_NOTE_LENGTH);
 }
 
 /** What a wallet payment needs from the other parts: claims, and the §4 payment itself. */

@@ -12,8 +12,9 @@ import { hashToken } from '@netpay/service-kit';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import { createNetPayVendor, type PaymentDecision, type SpendStore } from '../src/index.ts';
 import { createSpendStore } from '../src/spend-store.ts';
+import { describe as describeSale } from '../src/wallet-payment.ts';
 import { gatedDisk } from './gated-disk.ts';
-import { holdChain, outcome } from './held-chains.ts';
+import { heldChainVendor, holdChain, outcome, payWith } from './held-chains.ts';
 import { waitUntil } from './watched.ts';
 
 const seed = randomBytes(32);
@@ -215,3 +216,62 @@ for (const engine of testEngines()) {
     });
   });
 }
+
+for (const engine of testEngines()) {
+  describe(`what a payment's batch is written with (${engine})`, () => {
+    it("a description with control characters is noted without them and fails no one's payment", async () => {
+      const db = await createTestDatabase(engine);
+      cleanup.push(db.drop);
+      const store = await createSpendStore(db.url);
+      cleanup.push(() => store.close());
+      const c1 = PaywordChain.generate(100);
+      const c2 = PaywordChain.generate(100);
+      const s1 = await connectedSession(store, c1);
+      const s2 = await connectedSession(store, c2);
+      const vendor = vendorOn(store);
+      // Both chains and sessions in memory first, so the two payments below are issued in one turn: one batch.
+      await vendor.charge(read(s1, 'GET /w'));
+      await vendor.charge(read(s2, 'GET /w'));
+      const [nul, other] = await Promise.all([
+        vendor.charge({ ...read(s1, 'GET /a'), description: 'Title\u0000 \u0007of\nit' }),
+        vendor.charge(read(s2, 'GET /b')),
+      ]);
+      assert.deepEqual(outcome(other), ['paid', true], "the other reader's payment");
+      assert.deepEqual(outcome(nul), ['paid', true]);
+      const notes = await store.unreportedNotes(c1.chainIdB64, 100);
+      assert.deepEqual(
+        notes.map((n) => n.description),
+        ['GET /w', 'Title   of it'],
+      );
+    });
+
+    it('a resource a site built with a NUL, or too long, is refused before anything is checked or written', async () => {
+      const db = await createTestDatabase(engine);
+      cleanup.push(db.drop);
+      const store = await createSpendStore(db.url);
+      cleanup.push(() => store.close());
+      const chain = PaywordChain.generate(10);
+      await holdChain(store, chain);
+      const vendor = heldChainVendor(store);
+      cleanup.push(() => vendor.close());
+      assert.deepEqual(outcome(await payWith(vendor, chain, 1, 'GET /a\u0000b')), ['problem', 'bad_request']);
+      assert.deepEqual(outcome(await payWith(vendor, chain, 1, `GET /${'a'.repeat(2044)}`)), [
+        'problem',
+        'bad_request',
+      ]);
+      assert.deepEqual(outcome(await payWith(vendor, chain, 1, '')), ['problem', 'bad_request']);
+      assert.equal((await store.totals()).earned, 0, 'nothing recorded');
+      // The longest name that is allowed pays, at the index the refused ones did not use.
+      assert.deepEqual(outcome(await payWith(vendor, chain, 1, `GET /${'a'.repeat(2043)}`)), ['paid', true]);
+    });
+  });
+}
+
+describe('the description of a sale', () => {
+  it('drops control characters, falls back to the resource and is at most 120 characters', () => {
+    assert.equal(describeSale({ description: ' A\u0000B\r\n ', resource: 'GET /x' }), 'A B');
+    assert.equal(describeSale({ description: '\u0000\u001f', resource: 'GET /x' }), 'GET /x');
+    assert.equal(describeSale({ resource: '\u0000' }), '-');
+    assert.equal(describeSale({ description: 'é'.repeat(200), resource: 'GET /x' }).length, 120);
+  });
+});
