@@ -25,6 +25,11 @@ export interface Variant<K extends string> {
   key: K;
   label: string;
   run(durationSec: number): Promise<Sample>;
+  /**
+   * Brings the variant to its steady state after its warm-up, where the warm-up alone does not (a SQLite vendor's
+   * WAL file still growing to its restart size): answers what it did, for the report.
+   */
+  settle?(): Promise<string>;
 }
 
 export interface RoundsPlan {
@@ -35,7 +40,7 @@ export interface RoundsPlan {
 }
 
 /**
- * Runs the warm-up, then `rounds` rounds of every variant in order; answers each variant's samples by round.
+ * Runs the warm-up (and settles the variants that need it), then `rounds` rounds of every variant in order; answers each variant's samples by round.
  *
  * @example
  * const samples = await alternate([free, paid], { rounds: 3, durationSec: 5, warmupSec: 1 }, console.log);
@@ -51,6 +56,7 @@ export async function alternate<K extends string>(
   if (plan.warmupSec > 0) {
     progress(`warming up ${variants.length} routes (${plan.warmupSec} s each) …`);
     for (const v of variants) await v.run(plan.warmupSec);
+    for (const v of variants) if (v.settle) progress(`${v.key}: ${await v.settle()}`);
   }
   for (let r = 1; r <= plan.rounds; r++) {
     progress(`round ${r}/${plan.rounds}: ${variants.map((v) => v.key).join(', ')} × ${plan.durationSec} s …`);

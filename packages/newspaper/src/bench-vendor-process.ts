@@ -5,6 +5,7 @@
  * `BenchVendorConfig` as its one argument and an IPC channel; it says `ready` with its URL, answers `heap`
  * (after a forced collection when started with --expose-gc) and stops on `close` or SIGTERM.
  */
+import { statSync } from 'node:fs';
 import { createLogger } from '@netpay/service-kit';
 import { createNetPayVendor, createSpendStore, loadOrCreateVendorKey } from '@netpay/vendor-sdk';
 import { createNewspaperApp } from './app.ts';
@@ -36,6 +37,8 @@ export interface StoreCounts {
   /** Fsyncs of the SQLite WAL on the event loop and on the threadpool (none on PostgreSQL or at FULL). */
   fsyncsOnLoop: number;
   fsyncsOnThreadpool: number;
+  /** The size of the SQLite store's -wal file in bytes (0 when there is none, as on PostgreSQL). */
+  walBytes: number;
 }
 
 export type BenchVendorMessage =
@@ -51,7 +54,17 @@ const send = (message: BenchVendorMessage) => process.send?.(message);
 const logger = createLogger(config.vendorId, config.logLevel ?? 'warn');
 const site = benchSite(config.vendorId);
 const key = loadOrCreateVendorKey(config.keyDir);
-const counts: StoreCounts = { commits: 0, payments: 0, fsyncsOnLoop: 0, fsyncsOnThreadpool: 0 };
+const counts: StoreCounts = { commits: 0, payments: 0, fsyncsOnLoop: 0, fsyncsOnThreadpool: 0, walBytes: 0 };
+const walFile = config.storeUrl.startsWith('sqlite:') ? `${config.storeUrl.slice('sqlite:'.length)}-wal` : undefined;
+/** The -wal file's size now (it is created on the first write and may be replaced). */
+function walBytes(): number {
+  if (walFile === undefined) return 0;
+  try {
+    return statSync(walFile).size;
+  } catch {
+    return 0;
+  }
+}
 const store = await createSpendStore(config.storeUrl, {
   observer: {
     committed(_writes, results) {
@@ -100,7 +113,7 @@ function heap(): BenchVendorMessage {
 
 process.on('message', (request: BenchVendorRequest) => {
   if (request.type === 'heap') send(heap());
-  else if (request.type === 'store') send({ type: 'store', ...counts });
+  else if (request.type === 'store') send({ type: 'store', ...counts, walBytes: walBytes() });
   else if (request.type === 'close') void close();
 });
 process.on('SIGTERM', () => void close());

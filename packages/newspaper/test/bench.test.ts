@@ -9,6 +9,7 @@ import { ED25519_REQUIREMENTS, ed25519PaymentVerifier, makeEd25519Payments } fro
 import { makeEip712Payments, verifyEip712Payment } from '../src/bench-eip712-payment.ts';
 import { findNginx, NGINX_MISSING, NGINX_TEMPLATE, nginxConfig } from '../src/bench-nginx.ts';
 import { parentConditions } from '../src/bench-node-flags.ts';
+import { alternate, type Sample } from '../src/bench-rounds.ts';
 import type { Spread } from '../src/bench-stats.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/netpay.mjs', import.meta.url));
@@ -130,6 +131,47 @@ describe('npm run bench', () => {
     assert.equal(benchOptions(['--quick', '--rounds', '4']).rounds, 4);
     assert.throws(() => benchOptions(['--only', 'sqlite,gpu']), UsageError);
     assert.throws(() => benchOptions(['--rounds', '0']), UsageError);
+  });
+});
+
+describe('rounds side by side', () => {
+  const sample = (reqPerSec: number): Sample => ({ reqPerSec, p50Ms: 1, p99Ms: 1, ok: 1, other: 0 });
+
+  it('settles a variant once, after every warm-up and before the first round; not at all without a warm-up', async () => {
+    for (const warmupSec of [1, 0]) {
+      const log: string[] = [];
+      const variants = [
+        {
+          key: 'a',
+          label: 'A',
+          run: async (s: number) => {
+            log.push(`a ${s}`);
+            return sample(1);
+          },
+        },
+        {
+          key: 'b',
+          label: 'B',
+          run: async (s: number) => {
+            log.push(`b ${s}`);
+            return sample(2);
+          },
+          settle: async () => {
+            log.push('settle b');
+            return 'settled';
+          },
+        },
+      ];
+      const progress: string[] = [];
+      const samples = await alternate(variants, { rounds: 2, durationSec: 5, warmupSec }, (l) => progress.push(l));
+      const warm = warmupSec > 0 ? ['a 1', 'b 1', 'settle b'] : [];
+      assert.deepEqual(log, [...warm, 'a 5', 'b 5', 'a 5', 'b 5']);
+      assert.deepEqual(
+        samples.b?.map((x) => x.reqPerSec),
+        [2, 2],
+      );
+      assert.equal(progress.includes('b: settled'), warmupSec > 0);
+    }
   });
 });
 
