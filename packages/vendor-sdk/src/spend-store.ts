@@ -368,12 +368,8 @@ class KyselySpendStore implements SpendStore {
     }
   }
 
-  /** Waits for durability when an epoch carries a release, as `getEpoch` does (the release request reloads). */
-  async loadChain(chainId: string) {
-    this.#readable();
-    const loaded = await this.#epochs.loadChain(chainId);
-    if (loaded?.epochs.some((e) => e.release)) await this.#durability.durable();
-    return loaded;
+  loadChain(chainId: string) {
+    return this.#read(() => this.#epochs.loadChain(chainId));
   }
   saveChain(chain: ChainRecord) {
     return this.#written(() => this.#epochs.saveChain(chain));
@@ -381,16 +377,8 @@ class KyselySpendStore implements SpendStore {
   insertEpoch(epoch: EpochRecord) {
     return this.#written(() => this.#epochs.insertEpoch(epoch));
   }
-  /**
-   * A released epoch is read only once durable: another process's release request hands out the release it finds
-   * here, and a release a power cut could take back must not leave the vendor (the writer's fsync may still run;
-   * this store's fsync of the same -wal file covers the writer's commit, made before this read).
-   */
-  async getEpoch(chainId: string, epoch: number) {
-    this.#readable();
-    const record = await this.#epochs.getEpoch(chainId, epoch);
-    if (record?.release) await this.#durability.durable();
-    return record;
+  getEpoch(chainId: string, epoch: number) {
+    return this.#read(() => this.#epochs.getEpoch(chainId, epoch));
   }
   updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number) {
     return this.#written(() => this.#epochs.updateLease(chainId, epoch, holder, leaseExpiresAtMs));
@@ -416,12 +404,8 @@ class KyselySpendStore implements SpendStore {
   activeEpochs() {
     return this.#read(() => this.#epochs.activeEpochs());
   }
-  /** Waits for durability when an epoch carries a release (its redemption item hands the release to the broker). */
-  async redeemable() {
-    this.#readable();
-    const rows = await this.#redemption.redeemable();
-    if (rows.some((r) => r.epoch.release)) await this.#durability.durable();
-    return rows;
+  redeemable() {
+    return this.#read(() => this.#redemption.redeemable());
   }
   createBatch(key: string, body: string) {
     return this.#written(() => this.#redemption.createBatch(key, body));
@@ -468,9 +452,20 @@ class KyselySpendStore implements SpendStore {
     this.#durability.readable?.();
   }
 
+  /**
+   * Every read resolves only once what it read is durable: it may hold a commit whose fsync is still running (a
+   * batch committed while the one before it was answered, or another process's on the same file), and what a read
+   * decides must not rest on a commit a power cut or a failed fsync could take back: a retry served free, a purchase
+   * served again, a checkpoint or a release the broker would take, a range redeemed. An fsync that began after the
+   * read covers every commit it saw (the -wal file is one file, whichever process wrote it). The reads are off the
+   * payment's path (a chain or a session not in memory, an entitlement bought long ago, the jobs), so the wait is
+   * one shared fsync there; on PostgreSQL what a read sees is committed, so durable, already.
+   */
   async #read<T>(read: () => Promise<T>): Promise<T> {
     this.#readable();
-    return read();
+    const result = await read();
+    await this.#durability.durable();
+    return result;
   }
 
   /** Every mutating method resolves only once its write is durable, whether or not it changed a row. */

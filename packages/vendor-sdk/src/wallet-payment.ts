@@ -39,6 +39,9 @@ import {
 } from './server-wallet.ts';
 import type { VendorContext } from './vendor-context.ts';
 
+/** How many times a refresh waits for the chain's writes in flight before giving up on this request. */
+const MAX_SETTLE_WAITS = 8;
+
 /** The longest description a spend note carries. */
 const MAX_NOTE_LENGTH = 120;
 
@@ -182,7 +185,11 @@ export class WalletPayments implements SessionPayer {
             brokerUrl: `${ctx.brokerUrl}/`,
           });
         }
-        await chain.writeTail;
+        // The broker takes the spent point as a checkpoint of the chain: only a durable one, so no write in flight
+        // (a later payment may have been advanced in memory while the one before it was made durable).
+        for (let waits = 0; !chain.writesSettled && waits < MAX_SETTLE_WAITS; waits++) await chain.writeTail;
+        if (chain.broken) continue;
+        if (!chain.writesSettled) return paymentProblem(facts, 'broker_unavailable', 'payments still being written');
         const spent = { index: chain.lastIndex, payword: chain.lastPaywordB64 };
         const outcome: RefreshOutcome = await connections.refresh(
           wallet,
