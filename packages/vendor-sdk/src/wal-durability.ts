@@ -271,8 +271,9 @@ export class WalDurability implements Durability {
   durable(): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new Error('the spend store is closed'));
-    // One in flight: a commit made while it runs may have missed it, so it waits for the next round.
-    if (this.#running) {
+    // One in flight: a commit made while it runs may have missed it, so it waits for the next round (also while
+    // that round is about to start: see `#round`).
+    if (this.#running || this.#next) {
       this.#next ??= this.#round();
       return this.#next.promise;
     }
@@ -366,12 +367,12 @@ export class WalDurability implements Durability {
         this.#running = running;
         // The round is over before its waiters hear of it: a commit they make at once (the group commit's next
         // batch) asks for a fsync of its own, on the loop when the disk allows, instead of joining a round that
-        // already ran. A round that was waiting starts first (after a failure it rejects at once, the same way).
+        // already ran. A round that was waiting (a read or a write asked while this one ran) starts only once they
+        // have been answered, so that such a commit joins it instead of waiting for it and then for one more (after
+        // a failure it rejects at once, the same way).
         const over = () => {
           this.#running = undefined;
-          const next = this.#next;
-          this.#next = undefined;
-          next?.start();
+          if (this.#next) setImmediate(this.#startNext);
         };
         running.then(
           () => {
@@ -388,6 +389,12 @@ export class WalDurability implements Durability {
     });
     return { promise, start: () => start() };
   }
+
+  readonly #startNext = (): void => {
+    const next = this.#next;
+    this.#next = undefined;
+    next?.start();
+  };
 
   async #sync(): Promise<void> {
     if (this.#failed !== undefined) throw this.#failed;

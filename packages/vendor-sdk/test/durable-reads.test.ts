@@ -16,7 +16,7 @@ import { createNetPayVendor, type PaymentDecision, type SpendStore } from '../sr
 import { createSpendStore } from '../src/spend-store.ts';
 import { gatedDisk } from './gated-disk.ts';
 import { heldChainVendor, holdChain, outcome, payWith } from './held-chains.ts';
-import { waitUntil } from './watched.ts';
+import { settle, waitUntil, watched } from './watched.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -196,5 +196,47 @@ describe('reads wait for durability (SQLite)', () => {
       checkpoints.every((c) => c.index <= 2),
       `the broker was told index ${checkpoints.map((c) => c.index)}`,
     );
+  });
+
+  it('a read waiting for durability costs a payment on another chain no fsync more', async () => {
+    const fsyncsFor = async (withRead: boolean) => {
+      const db = await createTestDatabase('sqlite');
+      cleanup.push(db.drop);
+      const { gate, disk } = gatedDisk();
+      const store = await createSpendStore(db.url, { disk, fsync: { place: 'threadpool' } });
+      cleanup.push(() => store.close());
+      const a = PaywordChain.generate(10);
+      const b = PaywordChain.generate(10);
+      await holdChain(store, a);
+      await holdChain(store, b);
+      const vendor = heldChainVendor(store);
+      cleanup.push(() => vendor.close());
+      assert.deepEqual(outcome(await payWith(vendor, a, 1, 'r1')), ['paid', true]);
+      assert.deepEqual(outcome(await payWith(vendor, b, 1, 'r1')), ['paid', true]);
+      gate.holding = true;
+      const first = watched(payWith(vendor, a, 2, 'r2'));
+      await waitUntil(() => gate.waiting.length === 1, "the first payment's fsync held");
+      // A read while that fsync runs joins the next round; the next batch (on another chain) should join it too.
+      const read = withRead ? watched(store.getEpoch(a.chainIdB64, 1)) : undefined;
+      await settle();
+      const second = watched(payWith(vendor, b, 2, 'r2'));
+      await settle();
+      let released = 0;
+      while (!second.settled && released < 10) {
+        await waitUntil(() => gate.waiting.length >= 1 || second.settled, 'an fsync held');
+        if (second.settled) break;
+        gate.release();
+        released++;
+        await settle();
+      }
+      assert.ok(first.settled && second.settled);
+      assert.deepEqual(outcome(await second.promise), ['paid', true]);
+      if (read) assert.equal((await read.promise)?.last?.index, 2);
+      gate.holding = false;
+      for (const next of gate.waiting.splice(0)) next();
+      return released;
+    };
+    const without = await fsyncsFor(false);
+    assert.equal(await fsyncsFor(true), without, 'fsyncs the second payment waited for, with a read meanwhile');
   });
 });
