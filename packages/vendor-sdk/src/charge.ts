@@ -88,6 +88,9 @@ export function usableResource(resource: string): boolean {
   return resource.length > 0 && resource.length <= MAX_RESOURCE_LENGTH && !resource.includes('\u0000');
 }
 
+/** How many of a chain's writes in flight a refusal waits for to settle before it is checked again. */
+const MAX_SETTLE_WAITS = 4;
+
 /** Refusals a stale view of the chain could explain (another process advanced it): reload and check again first. */
 const STALE_EXPLAINS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'already_spent',
@@ -321,7 +324,9 @@ export class Charges {
         if (chain.writesSettled) return paidDecision(chain, chainId, false);
         break;
       case 'reject':
-        if (!this.#storeMayExplain(chain, presented, step, false)) {
+        // A refusal cites the chain's last index (already_spent, too_far_ahead) or rests on it: it is answered from a
+        // chain with no write in flight, so that what it says is durable (a wallet resyncs from it).
+        if (chain.writesSettled && !this.#storeMayExplain(chain, presented, step, false)) {
           return paymentProblem(facts, step.code, step.detail, step.extra);
         }
         break;
@@ -367,6 +372,7 @@ export class Charges {
   ): Promise<PaymentDecision> {
     const ctx = this.#ctx;
     let { chain, step, fresh } = from;
+    let waitedToSettle = false;
     if (chain === undefined) chain = await ctx.chains.get(chainId);
     for (let attempt = from.attempt; attempt < MAX_PAY_ATTEMPTS; attempt++) {
       if (chain && !chain.broken) {
@@ -395,6 +401,16 @@ export class Charges {
             chain = await ctx.chains.get(chainId);
             continue;
           case 'reject':
+            // Once: a chain paid on without a pause may never settle, and the refusal is then answered as it stands.
+            if (!chain.writesSettled && !waitedToSettle) {
+              waitedToSettle = true;
+              for (let waits = 0; waits < MAX_SETTLE_WAITS && !chain.writesSettled; waits++) await chain.writeTail;
+              if (chain.broken) {
+                chain = await ctx.chains.get(chainId);
+                fresh = true;
+              }
+              continue;
+            }
             return paymentProblem(facts, check.code, check.detail, check.extra);
           case 'pay':
             return this.#record(facts, chain, check.write, presented, { attempt, guarded: from.guarded });

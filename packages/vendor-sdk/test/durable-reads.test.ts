@@ -239,4 +239,46 @@ describe('reads wait for durability (SQLite)', () => {
     const without = await fsyncsFor(false);
     assert.equal(await fsyncsFor(true), without, 'fsyncs the second payment waited for, with a read meanwhile');
   });
+
+  it('a refusal citing the last index is answered only once that index is durable', async () => {
+    const db = await createTestDatabase('sqlite');
+    cleanup.push(db.drop);
+    const { gate, disk } = gatedDisk();
+    const store = await createSpendStore(db.url, { disk, fsync: { place: 'threadpool' } });
+    cleanup.push(() => store.close());
+    const chain = PaywordChain.generate(10);
+    await holdChain(store, chain);
+    // One process on the store: a refusal is not taken for a stale cache, so nothing is reloaded before it.
+    const vendor = heldChainVendor(store, { storeShared: false });
+    cleanup.push(() => vendor.close());
+    assert.deepEqual(outcome(await payWith(vendor, chain, 1, 'r1')), ['paid', true]);
+
+    // Held, then durable: the refusal waits for it and cites it.
+    gate.holding = true;
+    const second = payWith(vendor, chain, 2, 'r2');
+    await waitUntil(() => gate.waiting.length === 1, "payment 2's fsync held");
+    const stale = watched(payWith(vendor, chain, 2, 'another article'));
+    await pause(50);
+    assert.equal(stale.settled, false, 'already_spent answered while the index it cites is not on disk');
+    // (The refusal's own reads wait for fsyncs of their own: let every one run from here.)
+    gate.holding = false;
+    gate.release();
+    assert.deepEqual(outcome(await second), ['paid', true]);
+    const refused = await stale.promise;
+    assert.deepEqual(outcome(refused), ['problem', 'already_spent']);
+    assert.equal(refused.kind === 'problem' ? refused.body.lastIndex : undefined, 2);
+
+    // Held, then failed: the index is never cited.
+    gate.holding = true;
+    const third = payWith(vendor, chain, 3, 'r3');
+    await waitUntil(() => gate.waiting.length === 1, "payment 3's fsync held");
+    const late = watched(payWith(vendor, chain, 3, 'yet another article'));
+    await pause(50);
+    assert.equal(late.settled, false);
+    gate.failNext = true;
+    gate.holding = false;
+    gate.release();
+    assert.deepEqual(outcome(await third), ['problem', 'internal_error']);
+    assert.deepEqual(outcome(await late.promise), ['problem', 'internal_error'], 'no refusal from a lost index');
+  });
 });
