@@ -10,13 +10,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { b64uEncode, PaywordChain } from '@netpay/protocol';
-import { hashToken } from '@netpay/service-kit';
 import { createTestDatabase } from '@netpay/service-kit/testing';
-import { createNetPayVendor, type PaymentDecision, type SpendStore } from '../src/index.ts';
+import type { PaymentDecision, SpendStore } from '../src/index.ts';
 import { createSpendStore } from '../src/spend-store.ts';
 import { gatedDisk } from './gated-disk.ts';
 import { heldChainVendor, holdChain, outcome, payWith } from './held-chains.ts';
 import { settle, waitUntil, watched } from './watched.ts';
+import { connectedSession, sameSiteRead, walletVendor } from './wallet-sessions.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -72,41 +72,13 @@ describe('reads wait for durability (SQLite)', () => {
     const { a, b, storeA, storeB } = await twoStores();
     const seed = randomBytes(32);
     const vendorOn = (store: SpendStore) => {
-      const vendor = createNetPayVendor({
-        vendorId: 'held-chains',
-        brokerUrl: 'http://127.0.0.1:9',
-        apiKey: 'unused',
-        signingKey: { privateSeed: seed, keyId: 'vk1' },
-        releaseUrl: 'http://127.0.0.1:9/release',
-        publicUrl: 'http://vendor.test',
-        currency: 'NZD',
-        store,
-      });
+      const vendor = walletVendor(store, seed);
       cleanup.push(() => vendor.close());
       return vendor;
     };
     const chain = PaywordChain.generate(100);
-    await holdChain(storeA, chain);
-    const session = b64uEncode(randomBytes(32));
-    const now = Date.now();
-    await storeA.putServerWallet({
-      sessionHash: hashToken(session),
-      chainId: chain.chainIdB64,
-      epoch: 1,
-      allowance: { index: 50, payword: chain.b64(50), expiresAtMs: now + 3_600_000 },
-      refreshTokenSealed: 'unused',
-      balanceMinor: 1000,
-      balanceAtMs: now,
-      autoPayMaxMinor: 10,
-      updatedAtMs: now,
-    });
-    const read = {
-      resource: 'GET /a',
-      priceMinor: 1,
-      cookie: `np_wallet_session=${session}`,
-      path: '/a',
-      secFetchSite: 'same-origin',
-    };
+    const session = await connectedSession(storeA, chain);
+    const read = sameSiteRead(session, 'GET /a');
     const vendorA = vendorOn(storeA);
     const vendorB = vendorOn(storeB);
 

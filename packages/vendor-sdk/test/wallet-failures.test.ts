@@ -7,15 +7,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { b64uEncode, PaywordChain } from '@netpay/protocol';
+import { PaywordChain } from '@netpay/protocol';
 import { hashToken } from '@netpay/service-kit';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
-import { createNetPayVendor, type PaymentDecision, type SpendStore } from '../src/index.ts';
+import type { PaymentDecision, SpendStore } from '../src/index.ts';
 import { createSpendStore } from '../src/spend-store.ts';
 import { describe as describeSale } from '../src/wallet-payment.ts';
 import { gatedDisk } from './gated-disk.ts';
 import { heldChainVendor, holdChain, outcome, payWith } from './held-chains.ts';
 import { waitUntil } from './watched.ts';
+import { connectedSession, notesFailing, sameSiteRead, walletVendor } from './wallet-sessions.ts';
 
 const seed = randomBytes(32);
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -24,47 +25,29 @@ after(async () => {
 });
 
 function vendorOn(store: SpendStore) {
-  const vendor = createNetPayVendor({
-    vendorId: 'held-chains',
-    brokerUrl: 'http://127.0.0.1:9',
-    apiKey: 'unused',
-    signingKey: { privateSeed: seed, keyId: 'vk1' },
-    releaseUrl: 'http://127.0.0.1:9/release',
-    publicUrl: 'http://vendor.test',
-    currency: 'NZD',
-    store,
-  });
+  const vendor = walletVendor(store, seed);
   cleanup.push(() => vendor.close());
   return vendor;
 }
 
-/** A session whose wallet holds an allowance up to index 50 of `chain`, held at this vendor. */
-async function connectedSession(store: SpendStore, chain: PaywordChain): Promise<string> {
-  const session = b64uEncode(randomBytes(32));
-  await holdChain(store, chain);
-  const now = Date.now();
-  await store.putServerWallet({
-    sessionHash: hashToken(session),
-    chainId: chain.chainIdB64,
-    epoch: 1,
-    allowance: { index: 50, payword: chain.b64(50), expiresAtMs: now + 3_600_000 },
-    refreshTokenSealed: 'unused',
-    balanceMinor: 1000,
-    balanceAtMs: now,
-    autoPayMaxMinor: 10,
-    updatedAtMs: now,
-  });
-  return session;
-}
+const read = sameSiteRead;
 
-/** A same-site navigation of the session to `resource`, one unit. */
-const read = (session: string, resource: string) => ({
-  resource,
-  priceMinor: 1,
-  cookie: `np_wallet_session=${session}`,
-  path: `/${resource}`,
-  secFetchSite: 'same-origin',
-});
+/**
+ * The session's wallet moves to `next` (as a refresh onto a new chain stores it) and a restarted vendor reads the
+ * session afresh: the article it bought is free, a new one is charged.
+ */
+async function movedWalletReads(store: SpendStore, session: string, next: PaywordChain): Promise<void> {
+  const record = await store.getServerWallet(hashToken(session));
+  assert.ok(record);
+  await store.putServerWallet({
+    ...record,
+    chainId: next.chainIdB64,
+    allowance: { ...record.allowance, payword: next.b64(50) },
+  });
+  const restarted = vendorOn(store);
+  assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /a'))), ['paid', false], 'not charged twice');
+  assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /b'))), ['paid', true]);
+}
 
 describe('a server-side wallet while a payment is being written (SQLite, fsync on the threadpool)', () => {
   it('serves a second read of the article only once the payment is durable, and not at all when it fails', async () => {
@@ -100,18 +83,7 @@ for (const engine of testEngines()) {
       const real = await createSpendStore(db.url);
       cleanup.push(() => real.close());
       let failNote = true;
-      const store = new Proxy(real, {
-        get(target, property) {
-          if (property === 'recordWalletPurchase') {
-            return async (purchase: Parameters<SpendStore['recordWalletPurchase']>[0]) => {
-              if (failNote) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
-              return target.recordWalletPurchase(purchase);
-            };
-          }
-          const value: unknown = Reflect.get(target, property);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      }) as SpendStore;
+      const store = notesFailing(real, () => failNote);
       const c1 = PaywordChain.generate(100);
       const c2 = PaywordChain.generate(100);
       const session = await connectedSession(store, c1);
@@ -124,16 +96,7 @@ for (const engine of testEngines()) {
       assert.deepEqual(outcome(await vendor.charge(read(session, 'GET /a'))), ['paid', false]);
 
       // The wallet moves to another chain (as a refresh onto a new chain stores it); a restarted vendor reads it.
-      const record = await store.getServerWallet(hashToken(session));
-      assert.ok(record);
-      await store.putServerWallet({
-        ...record,
-        chainId: c2.chainIdB64,
-        allowance: { ...record.allowance, payword: c2.b64(50) },
-      });
-      const restarted = vendorOn(store);
-      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /a'))), ['paid', false], 'not charged twice');
-      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /b'))), ['paid', true]);
+      await movedWalletReads(store, session, c2);
     });
   });
 }
@@ -146,17 +109,7 @@ for (const engine of testEngines()) {
       const real = await createSpendStore(db.url);
       cleanup.push(() => real.close());
       // Any note written apart from the payment fails: only one committed with it survives.
-      const store = new Proxy(real, {
-        get(target, property) {
-          if (property === 'recordWalletPurchase') {
-            return async () => {
-              throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
-            };
-          }
-          const value: unknown = Reflect.get(target, property);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      }) as SpendStore;
+      const store = notesFailing(real, () => true);
       const c1 = PaywordChain.generate(100);
       const c2 = PaywordChain.generate(100);
       const session = await connectedSession(store, c1);
@@ -173,16 +126,7 @@ for (const engine of testEngines()) {
       ]);
 
       // No re-read: the wallet moves to another chain at once, and a restarted vendor reads the session afresh.
-      const record = await store.getServerWallet(hashToken(session));
-      assert.ok(record);
-      await store.putServerWallet({
-        ...record,
-        chainId: c2.chainIdB64,
-        allowance: { ...record.allowance, payword: c2.b64(50) },
-      });
-      const restarted = vendorOn(store);
-      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /a'))), ['paid', false], 'not charged twice');
-      assert.deepEqual(outcome(await restarted.charge(read(session, 'GET /b'))), ['paid', true]);
+      await movedWalletReads(store, session, c2);
       assert.equal((await real.unreportedNotes(c2.chainIdB64, 100)).length, 1, 'one note for the one sale on c2');
     });
 
