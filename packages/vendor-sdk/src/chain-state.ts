@@ -155,6 +155,16 @@ export class ChainState implements ChainView {
     return this.#pendingWrites === 0;
   }
 
+  /**
+   * Waits until no payment write of this copy is in flight, for at most `waits` of them (a chain paid on without a
+   * pause may never settle): then what the copy says of its last index is durable. False when it did not settle, or
+   * a write failed (the copy is broken and must be read again).
+   */
+  async settle(waits: number): Promise<boolean> {
+    for (let i = 0; i < waits && !this.writesSettled; i++) await this.writeTail;
+    return this.writesSettled && !this.broken;
+  }
+
   /** Nothing of this process is under way on the chain (no write in flight, no release): it may leave memory. */
   get idle(): boolean {
     if (this.#pendingWrites !== 0) return false;

@@ -404,7 +404,7 @@ export class Charges {
             // Once: a chain paid on without a pause may never settle, and the refusal is then answered as it stands.
             if (!chain.writesSettled && !waitedToSettle) {
               waitedToSettle = true;
-              for (let waits = 0; waits < MAX_SETTLE_WAITS && !chain.writesSettled; waits++) await chain.writeTail;
+              await chain.settle(MAX_SETTLE_WAITS);
               if (chain.broken) {
                 chain = await ctx.chains.get(chainId);
                 fresh = true;

@@ -187,9 +187,10 @@ export class WalletPayments implements SessionPayer {
         }
         // The broker takes the spent point as a checkpoint of the chain: only a durable one, so no write in flight
         // (a later payment may have been advanced in memory while the one before it was made durable).
-        for (let waits = 0; !chain.writesSettled && waits < MAX_SETTLE_WAITS; waits++) await chain.writeTail;
-        if (chain.broken) continue;
-        if (!chain.writesSettled) return paymentProblem(facts, 'broker_unavailable', 'payments still being written');
+        if (!(await chain.settle(MAX_SETTLE_WAITS))) {
+          if (chain.broken) continue;
+          return paymentProblem(facts, 'broker_unavailable', 'payments still being written');
+        }
         const spent = { index: chain.lastIndex, payword: chain.lastPaywordB64 };
         const outcome: RefreshOutcome = await connections.refresh(
           wallet,
