@@ -391,6 +391,9 @@ export class WalDurability implements Durability {
   }
 
   readonly #startNext = (): void => {
+    // Never two fsyncs at once: every durable() joins a waiting round, so nothing runs here; were one to, its end
+    // starts this round.
+    if (this.#running) return;
     const next = this.#next;
     this.#next = undefined;
     next?.start();
