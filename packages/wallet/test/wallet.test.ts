@@ -223,11 +223,29 @@ describe('paying', () => {
     assert.ok(wallet);
   });
 
-  test('already_spent with lastIndex resynchronises once and pays above it', async () => {
+  test('already_spent with lastIndex beyond what it sent is not followed without limits that cover the jump', async () => {
     const { wallet, coin } = await walletWithCoin();
     await wallet.fetch(article('daily-planet', 1)); // index 5
     net.spendElsewhere(coin.chainId, 30, await paywordOf(wallet, coin.chainId, 30));
+    // 20 units above the index it sent: as much a lie as another copy's spending. Following it would hand the vendor
+    // a payword worth those units too; without a limit that covers them, the coin is left alone.
     const { response, payments } = await wallet.fetchWithPayment(article('daily-planet', 2));
+    assert.equal(response.status, 402);
+    assert.deepEqual(
+      payments.map((p) => [p.index, p.status, p.code]),
+      [[10, 'refused', 'already_spent']],
+    );
+    assert.equal((await wallet.coins())[0]?.spentIndex, 10);
+  });
+
+  test('already_spent with lastIndex resynchronises once and pays above it, when the limits cover the jump', async () => {
+    const { wallet, coin } = await walletWithCoin();
+    await wallet.fetch(article('daily-planet', 1)); // index 5
+    net.spendElsewhere(coin.chainId, 30, await paywordOf(wallet, coin.chainId, 30));
+    // The jump (20 units) and the price (5) are counted as paid: within a per-request limit of 25, it is followed.
+    const { response, payments } = await wallet.fetchWithPayment(article('daily-planet', 2), undefined, {
+      maxPriceMinor: 25,
+    });
     assert.equal(response.status, 200);
     assert.deepEqual(
       payments.map((p) => [p.index, p.status, p.code]),

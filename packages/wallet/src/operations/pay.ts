@@ -213,7 +213,12 @@ export async function fetchWithPayment(
       if (code === 'already_spent') {
         const lastIndex = problem?.lastIndex;
         const valid = typeof lastIndex === 'number' && Number.isSafeInteger(lastIndex) && lastIndex >= 0;
-        if (valid && lastIndex <= coin.length && !resynced.has(coin.chainId)) {
+        if (
+          valid &&
+          lastIndex <= coin.length &&
+          !resynced.has(coin.chainId) &&
+          followable(ctx, challenge, coin.unitMinor, lastIndex - index, { maxPriceMinor, budgetMinor })
+        ) {
           // Another holder or copy of this wallet spent further: start above what the vendor knows, once.
           resynced.add(coin.chainId);
           await raiseSpentIndex(ctx, coin.chainId, lastIndex);
@@ -467,6 +472,30 @@ async function setStatus(ctx: WalletContext, chainId: string, status: StoredCoin
     const coin = state.coins.find((c) => c.chainId === chainId);
     if (coin && coin.status === 'active') coin.status = status;
   });
+}
+
+/**
+ * Whether an already_spent answer's `lastIndex` may be paid from. A vendor's claim that the chain is spent `skipped`
+ * units beyond the index this wallet just sent is not a proof (any other copy of the wallet spending further looks
+ * the same as a lie), and paying from it hands this vendor a payword it can redeem for those units too: a vendor that
+ * lied with `lastIndex` = the coin's length took the whole coin for one price. So the skipped units count as paid:
+ * they and the price must fit the per-request limit and the budget; with neither set, at most one price is skipped
+ * (two requests of this wallet racing on the coin), never more.
+ */
+function followable(
+  ctx: WalletContext,
+  challenge: WwwAuthenticateParams,
+  unitMinor: number,
+  skipped: number,
+  limits: { maxPriceMinor: number | undefined; budgetMinor: number | undefined },
+): boolean {
+  if (skipped <= 0) return true;
+  const taken = skipped * unitMinor + challenge.price;
+  const { maxPriceMinor, budgetMinor } = limits;
+  if (maxPriceMinor === undefined && budgetMinor === undefined) return skipped * unitMinor <= challenge.price;
+  if (maxPriceMinor !== undefined && taken > maxPriceMinor) return false;
+  const spent = ctx.spentMinor.get(challenge.currency) ?? 0;
+  return budgetMinor === undefined || spent + taken <= budgetMinor;
 }
 
 /**
