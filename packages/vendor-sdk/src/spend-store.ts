@@ -447,22 +447,19 @@ class KyselySpendStore implements SpendStore {
     return this.#written(() => this.#wallets.dropNotes(chainId, upToIndex));
   }
 
-  /** After a failed fsync nothing is read either (`Durability.readable`): it throws here, before any query. */
-  #readable(): void {
-    this.#durability.readable?.();
-  }
-
   /**
    * Every read resolves only once what it read is durable: it may hold a commit whose fsync is still running (a
    * batch committed while the one before it was answered, or another process's on the same file), and what a read
    * decides must not rest on a commit a power cut or a failed fsync could take back: a retry served free, a purchase
    * served again, a checkpoint or a release the broker would take, a range redeemed. An fsync that began after the
    * read covers every commit it saw (the -wal file is one file, whichever process wrote it). The reads are off the
-   * payment's path (a chain or a session not in memory, an entitlement bought long ago, the jobs), so the wait is
-   * one shared fsync there; on PostgreSQL what a read sees is committed, so durable, already.
+   * payment's path (a chain or a session not in memory, an entitlement bought long ago, the jobs): each costs an
+   * fdatasync on the loop when the disk is fast, or joins the next round of the threadpool's. On PostgreSQL what a
+   * read sees is committed, so durable, already. After a failed fsync nothing is read at all
+   * (`Durability.readable` throws before any query).
    */
   async #read<T>(read: () => Promise<T>): Promise<T> {
-    this.#readable();
+    this.#durability.readable?.();
     const result = await read();
     await this.#durability.durable();
     return result;

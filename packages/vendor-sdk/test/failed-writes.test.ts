@@ -10,7 +10,7 @@ import { PaywordChain } from '@netpay/protocol';
 import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import { createSpendStore, type SpendStore } from '../src/spend-store.ts';
 import { gatedDisk } from './gated-disk.ts';
-import { heldChainVendor, holdChain, outcome, payWith } from './held-chains.ts';
+import { heldChainVendor, heldVendor, holdChain, outcome, payWith } from './held-chains.ts';
 import { waitUntil } from './watched.ts';
 
 // The pg the journal's pool uses (the vendor SDK's own dependency), to fail or watch its queries in this process.
@@ -55,19 +55,6 @@ describe('a reload while a payment fsync is in flight (SQLite, fsync on the thre
   });
 });
 
-/** A store on a fresh database of `engine`, one chain held on it, and a vendor paying from it. */
-async function heldVendor(engine: 'sqlite' | 'postgres') {
-  const db = await createTestDatabase(engine);
-  cleanup.push(db.drop);
-  const store = await createSpendStore(db.url);
-  cleanup.push(() => store.close());
-  const chain = PaywordChain.generate(10);
-  await holdChain(store, chain);
-  const vendor = heldChainVendor(store);
-  cleanup.push(() => vendor.close());
-  return { db, store, chain, vendor };
-}
-
 /** The journal's batch statement, as a query's first argument names it. */
 function isBatch(query: unknown): boolean {
   return (
@@ -80,7 +67,7 @@ function isBatch(query: unknown): boolean {
 for (const engine of testEngines().filter((e) => e === 'postgres')) {
   describe(`a failed batch statement (${engine})`, () => {
     it('fails the payment advanced on top of the failed one too, instead of charging it both units', async () => {
-      const { store, chain, vendor } = await heldVendor(engine);
+      const { store, chain, vendor } = await heldVendor(engine, cleanup);
       assert.deepEqual(outcome(await payWith(vendor, chain, 1, 'r1')), ['paid', true]);
 
       // The next batch statement fails as a dropped connection would, once its answer is let go.
@@ -120,7 +107,7 @@ for (const engine of testEngines().filter((e) => e === 'postgres')) {
     });
 
     it('lives through the server dropping its idle journal connections', async () => {
-      const { db, chain, vendor } = await heldVendor(engine);
+      const { db, chain, vendor } = await heldVendor(engine, cleanup);
       // The journal's connections in this process: those that ran its batch statement.
       const original = clientProto.query;
       const journalPids = new Set<number>();

@@ -21,6 +21,11 @@ export function gatedDisk(options: { onLoop?: boolean } = {}) {
       assert.ok(next, 'no fsync is waiting');
       next();
     },
+    /** Holds nothing from now on, and lets every held fsync run. */
+    open() {
+      gate.holding = false;
+      for (const next of waiting.splice(0)) next();
+    },
   };
   const disk: Disk = {
     ...nodeDisk,

@@ -4,8 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { b64uEncode, formatAuthorization, PaywordChain } from '@netpay/protocol';
+import { createTestDatabase } from '@netpay/service-kit/testing';
 import {
   createNetPayVendor,
+  createSpendStore,
   type NetPayVendor,
   type NetPayVendorOptions,
   type PaymentDecision,
@@ -81,6 +83,22 @@ export function heldChainVendor(store: SpendStore, options: Partial<NetPayVendor
     store,
     ...options,
   });
+}
+
+/**
+ * A store on a fresh database of `engine`, one chain of 10 units held on it, and a vendor paying from it; what is to
+ * be closed and dropped is pushed on `cleanup`.
+ */
+export async function heldVendor(engine: 'sqlite' | 'postgres', cleanup: (() => Promise<unknown>)[]) {
+  const db = await createTestDatabase(engine);
+  cleanup.push(db.drop);
+  const store = await createSpendStore(db.url);
+  cleanup.push(() => store.close());
+  const chain = PaywordChain.generate(10);
+  await holdChain(store, chain);
+  const vendor = heldChainVendor(store);
+  cleanup.push(() => vendor.close());
+  return { db, store, chain, vendor };
 }
 
 /** A payment of w_index for one unit. */

@@ -490,12 +490,12 @@ function followable(
   limits: { maxPriceMinor: number | undefined; budgetMinor: number | undefined },
 ): boolean {
   if (skipped <= 0) return true;
-  const taken = skipped * unitMinor + challenge.price;
   const { maxPriceMinor, budgetMinor } = limits;
   if (maxPriceMinor === undefined && budgetMinor === undefined) return skipped * unitMinor <= challenge.price;
-  if (maxPriceMinor !== undefined && taken > maxPriceMinor) return false;
-  const spent = ctx.spentMinor.get(challenge.currency) ?? 0;
-  return budgetMinor === undefined || spent + taken <= budgetMinor;
+  // Checked as the price of a payment of the skipped units and the price together.
+  const taken = { ...challenge, price: skipped * unitMinor + challenge.price };
+  if (maxPriceMinor !== undefined && taken.price > maxPriceMinor) return false;
+  return budgetProblem(ctx, taken, budgetMinor) === undefined;
 }
 
 /**
