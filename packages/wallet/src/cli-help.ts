@@ -76,6 +76,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   refund: {
     usage: 'refund CHAIN_ID',
     summary: "refund a coin's unspent remainder to the card",
+    more: "CHAIN_ID is as `coins` prints it; one that starts with '-' is taken as typed (or put it after `--`).",
     options: {},
     positionals: ['CHAIN_ID'],
   },

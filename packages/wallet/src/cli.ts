@@ -34,6 +34,32 @@ export function defaultWalletFile(env: NodeJS.ProcessEnv = process.env): string 
   return env.NETPAY_WALLET_FILE || join(homedir(), '.netpay', 'wallet.json');
 }
 
+/**
+ * A chain id is 22 base64url characters, and one in 32 starts with '-': as an argument it reads like an option. A
+ * token of that exact shape that is not the value of an option is moved past a `--`, where Node's parser takes it as
+ * a positional (so `refund -Rk…` works as typed, copied from `coins`; `refund -- -Rk…` works too).
+ */
+const CHAIN_ID_LIKE = /^-[A-Za-z0-9_-]{21}$/;
+
+function chainIdsAsPositionals(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  const head = end === -1 ? argv : argv.slice(0, end);
+  const options: string[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < head.length; i++) {
+    const token = head[i] as string;
+    const previous = head[i - 1];
+    const takesValue =
+      previous?.startsWith('--') === true &&
+      !previous.includes('=') &&
+      OPTIONS[previous.slice(2) as keyof typeof OPTIONS]?.type === 'string';
+    if (CHAIN_ID_LIKE.test(token) && !takesValue) ids.push(token);
+    else options.push(token);
+  }
+  if (ids.length === 0) return [...argv];
+  return [...options, '--', ...ids, ...(end === -1 ? [] : argv.slice(end + 1))];
+}
+
 /** A mistake in the command line: said in one line, exit code 2. */
 class UsageError extends Error {}
 
@@ -109,7 +135,7 @@ export async function runWallet(
   try {
     let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>;
     try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: chainIdsAsPositionals(argv), options: OPTIONS, allowPositionals: true, strict: true });
     } catch (err) {
       const code = (err as { code?: unknown })?.code;
       if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {

@@ -59,6 +59,29 @@ test('help, usage errors and missing login', async () => {
   assert.equal(JSON.parse(json.err).error, 'no_broker');
 });
 
+test("a chain id that starts with '-' is an argument, not an option (one id in 32 does)", async () => {
+  const file = join(dir, 'dash-id.json');
+  const id = '-Rk3nXq0b9Zt4Yv1Wc8uPa';
+  // No broker yet: reaching the wallet's refund (code 1, no_broker) shows the id was taken as the chain id.
+  for (const args of [
+    ['refund', id],
+    [id, 'refund'],
+    ['refund', '--', id],
+    ['refund', id, '--json'],
+  ]) {
+    const result = await run(['--file', file, ...args]);
+    assert.equal(result.code, 1, `${args.join(' ')}: ${result.err}`);
+    assert.match(result.err, /no_broker/);
+  }
+  assert.equal((await run(['--file', file, 'refund', '-x'])).code, 2, 'a short unknown option is still one');
+  assert.match((await run(['--file', file, 'refund', '--bogus'])).err, /unknown option --bogus/);
+  const two = await run(['--file', file, 'refund', id, `${id.slice(0, -1)}b`]);
+  assert.equal(two.code, 2);
+  assert.match(two.err, /unexpected argument/);
+  // After an option that takes a value it stays with that option (Node's parser then asks for --broker=VALUE).
+  assert.match((await run(['--file', file, 'refund', 'abc', '--broker', id])).err, /--broker needs a value/);
+});
+
 /** Each subcommand and what its help must name. */
 const SUBCOMMANDS: Record<string, string[]> = {
   register: ['--broker URL', '--email E', '--password P', 'NETPAY_PASSWORD'],
