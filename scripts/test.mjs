@@ -68,9 +68,12 @@ if (files.length === 0) {
 // the built dist/); NODE_OPTIONS carries it to every process a test starts.
 const CONDITION = '--conditions=netpay-source';
 const nodeOptions = [process.env.NODE_OPTIONS, CONDITION].filter(Boolean).join(' ');
+// The timeout bounds each test file as a whole (each runs in its own process). 15 minutes: the packed-packages test
+// installs from the registry and type-checks, about 3 minutes alone, and went past 5 on a machine loaded by another
+// run; a test that hangs still ends the run.
 const result = spawnSync(
   process.execPath,
-  [CONDITION, '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  [CONDITION, '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=900000', ...files],
   { stdio: 'inherit', env: { NETPAY_LOG_LEVEL: 'silent', ...process.env, NODE_OPTIONS: nodeOptions } },
 );
 // Never fatal: without the server or the rights to vacuum, the run's result stands (see vacuumTestCatalogs).

@@ -23,7 +23,9 @@ export async function startBrokerProcess(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [NETPAY_BIN, 'broker', '--port', String(port), ...args], {
+  // Metrics on a port the system picks unless asked: the default (the port + 200) was never checked free.
+  const metrics = args.includes('--metrics-port') ? [] : ['--metrics-port', '0'];
+  const child = spawn(process.execPath, [NETPAY_BIN, 'broker', '--port', String(port), ...metrics, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NETPAY_LOG_LEVEL: 'warn', ...env },
   });

@@ -15,7 +15,8 @@ const exits = new WeakMap<ChildProcess, Promise<unknown>>();
 function startBrokerProcess(data: string, port: number, bankUrl: string): ChildProcess {
   const child = spawn(
     process.execPath,
-    [BIN, 'broker', '--data', data, '--port', String(port), '--bank-url', bankUrl],
+    // Metrics on a port the system picks: the default (the port + 200) was never checked free.
+    [BIN, 'broker', '--data', data, '--port', String(port), '--bank-url', bankUrl, '--metrics-port', '0'],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, NETPAY_LOG_LEVEL: 'warn' },

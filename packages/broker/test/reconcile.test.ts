@@ -107,7 +107,9 @@ interface Child {
 }
 
 function startChild(args: string[]): Child {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  // Metrics on a port the system picks: the default (the port + 200) was never checked free, and a test running
+  // beside this one may hold it, which ends the child at start.
+  const child = spawn(process.execPath, [BIN, ...args, '--metrics-port', '0'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, NETPAY_LOG_LEVEL: 'error' },
   });

@@ -170,10 +170,11 @@ describe('group commit', () => {
       () => Promise.resolve(),
       { gatherMs: 5 },
     );
-    // Two payments in the first turn, then one every turn for 60 ms: without the bound, one batch at the very end.
+    // A payment every turn until three batches have closed: without the bound the first batch never closes, and the
+    // loop gives up after 5 s. (It used to run for a fixed 60 ms, which a descheduled process could spend in one turn.)
     const answers: Promise<WriteResult>[] = [committer.submit(write('c0', 1))];
-    const until = performance.now() + 60;
-    for (let i = 1; performance.now() < until; i++) {
+    const until = performance.now() + 5000;
+    for (let i = 1; batches.length < 3 && performance.now() < until; i++) {
       answers.push(committer.submit(write(`c${i}`, 1)));
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -65,7 +65,9 @@ for (const engine of testEngines()) {
     const dump = () => children.map((c) => `--- ${c.name}\n${c.output.join('').slice(-2000)}`).join('\n');
 
     function launch(name: string, args: string[]) {
-      const child = spawn(process.execPath, [BIN, ...args], {
+      // Metrics on a port the system picks: the default (the port + 200) was never checked free, and a test running
+      // beside this one may hold it, which ends the child at start.
+      const child = spawn(process.execPath, [BIN, ...args, '--metrics-port', '0'], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, NETPAY_LOG_LEVEL: process.env.NETPAY_LOG_LEVEL ?? 'warn' },
       });
