@@ -5,6 +5,7 @@ import {
   type NetPayVendorOptions,
   netpayFastify,
   type SpendStore,
+  type SpendStoreOptions,
 } from '@netpay/vendor-sdk';
 import Fastify, { type FastifyInstance } from 'fastify';
 
@@ -26,8 +27,11 @@ export interface TestVendor extends VendorIdentity {
   close(): Promise<void>;
 }
 
-/** SDK options a test may set, plus the prices of its articles. */
-export type VendorOptions = Partial<NetPayVendorOptions> & { prices?: Record<string, number> };
+/** SDK options a test may set, plus the prices of its articles and the options of its store (a gated disk, say). */
+export type VendorOptions = Partial<NetPayVendorOptions> & {
+  prices?: Record<string, number>;
+  storeOptions?: SpendStoreOptions;
+};
 
 /**
  * Priced routes every test vendor serves: /articles/:id (price from `prices`, default 1; sold as "Article <id>")
@@ -52,8 +56,8 @@ export async function startVendor(
   identity: VendorIdentity,
   options: VendorOptions = {},
 ): Promise<TestVendor> {
-  const store = await createSpendStore(identity.storeUrl);
-  const { prices, ...rest } = options;
+  const { prices, storeOptions, ...rest } = options;
+  const store = await createSpendStore(identity.storeUrl, storeOptions);
   const vendor = createNetPayVendor({
     vendorId: identity.id,
     brokerUrl,
