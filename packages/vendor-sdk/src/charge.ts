@@ -42,6 +42,10 @@ export interface ChargeInput {
    * anywhere else the reader gets the paywall with a form that pays, never a charge.
    */
   secFetchSite?: string | undefined;
+  /** `Sec-Fetch-Mode`, `Sec-Fetch-Dest` and `Sec-Purpose`: a subresource or a prefetch never pays (navigation.ts). */
+  secFetchMode?: string | undefined;
+  secFetchDest?: string | undefined;
+  secPurpose?: string | undefined;
   referer?: string | undefined;
   /** What is sold, in words, for the customer's history at the broker (an article's title). */
   description?: string | undefined;

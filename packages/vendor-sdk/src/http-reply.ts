@@ -53,6 +53,9 @@ export function chargeInput(
     cookie: header('cookie'),
     path: sale.path,
     secFetchSite: header('sec-fetch-site'),
+    secFetchMode: header('sec-fetch-mode'),
+    secFetchDest: header('sec-fetch-dest'),
+    secPurpose: header('sec-purpose') ?? header('purpose'),
     referer: header('referer'),
     description: sale.description,
   };

@@ -8,6 +8,12 @@
 export interface RequestOrigin {
   /** `Sec-Fetch-Site`: `same-origin`, `same-site`, `cross-site` or `none` (typed URL, bookmark). */
   secFetchSite?: string | undefined;
+  /** `Sec-Fetch-Mode`: `navigate`, `cors`, `no-cors` (an image, a script), `same-origin`, `websocket`. */
+  secFetchMode?: string | undefined;
+  /** `Sec-Fetch-Dest`: `document`, `iframe`, `image`, `script`, `style`, `empty` (a page's own fetch), … */
+  secFetchDest?: string | undefined;
+  /** `Sec-Purpose` (or the older `Purpose`): `prefetch`, `prefetch;prerender` when the browser only guesses. */
+  secPurpose?: string | undefined;
   referer?: string | undefined;
   /** `Origin` (sent with a POST). */
   origin?: string | undefined;
@@ -22,16 +28,26 @@ function originOf(url: string | undefined): string | undefined {
   }
 }
 
+/** Destinations a reader opens to read: a page, a frame, or the page's own script fetching it (`empty`). */
+const READ_DESTINATIONS = new Set(['document', 'iframe', 'frame', 'empty']);
+
 /**
  * Whether a GET may be paid from the session's wallet: `Sec-Fetch-Site` is `same-origin` or `none`; a browser too
  * old to send it must show a `Referer` on this origin. `same-site` is not enough: another origin of the site (a
- * subdomain) is another party.
+ * subdomain) is another party. And it must be the reader asking: a prefetch or prerender (the browser guessing from
+ * the address bar or a hint), a subresource (`<img src>` of a paid URL, which anyone who can put an image in a
+ * comment on the site could plant) or a `no-cors` request never pays, whatever its origin.
  *
  * @example
  * sameSiteNavigation({ secFetchSite: 'cross-site' }, 'https://news.example'); // false
+ * sameSiteNavigation({ secFetchSite: 'same-origin', secFetchDest: 'image' }, 'https://news.example'); // false
  * sameSiteNavigation({ referer: 'https://news.example/' }, 'https://news.example'); // true
  */
 export function sameSiteNavigation(request: RequestOrigin, siteOrigin: string): boolean {
+  if (request.secPurpose && /prefetch|prerender/i.test(request.secPurpose)) return false;
+  const dest = request.secFetchDest?.trim().toLowerCase();
+  if (dest && !READ_DESTINATIONS.has(dest)) return false;
+  if (request.secFetchMode?.trim().toLowerCase() === 'no-cors') return false;
   const site = request.secFetchSite?.trim().toLowerCase();
   if (site) return site === 'same-origin' || site === 'none';
   return originOf(request.referer) === siteOrigin;
