@@ -9,7 +9,7 @@ import {
   type RedemptionResponse,
 } from '@netpay/protocol';
 import { forUpdate, isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
-import { type ChainState, loadChainState, type RangeRow } from './chain-state.ts';
+import { type ChainState, type EpochRow, loadChainState, type RangeRow } from './chain-state.ts';
 import { assertConserved, redeemBound, unclaimedValue } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import type { HashJob } from './hash-jobs.ts';
@@ -271,7 +271,8 @@ async function judgeItem(
     if (problem) return { code: problem };
     const previous = state.epochs.get(item.epoch - 1);
     if (previous) await learnRelease(trx, state, previous, release, at);
-    fromOk = true;
+    // Never below the epoch's start (learned just now when it was unknown; a known one is never lowered).
+    fromOk = atOrAboveStart(epoch, from.index);
   } else {
     fromOk = await isValidStart(trx, state, vendorId, item.epoch, from);
   }
@@ -345,6 +346,22 @@ async function isValidStart(
   if (!epoch) return false;
   if (epoch.start_index === from.index && epoch.start_payword === from.payword) return true;
   const previous = state.epochs.get(epochNumber - 1);
-  if (previous && previous.release_index === from.index && previous.release_payword === from.payword) return true;
+  if (
+    previous &&
+    previous.release_index === from.index &&
+    previous.release_payword === from.payword &&
+    atOrAboveStart(epoch, from.index)
+  ) {
+    return true;
+  }
   return keptRangeEndsAt(db, state.chain.chain_id, vendorId, epochNumber, from);
+}
+
+/**
+ * Whether a range may start at `index` in the epoch: at or above its start when the broker knows it (the first
+ * release it learned, or a forced start). Below it, the units belong to the epoch before, which may have been
+ * credited and paid out for them already.
+ */
+function atOrAboveStart(epoch: EpochRow, index: number): boolean {
+  return epoch.start_index === null || index >= epoch.start_index;
 }

@@ -48,8 +48,8 @@ export async function checkRelease(
  * Records a verified release of `previous` (the epoch it ends): it bounds what that holder may redeem, gives
  * the next epoch its start if the broker did not know it, and takes back whatever the releasing vendor was
  * already paid beyond the released index (its own signature is the evidence). A second, different release
- * signed for the same epoch is equivocation: the lower one stands, what the higher one paid beyond it is taken
- * back, and the conflict is recorded with both statements.
+ * signed for the same epoch is equivocation: the lower one bounds the signer, what it was paid beyond it is taken
+ * back, and the conflict is recorded with both statements; the next epoch's start, once known, stays where it is.
  */
 export async function learnRelease(
   trx: BrokerTx,
@@ -83,14 +83,16 @@ export async function learnRelease(
     });
     await takeBackBeyond(trx, state, previous, release.index, evidence, at);
   }
-  // The next epoch starts where this one provably ended: at the lowest release its holder signed.
+  // The next epoch starts where this one ended, once: a start the broker knows (from the first release it learned,
+  // or forced) is never lowered. A lower release signed later is equivocation: it bounds and takes back from its
+  // signer, but the units between it and the start go to nobody. Handed to the next holder they would be paid
+  // twice whenever the signer had been paid out before (its debt is then all the broker holds), which is how a
+  // vendor and its partner would turn one chain into more than its value. Nor is a release at or above the payword
+  // the next holder's claim carried ever its start: the customer showed that payword after the previous holder
+  // stopped, so such a release is a lie (or a double spend), and the next true one is still to come.
   const next = state.epochs.get(previous.epoch + 1);
   const end = previous.release_index;
-  if (
-    next &&
-    end !== null &&
-    (next.start_kind === null || (next.start_kind === 'release' && end < (next.start_index ?? 0)))
-  ) {
+  if (next && end !== null && next.start_kind === null && (next.claim_index === null || end < next.claim_index)) {
     await updateEpoch(trx, state, next, {
       start_index: end,
       start_payword: previous.release_payword,
