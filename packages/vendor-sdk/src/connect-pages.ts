@@ -2,7 +2,9 @@
  * §7 connect as the browser sees it: the connect and callback redirects, the paywall's pay form, and what a
  * browser session has here (its wallet's figures and what it bought) for pages to show.
  */
+import { type ErrorCode, PROBLEM_CONTENT_TYPE, problemDetails } from '@netpay/protocol';
 import { type Connections, safeReturnTo } from './connection.ts';
+import type { HttpReply } from './http-reply.ts';
 import { type RequestOrigin, sameOriginPost } from './navigation.ts';
 import { payFormToken, payFormTokenMatches, readPayForm } from './pay-confirm.ts';
 import {
@@ -66,7 +68,7 @@ export class ConnectPages {
     const connections = this.#connections;
     if (!connections) return notFound();
     const form = readPayForm(input.body);
-    const session = walletSessionFrom(input.cookie);
+    const session = walletSessionFrom(input.cookie, connections.secure);
     const notHere = () =>
       page(
         403,
@@ -105,6 +107,21 @@ export class ConnectPages {
       },
     };
   }
+}
+
+const BODY_PROBLEMS: Record<number, { code: ErrorCode; detail: string }> = {
+  400: { code: 'bad_request', detail: 'the body could not be read' },
+  413: { code: 'payload_too_large', detail: 'the body is larger than a pay form' },
+  415: { code: 'unsupported_media_type', detail: 'the pay form is sent as a form' },
+};
+
+/** A pay form whose body could not be read (the HTTP status of why), as an RFC 9457 problem; else a 500 one. */
+export function payFormProblem(status: number): HttpReply {
+  const known = BODY_PROBLEMS[status];
+  const body = known
+    ? problemDetails(known.code, known.detail)
+    : problemDetails('internal_error', 'an unexpected error occurred; it has been logged');
+  return { status: body.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE }, body: JSON.stringify(body) };
 }
 
 function notFound(): WebAnswer {

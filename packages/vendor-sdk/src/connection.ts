@@ -18,17 +18,19 @@ import {
 import { constantTimeEqualText } from '@netpay/service-kit';
 import { RemoteError } from './broker-client.ts';
 import type { ProblemDecision } from './challenge.ts';
-import { parseCookies, serializeCookie } from './cookies.ts';
+import { cookieValues, parseCookies, serializeCookie } from './cookies.ts';
 import { type RequestOrigin, sameSiteNavigation } from './navigation.ts';
 import { INTENT_TTL_MS, sealIntent } from './pay-confirm.ts';
 import { openValue, sealValue } from './sealed-value.ts';
 import {
+  newWalletSessionId,
+  readWalletSession,
   SESSION_MAX_AGE_SECONDS,
   type ServerWallets,
   type SessionWallet,
   sessionHashOf,
   WALLET_SESSION_COOKIE,
-  walletSessionFrom,
+  walletSessionCookieName,
 } from './server-wallet.ts';
 import type { ServerWalletRecord, SpendStore } from './spend-store.ts';
 import { page, redirect, type WebAnswer } from './web-answer.ts';
@@ -47,6 +49,7 @@ const MAX_RETURN_TO = 2048;
  * @example
  * safeReturnTo('/articles/1?x=2'); // '/articles/1?x=2'
  * safeReturnTo('//evil.example');  // '/'
+ * safeReturnTo('/..//evil.example'); // '/' (dot segments resolved to '//evil.example')
  */
 export function safeReturnTo(raw: unknown): string {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_RETURN_TO) return '/';
@@ -61,7 +64,9 @@ export function safeReturnTo(raw: unknown): string {
     return '/';
   }
   if (url.origin !== base) return '/';
-  return `${url.pathname}${url.search}`;
+  const local = `${url.pathname}${url.search}`;
+  // Resolving dot segments can make '//host' ('/..//evil.example'), which a browser reads as another site.
+  return local.startsWith('//') || local.startsWith('/\\') ? '/' : local;
 }
 
 /** What the connect cookie carries between `/netpay/connect` and `/netpay/callback`, sealed with an HMAC. */
@@ -183,6 +188,11 @@ export class Connections {
     return `${CONNECT_PATH}?return_to=${encodeURIComponent(safeReturnTo(returnTo))}`;
   }
 
+  /** True on an https site: Secure cookies, and the session in the `__Host-` cookie only. */
+  get secure(): boolean {
+    return this.#secure;
+  }
+
   /** The site's origin, for the same-site rules. */
   get origin(): string {
     return new URL(this.#o.publicUrl).origin;
@@ -215,16 +225,12 @@ export class Connections {
    */
   connect(input: { returnTo?: unknown; cookie?: string | undefined; request?: RequestOrigin }): WebAnswer {
     const cookies: string[] = [];
-    let session = walletSessionFrom(input.cookie);
+    const found = readWalletSession(input.cookie, this.#secure);
+    if (found.duplicated) return duplicatedSession();
+    let session = found.id;
     if (!session) {
-      session = b64uEncode(randomBytes(32));
-      cookies.push(
-        serializeCookie(WALLET_SESSION_COOKIE, session, {
-          path: '/',
-          maxAgeSeconds: SESSION_MAX_AGE_SECONDS,
-          secure: this.#secure,
-        }),
-      );
+      session = newWalletSessionId(this.#secure);
+      cookies.push(this.#sessionCookie(session));
     }
     const state = b64uEncode(randomBytes(32));
     const sealed = sealConnectState(this.#o.secret, {
@@ -251,14 +257,16 @@ export class Connections {
 
   /**
    * `GET /netpay/callback?code&state`: checks the state against the sealed cookie (same session, not expired,
-   * constant-time), exchanges the code, adopts the claim, checks the allowance, stores the wallet, then 303 to the
-   * local `return_to`. Anything wrong stores nothing and says what the reader can do.
+   * constant-time), exchanges the code, adopts the claim, checks the allowance, stores the wallet under a new session
+   * id (a new cookie), then 303 to the local `return_to`. Anything wrong stores nothing and says what the reader can do.
    */
   async callback(input: { query: Record<string, unknown>; cookie?: string | undefined }): Promise<WebAnswer> {
     const port = this.#o.port;
     const clear = serializeCookie(this.#connectCookie, '', { path: '/netpay', maxAgeSeconds: 0, secure: this.#secure });
     const sealed = openConnectState(this.#o.secret, parseCookies(input.cookie).get(this.#connectCookie), port.now());
-    const session = walletSessionFrom(input.cookie);
+    const found = readWalletSession(input.cookie, this.#secure);
+    if (found.duplicated) return duplicatedSession([clear]);
+    const session = found.id;
     if (
       !sealed ||
       !session ||
@@ -321,7 +329,12 @@ export class Connections {
       port.logWarn({ chainId: grant.chainId, why }, 'netpay grant rejected');
       return page(502, 'This site was not connected', 'NetPay sent an allowance that does not check out.', [clear]);
     }
-    const sessionHash = sessionHashOf(session);
+    // The wallet goes to a new session id: the one the browser came with may have been planted (session fixation),
+    // and its planter would spend this wallet. What that id bought stays with it; its wallet, if any, is forgotten,
+    // since this browser no longer holds the id and whoever else does must not keep spending.
+    const fresh = newWalletSessionId(this.#secure);
+    const sessionHash = sessionHashOf(fresh);
+    await port.wallets.forget(sessionHashOf(session));
     const now = port.now();
     const record: ServerWalletRecord = {
       sessionHash,
@@ -335,9 +348,21 @@ export class Connections {
       updatedAtMs: now,
     };
     await port.wallets.put(record);
-    const cookies = [clear];
+    const cookies = [clear, this.#sessionCookie(fresh)];
+    if (this.#secure && cookieValues(input.cookie, WALLET_SESSION_COOKIE).length > 0) {
+      // A plain cookie from before the site used `__Host-`: dropped (one planted with a Domain stays, unread).
+      cookies.push(serializeCookie(WALLET_SESSION_COOKIE, '', { path: '/', maxAgeSeconds: 0, secure: true }));
+    }
     if (sealed.payOnReturn) cookies.push(this.intentCookie(sessionHash, sealed.returnTo, 0));
     return redirect(sealed.returnTo, cookies);
+  }
+
+  #sessionCookie(session: string): string {
+    return serializeCookie(walletSessionCookieName(this.#secure), session, {
+      path: '/',
+      maxAgeSeconds: SESSION_MAX_AGE_SECONDS,
+      secure: this.#secure,
+    });
   }
 
   /**
@@ -427,6 +452,17 @@ export class Connections {
     });
     return { kind: 'granted', wallet: next };
   }
+}
+
+/** Two session cookies of one name (one planted with another Path or Domain): refused rather than guessed. */
+function duplicatedSession(cookies: string[] = []): WebAnswer {
+  return page(
+    400,
+    'Your browser sent this site two NetPay sessions',
+    'One of them was not set by this site, so nothing was connected. Clear this site’s cookies in your browser, ' +
+      'then go back to the article and press "Pay with NetPay" again.',
+    cookies,
+  );
 }
 
 function allowanceRecord(allowance: Allowance): ServerWalletRecord['allowance'] {

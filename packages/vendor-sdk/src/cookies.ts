@@ -13,6 +13,20 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   return out;
 }
 
+/** Every value of one cookie name in a `Cookie` header, in order (a browser sends a name twice for two paths). */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  const out: string[] = [];
+  if (!header) return out;
+  for (const part of header.slice(0, 8192).split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || part.slice(0, eq).trim() !== name) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    out.push(value);
+  }
+  return out;
+}
+
 export interface CookieOptions {
   path: string;
   /** Seconds; 0 deletes the cookie. */

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { WalletPaywall } from './challenge.ts';
+import { payFormProblem } from './connect-pages.ts';
 import { corsForExpressRoute, type NetPayCorsOptions } from './cors.ts';
 import {
   chargeInput,
@@ -125,13 +126,15 @@ export function netpayCallbackHandler(vendor: NetPayVendor): RequestHandler {
 
 const MAX_FORM_BYTES = 4096;
 
+const TOO_LARGE = Symbol('too large');
+
 /** The request's form body: as parsed by `express.urlencoded()` when mounted before, else read here (bounded). */
 async function formBody(req: Request): Promise<unknown> {
   if (req.body !== undefined && req.body !== null && typeof req.body === 'object') return req.body;
   let text = '';
   for await (const chunk of req) {
     text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
-    if (text.length > MAX_FORM_BYTES) return undefined;
+    if (text.length > MAX_FORM_BYTES) return TOO_LARGE;
   }
   return text;
 }
@@ -139,9 +142,11 @@ async function formBody(req: Request): Promise<unknown> {
 export function netpayPayHandler(vendor: NetPayVendor): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     formBody(req)
-      .then((body) =>
-        send(res, webReply(vendor.confirmPayment({ body, cookie: req.get('cookie'), request: origin(req) }))),
-      )
+      .then((body) => {
+        // Oversized is said as a problem, as the Fastify adapter does, not as a form this site did not show.
+        if (body === TOO_LARGE) return send(res, payFormProblem(413));
+        send(res, webReply(vendor.confirmPayment({ body, cookie: req.get('cookie'), request: origin(req) })));
+      })
       .catch(next);
   };
 }

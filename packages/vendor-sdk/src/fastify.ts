@@ -1,6 +1,7 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { corsForPricedRoutes, type NetPayCorsOptions } from './cors.ts';
 import type { WalletPaywall } from './challenge.ts';
+import { payFormProblem } from './connect-pages.ts';
 import { CALLBACK_PATH, CONNECT_PATH } from './connection.ts';
 import {
   chargeInput,
@@ -115,6 +116,13 @@ function send(reply: FastifyReply, answer: HttpReply): FastifyReply {
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
+/** Fastify's parsers throw on a malformed or oversized pay form: answered as a problem, like the rest of the SDK. */
+function payFormError(error: unknown, request: FastifyRequest): HttpReply {
+  const answer = payFormProblem((error as Partial<FastifyError> | undefined)?.statusCode ?? 500);
+  if (answer.status >= 500) request.log.error({ err: error }, 'netpay pay form failed');
+  return answer;
+}
+
 /**
  * The Fastify plugin: every route with `config.netpay` is charged before its handler runs (402 challenge, problem,
  * or `NetPay-Receipt` plus `request.netpay`), and the §6 release route is registered. With server-side wallets on
@@ -167,6 +175,7 @@ export const netpayFastify: FastifyPluginAsync<NetPayFastifyOptions> = async (
           done(null, body),
         );
       }
+      child.setErrorHandler((error, request, reply) => send(reply, payFormError(error, request)));
       child.post(PAY_PATH, async (request, reply) =>
         send(
           reply,

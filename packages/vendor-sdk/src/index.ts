@@ -133,8 +133,12 @@ export {
   type SessionState,
   type SessionWallet,
   sessionHashOf,
+  readWalletSession,
+  SECURE_WALLET_SESSION_COOKIE,
   WALLET_SESSION_COOKIE,
+  type WalletSessionCookie,
   type WalletView,
+  walletSessionCookieName,
   walletSessionFrom,
 } from './server-wallet.ts';
 export { openValue, sealValue } from './sealed-value.ts';

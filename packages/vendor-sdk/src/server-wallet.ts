@@ -5,23 +5,62 @@
  * left of the allowance. The refresh token that asks the broker for the next allowance is sealed at rest. The
  * figures pages show (allowance left here, NetPay balance and when the broker said so) come from here.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { b64uDecode, b64uEncode, paywordAt } from '@netpay/protocol';
 import { hashToken, SecretBox } from '@netpay/service-kit';
-import { parseCookies } from './cookies.ts';
+import { cookieValues } from './cookies.ts';
 import type { ServerWalletRecord, SpendStore, WalletPurchase } from './spend-store.ts';
 
-/** The anonymous session cookie a server-side wallet hangs on. */
+/** The anonymous session cookie a server-side wallet hangs on, on a plain-http site (development). */
 export const WALLET_SESSION_COOKIE = 'np_wallet_session';
+/**
+ * The session cookie on an https site. Browsers take a `__Host-` cookie only with Secure, Path=/ and no Domain,
+ * from the site itself over https: a sibling subdomain or a plain-http answer cannot plant one.
+ */
+export const SECURE_WALLET_SESSION_COOKIE = '__Host-np_wallet_session';
 /** How long the session cookie lives. */
 export const SESSION_MAX_AGE_SECONDS = 180 * 24 * 3600;
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+// Ids for the __Host- cookie are longer, so one copied into the plantable plain cookie is never taken.
+const SECURE_SESSION_ID = /^[A-Za-z0-9_-]{64}$/;
 const CACHE_MAX = 10_000;
 
-/** The wallet session id in a `Cookie` header, if it is well formed. */
-export function walletSessionFrom(cookieHeader: string | undefined): string | undefined {
-  const id = parseCookies(cookieHeader).get(WALLET_SESSION_COOKIE);
-  return id && SESSION_ID.test(id) ? id : undefined;
+/** The session cookie's name on a site (https or not). */
+export function walletSessionCookieName(secure: boolean): string {
+  return secure ? SECURE_WALLET_SESSION_COOKIE : WALLET_SESSION_COOKIE;
+}
+
+/** A new random session id for the cookie of a site (https or not). */
+export function newWalletSessionId(secure: boolean): string {
+  return b64uEncode(randomBytes(secure ? 48 : 32));
+}
+
+/** The session cookie of a request: its id if well formed, and whether the browser sent the name twice. */
+export interface WalletSessionCookie {
+  id: string | undefined;
+  /** Two cookies of the name (one planted with another Path or Domain): refused rather than guessed. */
+  duplicated: boolean;
+}
+
+/**
+ * The session cookie in a `Cookie` header. An https site (`secure: true`) reads only the `__Host-` cookie, a
+ * plain-http one only the plain cookie; a caller that does not know the site's scheme takes the `__Host-` cookie
+ * when there is one and else the plain one with a plain-length id.
+ */
+export function readWalletSession(cookieHeader: string | undefined, secure?: boolean): WalletSessionCookie {
+  const hosts = secure === false ? [] : cookieValues(cookieHeader, SECURE_WALLET_SESSION_COOKIE);
+  if (hosts.length > 0 || secure === true) {
+    const id = hosts.length === 1 && SECURE_SESSION_ID.test(hosts[0] ?? '') ? hosts[0] : undefined;
+    return { id, duplicated: hosts.length > 1 };
+  }
+  const plains = cookieValues(cookieHeader, WALLET_SESSION_COOKIE);
+  const id = plains.length === 1 && SESSION_ID.test(plains[0] ?? '') ? plains[0] : undefined;
+  return { id, duplicated: plains.length > 1 };
+}
+
+/** The wallet session id in a `Cookie` header, if it is well formed and not duplicated (see readWalletSession). */
+export function walletSessionFrom(cookieHeader: string | undefined, secure?: boolean): string | undefined {
+  return readWalletSession(cookieHeader, secure).id;
 }
 
 /** The session's key in the store: a hash, so the store never holds a cookie that would open the wallet. */

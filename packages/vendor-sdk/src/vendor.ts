@@ -179,6 +179,8 @@ class Vendor implements NetPayVendor {
   readonly #releases: ReleaseRequests;
   readonly #leases: LeaseRenewal;
   readonly #pages: ConnectPages;
+  /** Whether the site is https, so its wallet session is the `__Host-` cookie alone (undefined without wallets). */
+  readonly #secureSessions: boolean | undefined;
   readonly #serverWallets: boolean;
   #redeeming: Promise<RedemptionReport> | undefined;
   readonly #timers = new Set<ReturnType<typeof setInterval>>();
@@ -276,6 +278,7 @@ class Vendor implements NetPayVendor {
     this.#releases = releases;
     this.#leases = leases;
     this.#serverWallets = connections !== undefined;
+    this.#secureSessions = connections?.secure;
     this.#pages = new ConnectPages(ctx, { connections, wallets, secret });
   }
 
@@ -312,7 +315,7 @@ class Vendor implements NetPayVendor {
   }
 
   sessionViewFor(cookieHeader: string | undefined, sinceMs?: number): Promise<SessionView> {
-    return this.#pages.sessionView(walletSessionFrom(cookieHeader), sinceMs);
+    return this.#pages.sessionView(walletSessionFrom(cookieHeader, this.#secureSessions), sinceMs);
   }
 
   renewLeases(): Promise<RenewalReport> {

@@ -101,7 +101,7 @@ export class WalletPayments implements SessionPayer {
     input: ChargeInput,
     connect: string,
   ): Promise<PaymentDecision | undefined> {
-    const session = walletSessionFrom(input.cookie);
+    const session = walletSessionFrom(input.cookie, this.#connections.secure);
     if (!session) return undefined;
     const state = await this.#wallets.session(sessionHashOf(session));
     if (state.bought.has(input.resource)) return this.#reread(state, input.resource);
