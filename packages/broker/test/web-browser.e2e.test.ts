@@ -128,10 +128,10 @@ describe('the broker pages in a real Chromium', { skip }, () => {
     assert.equal(await text(page.locator('#state')), 'n1');
     await exchange('daily-planet', await text(page.locator('#code')));
 
-    // A second site: no page at all.
-    await page.goto(
-      `${broker.url}/connect?${new URLSearchParams({ vendor: 'the-bugle', return: `${ret}?site=bugle`, state: 'n2' })}`,
-    );
+    // A second site: no page at all, when the reader's click starts it (a page going there by itself gets the page).
+    const second = `${broker.url}/connect?${new URLSearchParams({ vendor: 'the-bugle', return: `${ret}?site=bugle`, state: 'n2' })}`;
+    await page.setContent(`<a id="pay" href="${second.replaceAll('&', '&amp;')}">Pay with NetPay</a>`);
+    await page.click('#pay');
     await page.waitForURL((url) => url.toString().startsWith(ret));
     assert.equal(await text(page.locator('#state')), 'n2');
     await exchange('the-bugle', await text(page.locator('#code')));

@@ -15,6 +15,11 @@ export interface WebReply {
 
 export class WebClient {
   readonly jar = new CookieJar();
+  /**
+   * Whether a GET is the reader's click (`Sec-Fetch-User: ?1`, as a browser sends on a navigation the reader
+   * started): true unless a test plays a site sending the browser somewhere by itself.
+   */
+  clicked = true;
   constructor(readonly base: string) {}
 
   cookieHeader(): string {
@@ -25,6 +30,7 @@ export class WebClient {
     const headers: Record<string, string> = { accept: 'text/html' };
     const cookie = this.cookieHeader();
     if (cookie) headers.cookie = cookie;
+    if (method === 'GET' && this.clicked) headers['sec-fetch-user'] = '?1';
     let body: string | undefined;
     if (form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';

@@ -41,6 +41,8 @@ export interface RequestOptions {
   from?: string;
   /** Sends `Referer` (the page the request comes from). */
   referer?: boolean;
+  /** The reader's own click started it: `Sec-Fetch-User: ?1`, kept across the redirects it leads to. */
+  user?: boolean;
 }
 
 export class Browser {
@@ -48,7 +50,7 @@ export class Browser {
   /** The page shown: the last answer that was not a redirect. */
   at: string | undefined;
   /** The redirect being followed: where it goes, and the farthest relation of its chain so far. */
-  #redirect: { location: string; initiator: string | undefined; site: FetchSite } | undefined;
+  #redirect: { location: string; initiator: string | undefined; site: FetchSite; user: boolean } | undefined;
 
   cookieHeader(): string {
     return this.jar.header();
@@ -67,6 +69,8 @@ export class Browser {
     const initiator = hop ? hop.initiator : (options.from ?? this.at);
     let site = relation(initiator, url);
     if (hop) site = farther(hop.site, site);
+    const user = hop ? hop.user : options.user === true;
+    if (user && method === 'GET') headers['sec-fetch-user'] = '?1';
     if (options.site !== undefined) {
       if (options.site !== null) headers['sec-fetch-site'] = options.site;
       if (options.site !== null) site = options.site;
@@ -86,7 +90,7 @@ export class Browser {
     const location = res.headers.get('location');
     const next = location ? new URL(location, url).toString() : null;
     if (res.status >= 300 && res.status < 400 && next) {
-      this.#redirect = { location: next, initiator, site };
+      this.#redirect = { location: next, initiator, site, user };
     } else {
       this.#redirect = undefined;
       this.at = url;

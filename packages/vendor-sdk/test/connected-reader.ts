@@ -133,7 +133,7 @@ export class Reader {
     const hops = await this.browser.follow(
       `${vendor.url}/netpay/connect?return_to=${encodeURIComponent(returnTo)}`,
       8,
-      { from: `${vendor.url}${returnTo}` },
+      { from: `${vendor.url}${returnTo}`, user: true },
     );
     let last = hops.at(-1) as Page;
     let consent = false;

@@ -516,8 +516,10 @@ for (const engine of testEngines()) {
       const reader = await Reader.open(world, 100);
       // Connect at B first, so that A connects with no page at all (the case a third-party page could exploit).
       await reader.connect(b, '2');
+      // The reader clicks a link on another site to A's connect.
       const hops = await reader.browser.follow(`${a.url}/netpay/connect?return_to=%2Farticles%2F3`, 8, {
         site: 'cross-site',
+        user: true,
       });
       const last = hops.at(-1);
       assert.equal(last?.url, `${a.url}/articles/3`);

@@ -3,11 +3,15 @@
 // - an image of a paid URL on the site's own page (a comment may hold one) or the browser's prerender of a URL spent
 //   the wallet: same-origin, but not the reader opening the page (navigation.ts);
 // - one new article opened in several tabs at once was charged once per tab when the chain had bought more than its
-//   in-memory entitlements hold: the store was asked, and the wait let every tab through (wallet-payment.ts).
+//   in-memory entitlements hold: the store was asked, and the wait let every tab through (wallet-payment.ts);
+// - a site could attach itself to a passing customer's balance with no click: sending the browser through connect by
+//   itself (a redirect on load), for a customer who had connected some other site, or this one and revoked it, got
+//   a code without any page at the broker. Now only the reader's own click (Sec-Fetch-User) skips the page.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { hashToken } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
+import { WALLET_SESSION_COOKIE } from '../src/index.ts';
 import { Reader } from './connected-reader.ts';
 import { startWorld, type TestVendor, type World } from './harness.ts';
 
@@ -98,6 +102,35 @@ for (const engine of testEngines()) {
       for (let round = 0; round < 8; round++) {
         assert.equal(await tabs(String(100 + round)), 1, `article ${100 + round} paid more than once`);
       }
+    });
+
+    it('a site that sends the browser through connect by itself gets the consent page, never a wallet', async () => {
+      const other = await world.addVendor(`wallet-attacks-other-${engine}`);
+      const reader = await Reader.open(world, 300);
+      await reader.connect(other, '1'); // connected once: further sites need no page after a click
+      const session = () => reader.browser.jar.get(WALLET_SESSION_COOKIE);
+      /** A redirect on load to the vendor's connect, no click anywhere; answers where the browser ended. */
+      const unclicked = async () => {
+        const hops = await reader.browser.follow(`${vendor.url}/netpay/connect?return_to=%2Farticles%2F9`, 8, {
+          site: 'cross-site',
+        });
+        return hops.at(-1) as { url: string; status: number };
+      };
+      const stopped = await unclicked();
+      assert.ok(stopped.url.startsWith(`${world.brokerUrl}/connect?`), `ended at ${stopped.url}`);
+      assert.equal(stopped.status, 200, 'the one-click page');
+      const id = session();
+      assert.equal(id === undefined ? undefined : await vendor.store.getServerWallet(hashToken(id)), undefined);
+
+      // Connected by a click, then revoked: the site cannot reconnect itself either.
+      await reader.connect(vendor, '2');
+      await reader.revoke(vendor);
+      const again = await unclicked();
+      assert.ok(again.url.startsWith(`${world.brokerUrl}/connect?`), `ended at ${again.url}`);
+      // The site still holds the revoked wallet (it learns of the revoke at its next allowance request), and no new one.
+      const read = await reader.read(vendor, '3');
+      assert.equal(read.status, 402);
+      assert.equal(read.reason, 'connection_revoked');
     });
   });
 }

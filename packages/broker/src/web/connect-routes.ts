@@ -186,9 +186,14 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
     const settings = await readSettings(deps.db, customer.id);
     const live = await liveConnection(deps.db, customer.id, checked.pending.vendorId);
     const balance = await netPayBalance(deps.db, customer.id);
+    // Without a page only when the reader's own click started this navigation (`Sec-Fetch-User: ?1`, which a browser
+    // keeps across the redirects the click leads to). A site that sends browsers here by itself (a redirect on
+    // load, a script, a site the customer revoked) gets the one-click page, never a code: otherwise any registered
+    // site could attach itself to every logged-in customer who passes by.
     if (
       settings.connected_once === 1 &&
       settings.ask_each_site === 0 &&
+      request.headers['sec-fetch-user'] === '?1' &&
       funded(balance, settings, live !== undefined)
     ) {
       const { code } = await issueConnectCode(deps, customer.id, checked.pending.vendorId);
