@@ -60,6 +60,25 @@ export function highestKnownPoint(state: ChainState, beforeEpoch?: number): Poin
   return best;
 }
 
+/**
+ * The highest point the holders before `beforeEpoch` said themselves they had been paid to: their claims' proofs and
+ * their checkpoints (a release is not among them: it is the very statement that may be a lie). No later epoch
+ * starts below it (take-back.ts, redemption.ts).
+ */
+export function heldBefore(state: ChainState, beforeEpoch: number): Point {
+  let best: Point = { index: 0, payword: state.chain.anchor };
+  for (const e of state.epochs.values()) {
+    if (e.epoch >= beforeEpoch) continue;
+    if (e.claim_index !== null && e.claim_payword !== null && e.claim_index > best.index) {
+      best = { index: e.claim_index, payword: e.claim_payword };
+    }
+    if (e.checkpoint_index !== null && e.checkpoint_payword !== null && e.checkpoint_index > best.index) {
+      best = { index: e.checkpoint_index, payword: e.checkpoint_payword };
+    }
+  }
+  return best;
+}
+
 /** The highest spent index the broker knows of. */
 export function highestKnownIndex(state: ChainState): number {
   return highestKnownPoint(state).index;

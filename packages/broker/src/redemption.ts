@@ -9,7 +9,7 @@ import {
   type RedemptionResponse,
 } from '@netpay/protocol';
 import { forUpdate, isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
-import { type ChainState, type EpochRow, loadChainState, type RangeRow } from './chain-state.ts';
+import { type ChainState, type EpochRow, heldBefore, loadChainState, type RangeRow } from './chain-state.ts';
 import { assertConserved, redeemBound, unclaimedValue } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import type { HashJob } from './hash-jobs.ts';
@@ -272,7 +272,7 @@ async function judgeItem(
     const previous = state.epochs.get(item.epoch - 1);
     if (previous) await learnRelease(trx, state, previous, release, at);
     // Never below the epoch's start (learned just now when it was unknown; a known one is never lowered).
-    fromOk = atOrAboveStart(epoch, from.index);
+    fromOk = atOrAboveStart(state, epoch, from.index);
   } else {
     fromOk = await isValidStart(trx, state, vendorId, item.epoch, from);
   }
@@ -350,7 +350,7 @@ async function isValidStart(
     previous &&
     previous.release_index === from.index &&
     previous.release_payword === from.payword &&
-    atOrAboveStart(epoch, from.index)
+    atOrAboveStart(state, epoch, from.index)
   ) {
     return true;
   }
@@ -359,9 +359,10 @@ async function isValidStart(
 
 /**
  * Whether a range may start at `index` in the epoch: at or above its start when the broker knows it (the first
- * release it learned, or a forced start). Below it, the units belong to the epoch before, which may have been
- * credited and paid out for them already.
+ * release it learned, or a forced start), and never below what the holders before it said they had been paid to
+ * (their claims' proofs and checkpoints: `heldBefore`). Below, the units belong to the epoch before, which
+ * may have been credited and paid out for them already.
  */
-function atOrAboveStart(epoch: EpochRow, index: number): boolean {
-  return epoch.start_index === null || index >= epoch.start_index;
+function atOrAboveStart(state: ChainState, epoch: EpochRow, index: number): boolean {
+  return index >= Math.max(epoch.start_index ?? 0, heldBefore(state, epoch.epoch).index);
 }

@@ -1,5 +1,5 @@
 import { b64uDecode, type ErrorCode, Money, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
-import { type ChainState, type EpochRow, pointOnChain, updateEpoch } from './chain-state.ts';
+import { type ChainState, type EpochRow, heldBefore, pointOnChain, updateEpoch } from './chain-state.ts';
 import { assertConserved } from './conservation.ts';
 import { newId } from './ids.ts';
 import { takeBackEntryOf } from './ledger.ts';
@@ -83,21 +83,26 @@ export async function learnRelease(
     });
     await takeBackBeyond(trx, state, previous, release.index, evidence, at);
   }
-  // The next epoch starts where this one ended, once: a start the broker knows (from the first release it learned,
-  // or forced) is never lowered. A lower release signed later is equivocation: it bounds and takes back from its
-  // signer, but the units between it and the start go to nobody. Handed to the next holder they would be paid
-  // twice whenever the signer had been paid out before (its debt is then all the broker holds), which is how a
-  // vendor and its partner would turn one chain into more than its value. Nor is a release at or above the payword
-  // the next holder's claim carried ever its start: the customer showed that payword after the previous holder
-  // stopped, so such a release is a lie (or a double spend), and the next true one is still to come.
+  // The next epoch starts where this one ended, once, and never below what the holders before it said they had been
+  // paid to (their claims' proofs, their checkpoints): a start the broker knows is never lowered, and a release below
+  // those points is a lie that bounds and takes back from its signer while the next epoch starts at that point (as a
+  // forced start would). The units between go to nobody. Handed to the next holder they would be paid twice
+  // whenever the signer had been paid out (its debt is then all the broker holds): how a vendor and its partner
+  // would turn one chain into more than its value. Nor is any start at or above the payword the next holder's claim
+  // carried: the customer showed that payword after the previous holder stopped, so such a point is a lie (or a
+  // double spend), and the true start is still to come.
   const next = state.epochs.get(previous.epoch + 1);
   const end = previous.release_index;
-  if (next && end !== null && next.start_kind === null && (next.claim_index === null || end < next.claim_index)) {
-    await updateEpoch(trx, state, next, {
-      start_index: end,
-      start_payword: previous.release_payword,
-      start_kind: 'release',
-    });
+  if (next && end !== null && previous.release_payword !== null && next.start_kind === null) {
+    const floor = heldBefore(state, next.epoch);
+    const start = end >= floor.index ? { index: end, payword: previous.release_payword } : floor;
+    if (next.claim_index === null || start.index < next.claim_index) {
+      await updateEpoch(trx, state, next, {
+        start_index: start.index,
+        start_payword: start.payword,
+        start_kind: start.index === end ? 'release' : 'forced',
+      });
+    }
   }
   assertConserved(state);
 }

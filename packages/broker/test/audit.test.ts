@@ -283,13 +283,20 @@ for (const engine of testEngines()) {
     test('after purchases, a move, a take-back and refunds the audit holds', async () => {
       const a = await vendor('busy-a');
       const b = await vendor('busy-b');
-      // One coin moves from A to B; A redeemed past the release it then signed, so the broker takes it back.
+      // One coin moves from A to B; A redeemed past the release it then signed, so the broker takes it back. B's
+      // epoch still starts at 20, where A's own claim showed the customer had paid A: the units [12, 20) go to nobody.
       const moved = await coin();
       await claim(a, moved.chain, 20);
       await redeem(a, [item(moved.chain, 1, 0, 20)]);
       const holderB = await claim(b, moved.chain, 21);
       const release = a.release(holderB, 12, moved.chain.b64(12));
-      await redeem(b, [item(moved.chain, 2, 12, 30, release), item(moved.chain, 2, 30, 45)]);
+      const below = await call(broker.api, 'POST', '/redemptions', {
+        token: b.apiKey,
+        key: `audit-${++keySeq}`,
+        body: { items: [item(moved.chain, 2, 12, 30, release)] },
+      });
+      assert.equal(below.body.items[0].status, 'rejected', below.text);
+      await redeem(b, [item(moved.chain, 2, 20, 30), item(moved.chain, 2, 30, 45)]);
       const takenBack = await db().selectFrom('ledger_entries').select('id').where('kind', '=', 'take_back').execute();
       assert.equal(takenBack.length, 1);
       // One coin spent at B and refunded; one never used and refunded whole; one left active.
@@ -303,9 +310,9 @@ for (const engine of testEngines()) {
 
       const result = await assertOk();
       assert.equal(result.totals.chains, 4);
-      assert.equal(result.totals.redeemedGross, 24 + 66 + 50);
+      assert.equal(result.totals.redeemedGross, 24 + 50 + 50);
       assert.equal(result.totals.refunded, 150 + 200);
-      assert.equal(result.totals.expectedCoinsOutstanding, 4 * 200 - 24 - 66 - 50 - 150 - 200);
+      assert.equal(result.totals.expectedCoinsOutstanding, 4 * 200 - 24 - 50 - 50 - 150 - 200);
     });
   });
 }

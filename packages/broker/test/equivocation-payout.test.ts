@@ -1,8 +1,10 @@
 // Found by an adversarial review: a vendor paid out for its epoch, then signing a second, lower release to a
 // partner, let the partner redeem the same units again from that release (the broker lowered the next epoch's
 // start to the lowest release). The signer's debt was all the broker held, so cash out for the chain passed its
-// value while the audit stayed green. The same with a forced start. Now a known start is never lowered, and no
-// range starts below its epoch's start (take-back.ts learnRelease, redemption.ts atOrAboveStart).
+// value while the audit stayed green. The same with a forced start, with a first release at the next holder's claim
+// proof, and with no release at all once the settlement window had paid the signer. Now an epoch's start is set
+// once and never below the highest point the broker verified the signer held, and no range starts below it
+// (take-back.ts learnRelease, redemption.ts atOrAboveStart).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
@@ -148,6 +150,68 @@ for (const engine of testEngines()) {
       const fair = await redeem(b, [item(chain, 2, 20, 21)]);
       assert.equal(fair.items[0]?.amount, 10, JSON.stringify(fair));
       const audit = await broker.audit();
+      assert.ok(audit.ok, JSON.stringify(audit.discrepancies));
+    });
+    test('a first release at the claim proof, then a lower one: the start never goes below what the signer held', async () => {
+      await buy(100, 10);
+      const { chain, token } = await buy(100, 10); // value 1000
+      const a = await broker.addVendor(`r7-a-${engine}`);
+      const b = await broker.addVendor(`r7-b-${engine}`);
+      await claim(a, chain, 50);
+      const cb = await claim(b, chain, 51);
+      // A signs its first release at 51 (B, its partner, hands it w51): at the claim proof, so never B's start.
+      const at51 = a.release(cb.holder, 51, chain.b64(51));
+      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: b.apiKey,
+        body: { epoch: 2, index: 51, payword: chain.b64(51), release: at51 },
+      });
+      const ra = await redeem(a, [item(chain, 1, 0, 50)]);
+      assert.equal(ra.items[0]?.amount, 500);
+      const run1 = await payoutRun();
+      const paidA = run1.paid.find((p) => p.vendorId === a.id)?.amount ?? 0;
+      const at0 = a.release(cb.holder, 0, chain.b64(0));
+      const rb = await redeem(b, [item(chain, 2, 0, 51, at0)]);
+      assert.equal(rb.items[0]?.status, 'rejected', JSON.stringify(rb));
+      releaser = (holder) => b.release(holder, 51, chain.b64(51));
+      const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token });
+      assert.equal(refund.status, 200, refund.text);
+      clock.advance((DAY + 10) * 1000);
+      const run2 = await payoutRun();
+      const paidB = run2.paid.find((p) => p.vendorId === b.id)?.amount ?? 0;
+      const out = paidA + paidB + (refund.body.refunded as number);
+      const audit = await broker.audit();
+      assert.ok(out <= 1000, `the chain let ${out} out, over its value 1000 (A ${paidA}, B ${paidB})`);
+    });
+
+    test('no release reported, the signer paid after the settlement window, then a release at 0: nothing moves to the partner', async () => {
+      await buy(100, 10);
+      const { chain, token } = await buy(100, 10);
+      const a = await broker.addVendor(`r7-c-${engine}`);
+      const b = await broker.addVendor(`r7-d-${engine}`);
+      await claim(a, chain, 50);
+      const ck = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: a.apiKey,
+        body: { epoch: 1, index: 50, payword: chain.b64(50) },
+      });
+      assert.equal(ck.status, 200, ck.text);
+      const cb = await claim(b, chain, 51);
+      const ra = await redeem(a, [item(chain, 1, 0, 50)]);
+      assert.equal(ra.items[0]?.amount, 500);
+      clock.advance((DAY + 10) * 1000);
+      const run1 = await payoutRun();
+      const paidA = run1.paid.find((p) => p.vendorId === a.id)?.amount ?? 0;
+      const at0 = a.release(cb.holder, 0, chain.b64(0));
+      const rb = await redeem(b, [item(chain, 2, 0, 51, at0)]);
+      assert.equal(rb.items[0]?.status, 'rejected', JSON.stringify(rb));
+      releaser = (holder) => b.release(holder, 51, chain.b64(51));
+      const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token });
+      assert.equal(refund.status, 200, refund.text);
+      clock.advance((DAY + 10) * 1000);
+      const run2 = await payoutRun();
+      const paidB = run2.paid.find((p) => p.vendorId === b.id)?.amount ?? 0;
+      const out = paidA + paidB + (refund.body.refunded as number);
+      const audit = await broker.audit();
+      assert.ok(out <= 1000, `the chain let ${out} out, over its value 1000 (A ${paidA}, B ${paidB})`);
       assert.ok(audit.ok, JSON.stringify(audit.discrepancies));
     });
   });
