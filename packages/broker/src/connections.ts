@@ -35,6 +35,18 @@ export async function connectionByRefreshToken(db: Queryable, token: string): Pr
   return db.selectFrom('connections').selectAll().where('refresh_token_hash', '=', hashToken(token)).executeTakeFirst();
 }
 
+/** Whether the customer revoked a connection to the site (and has none live): such a site always gets the page. */
+export async function revokedConnection(db: Queryable, customerId: string, vendorId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('connections')
+    .select('id')
+    .where('customer_id', '=', customerId)
+    .where('vendor_id', '=', vendorId)
+    .where('revoked_at', 'is not', null)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function connectionById(db: Queryable, id: string): Promise<ConnectionRow | undefined> {
   return db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -428,7 +428,18 @@ for (const engine of testEngines()) {
         const refused = await site.refresh(suite.broker, planet, 10);
         assert.equal(refused.status, 403);
         assert.equal(refused.body.code, 'connection_revoked');
-        const reconnect = await nextConnect(client, planet);
+        // Connecting the revoked site again shows the page once more (even after the reader's click), one button.
+        const page = await client.get(connectPath(planet, 'again'));
+        assert.equal(page.status, 200, 'a revoked site asks again');
+        const res = await client.post('/connect', {
+          csrf: csrfOf(page.text),
+          vendor: inputValue(page.text, 'vendor') ?? '',
+          return: inputValue(page.text, 'return') ?? '',
+          state: inputValue(page.text, 'state') ?? '',
+          action: 'connect',
+        });
+        assert.equal(res.status, 303, res.text);
+        const reconnect = new URL(res.location ?? '').searchParams.get('code');
         assert.ok(reconnect, 'connecting again makes a new connection');
         await assertAudit();
       } finally {

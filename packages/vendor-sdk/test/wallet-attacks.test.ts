@@ -131,6 +131,14 @@ for (const engine of testEngines()) {
       const read = await reader.read(vendor, '3');
       assert.equal(read.status, 402);
       assert.equal(read.reason, 'connection_revoked');
+      // Nor when the reader clicks an ordinary link of the revoked site that the site points at connect.
+      const clicked = await reader.browser.follow(`${vendor.url}/netpay/connect?return_to=%2Farticles%2F4`, 8, {
+        from: `${vendor.url}/`,
+        user: true,
+      });
+      const last = clicked.at(-1) as { url: string; status: number };
+      assert.ok(last.url.startsWith(`${world.brokerUrl}/connect?`), `ended at ${last.url}`);
+      assert.equal((await reader.read(vendor, '5')).charged, undefined, 'nothing paid from a wallet');
     });
   });
 }

@@ -3,7 +3,7 @@ import { RateLimiter } from '@netpay/service-kit';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { netPayBalance } from '../balance.ts';
 import { issueConnectCode } from '../connect-codes.ts';
-import { liveConnection } from '../connections.ts';
+import { liveConnection, revokedConnection } from '../connections.ts';
 import {
   type CustomerSettings,
   DEFAULT_LIMITS,
@@ -194,7 +194,9 @@ export function connectRoutes(web: FastifyInstance, ctx: WebContext): void {
       settings.connected_once === 1 &&
       settings.ask_each_site === 0 &&
       request.headers['sec-fetch-user'] === '?1' &&
-      funded(balance, settings, live !== undefined)
+      funded(balance, settings, live !== undefined) &&
+      // A site the customer revoked asks again with the page: a click on any of its links could lead here.
+      (live !== undefined || !(await revokedConnection(deps.db, customer.id, checked.pending.vendorId)))
     ) {
       const { code } = await issueConnectCode(deps, customer.id, checked.pending.vendorId);
       return reply.redirect(backToVendor(checked.pending, { code }), 303);
