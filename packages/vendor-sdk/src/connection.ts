@@ -330,10 +330,12 @@ export class Connections {
       return page(502, 'This site was not connected', 'NetPay sent an allowance that does not check out.', [clear]);
     }
     // The wallet goes to a new session id: the one the browser came with may have been planted (session fixation),
-    // and its planter would spend this wallet. What that id bought stays with it; its wallet, if any, is forgotten,
-    // since this browser no longer holds the id and whoever else does must not keep spending.
+    // and its planter would spend this wallet. What that id bought goes with the browser too (its re-reads stay
+    // free; the state check proved this browser held the id, and a planted id's purchases only give free reads);
+    // its wallet, if any, is forgotten, since whoever else holds the id must not keep spending.
     const fresh = newWalletSessionId(this.#secure);
     const sessionHash = sessionHashOf(fresh);
+    await port.store.copyWalletPurchases(sessionHashOf(session), sessionHash);
     await port.wallets.forget(sessionHashOf(session));
     const now = port.now();
     const record: ServerWalletRecord = {

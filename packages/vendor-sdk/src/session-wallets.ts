@@ -86,6 +86,20 @@ export class SessionWallets {
     return rows.map((r) => ({ resource: r.resource, chainId: r.chain_id, index: Number(r.idx) }));
   }
 
+  async copyWalletPurchases(from: string, to: string): Promise<void> {
+    await this.#db
+      .insertInto('netpay_wallet_purchases')
+      .columns(['session_hash', 'resource', 'chain_id', 'idx', 'at_ms'])
+      .expression((eb) =>
+        eb
+          .selectFrom('netpay_wallet_purchases')
+          .select([eb.val(to).as('session_hash'), 'resource', 'chain_id', 'idx', 'at_ms'])
+          .where('session_hash', '=', from),
+      )
+      .onConflict((oc) => oc.columns(['session_hash', 'resource']).doNothing())
+      .execute();
+  }
+
   async unreportedNotes(chainId: string, upToIndex: number): Promise<SpendNoteRecord[]> {
     const rows = await this.#db
       .selectFrom('netpay_spend_notes')

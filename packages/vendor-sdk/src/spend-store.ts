@@ -212,6 +212,11 @@ export interface SpendStore {
   recordWalletPurchase(purchase: WalletPurchase): Promise<void>;
   /** What a session bought with its wallets: each resource with the chain and index that paid it. */
   walletPurchases(sessionHash: string): Promise<{ resource: string; chainId: string; index: number }[]>;
+  /**
+   * Gives a session (`to`) what another bought (`from`), for its re-reads; spend notes are not touched (each sale
+   * is reported once). A connect moves the browser to a new session id and keeps what it had bought.
+   */
+  copyWalletPurchases(from: string, to: string): Promise<void>;
   /** Spend notes of a chain not yet reported, up to `upToIndex`, oldest first (at most 100, as a request takes). */
   unreportedNotes(chainId: string, upToIndex: number): Promise<SpendNoteRecord[]>;
   /** Drops the notes of a chain up to an index the broker has acknowledged. */
@@ -439,6 +444,9 @@ class KyselySpendStore implements SpendStore {
   }
   walletPurchases(sessionHash: string) {
     return this.#read(() => this.#wallets.walletPurchases(sessionHash));
+  }
+  copyWalletPurchases(from: string, to: string) {
+    return this.#written(() => this.#wallets.copyWalletPurchases(from, to));
   }
   unreportedNotes(chainId: string, upToIndex: number) {
     return this.#read(() => this.#wallets.unreportedNotes(chainId, upToIndex));

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { b64uEncode, type ConnectionGrantResponse, PROBLEM_CONTENT_TYPE } from '@netpay/protocol';
 import { hashToken } from '@netpay/service-kit';
-import { testEngines } from '@netpay/service-kit/testing';
+import { createTestDatabase, testEngines } from '@netpay/service-kit/testing';
 import express from 'express';
 import { type ConnectionPort, Connections, safeReturnTo } from '../src/connection.ts';
 import { createNetPayVendor, createSpendStore, netpayPayHandler } from '../src/index.ts';
@@ -16,7 +16,6 @@ import {
   walletSessionFrom,
   walletTokenBox,
 } from '../src/server-wallet.ts';
-import type { ServerWalletRecord, SpendStore } from '../src/spend-store.ts';
 import { Browser } from './browser-client.ts';
 import { Reader } from './connected-reader.ts';
 import { startWorld, type TestVendor, type World } from './harness.ts';
@@ -61,15 +60,17 @@ describe('the session cookie', () => {
   });
 });
 
-/** Connections of an https site over a broker that grants every code, and a store of session wallets in memory. */
-function httpsSite() {
-  const rows = new Map<string, ServerWalletRecord>();
-  const store = {
-    getServerWallet: async (hash: string) => rows.get(hash),
-    walletPurchases: async () => [],
-    putServerWallet: async (r: ServerWalletRecord) => void rows.set(r.sessionHash, r),
-    deleteServerWallet: async (hash: string) => void rows.delete(hash),
-  } as unknown as SpendStore;
+/**
+ * Connections of an https site over a broker that grants every code (the grant's checks are not what is tested
+ * here), on a real SQLite spend store; `close` drops it.
+ */
+async function httpsSite() {
+  const db = await createTestDatabase('sqlite');
+  const store = await createSpendStore(db.url);
+  const close = async () => {
+    await store.close();
+    await db.drop();
+  };
   const chainId = b64uEncode(randomBytes(16));
   const grant = {
     chainId,
@@ -106,7 +107,7 @@ function httpsSite() {
     secret: randomBytes(32),
     port,
   });
-  return { connections, rows };
+  return { connections, store, close };
 }
 
 /** The cookies a browser holds after a set of Set-Cookie lines (a Max-Age=0 line deletes). */
@@ -120,8 +121,14 @@ function keep(jar: Map<string, string>, lines: string[]): void {
 const header = (jar: Map<string, string>) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
 
 describe('connect on an https site', () => {
+  const closes: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const close of closes) await close();
+  });
+
   it('keeps the session in a __Host- cookie, ignores a planted plain one and connects under a fresh id', async () => {
-    const { connections, rows } = httpsSite();
+    const { connections, store, close } = await httpsSite();
+    closes.push(close);
     const planted = plainId();
     const jar = new Map([[WALLET_SESSION_COOKIE, planted]]);
     const start = connections.connect({
@@ -142,19 +149,20 @@ describe('connect on an https site', () => {
     assert.equal(done.status, 303, done.html);
     assert.equal(done.headers.location, '/articles/1');
     keep(jar, done.cookies);
-    const after = jar.get(SECURE_WALLET_SESSION_COOKIE);
-    assert.ok(after && after !== before, 'a new session id once a wallet is attached');
+    const fresh = jar.get(SECURE_WALLET_SESSION_COOKIE);
+    assert.ok(fresh && fresh !== before, 'a new session id once a wallet is attached');
     assert.equal(jar.has(WALLET_SESSION_COOKIE), false, 'the plain cookie is dropped');
-    assert.deepEqual([...rows.keys()], [sessionHashOf(after)], 'the wallet hangs on the new id only');
-    assert.equal(rows.has(hashToken(planted)), false);
+    assert.ok(await store.getServerWallet(sessionHashOf(fresh)), 'the wallet hangs on the new id');
+    assert.equal(await store.getServerWallet(hashToken(planted)), undefined, 'and not on the planted one');
 
     // Reverse fixation: that id, planted in another browser as the plain cookie, opens nothing there.
-    assert.equal(walletSessionFrom(`${WALLET_SESSION_COOKIE}=${after}`), undefined);
-    assert.equal(walletSessionFrom(`${WALLET_SESSION_COOKIE}=${after}`, true), undefined);
+    assert.equal(walletSessionFrom(`${WALLET_SESSION_COOKIE}=${fresh}`), undefined);
+    assert.equal(walletSessionFrom(`${WALLET_SESSION_COOKIE}=${fresh}`, true), undefined);
   });
 
   it('refuses a browser that sends the session cookie twice', async () => {
-    const { connections } = httpsSite();
+    const { connections, close } = await httpsSite();
+    closes.push(close);
     const cookie = `${SECURE_WALLET_SESSION_COOKIE}=${b64uEncode(randomBytes(48))}; ${SECURE_WALLET_SESSION_COOKIE}=${b64uEncode(randomBytes(48))}`;
     const start = connections.connect({ returnTo: '/articles/1', cookie, request: { secFetchSite: 'same-origin' } });
     assert.equal(start.status, 400);
@@ -208,10 +216,28 @@ for (const engine of testEngines()) {
       const first = reader.session;
       await reader.browser.follow(`${a.url}/netpay/connect?return_to=%2Farticles%2F2`, 8, {
         from: `${a.url}/articles/2`,
+        user: true,
       });
       assert.notEqual(reader.session, first);
       assert.equal(await a.store.getServerWallet(hashToken(first)), undefined);
       assert.ok(await a.store.getServerWallet(hashToken(reader.session)));
+    });
+
+    it('what the browser bought before connecting again stays free to re-read under its new id', async () => {
+      const reader = await Reader.open(world, 300);
+      await reader.connect(a, '60');
+      assert.equal((await reader.read(a, '61')).charged, true);
+      await reader.revoke(a);
+      assert.equal((await reader.read(a, '62')).reason, 'connection_revoked');
+      const before = reader.session;
+      const back = await reader.connect(a, '62'); // a new chain of a new connection, under a new id
+      assert.equal(back.read.charged, true);
+      assert.notEqual(reader.session, before);
+      for (const id of ['60', '61']) {
+        const again = await reader.read(a, id);
+        assert.equal(again.status, 200);
+        assert.equal(again.charged, false, `article ${id} was bought before: its re-read is free`);
+      }
     });
 
     it('a request with the session cookie twice is not connected', async () => {
