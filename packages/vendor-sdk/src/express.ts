@@ -93,7 +93,15 @@ function send(res: Response, reply: HttpReply): void {
 }
 
 function origin(req: Request): RequestOrigin {
-  return { secFetchSite: req.get('sec-fetch-site'), referer: req.get('referer'), origin: req.get('origin') };
+  return {
+    secFetchSite: req.get('sec-fetch-site'),
+    secFetchMode: req.get('sec-fetch-mode'),
+    secFetchDest: req.get('sec-fetch-dest'),
+    secPurpose: req.get('sec-purpose') ?? req.get('purpose'),
+    referer: req.get('referer'),
+    accept: req.get('accept'),
+    origin: req.get('origin'),
+  };
 }
 
 /**

@@ -68,7 +68,11 @@ function header(request: FastifyRequest, name: string): string | undefined {
 export function requestOrigin(request: FastifyRequest): RequestOrigin {
   return {
     secFetchSite: header(request, 'sec-fetch-site'),
+    secFetchMode: header(request, 'sec-fetch-mode'),
+    secFetchDest: header(request, 'sec-fetch-dest'),
+    secPurpose: header(request, 'sec-purpose') ?? header(request, 'purpose'),
     referer: header(request, 'referer'),
+    accept: header(request, 'accept'),
     origin: header(request, 'origin'),
   };
 }

@@ -15,6 +15,8 @@ export interface RequestOrigin {
   /** `Sec-Purpose` (or the older `Purpose`): `prefetch`, `prefetch;prerender` when the browser only guesses. */
   secPurpose?: string | undefined;
   referer?: string | undefined;
+  /** `Accept`: a browser's navigation asks for `text/html`; an image, a script or a style sheet does not. */
+  accept?: string | undefined;
   /** `Origin` (sent with a POST). */
   origin?: string | undefined;
 }
@@ -50,7 +52,9 @@ export function sameSiteNavigation(request: RequestOrigin, siteOrigin: string): 
   if (request.secFetchMode?.trim().toLowerCase() === 'no-cors') return false;
   const site = request.secFetchSite?.trim().toLowerCase();
   if (site) return site === 'same-origin' || site === 'none';
-  return originOf(request.referer) === siteOrigin;
+  // A browser without Fetch Metadata: a `Referer` on this origin, and a request for a page (an `<img>` of a paid URL
+  // on the site's own page also carries its Referer, but never asks for text/html).
+  return originOf(request.referer) === siteOrigin && /\btext\/html\b/i.test(request.accept ?? '');
 }
 
 /**

@@ -120,7 +120,13 @@ describe('server-side wallet: return_to, state and cookies', () => {
     assert.equal(sameSiteNavigation({ secFetchSite: 'none' }, site), true);
     assert.equal(sameSiteNavigation({ secFetchSite: 'cross-site', referer: `${site}/` }, site), false);
     assert.equal(sameSiteNavigation({ secFetchSite: 'same-site' }, site), false, 'another origin of the site');
-    assert.equal(sameSiteNavigation({ referer: `${site}/articles/1` }, site), true, 'an old browser');
+    const page = 'text/html,application/xhtml+xml,*/*;q=0.8';
+    assert.equal(sameSiteNavigation({ referer: `${site}/articles/1`, accept: page }, site), true, 'an old browser');
+    assert.equal(
+      sameSiteNavigation({ referer: `${site}/articles/1`, accept: 'image/webp,*/*' }, site),
+      false,
+      "an old browser's <img> on the site's page",
+    );
     assert.equal(sameSiteNavigation({ referer: 'https://evil.example/' }, site), false);
     assert.equal(sameSiteNavigation({}, site), false, 'no header and no referer: not known to be ours');
     assert.equal(sameOriginPost({ secFetchSite: 'same-origin' }, site), true);

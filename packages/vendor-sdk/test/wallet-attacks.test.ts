@@ -59,6 +59,8 @@ for (const engine of testEngines()) {
         },
         // An older browser's link prefetch.
         prefetch: { referer: `${vendor.url}/`, purpose: 'prefetch' },
+        // An older browser (no Fetch Metadata) loading an <img> of it from the site's own page: Referer, no text/html.
+        'old-browser image': { referer: `${vendor.url}/comments`, accept: 'image/avif,image/webp,*/*' },
       };
       for (const [what, headers] of Object.entries(attempts)) {
         const res = await fetch(`${vendor.url}/articles/50`, { headers: { cookie, ...headers } });
