@@ -181,6 +181,7 @@ for (const engine of testEngines()) {
       const out = paidA + paidB + (refund.body.refunded as number);
       const audit = await broker.audit();
       assert.ok(out <= 1000, `the chain let ${out} out, over its value 1000 (A ${paidA}, B ${paidB})`);
+      assert.ok(audit.ok, JSON.stringify(audit.discrepancies));
     });
 
     test('no release reported, the signer paid after the settlement window, then a release at 0: nothing moves to the partner', async () => {
