@@ -35,7 +35,7 @@ export async function connectionByRefreshToken(db: Queryable, token: string): Pr
   return db.selectFrom('connections').selectAll().where('refresh_token_hash', '=', hashToken(token)).executeTakeFirst();
 }
 
-/** Whether the customer revoked a connection to the site (and has none live): such a site always gets the page. */
+/** Whether the customer ever revoked a connection to the site (its connect then shows the page unless one is live). */
 export async function revokedConnection(db: Queryable, customerId: string, vendorId: string): Promise<boolean> {
   const row = await db
     .selectFrom('connections')

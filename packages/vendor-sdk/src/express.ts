@@ -4,6 +4,7 @@ import { payFormProblem } from './connect-pages.ts';
 import { corsForExpressRoute, type NetPayCorsOptions } from './cors.ts';
 import {
   chargeInput,
+  requestOriginOf,
   chargeOutcome,
   defaultResource,
   type HttpReply,
@@ -93,15 +94,7 @@ function send(res: Response, reply: HttpReply): void {
 }
 
 function origin(req: Request): RequestOrigin {
-  return {
-    secFetchSite: req.get('sec-fetch-site'),
-    secFetchMode: req.get('sec-fetch-mode'),
-    secFetchDest: req.get('sec-fetch-dest'),
-    secPurpose: req.get('sec-purpose') ?? req.get('purpose'),
-    referer: req.get('referer'),
-    accept: req.get('accept'),
-    origin: req.get('origin'),
-  };
+  return requestOriginOf((name) => req.get(name));
 }
 
 /**

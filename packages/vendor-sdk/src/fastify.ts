@@ -5,6 +5,7 @@ import { payFormProblem } from './connect-pages.ts';
 import { CALLBACK_PATH, CONNECT_PATH } from './connection.ts';
 import {
   chargeInput,
+  requestOriginOf,
   chargeOutcome,
   defaultResource,
   type HttpReply,
@@ -66,15 +67,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
 
 /** The headers that say where a request comes from. */
 export function requestOrigin(request: FastifyRequest): RequestOrigin {
-  return {
-    secFetchSite: header(request, 'sec-fetch-site'),
-    secFetchMode: header(request, 'sec-fetch-mode'),
-    secFetchDest: header(request, 'sec-fetch-dest'),
-    secPurpose: header(request, 'sec-purpose') ?? header(request, 'purpose'),
-    referer: header(request, 'referer'),
-    accept: header(request, 'accept'),
-    origin: header(request, 'origin'),
-  };
+  return requestOriginOf((name) => header(request, name));
 }
 
 async function setSessionView(vendor: NetPayVendor, request: FastifyRequest): Promise<void> {

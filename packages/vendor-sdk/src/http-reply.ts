@@ -6,6 +6,7 @@
 import { RECEIPT_HEADER } from '@netpay/protocol';
 import type { WalletPaywall } from './challenge.ts';
 import type { ChargeInput, PaymentDecision } from './charge.ts';
+import type { RequestOrigin } from './navigation.ts';
 import type { HttpAnswer } from './release-request.ts';
 import type { WebAnswer } from './web-answer.ts';
 
@@ -40,23 +41,31 @@ export function defaultResource(method: string, url: string): string {
 /** A request's headers by lower-case name, as every framework can give them. */
 export type HeaderOf = (name: string) => string | undefined;
 
+/** Where a request comes from and what it asks for, the headers the same-site rules read (navigation.ts). */
+export function requestOriginOf(header: HeaderOf): RequestOrigin {
+  return {
+    secFetchSite: header('sec-fetch-site'),
+    secFetchMode: header('sec-fetch-mode'),
+    secFetchDest: header('sec-fetch-dest'),
+    secPurpose: header('sec-purpose') ?? header('purpose'),
+    referer: header('referer'),
+    accept: header('accept'),
+    origin: header('origin'),
+  };
+}
+
 /** The ChargeInput of a request: its payment, browser and navigation headers, with what it buys at what price. */
 export function chargeInput(
   header: HeaderOf,
   sale: { resource: string; priceMinor: number; path: string; description: string | undefined },
 ): ChargeInput {
   return {
+    ...requestOriginOf(header),
     authorization: header('authorization'),
-    accept: header('accept'),
     resource: sale.resource,
     priceMinor: sale.priceMinor,
     cookie: header('cookie'),
     path: sale.path,
-    secFetchSite: header('sec-fetch-site'),
-    secFetchMode: header('sec-fetch-mode'),
-    secFetchDest: header('sec-fetch-dest'),
-    secPurpose: header('sec-purpose') ?? header('purpose'),
-    referer: header('referer'),
     description: sale.description,
   };
 }

@@ -158,13 +158,9 @@ export class WalletPayments implements SessionPayer {
       const chainId = wallet.record.chainId;
       let chain = await ctx.chains.get(chainId);
       if (!chain) return revoked();
-      if (
-        chain.entitled(input.resource) ||
-        (!chain.entitlementsComplete && (await ctx.chains.entitled(chain, input.resource))) ||
-        // Asked again after the store answered: another request of this session (a second tab) may have bought the
-        // resource while it was asked, and from here to the payment nothing waits.
-        chain.entitled(input.resource)
-      ) {
+      // Memory first, then the store; asked of memory again after the store answered: another request of this
+      // session (a second tab) may have bought the resource meanwhile, and from here to the payment nothing waits.
+      if ((await ctx.chains.entitled(chain, input.resource)) || chain.entitled(input.resource)) {
         // The entitlement is noted in memory as its payment is checked, before that payment is on disk: served only
         // once the chain's writes are durable, never from a copy whose write failed (then the chain is read again).
         if (!chain.writesSettled) {
