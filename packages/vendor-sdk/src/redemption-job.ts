@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { RedemptionItem, RedemptionRequest, RedemptionResponse } from '@netpay/protocol';
+import { b64uDecode, type RedemptionItem, type RedemptionRequest, type RedemptionResponse } from '@netpay/protocol';
 import { type BrokerClient, RemoteError } from './broker-client.ts';
+import { type ClippedAnswer, redeemUpToBound } from './redemption-bound.ts';
 import type { ChainRecord, EpochRecord, RedeemedItem, SpendStore } from './spend-store.ts';
 
 /** Most items sent in one redemption request. */
@@ -108,25 +109,37 @@ export async function runRedemption(
     return out;
   };
 
-  /** Sends one stored batch; false when the broker could not be reached (stop and resume next run). */
-  const send = async (key: string, body: string, n: number, total: number): Promise<boolean> => {
-    const request = JSON.parse(body) as RedemptionRequest;
-    let response: RedemptionResponse;
+  /**
+   * Sends a stored batch. A body the broker will never take (422 with another body, 400) is given up, its ranges
+   * planned again in a fresh batch; a batch that was not answered stays pending, re-sent with the same key later.
+   */
+  const post = async (
+    key: string,
+    request: RedemptionRequest,
+  ): Promise<{ response: RedemptionResponse } | 'refused' | 'unreachable'> => {
     try {
-      response = await deps.broker.redeem(key, request);
+      return { response: await deps.broker.redeem(key, request) };
     } catch (error) {
       if (error instanceof RemoteError && error.kind === 'refused') {
-        // The broker will never take this body (422 with another body, 400): give it up; its ranges are
-        // planned again in a fresh batch.
         await deps.store.failBatch(key, JSON.stringify(error.body ?? { message: error.message }));
         deps.log?.('redemption batch refused', { key, status: error.status, code: error.code });
-        return true;
+        return 'refused';
       }
       report.error = (error as Error).message;
       deps.log?.('redemption batch not sent; will resend with the same key', { key, error: report.error });
-      return false;
+      return 'unreachable';
     }
+  };
+
+  /** Sends one stored batch; false when the broker could not be reached (stop and resume next run). */
+  const send = async (key: string, body: string, n: number, total: number): Promise<boolean> => {
+    const request = JSON.parse(body) as RedemptionRequest;
+    const sent = await post(key, request);
+    if (sent === 'refused') return true;
+    if (sent === 'unreachable') return false;
+    const { response } = sent;
     const results: RedeemedItem[] = [];
+    const pastEnd: RedemptionItem[] = [];
     for (let j = 0; j < request.items.length; j++) {
       const item = request.items[j] as RedemptionItem;
       const same = response.items[j];
@@ -140,16 +153,21 @@ export async function runRedemption(
         report.deferred = (report.deferred ?? 0) + 1;
         continue;
       }
+      if (result?.status === 'rejected' && result.code === 'beyond_release') {
+        // Past the epoch's end, not wrong as a whole: the part below the end is redeemed by the search that follows
+        // this batch (redemption-bound.ts); until it has run, the redeemed point stays where it was.
+        pastEnd.push(item);
+        continue;
+      }
       const status = result?.status === 'accepted' ? 'accepted' : 'rejected';
-      const gross = (item.to.index - item.from.index) * (await unitOf(item.chainId));
-      const to = { index: item.to.index, payword: item.to.payword };
-      results.push({ chainId: item.chainId, epoch: item.epoch, to, status, amountMinor: gross });
-      if (status === 'accepted') report.accepted += 1;
-      else report.rejected += 1;
+      results.push(await redeemed(item, status));
     }
     await deps.store.completeBatch(key, JSON.stringify(response), results);
     report.batches += 1;
     report.credited += response.credited;
+    for (const item of pastEnd) {
+      if (!(await redeemBelowEnd(item))) return false;
+    }
     onProgress?.({
       batch: n,
       batches: total,
@@ -159,6 +177,71 @@ export async function runRedemption(
     });
     deps.log?.('redemption batch done', { key, batch: n, of: total, credited: response.credited });
     return true;
+  };
+
+  /** The durable record of one item's answer: the redeemed point moves to its end, accepted or not. */
+  const redeemed = async (item: RedemptionItem, status: 'accepted' | 'rejected'): Promise<RedeemedItem> => {
+    const gross = (item.to.index - item.from.index) * (await unitOf(item.chainId));
+    if (status === 'accepted') report.accepted += 1;
+    else report.rejected += 1;
+    const to = { index: item.to.index, payword: item.to.payword };
+    return { chainId: item.chainId, epoch: item.epoch, to, status, amountMinor: gross };
+  };
+
+  /**
+   * One range alone, stored before it is sent like any batch. `final` records a `beyond_release` as the range's
+   * answer (the search is over); otherwise that answer leaves the redeemed point where it was.
+   */
+  const redeemOne = async (item: RedemptionItem, final: boolean): Promise<ClippedAnswer> => {
+    const key = `np-redeem-${randomUUID()}`;
+    const request: RedemptionRequest = { items: [item] };
+    await deps.store.createBatch(key, JSON.stringify(request));
+    const sent = await post(key, request);
+    // Not answered: left pending, the next run re-sends it with the same key and the search resumes from its answer.
+    if (sent === 'refused' || sent === 'unreachable') return sent === 'refused' ? 'rejected' : 'unreachable';
+    const { response } = sent;
+    const result = response.items[0];
+    const answer: ClippedAnswer =
+      result?.status === 'accepted' ? 'accepted' : result?.code === 'beyond_release' ? 'beyond_release' : 'rejected';
+    const recorded =
+      answer === 'beyond_release' && !final
+        ? []
+        : [await redeemed(item, answer === 'accepted' ? 'accepted' : 'rejected')];
+    await deps.store.completeBatch(key, JSON.stringify(response), recorded);
+    report.batches += 1;
+    report.credited += response.credited;
+    return answer;
+  };
+
+  /**
+   * A range refused `beyond_release`: redeems the part below the epoch's end, then records the rest as refused
+   * (one more request, so that what is recorded is the broker's own answer). False when the broker stopped
+   * answering (stop the run; the next one starts over from the durable state).
+   */
+  const redeemBelowEnd = async (item: RedemptionItem): Promise<boolean> => {
+    // An interrupted earlier search may have moved the redeemed point: start from where the epoch is now.
+    const epoch = await deps.store.getEpoch(item.chainId, item.epoch);
+    const range: RedemptionItem =
+      epoch?.redeemed && epoch.redeemed.index > item.from.index
+        ? { ...item, from: { index: epoch.redeemed.index, payword: epoch.redeemed.payword } }
+        : item;
+    if (range.from.index >= range.to.index) return true;
+    const search = await redeemUpToBound(range, b64uDecode(item.chainId, 16), (probe) => redeemOne(probe, false));
+    if (!search.answered) return false;
+    if (search.redeemedTo.index >= range.to.index) return true;
+    const rest: RedemptionItem = {
+      chainId: item.chainId,
+      epoch: item.epoch,
+      from: search.redeemedTo.index === range.from.index ? range.from : search.redeemedTo,
+      to: range.to,
+    };
+    deps.log?.('redemption range passes the epoch end; the part below it was redeemed', {
+      chainId: item.chainId,
+      epoch: item.epoch,
+      end: search.redeemedTo.index,
+      to: item.to.index,
+    });
+    return (await redeemOne(rest, true)) !== 'unreachable';
   };
 
   // Batches stored by an earlier, interrupted run go first, with their original key and body; only then is the

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { feeFor } from '@netpay/protocol';
+import { testEngines } from '@netpay/service-kit/testing';
+import { get, startWorld, type World } from './harness.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// §5 v1.1: an epoch superseded by a forced claim may not be redeemed past its forced end (the previous holder's last
+// checkpoint). A vendor that was unreachable while that happened holds payments above the end. The broker refuses a
+// range that passes the end as a whole; the vendor must still be paid for the units below it.
+for (const engine of testEngines()) {
+  describe(`a vendor superseded by a forced claim on ${engine}`, () => {
+    let world: World;
+    before(async () => {
+      // Leases of 6 s, as in jobs.test.ts: renewal is due in the last third.
+      world = await startWorld({ engine, leaseTtlSeconds: 6 });
+    });
+    after(async () => world?.close());
+
+    it('is paid for every unit below the forced end, and only the units above it are refused', async () => {
+      const a = await world.addVendor('forced-a');
+      const b = await world.addVendor('forced-b');
+      const { chain } = await world.buyCoin(40);
+      // Redeemed once at 2, so the range the vendor holds next starts above the epoch's start.
+      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      assert.equal((await a.vendor.redeemNow()).accepted, 1);
+      for (let i = 3; i <= 5; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await sleep(4100);
+      // The checkpoint at 5: the forced end below.
+      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
+      for (let i = 6; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      // A cannot be reached for a release; its lease runs out; B's claim is forced and starts at A's checkpoint.
+      await a.app.close();
+      await sleep(6100);
+      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
+      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+
+      const ra = await a.vendor.redeemNow();
+      // 2 → 5 is A's (3 units); 5 → 8 passes the forced end and is the next holder's by the contract.
+      assert.equal(ra.credited, feeFor(2, world.feeBps) + 3 - feeFor(5, world.feeBps), JSON.stringify(ra));
+      assert.equal(ra.error, undefined);
+      const account = await a.vendor.account();
+      assert.deepEqual([account.earned, account.redeemed, account.rejected, account.pending], [8, 5, 3, 0]);
+      // Nothing is left to send: the refused rest is recorded as the broker's answer.
+      assert.equal((await a.vendor.redeemNow()).batches, 0);
+
+      const rb = await b.vendor.redeemNow();
+      assert.equal(rb.accepted, 1);
+      const result = await world.audit();
+      assert.equal(result.ok, true, result.discrepancies.join('\n'));
+      await a.close();
+    });
+  });
+}
