@@ -29,10 +29,22 @@ export async function liveConnection(
     .executeTakeFirst();
 }
 
-/** The connection a refresh token belongs to (live or revoked); undefined for an unknown token. */
+/**
+ * Refresh tokens a connection keeps: one per grant, so each browser session the site holds for the customer (a
+ * phone, a laptop) draws on the connection with its own. Past this many, a grant retires the oldest: a site (or
+ * whoever drives its connect) cannot pile up tokens, and the customer's eleventh device only retires the first.
+ */
+export const TOKENS_PER_CONNECTION = 10;
+
+/** The connection a refresh token belongs to (live or revoked); undefined for an unknown or retired token. */
 export async function connectionByRefreshToken(db: Queryable, token: string): Promise<ConnectionRow | undefined> {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
-  return db.selectFrom('connections').selectAll().where('refresh_token_hash', '=', hashToken(token)).executeTakeFirst();
+  return db
+    .selectFrom('connection_tokens')
+    .innerJoin('connections', 'connections.id', 'connection_tokens.connection_id')
+    .selectAll('connections')
+    .where('connection_tokens.token_hash', '=', hashToken(token))
+    .executeTakeFirst();
 }
 
 /** Whether the customer ever revoked a connection to the site (its connect then shows the page unless one is live). */
@@ -52,9 +64,10 @@ export async function connectionById(db: Queryable, id: string): Promise<Connect
 }
 
 /**
- * The live connection of the customer to the site, made if missing, with a fresh refresh token (returned once;
- * any token issued before stops working, so a vendor session that was replaced cannot ask for allowances).
- * Inside the caller's transaction, under the customer's lock.
+ * The live connection of the customer to the site, made if missing, with a fresh refresh token of its own (returned
+ * once). The tokens of earlier grants keep working (another device's session at the site holds them), up to
+ * `TOKENS_PER_CONNECTION`; revoking the connection stops them all. Inside the caller's transaction, under the
+ * customer's lock.
  */
 export async function connectWithFreshToken(
   trx: BrokerTx,
@@ -67,6 +80,7 @@ export async function connectWithFreshToken(
   const existing = await liveConnection(trx, customerId, vendorId);
   if (existing) {
     await trx.updateTable('connections').set({ refresh_token_hash: hash }).where('id', '=', existing.id).execute();
+    await addToken(trx, existing.id, hash, now);
     return { connection: { ...existing, refresh_token_hash: hash }, refreshToken };
   }
   const connection: ConnectionRow = {
@@ -80,7 +94,30 @@ export async function connectWithFreshToken(
     site_cap_minor: DEFAULT_LIMITS.siteCapMinor,
   };
   await trx.insertInto('connections').values(connection).execute();
+  await addToken(trx, connection.id, hash, now);
   return { connection, refreshToken };
+}
+
+/**
+ * Records a grant's token and retires the connection's oldest past `TOKENS_PER_CONNECTION`. Under the customer's
+ * lock (the caller's), so the grant numbers of one connection never race.
+ */
+async function addToken(trx: BrokerTx, connectionId: string, hash: string, now: Date): Promise<void> {
+  const last = await trx
+    .selectFrom('connection_tokens')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .where('connection_id', '=', connectionId)
+    .executeTakeFirst();
+  const seq = Number(last?.seq ?? 0) + 1;
+  await trx
+    .insertInto('connection_tokens')
+    .values({ token_hash: hash, connection_id: connectionId, seq, created_at: rfc3339(now) })
+    .execute();
+  await trx
+    .deleteFrom('connection_tokens')
+    .where('connection_id', '=', connectionId)
+    .where('seq', '<=', seq - TOKENS_PER_CONNECTION)
+    .execute();
 }
 
 /** Whether the customer ever connected a site (the consent page is then skipped, unless they asked for it). */

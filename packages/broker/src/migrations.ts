@@ -484,4 +484,28 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /**
+   * A refresh token per grant, not per connection: the second device's connect used to replace the first device's
+   * token, which then answered `connection_revoked`. Every connection's current token is carried over.
+   */
+  '0011_connection_tokens': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('connection_tokens')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('connection_id', 'text', (c) => c.notNull())
+        // The grant's number within its connection (1, 2, …): the order tokens retire in, free of clock ties.
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('connection_tokens_by_connection')
+        .on('connection_tokens')
+        .columns(['connection_id', 'seq'])
+        .unique()
+        .execute();
+      await sql`INSERT INTO connection_tokens (token_hash, connection_id, seq, created_at)
+        SELECT refresh_token_hash, id, 1, created_at FROM connections`.execute(db);
+    },
+  },
 };

@@ -62,13 +62,18 @@ export interface BrokerSchema {
     vendor_id: string;
     created_at: string;
     revoked_at: string | null;
-    /** SHA-256 of the refresh token the vendor holds; rotated by each grant. */
+    /** SHA-256 of the newest refresh token (every live one is in `connection_tokens`). */
     refresh_token_hash: string;
     /** The connection chain allowances currently come from, null before the first grant. */
     chain_id: string | null;
     /** Cap on what this site may be allowed per calendar month (UTC). */
     site_cap_minor: number;
   };
+  /**
+   * The refresh tokens of a connection (connections.ts), one per grant: each browser session the site keeps for the
+   * customer holds its own, so a second device's connect does not cut the first one off. SHA-256 hashes only.
+   */
+  connection_tokens: { token_hash: string; connection_id: string; seq: number; created_at: string };
   /** The customer's limits, saved card and automatic top-up (customer-settings.ts). One row per customer. */
   customer_settings: {
     customer_id: string;

@@ -13,6 +13,7 @@ import {
 import { ManualClock } from '@netpay/service-kit';
 import { testEngines } from '@netpay/service-kit/testing';
 import { startReleaseServer } from '@netpay/test-kit';
+import { TOKENS_PER_CONNECTION } from '../src/connections.ts';
 import { type BrokerUnderTest, brokerSuite, call, GOOD_CARD, type Reply, type TestVendor } from './harness.ts';
 import { csrfOf, decodeEntities, inputValue, WebClient } from './web-client.ts';
 
@@ -620,6 +621,33 @@ for (const engine of testEngines()) {
     });
 
     /** Redeems everything the site holds beyond what it redeemed so far; the gross accepted. */
+    test('each grant to a site gets a refresh token of its own (two devices); past ten the oldest retires', async () => {
+      const { client } = await reader();
+      const planet = await vendor('devices');
+      const first = await connected(client, planet, true);
+      const later: SiteWallet[] = [];
+      for (let i = 0; i < TOKENS_PER_CONNECTION; i++) later.push(await connected(client, planet, false));
+      const tokens = new Set([first, ...later].map((w) => w.refreshToken));
+      assert.equal(tokens.size, TOKENS_PER_CONNECTION + 1, 'a new token per grant');
+      const chains = new Set([first, ...later].map((w) => w.chainId));
+      assert.equal(chains.size, 1, 'one connection, one chain');
+      // The second grant's token still works after nine more grants; the first, eleven grants old, is retired.
+      const second = later[0] as SiteWallet;
+      assert.equal((await second.refresh(suite.broker, planet, 1)).status, 200);
+      assert.equal((await (later.at(-1) as SiteWallet).refresh(suite.broker, planet, 1)).status, 200);
+      const retired = await first.refresh(suite.broker, planet, 1);
+      assert.equal(retired.status, 403);
+      assert.equal(retired.body.code, 'connection_revoked');
+      const kept = await suite.broker.database.db
+        .selectFrom('connection_tokens')
+        .innerJoin('connections', 'connections.id', 'connection_tokens.connection_id')
+        .select('connection_tokens.token_hash')
+        .where('connections.vendor_id', '=', planet.id)
+        .execute();
+      assert.equal(kept.length, TOKENS_PER_CONNECTION, 'at most ten tokens kept a connection');
+      await assertAudit();
+    });
+
     async function redeemAll(v: TestVendor, site: SiteWallet): Promise<number> {
       let total = 0;
       for (const [chainId, held] of site.held) {

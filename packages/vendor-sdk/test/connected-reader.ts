@@ -63,15 +63,26 @@ export class Reader {
     assert.equal((await api(world, '/customers', { method: 'POST', body: { email, password: PASSWORD } })).status, 201);
     const session = await api(world, '/sessions', { method: 'POST', body: { email, password: PASSWORD } });
     const reader = new Reader(world, email, (session.body as { token: string }).token);
-    const login = await reader.browser.get(`${world.brokerUrl}/login`);
-    const done = await reader.browser.post(`${world.brokerUrl}/login`, {
+    await reader.#logIn();
+    if (addMinor > 0) await reader.addMoney(addMinor);
+    return reader;
+  }
+
+  /** The same customer on another device: a browser of its own (no cookies shared), logged in at the broker. */
+  async anotherDevice(): Promise<Reader> {
+    const device = new Reader(this.world, this.email, this.token);
+    await device.#logIn();
+    return device;
+  }
+
+  async #logIn(): Promise<void> {
+    const login = await this.browser.get(`${this.world.brokerUrl}/login`);
+    const done = await this.browser.post(`${this.world.brokerUrl}/login`, {
       csrf: inputValue(login.text, 'csrf') ?? '',
-      email,
+      email: this.email,
       password: PASSWORD,
     });
     assert.equal(done.status, 303, done.text.slice(0, 300));
-    if (addMinor > 0) await reader.addMoney(addMinor);
-    return reader;
   }
 
   async addMoney(amountMinor: number): Promise<void> {
