@@ -31,6 +31,8 @@ export type AuditEpoch = Pick<
   | 'kept_gross'
   | 'redeemed_index'
   | 'redeemed_payword'
+  | 'claim_index'
+  | 'checkpoint_index'
 >;
 export type AuditRange = Pick<
   BrokerSchema['redeemed_ranges'],
@@ -485,6 +487,24 @@ function epochSummaries(index: ChainIndex): string[] {
   return out;
 }
 
+/** The highest index the holders of epochs before `epoch` showed they had been paid to (chain-state.ts heldBefore). */
+function shownBefore(index: ChainIndex, epoch: number): number {
+  let floor = 0;
+  for (const e of index.epochs.values()) {
+    if (e.epoch >= epoch) continue;
+    floor = Math.max(floor, e.claim_index ?? 0, e.checkpoint_index ?? 0, e.start_index ?? 0);
+    const nextClaim = index.epochs.get(e.epoch + 1)?.claim_index ?? null;
+    if (nextClaim === null || (e.redeemed_index ?? 0) < nextClaim) floor = Math.max(floor, e.redeemed_index ?? 0);
+    else {
+      // Its highest end reaches the next claim: the highest one below it counts (redeemed-ranges.ts).
+      for (const r of index.ranges) {
+        if (r.epoch === e.epoch && r.to_index < nextClaim) floor = Math.max(floor, r.to_index);
+      }
+    }
+  }
+  return floor;
+}
+
 /** The discrepancies of one range, each to follow "range <id> (…) ". */
 function oneRange(
   chain: AuditChain,
@@ -528,6 +548,11 @@ function oneRange(
       if (epoch.start_index !== null && r.from_index < epoch.start_index) {
         out.push(`starts before the epoch's start ${epoch.start_index}`);
       }
+      // Units the holders before had shown they were paid for (a claim's proof, a checkpoint, a redeemed end) are
+      // theirs, whatever release came later.
+      const floor = shownBefore(index, r.epoch);
+      if (r.from_index < floor)
+        out.push(`starts below ${floor}, which the holders before it had shown they were paid to`);
     }
   }
 

@@ -47,6 +47,8 @@ export async function loadAuditRows(db: Queryable): Promise<AuditRows> {
       'kept_gross',
       'redeemed_index',
       'redeemed_payword',
+      'claim_index',
+      'checkpoint_index',
     ])
     .execute();
   const ranges = await db

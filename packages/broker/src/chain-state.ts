@@ -61,19 +61,38 @@ export function highestKnownPoint(state: ChainState, beforeEpoch?: number): Poin
 }
 
 /**
- * The highest point the holders before `beforeEpoch` said themselves they had been paid to: their claims' proofs and
- * their checkpoints (a release is not among them: it is the very statement that may be a lie). No later epoch
- * starts below it (take-back.ts, redemption.ts).
+ * The highest point the holders before `beforeEpoch` showed they had been paid to: their claims' proofs, their
+ * checkpoints and the ends of the ranges they redeemed (each one a payword only the customer's payment gave them; a
+ * release is not among them: it is the very statement that may be a lie). No later epoch starts below it
+ * (take-back.ts, redemption.ts): below it the units are the earlier holders', who may have been paid out for them
+ * already, so a lower release can take back from its signer but never hand those units to the next holder.
  */
-export function heldBefore(state: ChainState, beforeEpoch: number): Point {
+export function heldBefore(
+  state: ChainState,
+  beforeEpoch: number,
+  /** Per epoch whose highest redeemed end reaches the next claim, its highest end below it (redeemed-ranges.ts). */
+  endsBelowClaim: ReadonlyMap<number, Point> = new Map(),
+): Point {
   let best: Point = { index: 0, payword: state.chain.anchor };
+  const consider = (index: number | null, payword: string | null) => {
+    if (index !== null && payword !== null && index > best.index) best = { index, payword };
+  };
   for (const e of state.epochs.values()) {
     if (e.epoch >= beforeEpoch) continue;
-    if (e.claim_index !== null && e.claim_payword !== null && e.claim_index > best.index) {
-      best = { index: e.claim_index, payword: e.claim_payword };
-    }
-    if (e.checkpoint_index !== null && e.checkpoint_payword !== null && e.checkpoint_index > best.index) {
-      best = { index: e.checkpoint_index, payword: e.checkpoint_payword };
+    consider(e.claim_index, e.claim_payword);
+    consider(e.checkpoint_index, e.checkpoint_payword);
+    // No epoch starts below an earlier one's start.
+    consider(e.start_index, e.start_payword);
+    // A redeemed end below the next holder's claim was the holder's (a claim's payword lies above every point the
+    // broker knew when it was made); one at or past it may be a double spend handed to the holder after the move
+    // (its range is held from payout until the next start is known: settlement.ts `contested`), so then the
+    // highest end below the claim counts.
+    const nextClaim = state.epochs.get(e.epoch + 1)?.claim_index ?? null;
+    if (nextClaim === null || (e.redeemed_index !== null && e.redeemed_index < nextClaim)) {
+      consider(e.redeemed_index, e.redeemed_payword);
+    } else {
+      const below = endsBelowClaim.get(e.epoch);
+      if (below) consider(below.index, below.payword);
     }
   }
   return best;

@@ -33,7 +33,7 @@ export async function checkpoint(
         const problem = await checkRelease(work, trx, state, request.release, vendorId, request.epoch);
         if (problem) return new ProtocolError(problem, 'the release does not hand the previous epoch to this one');
         const previous = state.epochs.get(request.epoch - 1);
-        if (previous) await learnRelease(trx, state, previous, request.release, rfc3339(now));
+        if (previous) await learnRelease(trx, state, previous, request.release, rfc3339(now), 'next holder');
       }
       if (state.chain.status !== 'active') {
         return new ProtocolError('chain_refunding', `the chain is ${state.chain.status.replace('_', ' ')}`);

@@ -6,7 +6,7 @@ import { newId } from './ids.ts';
 import { payoutEntryOf, vendorAccount } from './ledger.ts';
 import { accountBalance, postEntry } from './ledger-store.ts';
 import type { BrokerDb, BrokerSchema, BrokerTx, Queryable } from './schema.ts';
-import { epochEndKnown, settle } from './settlement.ts';
+import { contested, epochEndKnown, settle } from './settlement.ts';
 import { BROKER_VENDOR_ID } from './vendor-registry.ts';
 
 export interface PayoutReport {
@@ -167,9 +167,27 @@ async function gatherSettlementFacts(trx: BrokerTx, vendorId: string, now: Date,
   const rows = await trx
     .selectFrom('vendors as v')
     .leftJoin('redeemed_ranges as r', (join) =>
-      join.onRef('r.vendor_id', '=', 'v.id').on('r.created_at', '>', windowStart),
+      join.onRef('r.vendor_id', '=', 'v.id').on((eb) =>
+        eb.or([
+          eb('r.created_at', '>', windowStart),
+          // A contested range is held whatever its age (settlement.ts): read it however old.
+          eb.exists(
+            eb
+              .selectFrom('epochs as x')
+              .select('x.epoch')
+              .whereRef('x.chain_id', '=', 'r.chain_id')
+              .where('x.epoch', '=', eb('r.epoch', '+', 1))
+              .where('x.start_index', 'is', null)
+              .where('x.claim_index', 'is not', null)
+              .where('x.claim_index', '<=', eb.ref('r.kept_to')),
+          ),
+        ]),
+      ),
     )
     .leftJoin('epochs as e', (join) => join.onRef('e.chain_id', '=', 'r.chain_id').onRef('e.epoch', '=', 'r.epoch'))
+    .leftJoin('epochs as n', (join) =>
+      join.onRef('n.chain_id', '=', 'r.chain_id').on('n.epoch', '=', (eb) => eb('r.epoch', '+', 1)),
+    )
     .leftJoin('chains as c', 'c.chain_id', 'r.chain_id')
     .where('v.id', '=', vendorId)
     .select((eb) => [
@@ -196,6 +214,9 @@ async function gatherSettlementFacts(trx: BrokerTx, vendorId: string, now: Date,
       'r.taken_back_gross',
       'r.taken_back_fee',
       'r.created_at',
+      'r.kept_to',
+      'n.start_index as next_start',
+      'n.claim_index as next_claim',
       'e.release_index',
       'e.forced_bound',
       'c.status as chain_status',
@@ -217,6 +238,7 @@ async function gatherSettlementFacts(trx: BrokerTx, vendorId: string, now: Date,
               takenBackGross: Number(row.taken_back_gross),
               takenBackFee: Number(row.taken_back_fee),
               createdAt: String(row.created_at),
+              contested: contested({ keptTo: row.kept_to, nextStart: row.next_start, nextClaim: row.next_claim }),
               epochEndKnown: epochEndKnown({
                 releaseIndex: row.release_index,
                 forcedBound: row.forced_bound,

@@ -1,5 +1,5 @@
 import type { ChainState, EpochRow, Point, RangeRow } from './chain-state.ts';
-import { updateEpoch } from './chain-state.ts';
+import { heldBefore, updateEpoch } from './chain-state.ts';
 import { PreparedQuery } from './prepared-query.ts';
 import type { BrokerTx, Queryable } from './schema.ts';
 
@@ -80,4 +80,29 @@ export async function insertRange(trx: BrokerTx, state: ChainState, epoch: Epoch
     kept_gross: epoch.kept_gross + range.gross - range.taken_back_gross,
     ...(higher ? { redeemed_index: range.to_index, redeemed_payword: range.to_payword } : {}),
   });
+}
+
+/**
+ * `heldBefore` with the redeemed ends it needs read: for each earlier epoch whose highest redeemed end reaches the
+ * next holder's claim (rare: a double spend handed to its holder, or a race), its highest range end below that claim,
+ * which was its holder's whatever comes later.
+ */
+export async function shownPaidBefore(db: Queryable, state: ChainState, beforeEpoch: number): Promise<Point> {
+  const below = new Map<number, Point>();
+  for (const e of state.epochs.values()) {
+    if (e.epoch >= beforeEpoch || e.redeemed_index === null) continue;
+    const nextClaim = state.epochs.get(e.epoch + 1)?.claim_index ?? null;
+    if (nextClaim === null || e.redeemed_index < nextClaim) continue;
+    const row = await db
+      .selectFrom('redeemed_ranges')
+      .select(['to_index', 'to_payword'])
+      .where('chain_id', '=', e.chain_id)
+      .where('epoch', '=', e.epoch)
+      .where('to_index', '<', nextClaim)
+      .orderBy('to_index', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (row) below.set(e.epoch, { index: Number(row.to_index), payword: row.to_payword });
+  }
+  return heldBefore(state, beforeEpoch, below);
 }

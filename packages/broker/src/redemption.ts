@@ -9,7 +9,7 @@ import {
   type RedemptionResponse,
 } from '@netpay/protocol';
 import { forUpdate, isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
-import { type ChainState, type EpochRow, heldBefore, loadChainState, type RangeRow } from './chain-state.ts';
+import { type ChainState, type EpochRow, loadChainState, type RangeRow } from './chain-state.ts';
 import { assertConserved, redeemBound, unclaimedValue } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import type { HashJob } from './hash-jobs.ts';
@@ -17,7 +17,7 @@ import { HashWork, withHashWork } from './hash-work.ts';
 import { newId } from './ids.ts';
 import { redemptionEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
-import { insertRange, keptRangeEndsAt, overlappingRange } from './redeemed-ranges.ts';
+import { insertRange, keptRangeEndsAt, overlappingRange, shownPaidBefore } from './redeemed-ranges.ts';
 import type { BrokerTx, Queryable } from './schema.ts';
 import { checkRelease, learnRelease } from './take-back.ts';
 
@@ -270,9 +270,9 @@ async function judgeItem(
     const problem = await checkRelease(work, trx, state, release, vendorId, item.epoch);
     if (problem) return { code: problem };
     const previous = state.epochs.get(item.epoch - 1);
-    if (previous) await learnRelease(trx, state, previous, release, at);
+    if (previous) await learnRelease(trx, state, previous, release, at, 'next holder');
     // Never below the epoch's start (learned just now when it was unknown; a known one is never lowered).
-    fromOk = atOrAboveStart(state, epoch, from.index);
+    fromOk = await atOrAboveStart(trx, state, epoch, from.index);
   } else {
     fromOk = await isValidStart(trx, state, vendorId, item.epoch, from);
   }
@@ -287,7 +287,7 @@ async function judgeItem(
     if (!next) return { code: 'invalid_payword' };
     const problem = await checkRelease(work, trx, state, release, next.vendor_id, next.epoch);
     if (problem) return { code: problem };
-    await learnRelease(trx, state, epoch, release, at);
+    await learnRelease(trx, state, epoch, release, at, 'signer');
   }
   const bound = redeemBound(chain, epoch);
   if (to.index > bound.index) return { code: bound.kind === 'end_unknown' ? 'end_unknown' : 'beyond_release' };
@@ -350,7 +350,7 @@ async function isValidStart(
     previous &&
     previous.release_index === from.index &&
     previous.release_payword === from.payword &&
-    atOrAboveStart(state, epoch, from.index)
+    (await atOrAboveStart(db, state, epoch, from.index))
   ) {
     return true;
   }
@@ -363,6 +363,7 @@ async function isValidStart(
  * (their claims' proofs and checkpoints: `heldBefore`). Below, the units belong to the epoch before, which
  * may have been credited and paid out for them already.
  */
-function atOrAboveStart(state: ChainState, epoch: EpochRow, index: number): boolean {
-  return index >= Math.max(epoch.start_index ?? 0, heldBefore(state, epoch.epoch).index);
+async function atOrAboveStart(db: Queryable, state: ChainState, epoch: EpochRow, index: number): Promise<boolean> {
+  if (epoch.start_index !== null && index < epoch.start_index) return false;
+  return index >= (await shownPaidBefore(db, state, epoch.epoch)).index;
 }

@@ -114,7 +114,7 @@ async function obtainRelease(
         throw unreachable(deps, phase1.leaseEndsAt);
       }
       const previous = state.epochs.get(phase1.epoch - 1);
-      if (previous) await learnRelease(trx, state, previous, release, rfc3339(deps.clock.now()));
+      if (previous) await learnRelease(trx, state, previous, release, rfc3339(deps.clock.now()), 'next holder');
       return fixRefundIndex(trx, state);
     }),
   );

@@ -19,15 +19,39 @@ export interface RedeemedCredit {
   createdAt: string;
   /** The epoch's end is known (release or forced bound held, or the chain refunded). */
   epochEndKnown: boolean;
+  /** The range reaches the next holder's claim while the next epoch's start is unknown (`contested`). */
+  contested: boolean;
+}
+
+/**
+ * A range of a superseded epoch that reaches the payword the next holder's claim carried, while the next epoch's
+ * start is unknown: its vendor may have ended the epoch there itself, with a release of its own, holding a double
+ * spend the customer handed it after moving. The next holder may yet report the lower release it started from; the
+ * range's units above it would then be taken back after a payout (leaving only a debt) and paid to the next holder.
+ * So the whole range is held until the next start is known, however long: the settlement window would let it be
+ * paid. An honest vendor's range reaches the claim only in a race (a wallet paying two sites at once) and settles
+ * when the next holder reports its start, which its SDK does at once and retries until the broker has it.
+ *
+ * @example
+ * contested({ keptTo: 70, nextStart: null, nextClaim: 51 }); // true
+ */
+export function contested(facts: {
+  keptTo: number | null | undefined;
+  nextStart: number | null | undefined;
+  nextClaim: number | null | undefined;
+}): boolean {
+  const { keptTo, nextStart, nextClaim } = facts;
+  if (keptTo == null || nextClaim == null || nextStart != null) return false;
+  return keptTo >= nextClaim;
 }
 
 /** The epoch and chain columns that tell whether an epoch's end is known; undefined when the row is missing. */
+
 export interface EpochEndFacts {
   releaseIndex: number | null | undefined;
   forcedBound: number | null | undefined;
   chainStatus: string | null | undefined;
 }
-
 export function epochEndKnown(facts: EpochEndFacts): boolean {
   return (
     (facts.releaseIndex !== null && facts.releaseIndex !== undefined) ||
@@ -68,12 +92,16 @@ export function settle(input: SettlementInput): Settlement {
   const windowStartMs = input.now.getTime() - input.settlementWindowSeconds * 1000;
   let held = 0;
   for (const c of input.credits) {
+    // A range's kept net is never negative; were a row ever so, it must not lower what other ranges hold.
+    const keptNet = Math.max(0, c.gross - c.takenBackGross - (c.fee - c.takenBackFee));
+    if (c.contested) {
+      held += keptNet;
+      continue;
+    }
     if (c.epochEndKnown) continue;
     const createdMs = Date.parse(c.createdAt);
     if (Number.isNaN(createdMs)) throw new Error(`settlement: unreadable time ${c.createdAt}`);
-    if (createdMs <= windowStartMs) continue;
-    // A range's kept net is never negative; were a row ever so, it must not lower what other ranges hold.
-    held += Math.max(0, c.gross - c.takenBackGross - (c.fee - c.takenBackFee));
+    if (createdMs > windowStartMs) held += keptNet;
   }
   const payable = Math.max(0, input.balance - input.pendingPayouts - held);
   if (!Number.isSafeInteger(held) || !Number.isSafeInteger(payable)) throw new Error('settlement: amount overflow');

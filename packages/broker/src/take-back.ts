@@ -1,11 +1,11 @@
 import { b64uDecode, type ErrorCode, Money, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
-import { type ChainState, type EpochRow, heldBefore, pointOnChain, updateEpoch } from './chain-state.ts';
+import { type ChainState, type EpochRow, pointOnChain, updateEpoch } from './chain-state.ts';
 import { assertConserved } from './conservation.ts';
 import { newId } from './ids.ts';
 import { takeBackEntryOf } from './ledger.ts';
 import { postEntry } from './ledger-store.ts';
 import type { HashWork } from './hash-work.ts';
-import { rangesKeptBeyond } from './redeemed-ranges.ts';
+import { rangesKeptBeyond, shownPaidBefore } from './redeemed-ranges.ts';
 import type { BrokerTx } from './schema.ts';
 
 /**
@@ -57,6 +57,11 @@ export async function learnRelease(
   previous: EpochRow,
   release: ReleaseStatement,
   at: string,
+  /**
+   * Who showed it: the next epoch's holder (it started from it: a checkpoint's or a range's `from.release`, or the
+   * broker's own refund), or the releasing vendor itself, ending its epoch (`to.release`).
+   */
+  shownBy: 'next holder' | 'signer',
 ): Promise<void> {
   const known = previous.release;
   const evidence = JSON.stringify(release);
@@ -89,14 +94,16 @@ export async function learnRelease(
   // forced start would). The units between go to nobody. Handed to the next holder they would be paid twice
   // whenever the signer had been paid out (its debt is then all the broker holds): how a vendor and its partner
   // would turn one chain into more than its value. Nor is any start at or above the payword the next holder's claim
-  // carried: the customer showed that payword after the previous holder stopped, so such a point is a lie (or a
-  // double spend), and the true start is still to come.
+  // carried on the releasing vendor's own word: ending its epoch there, it would take units the customer paid the
+  // next holder (a double spend handed to it, or a lie), so the true start is still to come; meanwhile its ranges
+  // that reach the claim are held from payout (settlement.ts `contested`). On the next holder's word any start
+  // stands: it started there (a wallet may show a payword below what it paid the previous holder when it moves).
   const next = state.epochs.get(previous.epoch + 1);
   const end = previous.release_index;
   if (next && end !== null && previous.release_payword !== null && next.start_kind === null) {
-    const floor = heldBefore(state, next.epoch);
+    const floor = await shownPaidBefore(trx, state, next.epoch);
     const start = end >= floor.index ? { index: end, payword: previous.release_payword } : floor;
-    if (next.claim_index === null || start.index < next.claim_index) {
+    if (next.claim_index === null || start.index < next.claim_index || shownBy === 'next holder') {
       await updateEpoch(trx, state, next, {
         start_index: start.index,
         start_payword: start.payword,

@@ -176,6 +176,7 @@ for (const engine of testEngines()) {
     test('A signs a second release at 200 and redeems with it first: the real release takes it back (equivocation)', async () => {
       const s = await setUp();
       const fake = s.a.release(s.holderB, 200, s.chain.b64(200));
+      // Accepted, but held from payout: it reaches B's claim while B's start is unknown (collusion-payout.test.ts).
       assert.deepEqual(codes(await s.redeem(s.a, [item(s.chain, 1, 0, 200, undefined, fake)])), ['accepted']);
       // B reports the release it really started from: A signed two different releases for epoch 1.
       assert.equal((await s.report()).status, 200);

@@ -12,7 +12,7 @@ import { CASH } from '../src/ledger.ts';
 import { accountBalance } from '../src/ledger-store.ts';
 import { type PayoutReport, runPayouts } from '../src/payouts.ts';
 import type { BrokerSchema } from '../src/schema.ts';
-import { epochEndKnown, type RedeemedCredit, settle } from '../src/settlement.ts';
+import { contested, epochEndKnown, type RedeemedCredit, settle } from '../src/settlement.ts';
 import {
   type BankUnderTest,
   type BrokerUnderTest,
@@ -38,6 +38,7 @@ describe('settlement rule', () => {
     takenBackFee: 0,
     createdAt: '2026-11-24T11:30:00Z',
     epochEndKnown: false,
+    contested: false,
     ...over,
   });
   const run = (credits: RedeemedCredit[], balance: number, pendingPayouts = 0, settlementWindowSeconds = 3600) =>
@@ -55,6 +56,20 @@ describe('settlement rule', () => {
     assert.deepEqual(run([credit({ epochEndKnown: true })], 490), { held: 0, payable: 490 });
     const partly = credit({ takenBackGross: 200, takenBackFee: 4 });
     assert.deepEqual(run([partly, credit({ epochEndKnown: true })], 784), { held: 294, payable: 490 });
+  });
+
+  test('a contested range is held whatever its age and its epoch’s end, until the next start is known', () => {
+    const old = { createdAt: '2026-11-01T00:00:00Z', contested: true };
+    assert.deepEqual(run([credit({ ...old, epochEndKnown: true })], 490), { held: 490, payable: 0 });
+    assert.deepEqual(run([credit(old), credit({ epochEndKnown: true })], 980), { held: 490, payable: 490 });
+    // Reaching the next claim's payword while the next start is unknown; at the claim counts (a double spend may
+    // end there), below it or once the start is known does not.
+    assert.equal(contested({ keptTo: 70, nextStart: null, nextClaim: 51 }), true);
+    assert.equal(contested({ keptTo: 51, nextStart: null, nextClaim: 51 }), true);
+    assert.equal(contested({ keptTo: 50, nextStart: null, nextClaim: 51 }), false);
+    assert.equal(contested({ keptTo: 70, nextStart: 50, nextClaim: 51 }), false);
+    assert.equal(contested({ keptTo: 70, nextStart: null, nextClaim: null }), false);
+    assert.equal(contested({ keptTo: 70, nextStart: undefined, nextClaim: undefined }), false);
   });
 
   test('pending payouts count as paid; a debt after a take-back pays nothing', () => {

@@ -48,16 +48,18 @@ for (const engine of testEngines()) {
       assert.deepEqual(await redeem(a.apiKey, 'on', [item(chain, 1, 100, 110)]), [20]);
       assert.deepEqual(await epochRow(chain.chainIdB64, 1), { kept_gross: 220, redeemed_index: 110 });
 
-      // B takes the coin at 150; A's release says it stopped at 40: what A was paid beyond 40 is taken back.
+      // B takes the coin at 150; A's release says it stopped at 40: what A was paid beyond 40 is taken back. B's
+      // epoch still starts at 110, where A showed it was paid to: [40,110) goes to nobody.
       const claimB = await call(suite.broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, {
         token: b.apiKey,
         body: proof(chain, 150),
       });
       assert.equal(claimB.status, 200, claimB.text);
       const release = a.release(claimB.body.holder, 40, chain.b64(40));
-      assert.deepEqual(await redeem(b.apiKey, 'b', [item(chain, 2, 40, 150, release)]), [220]);
+      assert.deepEqual(await redeem(b.apiKey, 'b', [item(chain, 2, 40, 150, release)]), ['invalid_payword']);
       assert.deepEqual(await epochRow(chain.chainIdB64, 1), { kept_gross: 80, redeemed_index: 110 });
-      assert.deepEqual(await epochRow(chain.chainIdB64, 2), { kept_gross: 220, redeemed_index: 150 });
+      assert.deepEqual(await redeem(b.apiKey, 'b2', [item(chain, 2, 110, 150)]), [80]);
+      assert.deepEqual(await epochRow(chain.chainIdB64, 2), { kept_gross: 80, redeemed_index: 150 });
       const audited = await suite.broker.audit();
       assert.ok(audited.ok, audited.discrepancies.join('; '));
     });

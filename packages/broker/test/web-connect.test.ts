@@ -260,7 +260,10 @@ for (const engine of testEngines()) {
           spent: { index: 0, payword: first.body.touchstone.anchor },
         },
       });
-      assert.equal(old.body.code, 'connection_revoked', 'the replaced session’s token stops working');
+      // The first grant's session may be another device of the customer's: its token keeps working (a connection
+      // keeps its ten newest; connections.test.ts retires the eleventh).
+      assert.equal(old.status, 200, old.text);
+      assert.equal(old.body.chainId, first.body.chainId);
 
       const sites = await client.get('/sites');
       const ask = await client.post('/sites/settings', {
