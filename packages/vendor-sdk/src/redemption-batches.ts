@@ -61,6 +61,36 @@ export class RedemptionBatches {
     }));
   }
 
+  /**
+   * Takes (or keeps) the job's lock for `holder` until `untilMs`: true when no other holder has it now. One statement,
+   * so two processes asking at once cannot both win.
+   */
+  async claimJob(name: string, holder: string, nowMs: number, untilMs: number): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('netpay_job_locks')
+      .values({ name, holder, expires_at_ms: untilMs })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ holder, expires_at_ms: untilMs })
+          .where((eb) =>
+            eb.or([eb('netpay_job_locks.expires_at_ms', '<=', nowMs), eb('netpay_job_locks.holder', '=', holder)]),
+          ),
+      )
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  /** Lets the job's lock go, if `holder` still has it. */
+  async releaseJob(name: string, holder: string): Promise<void> {
+    await this.#db
+      .updateTable('netpay_job_locks')
+      .set({ expires_at_ms: 0 })
+      .where('name', '=', name)
+      .where('holder', '=', holder)
+      .execute();
+  }
+
   async completeBatch(key: string, response: string, items: RedeemedItem[]): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
       const marked = await trx

@@ -28,7 +28,17 @@ export interface RedemptionReport {
   credited: number;
   deferred?: number;
   error?: string;
+  /** Another process of this vendor (a fleet on one store) is redeeming now: this run sent nothing. */
+  busy?: boolean;
 }
+
+/**
+ * One process of a vendor fleet redeems at a time: two runs planning the same epochs from one store each recorded
+ * the ranges the other had just redeemed as refused (the broker paid each unit once; the vendor's own books were
+ * wrong). The run holds a lock in the store, renewed before every request, for at most this long without renewal
+ * (a process that died holding it frees it then).
+ */
+export const REDEMPTION_LOCK_MS = 120_000;
 
 /**
  * The redemption item for an epoch: from the epoch start (carrying the release it came from) or the point already
@@ -81,6 +91,9 @@ export async function runRedemption(
   onProgress?: (progress: RedemptionProgress) => void,
 ): Promise<RedemptionReport> {
   const report: RedemptionReport = { batches: 0, accepted: 0, rejected: 0, credited: 0 };
+  const holder = randomUUID();
+  const hold = () => deps.store.claimJob('redemption', holder, Date.now(), Date.now() + REDEMPTION_LOCK_MS);
+  if (!(await hold())) return { ...report, busy: true };
   const units = new Map<string, number>();
   const unitOf = async (chainId: string): Promise<number> => {
     const known = units.get(chainId);
@@ -117,6 +130,11 @@ export async function runRedemption(
     key: string,
     request: RedemptionRequest,
   ): Promise<{ response: RedemptionResponse } | 'refused' | 'unreachable'> => {
+    if (!(await hold())) {
+      // The lock ran out (a request outlived it) and another process took the run over: stop, it goes on.
+      report.error = 'another process of this vendor took the redemption run over';
+      return 'unreachable';
+    }
     try {
       return { response: await deps.broker.redeem(key, request) };
     } catch (error) {
@@ -203,10 +221,13 @@ export async function runRedemption(
     const result = response.items[0];
     const answer: ClippedAnswer =
       result?.status === 'accepted' ? 'accepted' : result?.code === 'beyond_release' ? 'beyond_release' : 'rejected';
+    // A probe's refusal is not the range's answer (only the final request's is), and `end_unknown` never is one.
     const recorded =
-      answer === 'beyond_release' && !final
-        ? []
-        : [await redeemed(item, answer === 'accepted' ? 'accepted' : 'rejected')];
+      answer === 'accepted'
+        ? [await redeemed(item, 'accepted')]
+        : final && result?.code !== 'end_unknown'
+          ? [await redeemed(item, 'rejected')]
+          : [];
     await deps.store.completeBatch(key, JSON.stringify(response), recorded);
     report.batches += 1;
     report.credited += response.credited;
@@ -235,10 +256,11 @@ export async function runRedemption(
       from: search.redeemedTo.index === range.from.index ? range.from : search.redeemedTo,
       to: range.to,
     };
-    deps.log?.('redemption range passes the epoch end; the part below it was redeemed', {
+    deps.log?.('redemption range passed the epoch end: redeemed below it, the rest given up', {
       chainId: item.chainId,
       epoch: item.epoch,
-      end: search.redeemedTo.index,
+      from: range.from.index,
+      redeemedTo: search.redeemedTo.index,
       to: item.to.index,
     });
     return (await redeemOne(rest, true)) !== 'unreachable';
@@ -258,8 +280,14 @@ export async function runRedemption(
       if (!(await send(b.key, b.body, i + 1, fresh.length))) return;
     }
   };
-  await run();
-  // The payments of the ranges settled in this run leave the journal, in one pass (also after a run cut short).
-  if (report.batches > 0) await deps.store.pruneJournal();
+  try {
+    await run();
+    // The payments of the ranges settled in this run leave the journal, in one pass (also after a run cut short).
+    if (report.batches > 0) await deps.store.pruneJournal();
+  } finally {
+    await deps.store.releaseJob('redemption', holder).catch(() => {
+      // It runs out by itself.
+    });
+  }
   return report;
 }

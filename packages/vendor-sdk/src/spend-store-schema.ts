@@ -110,7 +110,15 @@ export interface SpendNotesTable {
   description: string;
 }
 
+/** A job that one process of a vendor fleet runs at a time (the redemption run), held until `expires_at_ms`. */
+export interface JobLocksTable {
+  name: string;
+  holder: string;
+  expires_at_ms: number;
+}
+
 export interface Schema {
+  netpay_job_locks: JobLocksTable;
   netpay_chains: ChainsTable;
   netpay_epochs: EpochsTable;
   netpay_epoch_heads: EpochHeadsTable;
@@ -283,6 +291,18 @@ export const migrations: Record<string, Migration> = {
   // A payment rewrote its epoch's whole row (holder certificate, start release, release: hundreds of bytes), so a
   // batch of payments on n chains wrote about n pages to the WAL. The columns a payment changes move to a narrow
   // table of their own (measured: SQLite's and the fsync's CPU per payment 12.5-13.9 -> 7.2-7.4 µs).
+  // Vendor fleets: two processes redeeming the same epochs at once each recorded the other's ranges as refused, so
+  // the vendor's own books overstated what the broker refused (the broker paid each unit once all the same).
+  '007_job_locks': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('netpay_job_locks')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('expires_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
   '006_epoch_heads': {
     async up(db: Kysely<unknown>) {
       // As in 005: SQLite runs it in a transaction of its own, and a run whose work committed but was not recorded

@@ -191,6 +191,13 @@ export interface SpendStore {
   activeEpochs(): Promise<EpochRecord[]>;
   /** Epochs with spent units not yet redeemed, with their chains. */
   redeemable(): Promise<{ chain: ChainRecord; epoch: EpochRecord }[]>;
+  /**
+   * Takes the lock of a job one process of a vendor fleet runs at a time (the redemption run) for `holder` until
+   * `untilMs`, or keeps it; false while another holder has it.
+   */
+  claimJob(name: string, holder: string, nowMs: number, untilMs: number): Promise<boolean>;
+  /** Lets a job's lock go if `holder` has it. */
+  releaseJob(name: string, holder: string): Promise<void>;
   createBatch(key: string, body: string): Promise<void>;
   pendingBatches(): Promise<BatchRecord[]>;
   completeBatch(key: string, response: string, items: RedeemedItem[]): Promise<void>;
@@ -411,6 +418,12 @@ class KyselySpendStore implements SpendStore {
   }
   redeemable() {
     return this.#read(() => this.#redemption.redeemable());
+  }
+  claimJob(name: string, holder: string, nowMs: number, untilMs: number) {
+    return this.#written(() => this.#redemption.claimJob(name, holder, nowMs, untilMs));
+  }
+  releaseJob(name: string, holder: string) {
+    return this.#written(() => this.#redemption.releaseJob(name, holder));
   }
   createBatch(key: string, body: string) {
     return this.#written(() => this.#redemption.createBatch(key, body));

@@ -53,3 +53,51 @@ for (const engine of testEngines()) {
     });
   });
 }
+
+for (const engine of testEngines()) {
+  describe(`a vendor that releases tells the broker its end itself on ${engine}`, () => {
+    let world: World;
+    before(async () => {
+      world = await startWorld({ engine });
+    });
+    after(async () => world?.close());
+
+    it('the next holder withholds the release; the releasing vendor’s redemption carries it at once', async () => {
+      const a = await world.addVendor('tells-a');
+      // B never reports the release it obtained (its checkpoints carrying one fail): a next holder that would rather
+      // wait for A's lease to run out and be given a forced start at A's last checkpoint.
+      const withholding: typeof fetch = async (input, init) => {
+        if (String(input).endsWith('/checkpoint') && String(init?.body ?? '').includes('"release"')) {
+          throw new Error('withheld');
+        }
+        return fetch(input, init);
+      };
+      const b = await world.addVendor('tells-b', { fetch: withholding });
+      // Redemption runs an hour apart: only the release itself can make A redeem now.
+      const stop = a.vendor.startBackgroundJobs({ redeemIntervalMs: 3_600_000, renewIntervalMs: 3_600_000 });
+      try {
+        const { chain } = await world.buyCoin(40);
+        for (let i = 1; i <= 5; i++) {
+          assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+        }
+        assert.equal((await get(`${b.url}/articles/1`, { chain, index: 6 })).status, 200);
+        const end = async () =>
+          (
+            await world.brokerDb
+              .selectFrom('epochs')
+              .select('release_index')
+              .where('chain_id', '=', chain.chainIdB64)
+              .where('epoch', '=', 1)
+              .executeTakeFirstOrThrow()
+          ).release_index;
+        const deadline = Date.now() + 10_000;
+        while ((await end()) === null && Date.now() < deadline) await sleep(50);
+        assert.equal(await end(), 5, 'the broker knows where A stopped, from A');
+        const account = await a.vendor.account();
+        assert.deepEqual([account.earned, account.redeemed, account.pending], [5, 5, 0]);
+      } finally {
+        stop();
+      }
+    });
+  });
+}

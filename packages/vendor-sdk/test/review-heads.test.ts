@@ -215,6 +215,9 @@ describe('review: migration 006 committed on SQLite but not recorded', () => {
     // The process stopped after 006's COMMIT, before the migrator wrote its record.
     const raw = openDatabase<unknown>(test.url);
     await sql`DELETE FROM netpay_vendor_migration WHERE name = '006_epoch_heads'`.execute(raw.db);
+    // Migrations run in order: the one after 006 goes back too (it only makes a table).
+    await sql`DROP TABLE netpay_job_locks`.execute(raw.db);
+    await sql`DELETE FROM netpay_vendor_migration WHERE name = '007_job_locks'`.execute(raw.db);
     await migrateSpendStore(raw.db as Kysely<unknown>, raw.engine, migrations);
     await raw.close();
 
