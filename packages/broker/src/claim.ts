@@ -3,17 +3,21 @@ import {
   type ChainState,
   type EpochRow,
   highestKnownPoint,
+  knownPoints,
   loadChainState,
   type Point,
   updateEpoch,
 } from './chain-state.ts';
 import { refuseForeignClaim } from './connection-chain.ts';
+import { rfc3339 } from '@netpay/service-kit';
 import type { BrokerDeps } from './deps.ts';
 import { type HashWork, withHashWork } from './hash-work.ts';
 import { holderCertificate, leaseTimes, leaseValid } from './holder-lease.ts';
 import { PreparedQuery } from './prepared-query.ts';
+import { shownPaidBefore } from './redeemed-ranges.ts';
 import type { BrokerTx } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
+import { takeBackBeyond } from './take-back.ts';
 import { findVendor } from './vendor-registry.ts';
 
 /** The claim answer plus what the broker's own refund needs to know. */
@@ -232,13 +236,32 @@ async function forceStartIfPredecessorExpired(
   if (epoch.start_kind !== null) return;
   const previous = state.epochs.get(epoch.epoch - 1);
   if (!previous || leaseValid(previous, now)) return;
-  const start = highestKnownPoint(state, epoch.epoch);
+  const start = await forcedStartBelowClaim(trx, state, epoch);
   await updateEpoch(trx, state, epoch, {
     start_index: start.index,
     start_payword: start.payword,
     start_kind: 'forced',
   });
   await updateEpoch(trx, state, previous, { forced_bound: lowerBound(previous.forced_bound, start.index) });
+  // What the previous holder kept beyond it reached this epoch's claim (below it, its ends count in the start), so it
+  // was held from payout (settlement.ts `contested`): taken back now, it costs the broker nothing.
+  await takeBackBeyond(trx, state, previous, start.index, JSON.stringify({ forcedStart: start }), rfc3339(now));
+}
+
+/**
+ * The forced start of an epoch whose claim carried the customer's payword: the highest point the broker knows below
+ * that payword, and at least what the holders before showed they were paid to. A point at or past it is the
+ * previous holder's own word after the move (its own release, a range ending there): it may be a double spend the
+ * customer handed it, and starting there would give the next holder's units to it.
+ */
+async function forcedStartBelowClaim(trx: BrokerTx, state: ChainState, epoch: EpochRow): Promise<Point> {
+  const claim = epoch.claim_index;
+  let best: Point = { index: 0, payword: state.chain.anchor };
+  for (const p of knownPoints(state, epoch.epoch)) {
+    if ((claim === null || p.index < claim) && p.index > best.index) best = p;
+  }
+  const shown = await shownPaidBefore(trx, state, epoch.epoch);
+  return (claim === null || shown.index < claim) && shown.index > best.index ? shown : best;
 }
 
 async function responseFor(trx: BrokerTx, state: ChainState, epoch: EpochRow): Promise<ClaimResponse> {

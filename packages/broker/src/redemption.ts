@@ -344,7 +344,10 @@ async function isValidStart(
 ): Promise<boolean> {
   const epoch = state.epochs.get(epochNumber);
   if (!epoch) return false;
-  if (epoch.start_index === from.index && epoch.start_payword === from.payword) return true;
+  if (epoch.start_index === from.index && epoch.start_payword === from.payword) {
+    // The start and what the holders before showed they were paid to (which may have risen since it was set).
+    return atOrAboveStart(db, state, epoch, from.index);
+  }
   const previous = state.epochs.get(epochNumber - 1);
   if (
     previous &&

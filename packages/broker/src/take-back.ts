@@ -103,7 +103,13 @@ export async function learnRelease(
   if (next && end !== null && previous.release_payword !== null && next.start_kind === null) {
     const floor = await shownPaidBefore(trx, state, next.epoch);
     const start = end >= floor.index ? { index: end, payword: previous.release_payword } : floor;
-    if (next.claim_index === null || start.index < next.claim_index || shownBy === 'next holder') {
+    // Nor above a later epoch's start the broker already knows (epochs start in order: the later one began from
+    // this epoch's end, so a start above it is a lie).
+    const laterStart = [...state.epochs.values()].some(
+      (e) => e.epoch > next.epoch && e.start_index !== null && e.start_index < start.index,
+    );
+    const belowClaim = next.claim_index === null || start.index < next.claim_index || shownBy === 'next holder';
+    if (belowClaim && !laterStart) {
       await updateEpoch(trx, state, next, {
         start_index: start.index,
         start_payword: start.payword,

@@ -217,5 +217,68 @@ for (const engine of testEngines()) {
       const audit = await broker.audit();
       assert.equal(audit.ok, true, audit.discrepancies.join('\n'));
     });
+
+    test('a later epoch’s start is known first: the earlier one is never raised above it', async () => {
+      const { chain, token } = await buy();
+      const a = await broker.addVendor(`later-a-${engine}`);
+      const b = await broker.addVendor(`later-b-${engine}`);
+      const c = await broker.addVendor(`later-c-${engine}`);
+      await claim(a, chain, 10);
+      const atB = await claim(b, chain, 51);
+      const atC = await claim(c, chain, 61);
+      const checkpoint = (v: TestVendor, epoch: number, index: number, release: unknown) =>
+        call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+          token: v.apiKey,
+          body: { epoch, index, payword: chain.b64(index), release },
+        });
+      // C reports B's release at 51: epoch 3 starts at 51 while epoch 2's start is unknown.
+      assert.equal((await checkpoint(c, 3, 61, b.release(atC.holder, 51, chain.b64(51)))).status, 200);
+      // A ends its epoch at 70 itself and B confirms it (refused as a checkpoint: B's epoch is superseded).
+      const a70 = a.release(atB.holder, 70, chain.b64(70));
+      assert.equal(await redeem(a, item(chain, 1, 0, 70, undefined, a70)), 'accepted');
+      await checkpoint(b, 2, 70, a70);
+      await payoutRun();
+      assert.equal(paid.get(a.id) ?? 0, 0, 'epoch 2 never starts at 70, above epoch 3’s 51: A stays held');
+      await redeem(a, item(chain, 1, 0, 50, undefined, a.release(atB.holder, 50, chain.b64(50))));
+      assert.equal(await redeem(c, item(chain, 3, 51, 100)), 'accepted');
+      releaser = (holder) => c.release(holder, 100, chain.b64(100));
+      const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token });
+      assert.equal(refund.status, 200, refund.text);
+      clock.advance((DAY + 10) * 1000);
+      await payoutRun();
+      const out = (refund.body.refunded as number) + [a, b, c].reduce((sum, v) => sum + (paid.get(v.id) ?? 0), 0);
+      assert.ok(out <= 1000, `${out} out`);
+      assert.deepEqual([paid.get(a.id), paid.get(c.id)], [500, 490]);
+      const audit = await broker.audit();
+      assert.equal(audit.ok, true, audit.discrepancies.join('\n'));
+    });
+
+    test('a forced start never takes the previous holder’s own end past the claim: its held range goes back', async () => {
+      const { chain, token } = await buy();
+      const a = await broker.addVendor(`forced-a-${engine}`);
+      const b = await broker.addVendor(`forced-b-${engine}`);
+      await claim(a, chain, 10);
+      const atB = await claim(b, chain, 51); // the customer pays B 51..60
+      // The customer hands A w70 too; A ends its epoch there itself and never answers B.
+      const a70 = a.release(atB.holder, 70, chain.b64(70));
+      assert.equal(await redeem(a, item(chain, 1, 0, 70, undefined, a70)), 'accepted');
+      await payoutRun();
+      assert.equal(paid.get(a.id) ?? 0, 0, 'held');
+      clock.advance(61_000);
+      const again = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: b.apiKey, body: {} });
+      assert.equal(again.status, 200, again.text);
+      // A's last point below B's claim is its claim's proof: the contract's forced start (A never checkpointed).
+      assert.equal(again.body.start.index, 10);
+      assert.equal(await redeem(b, item(chain, 2, 10, 60)), 'accepted');
+      releaser = (holder) => b.release(holder, 60, chain.b64(60));
+      const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token });
+      assert.equal(refund.status, 200, refund.text);
+      clock.advance((DAY + 10) * 1000);
+      await payoutRun();
+      // The customer handed out w70: nothing below it comes back to it.
+      assert.deepEqual([paid.get(a.id), paid.get(b.id), refund.body.refunded], [100, 500, 300]);
+      const audit = await broker.audit();
+      assert.equal(audit.ok, true, audit.discrepancies.join('\n'));
+    });
   });
 }
