@@ -53,10 +53,10 @@ export function knownPoints(state: ChainState, beforeEpoch = Number.POSITIVE_INF
   return points;
 }
 
-/** The highest verified point (the anchor when nothing else is known). */
-export function highestKnownPoint(state: ChainState, beforeEpoch?: number): Point {
+/** The highest verified point (the anchor when nothing else is known), below index `below` when given. */
+export function highestKnownPoint(state: ChainState, beforeEpoch?: number, below = Number.POSITIVE_INFINITY): Point {
   let best: Point = { index: 0, payword: state.chain.anchor };
-  for (const p of knownPoints(state, beforeEpoch)) if (p.index > best.index) best = p;
+  for (const p of knownPoints(state, beforeEpoch)) if (p.index < below && p.index > best.index) best = p;
   return best;
 }
 

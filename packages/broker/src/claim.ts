@@ -3,7 +3,6 @@ import {
   type ChainState,
   type EpochRow,
   highestKnownPoint,
-  knownPoints,
   loadChainState,
   type Point,
   updateEpoch,
@@ -255,13 +254,10 @@ async function forceStartIfPredecessorExpired(
  * customer handed it, and starting there would give the next holder's units to it.
  */
 async function forcedStartBelowClaim(trx: BrokerTx, state: ChainState, epoch: EpochRow): Promise<Point> {
-  const claim = epoch.claim_index;
-  let best: Point = { index: 0, payword: state.chain.anchor };
-  for (const p of knownPoints(state, epoch.epoch)) {
-    if ((claim === null || p.index < claim) && p.index > best.index) best = p;
-  }
+  const below = epoch.claim_index ?? Number.POSITIVE_INFINITY;
+  const best = highestKnownPoint(state, epoch.epoch, below);
   const shown = await shownPaidBefore(trx, state, epoch.epoch);
-  return (claim === null || shown.index < claim) && shown.index > best.index ? shown : best;
+  return shown.index < below && shown.index > best.index ? shown : best;
 }
 
 async function responseFor(trx: BrokerTx, state: ChainState, epoch: EpochRow): Promise<ClaimResponse> {
