@@ -1,10 +1,10 @@
 /**
- * Throughput load (autocannon) on one route, from the load process: free requests, NetPay payments (every request
+ * Throughput load (bench-http-client.ts) on one route, from the load process: free requests, NetPay payments (every request
  * the next payword of its connection's own chain) or signed payments taken in turn from a pool made ahead.
  */
 import { formatAuthorization, type PaywordChain } from '@netpay/protocol';
-import autocannon, { type RequestParams, type Result } from 'autocannon';
 import { type BoughtChain, chainOf } from './bench-chains.ts';
+import { type LoadRun, loadHttp } from './bench-http-client.ts';
 
 /** A coin the load pays with: each connection takes one and pays the next payword per request. */
 export interface LoadChain extends BoughtChain {
@@ -25,53 +25,13 @@ export interface HttpPlan {
 }
 
 export interface HttpOutcome {
-  result: Result;
+  result: LoadRun;
   /** The last index sent on each chain, so the next round carries on where this one stopped. */
   lastSent: Record<string, number>;
 }
 
-type Payer = { chain?: PaywordChain; index?: number };
-
-/**
- * Each autocannon connection deep-copies `requests`; the `payer` object survives its shallow per-request copy,
- * so it is the connection's own state. A connection whose chain runs out takes the next unused one.
- */
-function paidRequest(path: string, pool: Array<{ chain: PaywordChain; index: number }>, lastSent: Map<string, number>) {
-  return {
-    method: 'GET' as const,
-    path,
-    payer: {} as Payer,
-    setupRequest(req: RequestParams): RequestParams {
-      const payer = (req as RequestParams & { payer: Payer }).payer;
-      if (!payer.chain || (payer.index ?? 0) >= payer.chain.length) {
-        const next = pool.shift();
-        if (!next) throw new Error('the benchmark ran out of coins: raise --chain-length');
-        payer.chain = next.chain;
-        payer.index = next.index;
-      }
-      payer.index = (payer.index ?? 0) + 1;
-      lastSent.set(payer.chain.chainIdB64, payer.index);
-      const authorization = formatAuthorization({
-        chain: payer.chain.chainIdB64,
-        index: payer.index,
-        payword: payer.chain.b64(payer.index),
-      });
-      return { ...req, headers: { ...(req.headers ?? {}), accept: 'application/json', authorization } };
-    },
-  };
-}
-
-function pooledRequest(path: string, pool: { name: string; values: string[] }) {
-  let next = 0;
-  return {
-    method: 'GET' as const,
-    path,
-    setupRequest(req: RequestParams): RequestParams {
-      const value = pool.values[next++ % pool.values.length] as string;
-      return { ...req, headers: { ...(req.headers ?? {}), accept: 'application/json', [pool.name]: value } };
-    },
-  };
-}
+/** A connection's coin: the chain, its id as sent, and the last index it paid. */
+type Payer = { chain: PaywordChain; chainId: string; index: number };
 
 /**
  * Loads the route for the plan's duration.
@@ -80,18 +40,42 @@ function pooledRequest(path: string, pool: { name: string; values: string[] }) {
  * const { result } = await runHttpLoad({ kind: 'http', url, path: '/api/articles/bench-free', connections: 10, durationSec: 5 });
  */
 export async function runHttpLoad(plan: HttpPlan): Promise<HttpOutcome> {
+  const url = new URL(plan.url);
+  // Every request carries the same head; a paid or signed one adds its one header.
+  const head = `GET ${plan.path} HTTP/1.1\r\nhost: ${url.host}\r\naccept: application/json\r\n`;
   const lastSent = new Map<string, number>();
-  const pool = (plan.chains ?? []).map((c) => ({ chain: chainOf(c), index: c.startIndex }));
-  const requests = plan.chains
-    ? [paidRequest(plan.path, pool, lastSent)]
-    : plan.headerPool
-      ? [pooledRequest(plan.path, plan.headerPool)]
-      : [{ method: 'GET' as const, path: plan.path, headers: { accept: 'application/json' } }];
-  const result = await autocannon({
-    url: plan.url,
+  const pool = (plan.chains ?? []).map((c) => ({ chain: chainOf(c), chainId: c.chainId, index: c.startIndex }));
+  const payers: Array<Payer | undefined> = [];
+  const paid = (connection: number): string => {
+    let payer = payers[connection];
+    // A connection whose chain runs out takes the next unused one.
+    if (!payer || payer.index >= payer.chain.length) {
+      payer = pool.shift();
+      if (!payer) throw new Error('the benchmark ran out of coins: raise --chain-length');
+      payers[connection] = payer;
+    }
+    payer.index += 1;
+    lastSent.set(payer.chainId, payer.index);
+    const authorization = formatAuthorization({
+      chain: payer.chainId,
+      index: payer.index,
+      payword: payer.chain.b64(payer.index),
+    });
+    return `${head}authorization: ${authorization}\r\n\r\n`;
+  };
+  let next = 0;
+  const signedPool = plan.headerPool;
+  const signed = (): string => {
+    const pool = signedPool as { name: string; values: string[] };
+    return `${head}${pool.name}: ${pool.values[next++ % pool.values.length]}\r\n\r\n`;
+  };
+  const free = `${head}\r\n`;
+  const result = await loadHttp({
+    host: url.hostname,
+    port: Number(url.port),
     connections: plan.connections,
-    duration: plan.durationSec,
-    requests,
+    durationSec: plan.durationSec,
+    request: plan.chains ? paid : signedPool ? signed : () => free,
   });
   return { result, lastSent: Object.fromEntries(lastSent) };
 }

@@ -124,17 +124,6 @@ export interface HttpRowsResult {
   skipped: Partial<Record<HttpRow, string>>;
 }
 
-function sample(r: { requests: { average: number }; latency: { p50: number; p99: number } } & Record<string, unknown>) {
-  const n = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : 0);
-  return {
-    reqPerSec: r.requests.average,
-    p50Ms: r.latency.p50,
-    p99Ms: r.latency.p99,
-    ok: n('2xx'),
-    other: n('non2xx') + n('errors'),
-  } satisfies Sample;
-}
-
 /**
  * Starts the vendors the selected rows need, buys and claims their coins, runs the rounds and stops everything.
  *
@@ -344,6 +333,7 @@ export async function runHttpRows(
         const pid = store?.pid;
         const storeBefore = await store?.store();
         const cpuBefore = processCpuMs(pid);
+        const loadBefore = processCpuMs(ctx.load.pid);
         const { result, lastSent } = await ctx.load.run({
           kind: 'http',
           url: vendorUrls.get(key) as string,
@@ -356,13 +346,23 @@ export async function runHttpRows(
         // Each paid round carries on every chain from the last index the previous one sent (a request cut off
         // at the end of a round only makes the next payment a unit larger, which the protocol accepts).
         if (pool) for (const c of pool) c.startIndex = lastSent[c.chainId] ?? c.startIndex;
-        const figures = sample(result as unknown as Parameters<typeof sample>[0]);
+        const figures: Sample = result;
         const cpuAfter = processCpuMs(pid);
+        const loadAfter = processCpuMs(ctx.load.pid);
         const storeAfter = await store?.store();
         const answers = figures.ok + figures.other;
-        const withStore = { ...figures, ...storeFigures(storeBefore, storeAfter) };
-        if (cpuBefore === undefined || cpuAfter === undefined || answers === 0) return withStore;
-        return { ...withStore, cpuUsPerRequest: ((cpuAfter - cpuBefore) * 1000) / answers };
+        const perAnswer = (before: number | undefined, after: number | undefined) =>
+          before === undefined || after === undefined || answers === 0
+            ? undefined
+            : ((after - before) * 1000) / answers;
+        const vendorCpu = perAnswer(cpuBefore, cpuAfter);
+        const loadCpu = perAnswer(loadBefore, loadAfter);
+        return {
+          ...figures,
+          ...storeFigures(storeBefore, storeAfter),
+          ...(vendorCpu === undefined ? {} : { cpuUsPerRequest: vendorCpu }),
+          ...(loadCpu === undefined ? {} : { loadCpuUsPerRequest: loadCpu }),
+        };
       },
     }));
     // A SQLite vendor just started writes its WAL into new blocks until the WAL first restarts (at about
@@ -426,17 +426,23 @@ const SQLITE_PAID: ReadonlySet<VariantKey> = new Set<VariantKey>([
 const WAL_SETTLE_STEP_SEC = 2;
 const WAL_SETTLE_MAX_SEC = 30;
 
-/** Payments a commit and the share of fsyncs on the event loop over one run, from the store's counts around it. */
+/**
+ * Payments a commit, the share of fsyncs on the event loop, and the loop's time in them per payment over one run,
+ * from the store's counts around it.
+ */
 function storeFigures(
   before: StoreCounts | undefined,
   after: StoreCounts | undefined,
-): { paymentsPerCommit?: number; fsyncsOnLoop?: number } {
+): Pick<Sample, 'paymentsPerCommit' | 'fsyncsOnLoop' | 'loopFsyncUsPerPayment'> {
   if (!before || !after) return {};
   const commits = after.commits - before.commits;
+  const payments = after.payments - before.payments;
   const onLoop = after.fsyncsOnLoop - before.fsyncsOnLoop;
   const fsyncs = onLoop + after.fsyncsOnThreadpool - before.fsyncsOnThreadpool;
+  const loopSeconds = after.fsyncSecondsOnLoop - before.fsyncSecondsOnLoop;
   return {
-    ...(commits > 0 ? { paymentsPerCommit: (after.payments - before.payments) / commits } : {}),
+    ...(commits > 0 ? { paymentsPerCommit: payments / commits } : {}),
     ...(fsyncs > 0 ? { fsyncsOnLoop: onLoop / fsyncs } : {}),
+    ...(payments > 0 && fsyncs > 0 ? { loopFsyncUsPerPayment: (loopSeconds * 1e6) / payments } : {}),
   };
 }

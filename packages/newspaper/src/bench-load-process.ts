@@ -21,6 +21,8 @@ export interface LoadAnswers {
 }
 
 export interface LoadProcess {
+  /** Its process id (for its CPU time: a load process at its CPU's limit measures itself, not the server). */
+  pid: number | undefined;
   run<P extends HttpPlan | BuyPlan | ClaimPlan | RedeemPlan | FirstPaymentPlan>(
     plan: P,
   ): Promise<LoadAnswers[P['kind']]>;
@@ -62,6 +64,7 @@ export function startLoadProcess(options: { cpu?: number } = {}): LoadProcess {
     }),
   );
   return {
+    pid: child.pid,
     run: <P extends LoadPlan>(plan: P) =>
       new Promise<LoadAnswers[P['kind']]>((resolve, reject) => {
         if (ended) return reject(ended);

