@@ -40,6 +40,9 @@ export interface RedemptionReport {
  */
 export const REDEMPTION_LOCK_MS = 120_000;
 
+/** The report's error when the lock ran out under a run (a request outlived it) and another process took it. */
+export const TAKEN_OVER = 'another process of this vendor took the redemption run over';
+
 /**
  * The redemption item for an epoch: from the epoch start (carrying the release it came from) or the point already
  * redeemed up to, to its last index. Undefined when nothing is left to redeem.
@@ -132,7 +135,7 @@ export async function runRedemption(
   ): Promise<{ response: RedemptionResponse } | 'refused' | 'unreachable'> => {
     if (!(await hold())) {
       // The lock ran out (a request outlived it) and another process took the run over: stop, it goes on.
-      report.error = 'another process of this vendor took the redemption run over';
+      report.error = TAKEN_OVER;
       return 'unreachable';
     }
     try {
@@ -273,6 +276,12 @@ export async function runRedemption(
     for (let i = 0; i < leftovers.length; i++) {
       const b = leftovers[i] as { key: string; body: string };
       if (!(await send(b.key, b.body, i + 1, leftovers.length))) return;
+    }
+    // The lock again before planning: a run whose request outlived it may have been taken over meanwhile, and the
+    // process that took it plans from the same durable state (two plans of one range, each recording the other's).
+    if (!(await hold())) {
+      report.error = TAKEN_OVER;
+      return;
     }
     const fresh = await plan();
     for (let i = 0; i < fresh.length; i++) {
