@@ -12,13 +12,16 @@ import { connect, type Socket } from 'node:net';
 
 /** The figures of one load run. */
 export interface LoadRun {
-  /** Answers completed within the run, per second of it. */
+  /**
+   * Answers completed within the run's duration, per second of it. Those to requests still out at its end (and a
+   * straggler's wait, up to the answer timeout) count in `ok` and `other` only.
+   */
   reqPerSec: number;
   p50Ms: number;
   p99Ms: number;
   /** 2xx answers. */
   ok: number;
-  /** Other answers, plus connections that failed or closed with a request outstanding. */
+  /** Other answers, plus connections that failed, or closed with a request outstanding (one each). */
   other: number;
 }
 
@@ -32,7 +35,7 @@ export interface LoadOptions {
    * once per request, on the connection's turn: a connection's own state (its coin) stays with it.
    */
   request(connection: number): string;
-  /** How long an answer may take before the run counts it as failed and stops (default 10 s). */
+  /** How long an answer may take before its connection counts it as failed and stops (default 10 s). */
   answerTimeoutMs?: number;
 }
 
@@ -57,11 +60,13 @@ export async function loadHttp(options: LoadOptions): Promise<LoadRun> {
   const timeoutMs = options.answerTimeoutMs ?? 10_000;
   const runs: Array<Promise<void>> = [];
   let stopped: unknown;
+  let answeredInTime = 0;
   for (let c = 0; c < options.connections; c++) {
     runs.push(
-      runConnection(c, options, endsAt, timeoutMs, (status, ms) => {
+      runConnection(c, options, endsAt, timeoutMs, (status, ms, inTime) => {
         if (status >= 200 && status < 300) ok++;
         else other++;
+        if (inTime) answeredInTime++;
         const step = Math.min(LATENCY_STEPS - 1, Math.floor(ms / LATENCY_STEP_MS));
         latencies[step] = (latencies[step] ?? 0) + 1;
       }).catch((error: unknown) => {
@@ -73,9 +78,8 @@ export async function loadHttp(options: LoadOptions): Promise<LoadRun> {
   await Promise.all(runs);
   // The caller could not make a request (it ran out of coins): the run means nothing, say why.
   if (stopped !== undefined) throw stopped;
-  const elapsedSec = Math.max(options.durationSec, (performance.now() - started) / 1000);
   return {
-    reqPerSec: (ok + other) / elapsedSec,
+    reqPerSec: answeredInTime / options.durationSec,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     ok,
@@ -100,16 +104,20 @@ function percentile(latencies: Uint32Array, q: number): number {
   return latencies.length * LATENCY_STEP_MS;
 }
 
-/** One connection's loop: send, read the whole answer, record it, send the next, until the run's end. */
+/**
+ * One connection's loop: send, read the whole answer, record it, send the next, until the run's end. A server that
+ * closes the connection after an answer (`Connection: close`: nginx does after `keepalive_requests`, 1,000 by
+ * default) gets a new one, as a browser or an API client would open it.
+ */
 function runConnection(
   connection: number,
   options: LoadOptions,
   endsAt: number,
   timeoutMs: number,
-  answered: (status: number, ms: number) => void,
+  answered: (status: number, ms: number, inTime: boolean) => void,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const socket: Socket = connect({ host: options.host, port: options.port, noDelay: true });
+    let socket: Socket | undefined;
     let buffered: Buffer | undefined;
     let sentAt = 0;
     let waiting = false;
@@ -117,11 +125,11 @@ function runConnection(
     const finish = (error?: Error) => {
       if (finished) return;
       finished = true;
-      socket.destroy();
+      socket?.destroy();
       if (error) reject(error);
       else resolve();
     };
-    const send = () => {
+    const send = (to: Socket) => {
       if (performance.now() >= endsAt) return finish();
       let request: string;
       try {
@@ -131,43 +139,66 @@ function runConnection(
       }
       sentAt = performance.now();
       waiting = true;
-      socket.write(request);
+      to.write(request);
     };
-    socket.setTimeout(timeoutMs, () => finish(new Error('an answer took longer than the timeout')));
-    socket.once('connect', send);
-    socket.on('error', (error) => finish(error));
-    socket.on('close', () => finish(waiting ? new Error('the server closed the connection') : undefined));
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered ? Buffer.concat([buffered, chunk]) : chunk;
-      const answer = completeAnswer(buffered);
-      if (answer === 'incomplete') return;
-      if (answer === 'unreadable') return finish(new Error('an answer without Content-Length'));
-      if (answer.length < buffered.length) return finish(new Error('an answer the client did not ask for'));
+    const open = () => {
+      const current = connect({ host: options.host, port: options.port, noDelay: true });
+      socket = current;
       buffered = undefined;
-      waiting = false;
-      answered(answer.status, performance.now() - sentAt);
-      send();
-    });
+      // Events of a socket given up for a new one are not this connection's any more.
+      const live = () => socket === current && !finished;
+      current.setTimeout(timeoutMs, () => live() && finish(new Error('an answer took longer than the timeout')));
+      current.once('connect', () => live() && send(current));
+      current.on('error', (error) => live() && finish(error));
+      current.on('close', () => live() && finish(waiting ? new Error('the server closed the connection') : undefined));
+      current.on('data', (chunk: Buffer) => {
+        if (!live()) return;
+        buffered = buffered ? Buffer.concat([buffered, chunk]) : chunk;
+        const answer = completeAnswer(buffered);
+        if (answer === 'incomplete') return;
+        if (answer === 'unreadable') return finish(new Error('an answer without Content-Length'));
+        if (answer.length < buffered.length) return finish(new Error('an answer the client did not ask for'));
+        buffered = undefined;
+        waiting = false;
+        const now = performance.now();
+        answered(answer.status, now - sentAt, now <= endsAt);
+        if (!answer.close) return send(current);
+        current.destroy();
+        if (now >= endsAt) return finish();
+        open();
+      });
+    };
+    open();
   });
 }
 
+/** Statuses whose answers never have a body (RFC 9110 §6.4.1), so need no Content-Length. */
+const BODILESS = new Set([204, 304]);
+
 /**
- * The first answer in `data`: its status and its length in bytes once all of it is in. The benchmark's servers
- * answer with a Content-Length; anything else (chunked) is unreadable here, and stops the run rather than being
- * misread.
+ * The first answer in `data`: its status, its length in bytes once all of it is in, and whether the server closes
+ * the connection after it. The benchmark's servers answer with a Content-Length (or a status without a body);
+ * anything else (chunked) is unreadable here, and stops the connection rather than being misread.
  */
-function completeAnswer(data: Buffer): { status: number; length: number } | 'incomplete' | 'unreadable' {
+function completeAnswer(
+  data: Buffer,
+): { status: number; length: number; close: boolean } | 'incomplete' | 'unreadable' {
   const headEnd = data.indexOf(HEAD_END);
   if (headEnd < 0) return 'incomplete';
   const head = data.toString('latin1', 0, headEnd);
   // "HTTP/1.1 200 OK"
   const status = Number(head.slice(9, 12));
+  const close = /\r\nconnection:[ \t]*close[ \t]*(\r\n|$)/i.test(head);
   const at = head.search(/\r\ncontent-length:/i);
-  if (at < 0) return 'unreadable';
+  if (at < 0) {
+    if (!BODILESS.has(status)) return 'unreadable';
+    const length = headEnd + HEAD_END.length;
+    return { status, length, close };
+  }
   const valueStart = at + '\r\ncontent-length:'.length;
   const lineEnd = head.indexOf('\r\n', valueStart);
   const bodyLength = Number(head.slice(valueStart, lineEnd < 0 ? head.length : lineEnd).trim());
   if (!Number.isSafeInteger(bodyLength) || bodyLength < 0) return 'unreadable';
   const length = headEnd + HEAD_END.length + bodyLength;
-  return data.length < length ? 'incomplete' : { status, length };
+  return data.length < length ? 'incomplete' : { status, length, close };
 }

@@ -50,7 +50,9 @@ export async function runHttpLoad(plan: HttpPlan): Promise<HttpOutcome> {
     let payer = payers[connection];
     // A connection whose chain runs out takes the next unused one.
     if (!payer || payer.index >= payer.chain.length) {
-      payer = pool.shift();
+      // The next coin with paywords left: one spent to its end in an earlier round is still in the pool.
+      do payer = pool.shift();
+      while (payer && payer.index >= payer.chain.length);
       if (!payer) throw new Error('the benchmark ran out of coins: raise --chain-length');
       payers[connection] = payer;
     }

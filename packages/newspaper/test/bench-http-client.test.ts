@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { PaywordChain, parseAuthorization } from '@netpay/protocol';
 import { loadHttp } from '../src/bench-http-client.ts';
+import { runHttpLoad } from '../src/bench-http-load.ts';
 
 const servers: Server[] = [];
 after(async () => {
@@ -96,6 +98,75 @@ describe('the benchmark load client', () => {
         },
       }),
       /ran out of coins/,
+    );
+  });
+
+  it('opens a new connection when the server closes one after an answer (nginx after keepalive_requests)', async () => {
+    let served = 0;
+    const port = await serve((_req, res) => {
+      served++;
+      res.writeHead(200, { 'content-length': '2' }).end('{}');
+    });
+    // Node's server answers the 10th request of a connection with `Connection: close`, then closes it.
+    (servers.at(-1) as Server).maxRequestsPerSocket = 10;
+    const run = await loadHttp({ host: '127.0.0.1', port, connections: 2, durationSec: 0.3, request: () => get('/') });
+    assert.equal(run.other, 0);
+    assert.ok(run.ok > 40, `${run.ok} answers: the connections did not come back`);
+    assert.equal(run.ok, served);
+  });
+
+  it('takes an answer without a body (204) without a Content-Length', async () => {
+    const port = await serve((_req, res) => res.writeHead(204).end());
+    const run = await loadHttp({ host: '127.0.0.1', port, connections: 2, durationSec: 0.2, request: () => get('/') });
+    assert.equal(run.other, 0);
+    assert.ok(run.ok > 10);
+  });
+
+  it('rates the answers within the run, not the wait for one that never comes', async () => {
+    let n = 0;
+    const port = await serve((_req, res) => {
+      // The fifth request is never answered; its connection gives up at the answer timeout, after the run.
+      if (++n === 5) return;
+      res.writeHead(200, { 'content-length': '2' }).end('{}');
+    });
+    const started = performance.now();
+    const run = await loadHttp({
+      host: '127.0.0.1',
+      port,
+      connections: 2,
+      durationSec: 0.3,
+      answerTimeoutMs: 1_000,
+      request: () => get('/'),
+    });
+    assert.ok(performance.now() - started >= 1_000, 'the run waited for the straggler');
+    assert.equal(run.other, 1);
+    // Every answer but those to requests still out at the end (one a connection) came within the 0.3 s.
+    assert.ok(run.reqPerSec >= (run.ok - 2) / 0.3, `${run.reqPerSec} req/s for ${run.ok} answers`);
+  });
+
+  it('pays each request with the next payword of its own coin, skipping coins spent to their end', async () => {
+    const paid: Array<{ chain: string; index: number }> = [];
+    const chains = [PaywordChain.generate(5), PaywordChain.generate(5), PaywordChain.generate(5)];
+    const port = await serve((req, res) => {
+      const { chain, index, payword } = parseAuthorization(req.headers.authorization);
+      const coin = chains.find((c) => c.chainIdB64 === chain);
+      assert.equal(payword, coin?.b64(index));
+      paid.push({ chain, index });
+      res.writeHead(200, { 'content-length': '2' }).end('{}');
+    });
+    const coins = chains.map((c, i) => ({
+      chainId: c.chainIdB64,
+      seed: Buffer.from(c.seed).toString('base64url'),
+      length: 5,
+      // The first coin was spent to its end in an earlier round.
+      startIndex: i === 0 ? 5 : 0,
+    }));
+    const plan = { kind: 'http' as const, url: `http://127.0.0.1:${port}`, path: '/', connections: 1, durationSec: 1 };
+    // Ten paywords left in all: the run pays them in order, then says the coins ran out.
+    await assert.rejects(runHttpLoad({ ...plan, chains: coins }), /ran out of coins/);
+    assert.deepEqual(
+      paid,
+      [1, 2].flatMap((c) => [1, 2, 3, 4, 5].map((index) => ({ chain: chains[c]?.chainIdB64 as string, index }))),
     );
   });
 
