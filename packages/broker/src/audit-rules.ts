@@ -505,6 +505,16 @@ function shownBefore(index: ChainIndex, epoch: number): number {
   return floor;
 }
 
+/** The lowest start of an epoch after `epoch`, or null: no range keeps past it (redemption.ts, take-back.ts). */
+function laterStart(index: ChainIndex, epoch: number): number | null {
+  let lowest: number | null = null;
+  for (const e of index.epochs.values()) {
+    if (e.epoch > epoch && e.start_index !== null && (lowest === null || e.start_index < lowest))
+      lowest = e.start_index;
+  }
+  return lowest;
+}
+
 /** The discrepancies of one range, each to follow "range <id> (…) ". */
 function oneRange(
   chain: AuditChain,
@@ -545,6 +555,9 @@ function oneRange(
       if (epoch.forced_bound !== null && r.kept_to > epoch.forced_bound) {
         out.push(`keeps past the epoch's forced bound ${epoch.forced_bound}`);
       }
+      // Epochs hold the chain in order: past a later epoch's start the units are its holder's.
+      const later = laterStart(index, r.epoch);
+      if (later !== null && r.kept_to > later) out.push(`keeps past a later epoch's start at ${later}`);
       if (epoch.start_index !== null && r.from_index < epoch.start_index) {
         out.push(`starts before the epoch's start ${epoch.start_index}`);
       }

@@ -53,6 +53,20 @@ export function knownPoints(state: ChainState, beforeEpoch = Number.POSITIVE_INF
   return points;
 }
 
+/**
+ * The lowest start the broker knows of any epoch after `epoch`, or null. Epochs hold the chain in order, so no epoch
+ * ends above it: what an earlier holder would redeem past it are units the customer paid a later one (a double spend
+ * handed to the earlier holder, or its lie), and the later holder's start is the broker's own word to it.
+ */
+export function lowestLaterStart(state: ChainState, epoch: number): number | null {
+  let lowest: number | null = null;
+  for (const e of state.epochs.values()) {
+    if (e.epoch > epoch && e.start_index !== null && (lowest === null || e.start_index < lowest))
+      lowest = e.start_index;
+  }
+  return lowest;
+}
+
 /** The highest verified point (the anchor when nothing else is known), below index `below` when given. */
 export function highestKnownPoint(state: ChainState, beforeEpoch?: number, below = Number.POSITIVE_INFINITY): Point {
   let best: Point = { index: 0, payword: state.chain.anchor };

@@ -16,7 +16,7 @@ import { PreparedQuery } from './prepared-query.ts';
 import { shownPaidBefore } from './redeemed-ranges.ts';
 import type { BrokerTx } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
-import { takeBackBeyond } from './take-back.ts';
+import { takeBackBeyond, takeBackEarlierBeyond } from './take-back.ts';
 import { findVendor } from './vendor-registry.ts';
 
 /** The claim answer plus what the broker's own refund needs to know. */
@@ -245,6 +245,15 @@ async function forceStartIfPredecessorExpired(
   // What the previous holder kept beyond it reached this epoch's claim (below it, its ends count in the start), so it
   // was held from payout (settlement.ts `contested`): taken back now, it costs the broker nothing.
   await takeBackBeyond(trx, state, previous, start.index, JSON.stringify({ forcedStart: start }), rfc3339(now));
+  // And what the holders before it kept beyond it (take-back.ts `takeBackEarlierBeyond`).
+  await takeBackEarlierBeyond(
+    trx,
+    state,
+    epoch.epoch,
+    start.index,
+    JSON.stringify({ forcedStart: start }),
+    rfc3339(now),
+  );
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   type RedemptionResponse,
 } from '@netpay/protocol';
 import { forUpdate, isUniqueViolation, requestFingerprint, rfc3339 } from '@netpay/service-kit';
-import { type ChainState, type EpochRow, loadChainState, type RangeRow } from './chain-state.ts';
+import { type ChainState, type EpochRow, loadChainState, lowestLaterStart, type RangeRow } from './chain-state.ts';
 import { assertConserved, redeemBound, unclaimedValue } from './conservation.ts';
 import type { BrokerDeps } from './deps.ts';
 import type { HashJob } from './hash-jobs.ts';
@@ -291,6 +291,10 @@ async function judgeItem(
   }
   const bound = redeemBound(chain, epoch);
   if (to.index > bound.index) return { code: bound.kind === 'end_unknown' ? 'end_unknown' : 'beyond_release' };
+  // No epoch ends above a later one's start, whatever release it showed: past it the units were paid to the later
+  // holder, whose start the broker gave it (a forced start) or learned from its predecessor's release.
+  const laterStart = lowestLaterStart(state, item.epoch);
+  if (laterStart !== null && to.index > laterStart) return { code: 'beyond_release' };
   if (await overlappingRange(trx, chain.chain_id, from.index, to.index)) return { code: 'overlap' };
   const units = to.index - from.index;
   const gross = units * chain.unit;

@@ -115,9 +115,31 @@ export async function learnRelease(
         start_payword: start.payword,
         start_kind: start.index === end ? 'release' : 'forced',
       });
+      await takeBackEarlierBeyond(trx, state, next.epoch, start.index, JSON.stringify({ start, release }), at);
     }
   }
   assertConserved(state);
+}
+
+/**
+ * Takes back what the epochs before `epoch`'s predecessor kept beyond `start`, just learned as `epoch`'s start (the
+ * predecessor itself is bounded by its release or forced bound). Epochs hold the chain in order: an earlier holder's
+ * range past a later start holds units the customer paid the later holder, and without this the later holder's own
+ * range would be refused as an overlap. Such a range reached its next holder's claim while that start was unknown
+ * (every later start is at or above that claim's floor), so it was held from payout (settlement.ts `contested`):
+ * taking it back costs the broker nothing.
+ */
+export async function takeBackEarlierBeyond(
+  trx: BrokerTx,
+  state: ChainState,
+  epoch: number,
+  start: number,
+  evidence: string,
+  at: string,
+): Promise<void> {
+  for (const earlier of [...state.epochs.values()]) {
+    if (earlier.epoch < epoch - 1) await takeBackBeyond(trx, state, earlier, start, evidence, at);
+  }
 }
 
 async function recordConflict(

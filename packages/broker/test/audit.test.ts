@@ -244,6 +244,26 @@ for (const engine of testEngines()) {
       await assertTotalsHold(await assertNames(chain, /release/));
     });
 
+    test('a range kept past a later epoch’s start: the audit names the chain', async () => {
+      const a = await vendor('later-a');
+      const b = await vendor('later-b');
+      const { chain } = await coin();
+      await claim(a, chain, 12);
+      await redeem(a, [item(chain, 1, 0, 12)]);
+      await claim(b, chain, 20);
+      await assertOk();
+
+      // Epoch 2 now starts at 8, below what A keeps (to 12): those units would be paid to both holders' epochs.
+      await db()
+        .updateTable('epochs')
+        .set({ start_index: 8, start_payword: chain.b64(8), start_kind: 'release' })
+        .where('chain_id', '=', chain.chainIdB64)
+        .where('epoch', '=', 2)
+        .execute();
+
+      await assertTotalsHold(await assertNames(chain, /later epoch’s start at 8|later epoch's start at 8/));
+    });
+
     test('a refund larger than the unspent remainder: the audit names the chain', async () => {
       const a = await vendor('over-a');
       const { chain, token } = await coin();

@@ -88,9 +88,12 @@ for (const engine of testEngines()) {
       }
       throw new Error('unreachable');
     };
-    /** Refunds the rest to the customer (B releases at 60), pays everyone out, and sums what left for the chain. */
-    const settle = async (chain: PaywordChain, token: string, b: TestVendor, vendors: TestVendor[]) => {
-      releaser = (holder) => b.release(holder, 60, chain.b64(60));
+    /**
+     * Refunds the rest to the customer (the holder `b` releases at `at`, 60 unless told), pays everyone out, checks
+     * the audit, and sums what left for the chain.
+     */
+    const settle = async (chain: PaywordChain, token: string, b: TestVendor, vendors: TestVendor[], at = 60) => {
+      releaser = (holder) => b.release(holder, at, chain.b64(at));
       const refund = await call(broker.api, 'POST', `/coins/${chain.chainIdB64}/refund`, { token });
       assert.equal(refund.status, 200, refund.text);
       clock.advance((DAY + 10) * 1000);
@@ -233,9 +236,10 @@ for (const engine of testEngines()) {
         });
       // C reports B's release at 51: epoch 3 starts at 51 while epoch 2's start is unknown.
       assert.equal((await checkpoint(c, 3, 61, b.release(atC.holder, 51, chain.b64(51)))).status, 200);
-      // A ends its epoch at 70 itself and B confirms it (refused as a checkpoint: B's epoch is superseded).
+      // A ends its epoch at 70 itself and B confirms it (refused as a checkpoint: B's epoch is superseded). Since the
+      // fourth hunt, A's end above epoch 3's known start is refused outright (it was accepted and held before).
       const a70 = a.release(atB.holder, 70, chain.b64(70));
-      assert.equal(await redeem(a, item(chain, 1, 0, 70, undefined, a70)), 'accepted');
+      assert.equal(await redeem(a, item(chain, 1, 0, 70, undefined, a70)), 'beyond_release');
       await checkpoint(b, 2, 70, a70);
       await payoutRun();
       assert.equal(paid.get(a.id) ?? 0, 0, 'epoch 2 never starts at 70, above epoch 3’s 51: A stays held');
@@ -279,6 +283,66 @@ for (const engine of testEngines()) {
       assert.deepEqual([paid.get(a.id), paid.get(b.id), refund.body.refunded], [100, 500, 300]);
       const audit = await broker.audit();
       assert.equal(audit.ok, true, audit.discrepancies.join('\n'));
+    });
+    test('an earlier holder never ends its epoch above a later forced start: the later holder keeps its units', async () => {
+      // Found by a fourth hunt: A and the customer collude, B vanishes, C is honest. C's forced start (51) is the
+      // broker's word to C; A's own release at 70 (addressed to B) used to be accepted and took C's 51..61.
+      const { chain, token } = await buy();
+      const a = await broker.addVendor(`forced-later-a-${engine}`);
+      const b = await broker.addVendor(`forced-later-b-${engine}`);
+      const c = await broker.addVendor(`forced-later-c-${engine}`);
+      await claim(a, chain, 10);
+      const atB = await claim(b, chain, 51);
+      clock.advance(61_000);
+      const atC = await claim(c, chain, 61); // the customer pays C 51..61 from the forced start
+      assert.equal((atC as { start?: { index: number } }).start?.index, 51);
+      const a70 = a.release(atB.holder, 70, chain.b64(70));
+      assert.equal(await redeem(a, item(chain, 1, 0, 70, undefined, a70)), 'beyond_release');
+      assert.equal(await redeem(c, item(chain, 3, 51, 61)), 'accepted');
+      const out = await settle(chain, token, c, [a, b, c], 61);
+      assert.ok(out <= 1000, `${out} out`);
+      assert.equal(paid.get(c.id), 100);
+    });
+
+    test('a later start learned from a release takes back what an earlier holder kept past it', async () => {
+      // A ended its epoch at 70 with a payword the customer handed it after moving (held: B's start is unknown). B
+      // honestly releases at 55 to C: C's start. A's range past it used to make C's own range an overlap.
+      const { chain, token } = await buy();
+      const a = await broker.addVendor(`earlier-a-${engine}`);
+      const b = await broker.addVendor(`earlier-b-${engine}`);
+      const c = await broker.addVendor(`earlier-c-${engine}`);
+      await claim(a, chain, 10);
+      const atB = await claim(b, chain, 51);
+      const a70 = a.release(atB.holder, 70, chain.b64(70));
+      assert.equal(await redeem(a, item(chain, 1, 0, 70, undefined, a70)), 'accepted');
+      const atC = await claim(c, chain, 71);
+      const b55 = b.release(atC.holder, 55, chain.b64(55));
+      assert.equal(await redeem(c, item(chain, 3, 55, 75, b55)), 'accepted');
+      const out = await settle(chain, token, c, [a, b, c], 75);
+      assert.ok(out <= 1000, `${out} out`);
+      assert.equal(paid.get(c.id), 200);
+    });
+
+    test('a forced start takes back what a holder before the previous one kept past it', async () => {
+      // A ends its epoch at 90 (a payword the customer handed it) while C's start is still unknown; B never releases,
+      // so C's repeated claim forces its start at B's claim (51). A's range past it used to refuse C's own.
+      const { chain, token } = await buy();
+      const a = await broker.addVendor(`forced-earlier-a-${engine}`);
+      const b = await broker.addVendor(`forced-earlier-b-${engine}`);
+      const c = await broker.addVendor(`forced-earlier-c-${engine}`);
+      await claim(a, chain, 10);
+      const atB = await claim(b, chain, 51);
+      await claim(c, chain, 61);
+      const a90 = a.release(atB.holder, 90, chain.b64(90));
+      assert.equal(await redeem(a, item(chain, 1, 0, 90, undefined, a90)), 'accepted');
+      clock.advance(61_000);
+      const again = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: c.apiKey, body: {} });
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.body.start.index, 51);
+      assert.equal(await redeem(c, item(chain, 3, 51, 61)), 'accepted');
+      const out = await settle(chain, token, c, [a, b, c], 61);
+      assert.ok(out <= 1000, `${out} out`);
+      assert.equal(paid.get(c.id), 100);
     });
   });
 }
