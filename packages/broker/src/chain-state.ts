@@ -67,6 +67,16 @@ export function lowestLaterStart(state: ChainState, epoch: number): number | nul
   return lowest;
 }
 
+/** The highest start the broker knows of an epoch before `epoch`, or null: no later epoch starts below it. */
+export function highestEarlierStart(state: ChainState, epoch: number): Point | null {
+  let best: Point | null = null;
+  for (const e of state.epochs.values()) {
+    if (e.epoch >= epoch || e.start_index === null || e.start_payword === null) continue;
+    if (best === null || e.start_index > best.index) best = { index: e.start_index, payword: e.start_payword };
+  }
+  return best;
+}
+
 /** The highest verified point (the anchor when nothing else is known), below index `below` when given. */
 export function highestKnownPoint(state: ChainState, beforeEpoch?: number, below = Number.POSITIVE_INFINITY): Point {
   let best: Point = { index: 0, payword: state.chain.anchor };

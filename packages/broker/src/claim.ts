@@ -2,6 +2,7 @@ import { type ClaimResponse, type PreviousHolder, ProtocolError, type Touchstone
 import {
   type ChainState,
   type EpochRow,
+  highestEarlierStart,
   highestKnownPoint,
   loadChainState,
   type Point,
@@ -261,12 +262,19 @@ async function forceStartIfPredecessorExpired(
  * that payword, and at least what the holders before showed they were paid to. A point at or past it is the
  * previous holder's own word after the move (its own release, a range ending there): it may be a double spend the
  * customer handed it, and starting there would give the next holder's units to it.
+ *
+ * But never below an earlier epoch's known start, even one at or past the claim (epochs start in order): a wallet
+ * that showed this holder a stale payword may have paid the holders before it further, and the previous epoch's start
+ * there means its predecessor ended there and may have been paid out for it. Below it, taking back what that
+ * predecessor kept would leave an honest vendor in debt (found by a review of the later-start rule).
  */
 async function forcedStartBelowClaim(trx: BrokerTx, state: ChainState, epoch: EpochRow): Promise<Point> {
   const below = epoch.claim_index ?? Number.POSITIVE_INFINITY;
   const best = highestKnownPoint(state, epoch.epoch, below);
   const shown = await shownPaidBefore(trx, state, epoch.epoch);
-  return shown.index < below && shown.index > best.index ? shown : best;
+  const start = shown.index < below && shown.index > best.index ? shown : best;
+  const earlier = highestEarlierStart(state, epoch.epoch);
+  return earlier && earlier.index > start.index ? earlier : start;
 }
 
 async function responseFor(trx: BrokerTx, state: ChainState, epoch: EpochRow): Promise<ClaimResponse> {

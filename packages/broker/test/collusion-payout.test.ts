@@ -344,5 +344,38 @@ for (const engine of testEngines()) {
       assert.ok(out <= 1000, `${out} out`);
       assert.equal(paid.get(c.id), 100);
     });
+
+    test('a forced start never goes below an earlier epoch’s start: an earlier holder paid out keeps its pay', async () => {
+      // Found by a review of the later-start rule. A wallet paid two sites at once (B's claim at 51 while A was paid
+      // on to 70) and a stale one showed C w61. B reported A's honest release at 70 (epoch 2 starts there) and A was
+      // paid out to 70. C's forced start at its repeated claim used to be 51, below epoch 2's start, and the
+      // take-back of what A kept past it left honest A 190 in debt.
+      const { chain, token } = await buy();
+      const a = await broker.addVendor(`stale-a-${engine}`);
+      const b = await broker.addVendor(`stale-b-${engine}`);
+      const c = await broker.addVendor(`stale-c-${engine}`);
+      await claim(a, chain, 10);
+      const atB = await claim(b, chain, 51);
+      await claim(c, chain, 61);
+      const a70 = a.release(atB.holder, 70, chain.b64(70));
+      // B's epoch is superseded (refused as a checkpoint), but the release it started from is learned.
+      await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/checkpoint`, {
+        token: b.apiKey,
+        body: { epoch: 2, index: 70, payword: chain.b64(70), release: a70 },
+      });
+      assert.equal(await redeem(a, item(chain, 1, 0, 70)), 'accepted');
+      await payoutRun();
+      assert.equal(paid.get(a.id), 700, 'its end and the next start are known: paid at once');
+      clock.advance(61_000);
+      const again = await call(broker.api, 'POST', `/chains/${chain.chainIdB64}/claim`, { token: c.apiKey, body: {} });
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.body.start.index, 70);
+      const account = await call(broker.api, 'GET', '/vendor/account', { token: a.apiKey });
+      assert.equal(account.body.balance, 0, 'A owes nothing');
+      assert.equal(await redeem(c, item(chain, 3, 70, 80)), 'accepted');
+      const out = await settle(chain, token, c, [a, b, c], 80);
+      assert.ok(out <= 1000, `${out} out`);
+      assert.deepEqual([paid.get(a.id), paid.get(c.id)], [700, 100]);
+    });
   });
 }
