@@ -76,8 +76,9 @@ describe('npm run bench', () => {
       assertPositive(v.ok, `${key} 2xx`);
       // One vendor process answers each of these (not behind nginx): what a request cost it, from /proc.
       if (process.platform === 'linux' && !key.startsWith('nginx')) assertSpread(v.cpuUsPerRequest, `${key} CPU`);
-      // And what it cost the load process, whose own CPU would otherwise set the pace unseen.
-      if (process.platform === 'linux') assertSpread(v.loadCpuUsPerRequest, `${key} load CPU`);
+      // And what it cost the load process, whose own CPU would otherwise set the pace unseen. /proc counts CPU in
+      // 10 ms ticks: a quick round of the slow EIP-712 route may cost the load less than one (0 here, CI).
+      if (process.platform === 'linux') assertSpread(v.loadCpuUsPerRequest, `${key} load CPU`, false);
     }
     // The spend stores' own counts: every paying vendor committed in groups; where the WAL's fsyncs ran is known
     // for the SQLite stores that fsync themselves (threadpool: none on the loop), and absent where nothing fsyncs
