@@ -17,7 +17,7 @@ import { PreparedQuery } from './prepared-query.ts';
 import { shownPaidBefore } from './redeemed-ranges.ts';
 import type { BrokerTx } from './schema.ts';
 import { activeSigningKey } from './signing-keys.ts';
-import { takeBackBeyond, takeBackEarlierBeyond } from './take-back.ts';
+import { takeBackEarlierBeyond } from './take-back.ts';
 import { findVendor } from './vendor-registry.ts';
 
 /** The claim answer plus what the broker's own refund needs to know. */
@@ -243,18 +243,10 @@ async function forceStartIfPredecessorExpired(
     start_kind: 'forced',
   });
   await updateEpoch(trx, state, previous, { forced_bound: lowerBound(previous.forced_bound, start.index) });
-  // What the previous holder kept beyond it reached this epoch's claim (below it, its ends count in the start), so it
-  // was held from payout (settlement.ts `contested`): taken back now, it costs the broker nothing.
-  await takeBackBeyond(trx, state, previous, start.index, JSON.stringify({ forcedStart: start }), rfc3339(now));
-  // And what the holders before it kept beyond it (take-back.ts `takeBackEarlierBeyond`).
-  await takeBackEarlierBeyond(
-    trx,
-    state,
-    epoch.epoch,
-    start.index,
-    JSON.stringify({ forcedStart: start }),
-    rfc3339(now),
-  );
+  // What the previous holder (and any before it) kept beyond it reached the next claim (below it, its ends count in
+  // the start), so it was held from payout (settlement.ts `contested`): taken back now, it costs the broker nothing.
+  const evidence = JSON.stringify({ forcedStart: start });
+  await takeBackEarlierBeyond(trx, state, epoch.epoch, start.index, evidence, rfc3339(now));
 }
 
 /**

@@ -46,12 +46,12 @@ export function contested(facts: {
 }
 
 /** The epoch and chain columns that tell whether an epoch's end is known; undefined when the row is missing. */
-
 export interface EpochEndFacts {
   releaseIndex: number | null | undefined;
   forcedBound: number | null | undefined;
   chainStatus: string | null | undefined;
 }
+
 export function epochEndKnown(facts: EpochEndFacts): boolean {
   return (
     (facts.releaseIndex !== null && facts.releaseIndex !== undefined) ||

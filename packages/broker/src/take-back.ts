@@ -1,5 +1,5 @@
 import { b64uDecode, type ErrorCode, Money, type ReleaseStatement, verifyRelease } from '@netpay/protocol';
-import { type ChainState, type EpochRow, pointOnChain, updateEpoch } from './chain-state.ts';
+import { type ChainState, type EpochRow, lowestLaterStart, pointOnChain, updateEpoch } from './chain-state.ts';
 import { assertConserved } from './conservation.ts';
 import { newId } from './ids.ts';
 import { takeBackEntryOf } from './ledger.ts';
@@ -105,40 +105,38 @@ export async function learnRelease(
     const start = end >= floor.index ? { index: end, payword: previous.release_payword } : floor;
     // Nor above a later epoch's start the broker already knows (epochs start in order: the later one began from
     // this epoch's end, so a start above it is a lie).
-    const laterStart = [...state.epochs.values()].some(
-      (e) => e.epoch > next.epoch && e.start_index !== null && e.start_index < start.index,
-    );
+    const later = lowestLaterStart(state, next.epoch);
     const belowClaim = next.claim_index === null || start.index < next.claim_index || shownBy === 'next holder';
-    if (belowClaim && !laterStart) {
+    if (belowClaim && (later === null || start.index <= later)) {
       await updateEpoch(trx, state, next, {
         start_index: start.index,
         start_payword: start.payword,
         start_kind: start.index === end ? 'release' : 'forced',
       });
-      await takeBackEarlierBeyond(trx, state, next.epoch, start.index, JSON.stringify({ start, release }), at);
+      // The releasing epoch itself was bounded at its release, at or below this start: the ones before it remain.
+      await takeBackEarlierBeyond(trx, state, previous.epoch, start.index, JSON.stringify({ start, release }), at);
     }
   }
   assertConserved(state);
 }
 
 /**
- * Takes back what the epochs before `epoch`'s predecessor kept beyond `start`, just learned as `epoch`'s start (the
- * predecessor itself is bounded by its release or forced bound). Epochs hold the chain in order: an earlier holder's
- * range past a later start holds units the customer paid the later holder, and without this the later holder's own
- * range would be refused as an overlap. Such a range reached its next holder's claim while that start was unknown
- * (every later start is at or above that claim's floor), so it was held from payout (settlement.ts `contested`):
- * taking it back costs the broker nothing.
+ * Takes back what every epoch before `before` kept beyond `start`, just learned as a later epoch's start. Epochs hold
+ * the chain in order: an earlier holder's range past a later start holds units the customer paid the later holder,
+ * and without this the later holder's own range would be refused as an overlap. Such a range reached its next
+ * holder's claim while that start was unknown (every later start is at or above that claim's floor), so it was held
+ * from payout (settlement.ts `contested`): taking it back costs the broker nothing.
  */
 export async function takeBackEarlierBeyond(
   trx: BrokerTx,
   state: ChainState,
-  epoch: number,
+  before: number,
   start: number,
   evidence: string,
   at: string,
 ): Promise<void> {
   for (const earlier of [...state.epochs.values()]) {
-    if (earlier.epoch < epoch - 1) await takeBackBeyond(trx, state, earlier, start, evidence, at);
+    if (earlier.epoch < before) await takeBackBeyond(trx, state, earlier, start, evidence, at);
   }
 }
 
