@@ -14,8 +14,14 @@ interface Run {
 
 /**
  * The whole batch as one statement: the compare-and-set of every run, then the journal rows of the runs that won,
- * the entitlements that are new and the purchase notes server-side wallets' payments carry, in the statement's own transaction (one round trip, one commit). Arrays
- * through unnest, so one named prepared statement serves every batch size.
+ * the entitlements that are new and the purchase notes server-side wallets' payments carry, in the statement's own
+ * transaction (one round trip, one commit). Arrays through unnest, so one named prepared statement serves every
+ * batch size.
+ *
+ * The heads are found by the join alone. After five executions PostgreSQL keeps a generic plan, which knows no
+ * array's length; an extra `chain_id = ANY($1)` (once added for a young table's custom plans) made that plan
+ * re-read the whole unnest for every head it found, n² in the batch. Measured alone (40 payments a batch): the
+ * server's CPU a payment 28-33 µs with it, 14 without; on 200,000 heads 14-23 µs, the heads found by their key.
  */
 const COMMIT_TEXT = `
 WITH runs AS (
@@ -25,9 +31,7 @@ WITH runs AS (
   UPDATE netpay_epoch_heads e
      SET last_index = r.last_index, last_payword = r.last_payword, last_resource = r.last_resource
     FROM runs r
-   -- The ANY gives the planner the primary key to find the batch's heads by: without it a young table (no
-   -- statistics) was scanned whole and joined row by row, half of the statement's time at 62 chains.
-   WHERE e.chain_id = ANY($1::text[]) AND e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected
+   WHERE e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected
      AND e.released = 0
   RETURNING r.run, e.chain_id, e.epoch
 ), paid AS (
@@ -56,7 +60,36 @@ WITH runs AS (
 )
 SELECT run FROM won`;
 
-const COMMIT_NAME = 'netpay_payment_batch_v5';
+const COMMIT_NAME = 'netpay_payment_batch_v6';
+
+/**
+ * The same commit for the usual wave: every run one payment (a reader pays once a request) and no purchase notes.
+ * A run is then its payment, so the journal rows and entitlements come straight from the compare-and-sets that won:
+ * 9 arrays instead of 16 and two joins and two inserts fewer. Measured alone (40 payments a batch on 62 chains):
+ * the server's CPU a payment 10.7 µs against 14 for the full statement, the client's 10 against 13.
+ */
+const SINGLES_TEXT = `
+WITH runs AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[], $7::bigint[],
+                       $8::bigint[], $9::bool[]) WITH ORDINALITY
+    AS r(chain_id, epoch, expected, idx, payword, resource, amount_minor, at_ms, entitle, run)
+), won AS (
+  UPDATE netpay_epoch_heads e SET last_index = r.idx, last_payword = r.payword, last_resource = r.resource
+    FROM runs r
+   WHERE e.chain_id = r.chain_id AND e.epoch = r.epoch AND e.last_index = r.expected AND e.released = 0
+  RETURNING r.*
+), journal AS (
+  INSERT INTO netpay_payment_journal (chain_id, epoch, idx, payword, resource, amount_minor, at_ms)
+  SELECT chain_id, epoch, idx, payword, resource, amount_minor, at_ms FROM won
+), entitled AS (
+  INSERT INTO netpay_entitlements (chain_id, resource, idx, payword)
+  SELECT DISTINCT ON (chain_id, resource) chain_id, resource, idx, payword FROM won
+   WHERE entitle ORDER BY chain_id, resource, idx
+  ON CONFLICT DO NOTHING
+)
+SELECT run - 1 AS run FROM won`;
+
+const SINGLES_NAME = 'netpay_payment_singles_v1';
 
 /**
  * Batches committed at once, each on a connection of its own: while one waits for PostgreSQL's commit (its WAL
@@ -109,6 +142,32 @@ function nextWave(
     a.chainId < b.chainId ? -1 : a.chainId > b.chainId ? 1 : a.epoch - b.epoch,
   );
   return { runs: ordered, rest };
+}
+
+/** Whether the wave can take the lean statement: each run one payment, none with a purchase note. */
+function singles(batch: PaymentWrite[], runs: Run[]): boolean {
+  for (const run of runs) {
+    if (run.members.length !== 1 || (batch[run.members[0] as number] as PaymentWrite).note) return false;
+  }
+  return true;
+}
+
+/** The lean statement's arrays: one element per run, which is its one payment. */
+function singlesParams(runs: Run[], known: KnownEntitlements): unknown[] {
+  const cols: unknown[][] = Array.from({ length: 9 }, () => []);
+  for (const run of runs) {
+    const w = run.tail;
+    cols[0]?.push(run.chainId);
+    cols[1]?.push(run.epoch);
+    cols[2]?.push(run.expected);
+    cols[3]?.push(w.index);
+    cols[4]?.push(w.payword);
+    cols[5]?.push(w.resource);
+    cols[6]?.push(w.amountMinor);
+    cols[7]?.push(w.atMs);
+    cols[8]?.push(!known.has(w));
+  }
+  return cols;
 }
 
 function params(batch: PaymentWrite[], runs: Run[], known: KnownEntitlements): unknown[] {
@@ -178,7 +237,9 @@ export class PgSpendJournal {
         open = rest;
         continue;
       }
-      const won = await this.#run(params(batch, runs, this.#known));
+      const won = singles(batch, runs)
+        ? await this.#run(SINGLES_NAME, SINGLES_TEXT, singlesParams(runs, this.#known))
+        : await this.#run(COMMIT_NAME, COMMIT_TEXT, params(batch, runs, this.#known));
       const again: number[] = [];
       for (const [r, run] of runs.entries()) {
         if (won.has(r)) {
@@ -195,10 +256,10 @@ export class PgSpendJournal {
     return results as WriteResult[];
   }
 
-  async #run(values: unknown[]): Promise<Set<number>> {
+  async #run(name: string, text: string, values: unknown[]): Promise<Set<number>> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const { rows } = await this.#pool.query<{ run: number }>({ name: COMMIT_NAME, text: COMMIT_TEXT, values });
+        const { rows } = await this.#pool.query<{ run: number }>({ name, text, values });
         return new Set(rows.map((row) => Number(row.run)));
       } catch (error) {
         if ((error as { code?: string }).code !== '40P01' || attempt >= DEADLOCK_RETRIES) throw error;
