@@ -91,6 +91,9 @@ SELECT run - 1 AS run FROM won`;
 
 const SINGLES_NAME = 'netpay_payment_singles_v1';
 
+/** The two statements' texts, for a test that reads the plans PostgreSQL keeps for them. */
+export const PAYMENT_BATCH_STATEMENTS = { full: COMMIT_TEXT, singles: SINGLES_TEXT } as const;
+
 /**
  * Batches committed at once, each on a connection of its own: while one waits for PostgreSQL's commit (its WAL
  * flush), the next is sent, and the server's own group commit may flush both at once. Batches in flight never share
