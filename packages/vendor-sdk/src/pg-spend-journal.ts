@@ -89,7 +89,7 @@ WITH runs AS (
 )
 SELECT run - 1 AS run FROM won`;
 
-const SINGLES_NAME = 'netpay_payment_singles_v1';
+const SINGLES_NAME = 'netpay_payment_batch_singles_v1';
 
 /** The two statements' texts, for a test that reads the plans PostgreSQL keeps for them. */
 export const PAYMENT_BATCH_STATEMENTS = { full: COMMIT_TEXT, singles: SINGLES_TEXT } as const;
