@@ -45,7 +45,7 @@ export interface Database<Schema> {
  * (the vendor SDK) never need better-sqlite3's.
  */
 export interface SqliteConnection {
-  prepare(source: string): { run(...params: unknown[]): { changes: number } };
+  prepare(source: string): { run(...params: unknown[]): { changes: number }; get(...params: unknown[]): unknown };
   transaction<Args extends unknown[], Result>(
     fn: (...args: Args) => Result,
   ): { (...args: Args): Result; immediate(...args: Args): Result };

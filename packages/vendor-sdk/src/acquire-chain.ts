@@ -90,6 +90,7 @@ export class ChainAcquisition {
     const bad = await this.#checkClaim(chainId, claim, facts);
     if (bad) return bad;
     let chain = known;
+    let epoch: EpochState | undefined;
     if (!chain) {
       const t = claim.touchstone;
       const record: ChainRecord = {
@@ -100,12 +101,21 @@ export class ChainAcquisition {
         currency: t.currency,
         expiresAtMs: Date.parse(t.expiresAt),
       };
-      await ctx.store.saveChain(record);
-      chain = (await ctx.chains.get(chainId)) ?? new ChainState(record, [], [], () => ctx.now());
+      // A chain new here (a reader's first payment): its record and its first epoch in one commit. When another
+      // process of this vendor stored the chain meanwhile, nothing is written and it is loaded as it stands.
+      const fresh = new ChainState(record, [], [], () => ctx.now());
+      const first = epochRecordOf(fresh, claim, facts);
+      if (isProblem(first)) return first;
+      if (await ctx.store.insertFirstEpoch(record, first)) {
+        epoch = fresh.putEpoch(first);
+        chain = fresh;
+      } else {
+        chain = (await ctx.chains.get(chainId)) ?? fresh;
+      }
       ctx.chains.put(chainId, chain);
     }
     const holder = claim.holder;
-    let epoch = chain.epochs.get(holder.epoch);
+    epoch ??= chain.epochs.get(holder.epoch);
     if (epoch) {
       await renewLocal(ctx.store, chain, epoch, holder);
       if (!epoch.record.start && claim.start) {
@@ -154,33 +164,9 @@ export class ChainAcquisition {
     const holder = claim.holder;
     const chainId = chain.record.chainId;
     const previous = claim.previous;
-    let start = claim.start;
-    if (start) {
-      const words = b64uDecode(start.payword, 32);
-      if (!verifiesAtOrBelow(chain.chainId, chain.knownPoints, start.index, words) || start.index > chain.length) {
-        return paymentProblem(facts, 'broker_unavailable', 'forced start does not verify');
-      }
-    } else if (!previous) {
-      start = { index: 0, payword: chain.record.touchstone.anchor };
-    }
+    const record = epochRecordOf(chain, claim, facts);
+    if (isProblem(record)) return record;
     const old = chain.current;
-    const record: EpochRecord = {
-      chainId,
-      epoch: holder.epoch,
-      holder,
-      leaseExpiresAtMs: Date.parse(holder.expiresAt),
-      previous: start ? null : (previous ?? null),
-      start: start ?? null,
-      startRelease: null,
-      releaseReported: false,
-      last: start ?? null,
-      lastResource: null,
-      release: null,
-      superseded: false,
-      redeemed: null,
-      redeemedMinor: 0,
-      rejectedMinor: 0,
-    };
     const inserted = await ctx.store.insertEpoch(record);
     let epoch: EpochState;
     if (inserted) {
@@ -191,7 +177,7 @@ export class ChainAcquisition {
     }
     // An earlier epoch of ours that is not released to this one was taken from us by force.
     if (old && old !== epoch && !old.record.release && !old.record.superseded) {
-      const selfRelease = previous?.vendorId === ctx.vendorId && previous.epoch === old.record.epoch && !start;
+      const selfRelease = previous?.vendorId === ctx.vendorId && previous.epoch === old.record.epoch && !record.start;
       if (!selfRelease) {
         old.stopping = true;
         old.record.superseded = true;
@@ -287,4 +273,43 @@ export class ChainAcquisition {
 function challengeHeaders(facts: ChallengeFacts): Record<string, string> {
   const p = paymentProblem(facts, 'previous_holder_unavailable');
   return { 'www-authenticate': p.headers['www-authenticate'] as string };
+}
+
+/**
+ * The epoch a claim answer makes, from its start: the forced start (checked against what the chain has shown
+ * here), the anchor for a chain nobody held before, or none yet when a previous holder must release it.
+ */
+function epochRecordOf(
+  chain: ChainState,
+  claim: ClaimResponse,
+  facts: ChallengeFacts | undefined,
+): EpochRecord | ProblemDecision {
+  const holder = claim.holder;
+  const previous = claim.previous;
+  let start = claim.start;
+  if (start) {
+    const words = b64uDecode(start.payword, 32);
+    if (!verifiesAtOrBelow(chain.chainId, chain.knownPoints, start.index, words) || start.index > chain.length) {
+      return paymentProblem(facts, 'broker_unavailable', 'forced start does not verify');
+    }
+  } else if (!previous) {
+    start = { index: 0, payword: chain.record.touchstone.anchor };
+  }
+  return {
+    chainId: chain.record.chainId,
+    epoch: holder.epoch,
+    holder,
+    leaseExpiresAtMs: Date.parse(holder.expiresAt),
+    previous: start ? null : (previous ?? null),
+    start: start ?? null,
+    startRelease: null,
+    releaseReported: false,
+    last: start ?? null,
+    lastResource: null,
+    release: null,
+    superseded: false,
+    redeemed: null,
+    redeemedMinor: 0,
+    rejectedMinor: 0,
+  };
 }

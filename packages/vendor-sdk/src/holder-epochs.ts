@@ -47,6 +47,62 @@ export function toChain(row: ChainsTable): ChainRecord {
   };
 }
 
+/** Inserts a chain's record unless it is stored; whether it was new. */
+async function insertChain(db: StoreContext['db'], chain: ChainRecord): Promise<boolean> {
+  const result = await db
+    .insertInto('netpay_chains')
+    .values({
+      chain_id: chain.chainId,
+      touchstone: JSON.stringify(chain.touchstone),
+      unit: chain.unit,
+      length: chain.length,
+      currency: chain.currency,
+      expires_at_ms: chain.expiresAtMs,
+    })
+    .onConflict((oc) => oc.column('chain_id').doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+}
+
+/** Inserts an epoch and its head inside `trx`; false when the epoch exists (another process claimed first). */
+async function insertEpochIn(trx: StoreContext['db'], e: EpochRecord): Promise<boolean> {
+  const result = await trx
+    .insertInto('netpay_epochs')
+    .values({
+      chain_id: e.chainId,
+      epoch: e.epoch,
+      holder: JSON.stringify(e.holder),
+      lease_expires_at_ms: e.leaseExpiresAtMs,
+      previous: e.previous ? JSON.stringify(e.previous) : null,
+      start_index: e.start?.index ?? null,
+      start_payword: e.start?.payword ?? null,
+      start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
+      start_release_reported: e.releaseReported ? 1 : 0,
+      release: e.release ? JSON.stringify(e.release) : null,
+      superseded: e.superseded ? 1 : 0,
+      redeemed_index: null,
+      redeemed_payword: null,
+      redeemed_minor: 0,
+      rejected_minor: 0,
+    })
+    .onConflict((oc) => oc.columns(['chain_id', 'epoch']).doNothing())
+    .executeTakeFirst();
+  if (Number(result.numInsertedOrUpdatedRows ?? 0n) !== 1) return false;
+  // The epoch is new, so is its head (heads are made here and by migration 006 only).
+  await trx
+    .insertInto('netpay_epoch_heads')
+    .values({
+      chain_id: e.chainId,
+      epoch: e.epoch,
+      last_index: e.last?.index ?? null,
+      last_payword: e.last?.payword ?? null,
+      last_resource: e.lastResource,
+      released: e.release ? 1 : 0,
+    })
+    .execute();
+  return true;
+}
+
 /** Epoch rows with their heads' columns, as `toEpoch` reads them. */
 export function epochsWithHeads(db: StoreContext['db']) {
   return db
@@ -83,58 +139,23 @@ export class HolderEpochs {
   }
 
   async saveChain(chain: ChainRecord): Promise<void> {
-    await this.#db
-      .insertInto('netpay_chains')
-      .values({
-        chain_id: chain.chainId,
-        touchstone: JSON.stringify(chain.touchstone),
-        unit: chain.unit,
-        length: chain.length,
-        currency: chain.currency,
-        expires_at_ms: chain.expiresAtMs,
-      })
-      .onConflict((oc) => oc.column('chain_id').doNothing())
-      .execute();
+    await insertChain(this.#db, chain);
+  }
+
+  /**
+   * A chain never stored here, with its first epoch: one transaction, so a reader's first payment waits for one
+   * commit (and one fsync) fewer. False, with nothing written, when the chain is stored already (another process of
+   * this vendor has it: the caller loads it and goes the usual way).
+   */
+  async insertFirstEpoch(chain: ChainRecord, e: EpochRecord): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      if (!(await insertChain(trx, chain))) return false;
+      return insertEpochIn(trx, e);
+    });
   }
 
   async insertEpoch(e: EpochRecord): Promise<boolean> {
-    return this.#db.transaction().execute(async (trx) => {
-      const result = await trx
-        .insertInto('netpay_epochs')
-        .values({
-          chain_id: e.chainId,
-          epoch: e.epoch,
-          holder: JSON.stringify(e.holder),
-          lease_expires_at_ms: e.leaseExpiresAtMs,
-          previous: e.previous ? JSON.stringify(e.previous) : null,
-          start_index: e.start?.index ?? null,
-          start_payword: e.start?.payword ?? null,
-          start_release: e.startRelease ? JSON.stringify(e.startRelease) : null,
-          start_release_reported: e.releaseReported ? 1 : 0,
-          release: e.release ? JSON.stringify(e.release) : null,
-          superseded: e.superseded ? 1 : 0,
-          redeemed_index: null,
-          redeemed_payword: null,
-          redeemed_minor: 0,
-          rejected_minor: 0,
-        })
-        .onConflict((oc) => oc.columns(['chain_id', 'epoch']).doNothing())
-        .executeTakeFirst();
-      if (Number(result.numInsertedOrUpdatedRows ?? 0n) !== 1) return false;
-      // The epoch is new, so is its head (heads are made here and by migration 006 only).
-      await trx
-        .insertInto('netpay_epoch_heads')
-        .values({
-          chain_id: e.chainId,
-          epoch: e.epoch,
-          last_index: e.last?.index ?? null,
-          last_payword: e.last?.payword ?? null,
-          last_resource: e.lastResource,
-          released: e.release ? 1 : 0,
-        })
-        .execute();
-      return true;
-    });
+    return this.#db.transaction().execute((trx) => insertEpochIn(trx, e));
   }
 
   async getEpoch(chainId: string, epoch: number): Promise<EpochRecord | undefined> {

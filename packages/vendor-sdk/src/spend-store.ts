@@ -1,5 +1,5 @@
 import type { HolderCertificate, PreviousHolder, ReleaseStatement, Touchstone } from '@netpay/protocol';
-import { type Database, type DatabaseEngine, openDatabase, sql } from '@netpay/service-kit';
+import { type Database, type DatabaseEngine, openDatabase, type SqliteConnection, sql } from '@netpay/service-kit';
 import type { Kysely } from 'kysely';
 import { HolderEpochs } from './holder-epochs.ts';
 import { Entitlements, GroupCommitter, KnownEntitlements, sqliteCommit, type WriteResult } from './payment-journal.ts';
@@ -167,6 +167,11 @@ export interface SpendStore {
   saveChain(chain: ChainRecord): Promise<void>;
   /** Inserts an epoch; false when it already exists (another process claimed first). */
   insertEpoch(epoch: EpochRecord): Promise<boolean>;
+  /**
+   * Saves a chain never stored here with its first epoch, in one commit (a reader's first payment waits for one
+   * fsync fewer); false, with nothing written, when the chain is stored already.
+   */
+  insertFirstEpoch(chain: ChainRecord, epoch: EpochRecord): Promise<boolean>;
   getEpoch(chainId: string, epoch: number): Promise<EpochRecord | undefined>;
   updateLease(chainId: string, epoch: number, holder: HolderCertificate, leaseExpiresAtMs: number): Promise<void>;
   /** Sets a pending epoch's start (and last) once; false when it was already set. */
@@ -287,6 +292,22 @@ export async function createSpendStore(url: string, options: SpendStoreOptions =
   }
 }
 
+/**
+ * The SQLite database's stamp, for reads that need no fsync of their own: this connection's total changes and the
+ * data version, which moves when another connection (another process on the file) commits. Undefined while a
+ * transaction is open here: changes it counts are not committed yet, and their commit would not move the stamp.
+ */
+function databaseStamp(sqlite: SqliteConnection): () => string | undefined {
+  const changes = sqlite.prepare('SELECT total_changes() AS n');
+  const version = sqlite.prepare('PRAGMA data_version');
+  return () => {
+    if (sqlite.inTransaction) return undefined;
+    const n = (changes.get() as { n: number }).n;
+    const v = (version.get() as { data_version: number }).data_version;
+    return `${n}:${v}`;
+  };
+}
+
 async function durabilityOf(database: Database<Schema>, options: SpendStoreOptions): Promise<Durability> {
   // PostgreSQL's commit is durable when it returns; so is SQLite's when the operator chose its synchronous mode.
   if (!database.sqlite || process.env.NETPAY_SQLITE_SYNCHRONOUS !== undefined) return WAIT_FOR_COMMIT;
@@ -314,9 +335,11 @@ async function durabilityOf(database: Database<Schema>, options: SpendStoreOptio
       policy,
       // WalDurability drops what it throws.
       fsynced: options.observer?.fsynced?.bind(options.observer),
+      stamp: databaseStamp(database.sqlite),
     });
     return {
       durable: () => wal.durable(),
+      durableRead: () => wal.durableRead(),
       writable: () => wal.writable(),
       readable: () => wal.readable(),
       beforeCommit: () => checkpointer.beforeCommit(),
@@ -388,6 +411,9 @@ class KyselySpendStore implements SpendStore {
   }
   insertEpoch(epoch: EpochRecord) {
     return this.#written(() => this.#epochs.insertEpoch(epoch));
+  }
+  insertFirstEpoch(chain: ChainRecord, epoch: EpochRecord) {
+    return this.#written(() => this.#epochs.insertFirstEpoch(chain, epoch));
   }
   getEpoch(chainId: string, epoch: number) {
     return this.#read(() => this.#epochs.getEpoch(chainId, epoch));
@@ -482,7 +508,8 @@ class KyselySpendStore implements SpendStore {
   async #read<T>(read: () => Promise<T>): Promise<T> {
     this.#durability.readable?.();
     const result = await read();
-    await this.#durability.durable();
+    const durability = this.#durability;
+    await (durability.durableRead ? durability.durableRead() : durability.durable());
     return result;
   }
 

@@ -122,6 +122,11 @@ export interface Durability {
   /** Resolves once everything committed before the call is on disk; rejects when it cannot be made so. */
   durable(): Promise<void>;
   /**
+   * The same for what a read just saw, without an fsync when nothing was committed (by any connection) since an
+   * fsync that has completed began: all of it is on disk already.
+   */
+  durableRead?(): Promise<void>;
+  /**
    * Throws once the store cannot be made durable (an fsync failed): a write is refused before it commits, since
    * another process on the file would read what it committed, sign releases over it and redeem it.
    */
@@ -209,6 +214,12 @@ export interface WalDurabilityOptions {
   policy?: FsyncPolicy;
   /** Hears where each fsync of the -wal file ran and how long it took (metrics); must not throw. */
   fsynced?: (place: 'loop' | 'threadpool', seconds: number) => void;
+  /**
+   * What the database holds, as a value that changes whenever any connection commits (this connection's total
+   * changes and the others' data version); undefined when it cannot tell (a transaction is open here). Without it
+   * every read waits for an fsync of its own.
+   */
+  stamp?: () => string | undefined;
 }
 
 /** An fsync, and the promise that settles when it has run. */
@@ -241,6 +252,9 @@ export class WalDurability implements Durability {
 
   readonly #synced: () => void;
   readonly #fsynced: (place: 'loop' | 'threadpool', seconds: number) => void;
+  readonly #stamp: (() => string | undefined) | undefined;
+  /** The database's stamp when the last fsync that completed began: all it held then is on disk. */
+  #durableStamp: string | undefined;
 
   private constructor(databasePath: string, options: WalDurabilityOptions) {
     this.#databasePath = databasePath;
@@ -248,6 +262,7 @@ export class WalDurability implements Durability {
     this.#disk = options.disk ?? nodeDisk;
     this.#synced = options.synced ?? (() => {});
     this.#policy = options.policy ?? DEFAULT_FSYNC_POLICY;
+    this.#stamp = options.stamp;
     const fsynced = options.fsynced;
     // A metrics callback must not turn an fsync that succeeded into a failure of the store.
     this.#fsynced = fsynced
@@ -292,6 +307,16 @@ export class WalDurability implements Durability {
     return round.promise;
   }
 
+  durableRead(): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    if (this.#closed) return Promise.reject(new Error('the spend store is closed'));
+    // A reader's first payment reads the chain twice before its claim: on a store nobody wrote to meanwhile, each
+    // read cost an fsync of its own, in line before the answer (and each fsync's tail was the first payment's).
+    const now = this.#stamp?.();
+    if (now !== undefined && now === this.#durableStamp) return Promise.resolve();
+    return this.durable();
+  }
+
   /** Whether the next fsync runs on the event loop. */
   #onLoop(): boolean {
     const { place, probeEveryMs, now } = this.#policy;
@@ -305,6 +330,7 @@ export class WalDurability implements Durability {
    */
   #syncOnLoop(file: SyncFile, syncNow: () => void): 'synced' | 'moved' | { failed: unknown } {
     const { now } = this.#policy;
+    const stamp = this.#stamp?.();
     const started = now();
     let moved: boolean;
     try {
@@ -319,6 +345,7 @@ export class WalDurability implements Durability {
     this.#fsynced('loop', (ended - started) / 1000);
     this.#judge(ended - started, ended);
     if (moved) return 'moved';
+    this.#durableStamp = stamp;
     this.#synced();
     return 'synced';
   }
@@ -363,6 +390,7 @@ export class WalDurability implements Durability {
     let start!: () => void;
     const promise = new Promise<void>((resolve, reject) => {
       start = () => {
+        const stamp = this.#stamp?.();
         const running = followOnly ? this.#followNewFile() : this.#sync();
         this.#running = running;
         // The round is over before its waiters hear of it: a commit they make at once (the group commit's next
@@ -376,6 +404,7 @@ export class WalDurability implements Durability {
         };
         running.then(
           () => {
+            this.#durableStamp = stamp;
             over();
             resolve();
           },

@@ -120,6 +120,27 @@ for (const engine of testEngines()) {
       assert.deepEqual(await again.totals(), { earned: 6, pending: 6, redeemed: 0, rejected: 0 });
     });
 
+    it('stores a new chain with its first epoch at once, and nothing when the chain is stored already', async () => {
+      const { store, url } = await open();
+      const other = await createSpendStore(url);
+      stores.push(other);
+      assert.equal(await store.insertFirstEpoch(chainRecord, epochRecord(1, 0)), true);
+      const loaded = await other.loadChain(chainId);
+      assert.equal(loaded?.chain.length, chain.length);
+      assert.deepEqual(
+        loaded?.epochs.map((e) => [e.epoch, e.start?.index, e.last?.index]),
+        [[1, 0, 0]],
+      );
+      // Another process that also saw the chain as new: its epoch is not written, and the caller loads the chain.
+      assert.equal(await other.insertFirstEpoch(chainRecord, epochRecord(2, 0)), false);
+      assert.deepEqual(
+        (await store.loadChain(chainId))?.epochs.map((e) => e.epoch),
+        [1],
+      );
+      // The stored epoch takes payments as one inserted alone would.
+      assert.equal(await store.recordPayment(pay(0, 1)), 'ok');
+    });
+
     it('group-commits concurrent writes: of the same index at most one wins', async () => {
       const { store } = await open();
       await store.saveChain(chainRecord);

@@ -87,6 +87,38 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
     await superseded.promise;
   });
 
+  it('lets a read go without an fsync only while nothing was committed since one that completed began', async () => {
+    const { store, reader, gate } = await open();
+    // The fsync after the last write has completed; nothing was committed since.
+    await store.loadChain(chainId);
+    const quiet = gate.syncs;
+    await store.loadChain(chainId);
+    await store.getEpoch(chainId, 1);
+    assert.equal(gate.syncs, quiet, 'no fsync for reads of what is on disk');
+    // Another process commits on the same file: what a read now sees may not be on disk yet.
+    gate.holding = true;
+    await reader.markReleaseReported(chainId, 1);
+    const afterOther = watched(store.loadChain(chainId));
+    await waitUntil(() => gate.waiting.length === 1, 'the read waits for an fsync');
+    await settle();
+    assert.equal(afterOther.settled, false, "a read of another process's commit waits for its fsync");
+    gate.release();
+    await afterOther.promise;
+    // This store's own commit, its fsync held: a read of it waits too.
+    const paying = watched(store.recordPayment(pay(0, 1)));
+    await waitUntil(() => gate.waiting.length === 1, 'the payment fsync held');
+    const afterOwn = watched(store.loadChain(chainId));
+    await settle();
+    assert.equal(afterOwn.settled, false, 'a read of a commit whose fsync runs waits for it');
+    gate.open();
+    assert.equal(await paying.promise, 'ok');
+    await afterOwn.promise;
+    // And once that is on disk, reads are free again.
+    const settled = gate.syncs;
+    assert.equal((await store.loadChain(chainId))?.epochs[0]?.last?.index, 1);
+    assert.equal(gate.syncs, settled);
+  });
+
   it('makes every other write wait for its fsync too', async () => {
     const { store, gate } = await open();
     const release = {
@@ -112,8 +144,10 @@ describe('durable SQLite commits with the fsync off the event loop', () => {
       autoPayMaxMinor: 10,
       updatedAtMs: 1_800_000_000_000,
     };
+    const other = PaywordChain.generate(5);
     const writes: [string, () => Promise<unknown>][] = [
       ['insertEpoch', () => store.insertEpoch(epochRecord(2, null))],
+      ['insertFirstEpoch', () => store.insertFirstEpoch(chainRecordOf(other, 3), epochRecordOf(other, 1, 0))],
       ['setStart', () => store.setStart(chainId, 2, { index: 0, payword: chain.b64(0) }, release)],
       ['updateLease', () => store.updateLease(chainId, 2, epochRecord(2, 0).holder, Date.parse(expiresAt) + 1)],
       ['markReleaseReported', () => store.markReleaseReported(chainId, 2)],
