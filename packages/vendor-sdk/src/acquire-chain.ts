@@ -107,8 +107,15 @@ export class ChainAcquisition {
       const first = epochRecordOf(fresh, claim, facts);
       if (isProblem(first)) return first;
       if (await ctx.store.insertFirstEpoch(record, first)) {
-        epoch = fresh.putEpoch(first);
-        chain = fresh;
+        // A request of this process may have loaded the chain from the store while the commit's fsync ran: that
+        // copy (it holds the epoch) stays the only one, as two copies would each take payments.
+        const loaded = ctx.chains.peek(chainId);
+        if (loaded) {
+          chain = loaded;
+        } else {
+          epoch = fresh.putEpoch(first);
+          chain = fresh;
+        }
       } else {
         chain = (await ctx.chains.get(chainId)) ?? fresh;
       }

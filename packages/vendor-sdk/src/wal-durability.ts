@@ -312,9 +312,19 @@ export class WalDurability implements Durability {
     if (this.#closed) return Promise.reject(new Error('the spend store is closed'));
     // A reader's first payment reads the chain twice before its claim: on a store nobody wrote to meanwhile, each
     // read cost an fsync of its own, in line before the answer (and each fsync's tail was the first payment's).
-    const now = this.#stamp?.();
+    const now = this.#stampNow();
     if (now !== undefined && now === this.#durableStamp) return Promise.resolve();
     return this.durable();
+  }
+
+  /** The database's stamp; undefined when it cannot be read (the next read then waits for an fsync, as before). */
+  #stampNow(): string | undefined {
+    try {
+      return this.#stamp?.();
+    } catch {
+      // A busy database or a closed connection: a stamp is only ever a shortcut, never a reason to fail the store.
+      return undefined;
+    }
   }
 
   /** Whether the next fsync runs on the event loop. */
@@ -330,7 +340,7 @@ export class WalDurability implements Durability {
    */
   #syncOnLoop(file: SyncFile, syncNow: () => void): 'synced' | 'moved' | { failed: unknown } {
     const { now } = this.#policy;
-    const stamp = this.#stamp?.();
+    const stamp = this.#stampNow();
     const started = now();
     let moved: boolean;
     try {
@@ -390,7 +400,7 @@ export class WalDurability implements Durability {
     let start!: () => void;
     const promise = new Promise<void>((resolve, reject) => {
       start = () => {
-        const stamp = this.#stamp?.();
+        const stamp = this.#stampNow();
         const running = followOnly ? this.#followNewFile() : this.#sync();
         this.#running = running;
         // The round is over before its waiters hear of it: a commit they make at once (the group commit's next
