@@ -99,5 +99,35 @@ for (const engine of testEngines()) {
         stop();
       }
     });
+
+    it('a release still answered when the redemption it starts fails: the failure is a warning, not a crash', async () => {
+      const warnings: { msg: string | undefined; err: unknown }[] = [];
+      const logger = {
+        info() {},
+        error() {},
+        warn: (obj: object, msg?: string) => warnings.push({ msg, err: (obj as { err?: unknown }).err }),
+      };
+      const a = await world.addVendor('kick-a', { logger });
+      const b = await world.addVendor('kick-b');
+      const stop = a.vendor.startBackgroundJobs({ redeemIntervalMs: 3_600_000, renewIntervalMs: 3_600_000 });
+      try {
+        const { chain } = await world.buyCoin(40);
+        for (let i = 1; i <= 3; i++) {
+          assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+        }
+        // A's store can no longer take the redemption run's lock (a disk gone bad, say), after the release is stored.
+        a.store.claimJob = () => Promise.reject(new Error('disk gone'));
+        // B's claim asks A for its release: answered, and B is paid from A's end.
+        assert.equal((await get(`${b.url}/articles/1`, { chain, index: 4 })).status, 200);
+        const deadline = Date.now() + 5_000;
+        while (warnings.length === 0 && Date.now() < deadline) await sleep(20);
+        assert.deepEqual(warnings, [{ msg: 'netpay redemption after a release failed', err: 'disk gone' }]);
+        // Nothing of A's was redeemed by the failed run; the units stay A's to redeem.
+        const account = await a.vendor.account();
+        assert.deepEqual([account.earned, account.redeemed, account.pending], [3, 0, 3]);
+      } finally {
+        stop();
+      }
+    });
   });
 }
