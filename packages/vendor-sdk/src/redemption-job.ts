@@ -219,7 +219,15 @@ export async function runRedemption(
     await deps.store.createBatch(key, JSON.stringify(request));
     const sent = await post(key, request);
     // Not answered: left pending, the next run re-sends it with the same key and the search resumes from its answer.
-    if (sent === 'refused' || sent === 'unreachable') return sent === 'refused' ? 'rejected' : 'unreachable';
+    if (sent === 'unreachable') return 'unreachable';
+    if (sent === 'refused') {
+      // The request itself was refused (a 4xx, the batch given up): the broker said nothing of the range. A probe's
+      // refusal must not end the search as if it were the range's answer, or the rest would be recorded as refused
+      // from the last accepted point, the units below the end with it. The run stops; the next one searches again.
+      if (final) return 'rejected';
+      report.error ??= 'a redemption probe was refused; the next run searches for the epoch end again';
+      return 'unreachable';
+    }
     const { response } = sent;
     const result = response.items[0];
     const answer: ClippedAnswer =

@@ -51,6 +51,52 @@ for (const engine of testEngines()) {
       assert.equal(result.ok, true, result.discrepancies.join('\n'));
       await a.close();
     });
+
+    it('a probe refused as a request (a 4xx) records nothing of the range: the next run pays every unit below the end', async () => {
+      // The second probe of the search ([5, 7]) is answered 400, as a broker that will never take that body would.
+      let redemptions = 0;
+      let refused = 0;
+      const refusing: typeof fetch = async (input, init) => {
+        if (String(input).endsWith('/api/v1/redemptions') && ++redemptions === 3) {
+          refused++;
+          const problem = { type: 'about:blank', title: 'Bad Request', status: 400, code: 'bad_request' };
+          return new Response(JSON.stringify({ ...problem, detail: 'not this body' }), {
+            status: 400,
+            headers: { 'content-type': 'application/problem+json' },
+          });
+        }
+        return fetch(input, init);
+      };
+      const a = await world.addVendor('probe-a', { fetch: refusing });
+      const b = await world.addVendor('probe-b');
+      const { chain } = await world.buyCoin(40);
+      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await sleep(4100);
+      // The checkpoint at 2 is the forced end below; A goes on to 8.
+      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
+      for (let i = 3; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await a.app.close();
+      await sleep(6100);
+      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
+      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+
+      // [0, 8] is refused beyond_release; probe [0, 4] beyond; probe [0, 2] refused 400: the run stops there, with
+      // nothing recorded of the range (before, the rest [0, 8] was recorded as refused: the 2 units below the end lost).
+      const first = await a.vendor.redeemNow();
+      assert.equal(refused, 1);
+      assert.match(first.error ?? '', /probe was refused/);
+      const stopped = await a.vendor.account();
+      assert.deepEqual([stopped.redeemed, stopped.rejected, stopped.pending], [0, 0, 8]);
+      // The next run finds the end (2) and gives up only the units above it.
+      await a.vendor.redeemNow();
+      const settled = await a.vendor.account();
+      assert.deepEqual([settled.earned, settled.redeemed, settled.rejected, settled.pending], [8, 2, 6, 0]);
+      assert.equal((await a.vendor.redeemNow()).batches, 0);
+      assert.equal((await b.vendor.redeemNow()).accepted, 1);
+      const result = await world.audit();
+      assert.equal(result.ok, true, result.discrepancies.join('\n'));
+      await a.close();
+    });
   });
 }
 
