@@ -89,6 +89,9 @@ interface JobDeps {
  * sent, so a run interrupted anywhere re-sends the same key and body on the next run, and the broker answers the
  * same; results are written with the batch's completion in one transaction.
  */
+/** The statuses of a batch the broker will never take (its body refused): only these give a batch up. */
+const NEVER_TAKEN: ReadonlySet<number> = new Set([400, 422]);
+
 export async function runRedemption(
   deps: JobDeps,
   onProgress?: (progress: RedemptionProgress) => void,
@@ -128,6 +131,8 @@ export async function runRedemption(
   /**
    * Sends a stored batch. A body the broker will never take (422 with another body, 400) is given up, its ranges
    * planned again in a fresh batch; a batch that was not answered stays pending, re-sent with the same key later.
+   * Any other refusal (401, 403, 404, 408, a proxy's) may come after the broker committed the batch, so it is not
+   * an answer: given up, an accepted range would be planned again from behind the broker and refused as an overlap.
    */
   const post = async (
     key: string,
@@ -141,7 +146,7 @@ export async function runRedemption(
     try {
       return { response: await deps.broker.redeem(key, request) };
     } catch (error) {
-      if (error instanceof RemoteError && error.kind === 'refused') {
+      if (error instanceof RemoteError && error.kind === 'refused' && NEVER_TAKEN.has(error.status)) {
         await deps.store.failBatch(key, JSON.stringify(error.body ?? { message: error.message }));
         deps.log?.('redemption batch refused', { key, status: error.status, code: error.code });
         return 'refused';
@@ -230,8 +235,15 @@ export async function runRedemption(
     }
     const { response } = sent;
     const result = response.items[0];
-    const answer: ClippedAnswer =
+    let answer: ClippedAnswer =
       result?.status === 'accepted' ? 'accepted' : result?.code === 'beyond_release' ? 'beyond_release' : 'rejected';
+    // A probe refused as an overlap (the broker is ahead of this store) or `end_unknown` says nothing of where the
+    // end is: taken as the search's answer, the rest would be recorded as refused from the last accepted point, the
+    // units below the end with it. The run stops there instead, with nothing recorded, and the next one plans again.
+    if (!final && answer === 'rejected' && (result?.code === 'overlap' || result?.code === 'end_unknown')) {
+      report.error ??= `a redemption probe was refused (${result.code}); the next run searches again`;
+      answer = 'unreachable';
+    }
     // A probe's refusal is not the range's answer (only the final request's is), and `end_unknown` never is one.
     const recorded =
       answer === 'accepted'

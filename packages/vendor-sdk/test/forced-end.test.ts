@@ -52,6 +52,93 @@ for (const engine of testEngines()) {
       await a.close();
     });
 
+    it('a probe the broker took but whose answer came back a 408 is re-sent, not given up: no unit below the end lost', async () => {
+      // The third redemption request (the probe [0, 2], below the end) reaches the broker, which accepts it; what
+      // comes back is a 408, as from a proxy that gave up waiting. Given up, the batch left the store behind the
+      // broker: the next run's probe was refused as an overlap and the whole range recorded as refused (found by a
+      // hunt: the 2 units below the end lost).
+      let redemptions = 0;
+      const timingOut: typeof fetch = async (input, init) => {
+        const answer = await fetch(input, init);
+        if (String(input).endsWith('/api/v1/redemptions') && ++redemptions === 3) {
+          await answer.arrayBuffer();
+          return new Response(JSON.stringify({ type: 'about:blank', title: 'Request Timeout', status: 408 }), {
+            status: 408,
+            headers: { 'content-type': 'application/problem+json' },
+          });
+        }
+        return answer;
+      };
+      const a = await world.addVendor('timeout-a', { fetch: timingOut });
+      const b = await world.addVendor('timeout-b');
+      const { chain } = await world.buyCoin(40);
+      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await sleep(4100);
+      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
+      for (let i = 3; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await a.app.close();
+      await sleep(6100);
+      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
+      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+
+      const first = await a.vendor.redeemNow();
+      assert.equal(redemptions, 3);
+      assert.notEqual(first.error, undefined, 'the run stops at the unanswered probe');
+      // The next runs re-send it with its key (the broker's answer replayed), then find the end above it.
+      await a.vendor.redeemNow();
+      await a.vendor.redeemNow();
+      const settled = await a.vendor.account();
+      assert.deepEqual([settled.earned, settled.redeemed, settled.rejected, settled.pending], [8, 2, 6, 0]);
+      assert.equal((await b.vendor.redeemNow()).accepted, 1);
+      const result = await world.audit();
+      assert.equal(result.ok, true, result.discrepancies.join('\n'));
+      await a.close();
+    });
+
+    it('a probe refused end_unknown says nothing of the end: the run stops with nothing recorded', async () => {
+      // The broker answers the probe [0, 4] `end_unknown` (rewritten here: today's broker says beyond_release). Taken
+      // as the search's answer, the rest [0, 8] was recorded as refused, the 2 units below the end with it.
+      let redemptions = 0;
+      const unknownEnd: typeof fetch = async (input, init) => {
+        const answer = await fetch(input, init);
+        if (!String(input).endsWith('/api/v1/redemptions') || ++redemptions !== 2) return answer;
+        const body = (await answer.json()) as { items: Record<string, unknown>[] };
+        const items = body.items.map((item) => ({
+          ...item,
+          status: 'rejected',
+          amount: 0,
+          fee: 0,
+          code: 'end_unknown',
+        }));
+        return new Response(JSON.stringify({ ...body, items }), {
+          status: answer.status,
+          headers: { 'content-type': 'application/json' },
+        });
+      };
+      const a = await world.addVendor('unknown-end-a', { fetch: unknownEnd });
+      const b = await world.addVendor('unknown-end-b');
+      const { chain } = await world.buyCoin(40);
+      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await sleep(4100);
+      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
+      for (let i = 3; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await a.app.close();
+      await sleep(6100);
+      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
+      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+
+      const first = await a.vendor.redeemNow();
+      assert.match(first.error ?? '', /end_unknown/);
+      const stopped = await a.vendor.account();
+      assert.deepEqual([stopped.redeemed, stopped.rejected, stopped.pending], [0, 0, 8]);
+      await a.vendor.redeemNow();
+      const settled = await a.vendor.account();
+      assert.deepEqual([settled.earned, settled.redeemed, settled.rejected, settled.pending], [8, 2, 6, 0]);
+      const result = await world.audit();
+      assert.equal(result.ok, true, result.discrepancies.join('\n'));
+      await a.close();
+    });
+
     it('a probe refused as a request (a 4xx) records nothing of the range: the next run pays every unit below the end', async () => {
       // The second probe of the search ([5, 7]) is answered 400, as a broker that will never take that body would.
       let redemptions = 0;
