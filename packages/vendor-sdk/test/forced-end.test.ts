@@ -18,6 +18,25 @@ for (const engine of testEngines()) {
     });
     after(async () => world?.close());
 
+    /**
+     * A (reaching the broker through `fetch`) sells units 1 and 2, checkpoints at 2, sells 3 to 8 and goes down; B's
+     * claim is forced and starts at 2, A's checkpoint: the forced end below which A's units are A's.
+     */
+    const supersededAtTwo = async (name: string, fetch: typeof globalThis.fetch) => {
+      const a = await world.addVendor(`${name}-a`, { fetch });
+      const b = await world.addVendor(`${name}-b`);
+      const { chain } = await world.buyCoin(40);
+      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await sleep(4100);
+      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
+      for (let i = 3; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
+      await a.app.close();
+      await sleep(6100);
+      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
+      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+      return { a, b };
+    };
+
     it('is paid for every unit below the forced end, and only the units above it are refused', async () => {
       const a = await world.addVendor('forced-a');
       const b = await world.addVendor('forced-b');
@@ -69,17 +88,7 @@ for (const engine of testEngines()) {
         }
         return answer;
       };
-      const a = await world.addVendor('timeout-a', { fetch: timingOut });
-      const b = await world.addVendor('timeout-b');
-      const { chain } = await world.buyCoin(40);
-      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
-      await sleep(4100);
-      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
-      for (let i = 3; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
-      await a.app.close();
-      await sleep(6100);
-      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
-      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+      const { a, b } = await supersededAtTwo('timeout', timingOut);
 
       const first = await a.vendor.redeemNow();
       assert.equal(redemptions, 3);
@@ -115,17 +124,7 @@ for (const engine of testEngines()) {
           headers: { 'content-type': 'application/json' },
         });
       };
-      const a = await world.addVendor('unknown-end-a', { fetch: unknownEnd });
-      const b = await world.addVendor('unknown-end-b');
-      const { chain } = await world.buyCoin(40);
-      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
-      await sleep(4100);
-      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
-      for (let i = 3; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
-      await a.app.close();
-      await sleep(6100);
-      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
-      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+      const { a } = await supersededAtTwo('unknown-end', unknownEnd);
 
       const first = await a.vendor.redeemNow();
       assert.match(first.error ?? '', /end_unknown/);
@@ -154,18 +153,7 @@ for (const engine of testEngines()) {
         }
         return fetch(input, init);
       };
-      const a = await world.addVendor('probe-a', { fetch: refusing });
-      const b = await world.addVendor('probe-b');
-      const { chain } = await world.buyCoin(40);
-      for (let i = 1; i <= 2; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
-      await sleep(4100);
-      // The checkpoint at 2 is the forced end below; A goes on to 8.
-      assert.deepEqual(await a.vendor.renewLeases(), { renewed: 1, superseded: 0, failed: 0 });
-      for (let i = 3; i <= 8; i++) assert.equal((await get(`${a.url}/articles/${i}`, { chain, index: i })).status, 200);
-      await a.app.close();
-      await sleep(6100);
-      assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
-      assert.equal((await a.vendor.renewLeases()).superseded, 1);
+      const { a, b } = await supersededAtTwo('probe', refusing);
 
       // [0, 8] is refused beyond_release; probe [0, 4] beyond; probe [0, 2] refused 400: the run stops there, with
       // nothing recorded of the range (before, the rest [0, 8] was recorded as refused: the 2 units below the end lost).
