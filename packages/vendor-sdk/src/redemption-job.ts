@@ -84,14 +84,14 @@ interface JobDeps {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
+/** The statuses of a batch the broker will never take (its body refused): only these give a batch up. */
+const NEVER_TAKEN: ReadonlySet<number> = new Set([400, 422]);
+
 /**
  * Redeems everything spent and not yet redeemed. Each batch's idempotency key and body are stored before they are
  * sent, so a run interrupted anywhere re-sends the same key and body on the next run, and the broker answers the
  * same; results are written with the batch's completion in one transaction.
  */
-/** The statuses of a batch the broker will never take (its body refused): only these give a batch up. */
-const NEVER_TAKEN: ReadonlySet<number> = new Set([400, 422]);
-
 export async function runRedemption(
   deps: JobDeps,
   onProgress?: (progress: RedemptionProgress) => void,

@@ -296,7 +296,7 @@ export class WalDurability implements Durability {
     const file = this.#file;
     let moved = false;
     if (file?.syncNow && this.#onLoop()) {
-      const outcome = this.#syncOnLoop(file, file.syncNow);
+      const outcome = this.#syncOnLoop(file, file.syncNow, this.#stampNow());
       if (outcome === 'synced') return Promise.resolve();
       if (outcome !== 'moved') return Promise.reject(outcome.failed);
       moved = true;
@@ -338,9 +338,13 @@ export class WalDurability implements Durability {
    * One fsync on the loop, timed; nothing else runs meanwhile, so no commit can slip in between. 'moved' when the
    * file lost its name (this fsync went to the old file; the new one must be followed before anyone is answered).
    */
-  #syncOnLoop(file: SyncFile, syncNow: () => void): 'synced' | 'moved' | { failed: unknown } {
+  #syncOnLoop(
+    file: SyncFile,
+    syncNow: () => void,
+    /** The database's stamp taken before this fsync began (recorded once it has completed). */
+    stamp: string | undefined,
+  ): 'synced' | 'moved' | { failed: unknown } {
     const { now } = this.#policy;
-    const stamp = this.#stampNow();
     const started = now();
     let moved: boolean;
     try {
@@ -401,7 +405,7 @@ export class WalDurability implements Durability {
     const promise = new Promise<void>((resolve, reject) => {
       start = () => {
         const stamp = this.#stampNow();
-        const running = followOnly ? this.#followNewFile() : this.#sync();
+        const running = followOnly ? this.#followNewFile() : this.#sync(stamp);
         this.#running = running;
         // The round is over before its waiters hear of it: a commit they make at once (the group commit's next
         // batch) asks for a fsync of its own, on the loop when the disk allows, instead of joining a round that
@@ -438,7 +442,8 @@ export class WalDurability implements Durability {
     next?.start();
   };
 
-  async #sync(): Promise<void> {
+  /** `stamp`: the round's, taken before it began (an fsync on the loop records it; the round records it too). */
+  async #sync(stamp: string | undefined): Promise<void> {
     if (this.#failed !== undefined) throw this.#failed;
     // While this store's connection is open the -wal file cannot be deleted (only the last connection deletes it),
     // so the file almost never changes. Whether it did is asked of the open file *after* its fsync: a name lost
@@ -446,7 +451,7 @@ export class WalDurability implements Durability {
     // the old file, so the path's new file is made durable below before anyone is answered.
     const file = this.#file;
     if (file?.syncNow && this.#onLoop()) {
-      const outcome = this.#syncOnLoop(file, file.syncNow);
+      const outcome = this.#syncOnLoop(file, file.syncNow, stamp);
       if (outcome === 'synced') return;
       if (outcome !== 'moved') throw outcome.failed;
     } else if (file) {

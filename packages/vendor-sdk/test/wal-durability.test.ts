@@ -352,40 +352,24 @@ describe('the stamp a read compares', () => {
     const database = join(dir.path, 'v.db');
     writeFileSync(database, 'db');
     writeFileSync(`${database}-wal`, 'frames');
-    let syncs = 0;
-    const disk: Disk = {
-      ...nodeDisk,
-      async openFile(path) {
-        const file = await nodeDisk.openFile(path);
-        if (!file) return undefined;
-        return {
-          inode: file.inode,
-          unlinked: () => file.unlinked(),
-          close: () => file.close(),
-          async sync() {
-            syncs++;
-            await file.sync();
-          },
-        };
-      },
-    };
+    const { gate, disk } = gatedDisk();
     let stamp: () => string = () => 'a';
     const wal = await WalDurability.open(database, { disk, stamp: () => stamp() });
     await wal.durable();
-    const afterWrite = syncs;
+    const afterWrite = gate.syncs;
     await wal.durableRead();
-    assert.equal(syncs, afterWrite, 'nothing committed since: no fsync');
+    assert.equal(gate.syncs, afterWrite, 'nothing committed since: no fsync');
     stamp = () => 'b';
     await wal.durableRead();
-    assert.equal(syncs, afterWrite + 1, 'a commit since: an fsync');
+    assert.equal(gate.syncs, afterWrite + 1, 'a commit since: an fsync');
     await wal.durableRead();
-    assert.equal(syncs, afterWrite + 1, 'and none after it');
+    assert.equal(gate.syncs, afterWrite + 1, 'and none after it');
     stamp = () => {
       throw new Error('SQLITE_BUSY: database is locked');
     };
     await wal.durableRead();
     await wal.durableRead();
-    assert.equal(syncs, afterWrite + 3, 'no stamp: every read waits for an fsync');
+    assert.equal(gate.syncs, afterWrite + 3, 'no stamp: every read waits for an fsync');
     await wal.durable();
     wal.writable();
     await wal.close();
