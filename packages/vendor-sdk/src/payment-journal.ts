@@ -39,6 +39,12 @@ export interface GroupCommitOptions {
   maxInFlight?: number;
   /** The longest a batch waits for more payments (`GATHER_MS`); 0 commits what one turn brought. */
   gatherMs?: number;
+  /**
+   * A batch this long is committed at once, while a slot is free, instead of at the end of the turn that brought it:
+   * the database works on it while the event loop still parses the turn's other requests. Only for a store whose
+   * commit runs elsewhere (PostgreSQL); unset, a batch closes with its turn.
+   */
+  cutAt?: number;
   /** Hears of each batch once durable, for metrics; what it throws is dropped. */
   observe?: (batch: PaymentWrite[], results: WriteResult[], seconds: number) => void;
 }
@@ -61,6 +67,7 @@ export class GroupCommitter {
   #firstAt = 0;
   readonly maxInFlight: number;
   readonly #gatherMs: number;
+  readonly #cutAt: number;
   readonly #observe: GroupCommitOptions['observe'];
 
   constructor(
@@ -71,6 +78,7 @@ export class GroupCommitter {
   ) {
     this.maxInFlight = options.maxInFlight ?? 1;
     this.#gatherMs = options.gatherMs ?? GATHER_MS;
+    this.#cutAt = options.cutAt ?? Number.POSITIVE_INFINITY;
     this.#observe = options.observe;
   }
 
@@ -80,7 +88,9 @@ export class GroupCommitter {
   submit(write: PaymentWrite): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ write, resolve, reject });
-      this.#schedule();
+      if (this.#queue.length >= this.#cutAt && this.#inFlight < this.maxInFlight) this.#start();
+      // What the cut left (payments of chains in flight) goes with the turn's end or the next batch's.
+      if (this.#queue.length > 0) this.#schedule();
     });
   }
 

@@ -3,7 +3,7 @@ import { type Database, type DatabaseEngine, openDatabase, type SqliteConnection
 import type { Kysely } from 'kysely';
 import { HolderEpochs } from './holder-epochs.ts';
 import { Entitlements, GroupCommitter, KnownEntitlements, sqliteCommit, type WriteResult } from './payment-journal.ts';
-import { PG_BATCHES_IN_FLIGHT, PgSpendJournal } from './pg-spend-journal.ts';
+import { PG_BATCHES_IN_FLIGHT, PG_CUT_BATCH_AT, PgSpendJournal } from './pg-spend-journal.ts';
 import { RedemptionBatches } from './redemption-batches.ts';
 import { SessionWallets } from './session-wallets.ts';
 import { migrateSpendStore, type Schema } from './spend-store-schema.ts';
@@ -398,7 +398,7 @@ class KyselySpendStore implements SpendStore {
       this.#committer = new GroupCommitter(
         (batch) => journal.commit(batch),
         () => durability.durable(),
-        { maxInFlight: PG_BATCHES_IN_FLIGHT, observe: committed },
+        { maxInFlight: PG_BATCHES_IN_FLIGHT, cutAt: PG_CUT_BATCH_AT, observe: committed },
       );
     }
   }

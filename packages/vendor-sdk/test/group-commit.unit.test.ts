@@ -22,7 +22,7 @@ function write(chainId: string, index: number): PaymentWrite {
 }
 
 /** Durability rounds the test ends by hand, and a log of what happened in which order. */
-function harness(maxInFlight: number) {
+function harness(maxInFlight: number, cutAt?: number) {
   const log: string[] = [];
   const rounds: Array<() => void> = [];
   const committer = new GroupCommitter(
@@ -40,7 +40,7 @@ function harness(maxInFlight: number) {
         });
       }),
     // The order of work, batch by batch as each turn brings it (gathering is tested on its own below).
-    { maxInFlight, gatherMs: 0 },
+    { maxInFlight, gatherMs: 0, cutAt },
   );
   const pay = (chainId: string, index: number) =>
     committer.submit(write(chainId, index)).then((result) => {
@@ -85,6 +85,42 @@ describe('group commit', () => {
     rounds[2]?.();
     await Promise.all(paid);
     assert.equal(log.at(-1), 'answer a2 ok');
+  });
+
+  it('cuts a batch at cutAt payments within the turn while a slot is free, and closes the rest with the turn', async () => {
+    const { log, rounds, pay } = harness(2, 2);
+    const paid = [pay('a', 1), pay('b', 1)];
+    // Committed inside the second submit, before the turn ends: the database works while the loop parses on.
+    assert.deepEqual(log, ['commit a1,b1', 'durable? 0']);
+    paid.push(pay('c', 1), pay('d', 1));
+    assert.deepEqual(log.slice(2), ['commit c1,d1', 'durable? 1']);
+    paid.push(pay('e', 1), pay('f', 1), pay('g', 1));
+    await turns();
+    // Both slots taken: no cut, and nothing closes with the turn either; they wait for a slot.
+    assert.equal(log.length, 4, log.join(' | '));
+    rounds[1]?.();
+    await turns();
+    assert.deepEqual(log.slice(4), ['durable 1', 'commit e1,f1,g1', 'durable? 2', 'answer c1 ok', 'answer d1 ok']);
+    rounds[0]?.();
+    await turns();
+    assert.deepEqual(log.slice(9), ['durable 0', 'answer a1 ok', 'answer b1 ok']);
+    paid.push(pay('h', 1));
+    assert.equal(log.length, 12, 'one payment under cutAt waits for the end of its turn');
+    await turns();
+    assert.deepEqual(log.slice(12), ['commit h1', 'durable? 3']);
+    for (const round of [2, 3]) rounds[round]?.();
+    await Promise.all(paid);
+  });
+
+  it('without cutAt, a batch closes with its turn however long it is', async () => {
+    const { log, rounds, pay } = harness(2);
+    const paid = Array.from({ length: 40 }, (_, i) => pay(`c${i}`, 1));
+    assert.deepEqual(log, []);
+    await turns();
+    assert.equal(log.length, 2);
+    assert.match(log[0] ?? '', /^commit c01,.*,c391$/);
+    rounds[0]?.();
+    await Promise.all(paid);
   });
 
   it('answers a failed commit with its error and goes on with the next batch', async () => {
