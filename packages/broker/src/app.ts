@@ -113,6 +113,8 @@ export async function createBrokerApp(options: BrokerAppOptions): Promise<Fastif
     ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
     // The broker's pages load nothing inline: the strict page policy, not the service default.
     pageContentSecurityPolicy: contentSecurityPolicy(),
+    // Its calls to the bank carry the id of the request they serve (http-bank.ts).
+    requestContext: true,
   });
   app.decorate('broker', deps);
   app.addHook('onClose', () => deps.hasher.close());

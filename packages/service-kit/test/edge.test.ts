@@ -34,11 +34,12 @@ function logCapture(): { lines: Array<Record<string, unknown>>; stream: Writable
   return { lines, stream };
 }
 
-function build(options: { trustProxy?: boolean } = {}) {
+function build(options: { trustProxy?: boolean; requestContext?: boolean } = {}) {
   const log = logCapture();
   const app = createService({
     name: 'edge-test',
     logger: pino({ level: 'info' }, log.stream),
+    requestContext: options.requestContext ?? true,
     ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
   });
   app.get('/json', async () => ({ ok: true }));
@@ -135,6 +136,23 @@ describe('service edge', () => {
     assert.match(none.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'generated even for a 404');
   });
 
+  test('without requestContext the id is still echoed and logged, and no request context is kept', async () => {
+    const plain = build({ requestContext: false });
+    try {
+      const url = await plain.app.listen({ host: '127.0.0.1', port: 0 });
+      const res = await fetch(`${url}/echo-id`, {
+        method: 'POST',
+        headers: { 'x-request-id': 'plain-7', 'content-type': 'application/json' },
+        body: JSON.stringify({ n: 2 }),
+      });
+      assert.equal(res.headers.get('x-request-id'), 'plain-7');
+      // No AsyncLocalStorage was entered (its promise hooks would tax every promise of a vendor's paid path).
+      assert.deepEqual(await res.json(), { body: { n: 2 } });
+      assert.ok(plain.log.lines.find((l) => l.reqId === 'plain-7' && l.msg === 'request'));
+    } finally {
+      await plain.app.close();
+    }
+  });
   test('CORS: preflights on opened paths answer 204 without credentials; other paths stay closed', async () => {
     const preflight = await fetch(`${base}/api/thing`, {
       method: 'OPTIONS',
