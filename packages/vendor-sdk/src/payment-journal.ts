@@ -60,6 +60,12 @@ export interface GroupCommitOptions {
  */
 export class GroupCommitter {
   #queue: Pending[] = [];
+  /**
+   * Queued payments the next batch could take (not of a chain in flight): what `cutAt` counts. Counting the whole
+   * queue, payments held behind their chain's batch made every later submit cut a batch of one, each a walk of the
+   * queue (20,000 payments queued on one chain in flight took 3.6 s instead of 35 ms).
+   */
+  #takeable = 0;
   #inFlight = 0;
   #scheduled = false;
   /** The queue's length at the last turn that gathered, and when the gathering began (performance.now()). */
@@ -88,7 +94,8 @@ export class GroupCommitter {
   submit(write: PaymentWrite): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ write, resolve, reject });
-      if (this.#queue.length >= this.#cutAt && this.#inFlight < this.maxInFlight) this.#start();
+      if (this.maxInFlight === 1 || !this.#chainsInFlight.has(write.chainId)) this.#takeable++;
+      if (this.#takeable >= this.#cutAt && this.#inFlight < this.maxInFlight) this.#start();
       // What the cut left (payments of chains in flight) goes with the turn's end or the next batch's.
       if (this.#queue.length > 0) this.#schedule();
     });
@@ -142,6 +149,8 @@ export class GroupCommitter {
   #take(): Pending[] {
     const queue = this.#queue;
     this.#queue = [];
+    // What stays queued is held behind a batch in flight; its end takes it (and starts counting afresh).
+    this.#takeable = 0;
     if (this.maxInFlight === 1) return queue;
     const batch: Pending[] = [];
     for (const p of queue) {

@@ -112,6 +112,26 @@ describe('group commit', () => {
     await Promise.all(paid);
   });
 
+  it('counts toward cutAt only the payments a batch could take, not those held behind their chain', async () => {
+    const { log, rounds, pay } = harness(2, 4);
+    const paid = [pay('a', 1)];
+    await turns();
+    assert.deepEqual(log, ['commit a1', 'durable? 0']);
+    // A wallet paying on one chain without a pause: its payments wait for the batch holding a.
+    for (let i = 2; i <= 9; i++) paid.push(pay('a', i));
+    for (const c of ['b', 'c', 'd']) paid.push(pay(c, 1));
+    // Three payments the second slot could take: under cutAt, no batch yet (counting the queue cut one of b1 alone).
+    assert.equal(log.length, 2, log.join(' | '));
+    paid.push(pay('e', 1));
+    assert.deepEqual(log.slice(2), ['commit b1,c1,d1,e1', 'durable? 1']);
+    rounds[0]?.();
+    await turns();
+    assert.deepEqual(log.slice(4, 7), ['durable 0', 'commit a2,a3,a4,a5,a6,a7,a8,a9', 'durable? 2']);
+    rounds[1]?.();
+    rounds[2]?.();
+    await Promise.all(paid);
+  });
+
   it('without cutAt, a batch closes with its turn however long it is', async () => {
     const { log, rounds, pay } = harness(2);
     const paid = Array.from({ length: 40 }, (_, i) => pay(`c${i}`, 1));
