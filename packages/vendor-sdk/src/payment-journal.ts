@@ -134,7 +134,7 @@ export class GroupCommitter {
     try {
       committed = this.commit(batch.map((p) => p.write));
     } catch (error) {
-      this.#end(batch, started, undefined, error);
+      this.#failSoon(batch, started, error);
       return;
     }
     if (Array.isArray(committed)) this.#sync(batch, started, committed);
@@ -169,13 +169,22 @@ export class GroupCommitter {
     try {
       durable = this.durable();
     } catch (error) {
-      this.#end(batch, started, undefined, error);
+      this.#failSoon(batch, started, error);
       return;
     }
     durable.then(
       () => this.#end(batch, started, results, undefined),
       (error: unknown) => this.#end(batch, started, undefined, error),
     );
+  }
+
+  /**
+   * A batch that failed before it reached the disk, answered a microtask later: `#end` starts the next batch before
+   * it answers the one just made durable, and a failure thrown at once (SQLite's commit is synchronous) would
+   * otherwise refuse a chain's later payment before its earlier one is answered as paid.
+   */
+  #failSoon(batch: Pending[], started: number, error: unknown): void {
+    queueMicrotask(() => this.#end(batch, started, undefined, error));
   }
 
   #end(batch: Pending[], started: number, results: WriteResult[] | undefined, error: unknown): void {

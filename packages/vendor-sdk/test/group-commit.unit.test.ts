@@ -143,6 +143,37 @@ describe('group commit', () => {
     await Promise.all(paid);
   });
 
+  it('answers the batch just made durable before the next one whose commit threw at once', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    let commits = 0;
+    const committer = new GroupCommitter(
+      (batch) => {
+        commits++;
+        if (commits === 2) throw new Error('disk full');
+        return batch.map((): WriteResult => 'ok');
+      },
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      { gatherMs: 0 },
+    );
+    const answer = (index: number) =>
+      committer.submit(write('a', index)).then(
+        (result) => log.push(`a${index} ${result}`),
+        (error: Error) => log.push(`a${index} ${error.message}`),
+      );
+    const first = answer(1);
+    await turns();
+    const second = answer(2);
+    await turns();
+    release();
+    await Promise.all([first, second]);
+    // The chain's earlier payment is on disk: its answer comes first, whatever happened to the next batch.
+    assert.deepEqual(log, ['a1 ok', 'a2 disk full']);
+  });
+
   it('answers a failed commit with its error and goes on with the next batch', async () => {
     let fail = true;
     const committer = new GroupCommitter(
