@@ -100,20 +100,17 @@ export function createService(options: ServiceOptions): FastifyInstance {
     }
   });
 
-  if (options.requestContext) {
-    // Callback hooks, so the rest of the request runs inside the context; entered again before the handler because
-    // body parsing continues from the socket's events, outside it.
-    app.addHook('onRequest', (request, reply, done) => {
-      reply.header(REQUEST_ID_HEADER, request.id);
-      runInRequestContext({ requestId: request.id }, done);
-    });
+  // Callback hooks, so the rest of the request runs inside the context; entered again before the handler because
+  // body parsing continues from the socket's events, outside it.
+  const requestContext = options.requestContext === true;
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    if (requestContext) runInRequestContext({ requestId: request.id }, done);
+    else done();
+  });
+  if (requestContext) {
     app.addHook('preHandler', (request, _reply, done) => {
       runInRequestContext({ requestId: request.id }, done);
-    });
-  } else {
-    app.addHook('onRequest', (request, reply, done) => {
-      reply.header(REQUEST_ID_HEADER, request.id);
-      done();
     });
   }
 

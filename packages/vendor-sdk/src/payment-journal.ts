@@ -94,7 +94,8 @@ export class GroupCommitter {
   submit(write: PaymentWrite): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ write, resolve, reject });
-      if (this.maxInFlight === 1 || !this.#chainsInFlight.has(write.chainId)) this.#takeable++;
+      // (Chains in flight are only kept with more than one batch in flight: with one, everything queued is takeable.)
+      if (!this.#chainsInFlight.has(write.chainId)) this.#takeable++;
       if (this.#takeable >= this.#cutAt && this.#inFlight < this.maxInFlight) this.#start();
       // What the cut left (payments of chains in flight) goes with the turn's end or the next batch's.
       if (this.#queue.length > 0) this.#schedule();

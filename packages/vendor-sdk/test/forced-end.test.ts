@@ -6,6 +6,28 @@ import { get, startWorld, type World } from './harness.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A fetch to the broker whose `n`th redemption request is answered by `answer`, given the real request to send or
+ * not; `answered` counts the times it was.
+ */
+function nthRedemption(n: number, answer: (send: () => Promise<Response>) => Promise<Response>) {
+  const seen = { requests: 0, answered: 0 };
+  const wrapped: typeof fetch = (input, init) => {
+    if (!String(input).endsWith('/api/v1/redemptions') || ++seen.requests !== n) return fetch(input, init);
+    seen.answered++;
+    return answer(() => fetch(input, init));
+  };
+  return { fetch: wrapped, seen };
+}
+
+/** An RFC 9457 problem answer. */
+function problem(status: number, title: string, extra: Record<string, unknown> = {}): Response {
+  return new Response(JSON.stringify({ type: 'about:blank', title, status, ...extra }), {
+    status,
+    headers: { 'content-type': 'application/problem+json' },
+  });
+}
+
 // §5 v1.1: an epoch superseded by a forced claim may not be redeemed past its forced end (the previous holder's last
 // checkpoint). A vendor that was unreachable while that happened holds payments above the end. The broker refuses a
 // range that passes the end as a whole; the vendor must still be paid for the units below it.
@@ -35,6 +57,14 @@ for (const engine of testEngines()) {
       assert.equal((await get(`${b.url}/articles/1`, { chain, index: 9 })).status, 200);
       assert.equal((await a.vendor.renewLeases()).superseded, 1);
       return { a, b };
+    };
+
+    /** A's account once every unit below the forced end (2) is redeemed and the rest refused; the audit holds. */
+    const paidBelowTheEnd = async (a: Awaited<ReturnType<World['addVendor']>>) => {
+      const settled = await a.vendor.account();
+      assert.deepEqual([settled.earned, settled.redeemed, settled.rejected, settled.pending], [8, 2, 6, 0]);
+      const result = await world.audit();
+      assert.equal(result.ok, true, result.discrepancies.join('\n'));
     };
 
     it('is paid for every unit below the forced end, and only the units above it are refused', async () => {
@@ -76,41 +106,29 @@ for (const engine of testEngines()) {
       // comes back is a 408, as from a proxy that gave up waiting. Given up, the batch left the store behind the
       // broker: the next run's probe was refused as an overlap and the whole range recorded as refused (found by a
       // hunt: the 2 units below the end lost).
-      let redemptions = 0;
-      const timingOut: typeof fetch = async (input, init) => {
-        const answer = await fetch(input, init);
-        if (String(input).endsWith('/api/v1/redemptions') && ++redemptions === 3) {
-          await answer.arrayBuffer();
-          return new Response(JSON.stringify({ type: 'about:blank', title: 'Request Timeout', status: 408 }), {
-            status: 408,
-            headers: { 'content-type': 'application/problem+json' },
-          });
-        }
-        return answer;
-      };
-      const { a, b } = await supersededAtTwo('timeout', timingOut);
+      const timingOut = nthRedemption(3, async (send) => {
+        await (await send()).arrayBuffer();
+        return problem(408, 'Request Timeout');
+      });
+      const { a, b } = await supersededAtTwo('timeout', timingOut.fetch);
 
       const first = await a.vendor.redeemNow();
-      assert.equal(redemptions, 3);
+      assert.equal(timingOut.seen.requests, 3, 'no request after the unanswered probe');
+      assert.equal(timingOut.seen.answered, 1);
       assert.notEqual(first.error, undefined, 'the run stops at the unanswered probe');
       // The next runs re-send it with its key (the broker's answer replayed), then find the end above it.
       await a.vendor.redeemNow();
       await a.vendor.redeemNow();
-      const settled = await a.vendor.account();
-      assert.deepEqual([settled.earned, settled.redeemed, settled.rejected, settled.pending], [8, 2, 6, 0]);
       assert.equal((await b.vendor.redeemNow()).accepted, 1);
-      const result = await world.audit();
-      assert.equal(result.ok, true, result.discrepancies.join('\n'));
+      await paidBelowTheEnd(a);
       await a.close();
     });
 
     it('a probe refused end_unknown says nothing of the end: the run stops with nothing recorded', async () => {
       // The broker answers the probe [0, 4] `end_unknown` (rewritten here: today's broker says beyond_release). Taken
       // as the search's answer, the rest [0, 8] was recorded as refused, the 2 units below the end with it.
-      let redemptions = 0;
-      const unknownEnd: typeof fetch = async (input, init) => {
-        const answer = await fetch(input, init);
-        if (!String(input).endsWith('/api/v1/redemptions') || ++redemptions !== 2) return answer;
+      const unknownEnd = nthRedemption(2, async (send) => {
+        const answer = await send();
         const body = (await answer.json()) as { items: Record<string, unknown>[] };
         const items = body.items.map((item) => ({
           ...item,
@@ -123,53 +141,37 @@ for (const engine of testEngines()) {
           status: answer.status,
           headers: { 'content-type': 'application/json' },
         });
-      };
-      const { a } = await supersededAtTwo('unknown-end', unknownEnd);
+      });
+      const { a } = await supersededAtTwo('unknown-end', unknownEnd.fetch);
 
       const first = await a.vendor.redeemNow();
       assert.match(first.error ?? '', /end_unknown/);
       const stopped = await a.vendor.account();
       assert.deepEqual([stopped.redeemed, stopped.rejected, stopped.pending], [0, 0, 8]);
       await a.vendor.redeemNow();
-      const settled = await a.vendor.account();
-      assert.deepEqual([settled.earned, settled.redeemed, settled.rejected, settled.pending], [8, 2, 6, 0]);
-      const result = await world.audit();
-      assert.equal(result.ok, true, result.discrepancies.join('\n'));
+      await paidBelowTheEnd(a);
       await a.close();
     });
 
     it('a probe refused as a request (a 4xx) records nothing of the range: the next run pays every unit below the end', async () => {
-      // The second probe of the search ([5, 7]) is answered 400, as a broker that will never take that body would.
-      let redemptions = 0;
-      let refused = 0;
-      const refusing: typeof fetch = async (input, init) => {
-        if (String(input).endsWith('/api/v1/redemptions') && ++redemptions === 3) {
-          refused++;
-          const problem = { type: 'about:blank', title: 'Bad Request', status: 400, code: 'bad_request' };
-          return new Response(JSON.stringify({ ...problem, detail: 'not this body' }), {
-            status: 400,
-            headers: { 'content-type': 'application/problem+json' },
-          });
-        }
-        return fetch(input, init);
-      };
-      const { a, b } = await supersededAtTwo('probe', refusing);
+      // The second probe of the search ([0, 2]) is answered 400, as a broker that will never take that body would.
+      const refusing = nthRedemption(3, async () =>
+        problem(400, 'Bad Request', { code: 'bad_request', detail: 'not this body' }),
+      );
+      const { a, b } = await supersededAtTwo('probe', refusing.fetch);
 
       // [0, 8] is refused beyond_release; probe [0, 4] beyond; probe [0, 2] refused 400: the run stops there, with
       // nothing recorded of the range (before, the rest [0, 8] was recorded as refused: the 2 units below the end lost).
       const first = await a.vendor.redeemNow();
-      assert.equal(refused, 1);
+      assert.equal(refusing.seen.answered, 1);
       assert.match(first.error ?? '', /probe was refused/);
       const stopped = await a.vendor.account();
       assert.deepEqual([stopped.redeemed, stopped.rejected, stopped.pending], [0, 0, 8]);
       // The next run finds the end (2) and gives up only the units above it.
       await a.vendor.redeemNow();
-      const settled = await a.vendor.account();
-      assert.deepEqual([settled.earned, settled.redeemed, settled.rejected, settled.pending], [8, 2, 6, 0]);
       assert.equal((await a.vendor.redeemNow()).batches, 0);
       assert.equal((await b.vendor.redeemNow()).accepted, 1);
-      const result = await world.audit();
-      assert.equal(result.ok, true, result.discrepancies.join('\n'));
+      await paidBelowTheEnd(a);
       await a.close();
     });
   });
